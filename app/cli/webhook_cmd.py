@@ -1,0 +1,97 @@
+"""``locust-finisher webhook``: serve the mutating admission webhook over TLS."""
+
+import argparse
+import logging
+import tempfile
+from pathlib import Path
+
+from app.cli.common import CliError, Subparsers, add_finish_defaults, finish_defaults
+
+log = logging.getLogger(__name__)
+
+
+def register(commands: Subparsers) -> None:
+    """Add the subcommand."""
+    parser = commands.add_parser(
+        "webhook",
+        help="serve the mutating admission webhook",
+        description="Serve POST /mutate (AdmissionReview v1), /healthz, /readyz and /metrics "
+        "over TLS. Certificate files are re-read when they change.",
+    )
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")  # noqa: S104
+    parser.add_argument("--port", type=int, default=8443, help="port to listen on (default: 8443)")
+    parser.add_argument("--cert-file", type=Path, help="PEM serving certificate")
+    parser.add_argument("--key-file", type=Path, help="PEM private key of the certificate")
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="generate a throwaway CA and certificate (for trying it out; never in a cluster)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="cluster-wide configuration file (a mounted ConfigMap); re-read when it changes",
+    )
+    parser.add_argument(
+        "--finisher-image",
+        default=None,
+        help="image of the injected finisher container (default: this version's image)",
+    )
+    add_finish_defaults(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    from app.core.cluster_config import ConfigError
+    from app.core.finisher_spec import FinisherImage
+    from app.core.inject import InjectionConfig
+    from app.webhook.config_file import ConfigFile
+    from app.webhook.server import serve
+
+    image = FinisherImage(image=args.finisher_image) if args.finisher_image else FinisherImage()
+    base = InjectionConfig(defaults=finish_defaults(args), image=image)
+    cert_file, key_file = _certificate_files(args)
+
+    if args.config is None:
+        serve(args.host, args.port, cert_file, key_file, lambda: base)
+        return 0
+    try:
+        config_file = ConfigFile(args.config, base)
+    except (OSError, ConfigError) as error:
+        raise CliError(str(error)) from None
+    serve(
+        args.host,
+        args.port,
+        cert_file,
+        key_file,
+        config_file.current,
+        background=[config_file.follow],
+    )
+    return 0
+
+
+def _certificate_files(args: argparse.Namespace) -> tuple[Path, Path]:
+    if args.dev:
+        if args.cert_file or args.key_file:
+            raise CliError("--dev makes its own certificate; drop --cert-file/--key-file")
+        return _throwaway_certificate()
+    if not args.cert_file or not args.key_file:
+        raise CliError("give --cert-file and --key-file (or --dev for a throwaway certificate)")
+    for path in (args.cert_file, args.key_file):
+        if not path.is_file():
+            raise CliError(f"{path}: no such file")
+    return args.cert_file, args.key_file
+
+
+def _throwaway_certificate() -> tuple[Path, Path]:
+    from app.certificates import issue, new_ca, service_dns_names, write_pair
+
+    directory = Path(tempfile.mkdtemp(prefix="locust-finisher-dev-"))
+    ca = new_ca("locust-finisher throwaway CA")
+    names = ["localhost", *service_dns_names("locust-finisher-webhook", "locust-finisher")]
+    serving = issue(ca, "locust-finisher-webhook", names, ["127.0.0.1", "::1"])
+    ca_file, _ = write_pair(directory, "ca", ca)
+    cert_file, key_file = write_pair(directory, "tls", serving)
+    log.warning("--dev: throwaway certificate in %s; trust %s to call it", directory, ca_file)
+    return cert_file, key_file

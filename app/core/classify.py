@@ -1,0 +1,259 @@
+"""Which pods are Locust masters we should finish, and which of their containers matter.
+
+Every decision carries a reason in plain words, because "why was my pod (not) mutated?" is
+the first question a user asks; ``locust-finisher mutate`` and the webhook's audit
+annotations print it.
+
+Two kinds of pod qualify:
+
+* locust-k8s-operator masters, in every version: labels ``managed-by=locust-k8s-operator``
+  and ``performance-test-pod-name=<test>-master``; the exporter ``locust-metrics-exporter``
+  is a regular container up to 2.2 and a native sidecar (an init container with
+  ``restartPolicy: Always``) from 2.3.
+* any other pod annotated ``locust-finisher.io/inject: "true"``: the master is the container
+  whose command carries ``--master``, the exporter the one serving port 9646 or running
+  locust_exporter. Annotations can name either container explicitly.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.core import names, podview
+from app.core.podview import JsonObject
+
+# /quitquitquit first shipped in locust_exporter v0.5.0 (operator 0.2.2 and later).
+_FIRST_EXPORTER_WITH_QUIT = (0, 5, 0)
+_SEMVER_TAG = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """The metrics exporter container that keeps the pod alive."""
+
+    name: str
+    native_sidecar: bool
+    port: int
+
+
+@dataclass(frozen=True)
+class LocustMaster:
+    """A pod we manage: a Locust master with an exporter."""
+
+    origin: str  # "locust-k8s-operator" or "annotation"
+    master_container: str
+    exporter: Exporter
+    locust_web_port: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class NotManaged:
+    """A pod we leave alone, and why."""
+
+    reason: str
+
+
+Classification = LocustMaster | NotManaged
+
+
+def classify_pod(pod: Any) -> Classification:
+    """Decide whether ``pod`` is a Locust master to finish, and find its containers."""
+    if not isinstance(pod, Mapping) or pod.get("kind", "Pod") != "Pod":
+        return NotManaged("not a Pod")
+    annotations = podview.annotations(pod)
+    if names.MIRROR_POD_ANNOTATION in annotations:
+        return NotManaged("mirror pod of a static pod: the API server's copy cannot be changed")
+    if names.STATUS_ANNOTATION in annotations:
+        return NotManaged(f"already mutated ({names.STATUS_ANNOTATION} is set)")
+    if names.FINISHER_CONTAINER in podview.all_container_names(pod):
+        return NotManaged(f"already has a container named {names.FINISHER_CONTAINER}")
+    if not podview.containers(pod):
+        return NotManaged("pod has no spec.containers")
+
+    opt_in = annotations.get(names.INJECT_ANNOTATION)
+    if opt_in == "false":
+        return NotManaged(f'opted out ({names.INJECT_ANNOTATION}: "false")')
+
+    labels = podview.labels(pod)
+    if labels.get(names.OPERATOR_MANAGED_BY_LABEL) == names.OPERATOR_MANAGED_BY_VALUE:
+        return _classify_operator_pod(pod, labels, annotations)
+    if opt_in == "true":
+        return _classify_annotated_pod(pod, annotations)
+    return NotManaged(
+        "not a Locust master: no locust-k8s-operator labels and no "
+        f'{names.INJECT_ANNOTATION}: "true" annotation'
+    )
+
+
+def _classify_operator_pod(pod: Any, labels: JsonObject, annotations: JsonObject) -> Classification:
+    node_name = labels.get(names.OPERATOR_POD_NAME_LABEL)
+    if not isinstance(node_name, str):
+        return NotManaged(
+            f"locust-k8s-operator pod without a {names.OPERATOR_POD_NAME_LABEL} label"
+        )
+    if node_name.endswith("-worker"):
+        return NotManaged("locust-k8s-operator worker pod: only the master runs the exporter")
+    if not node_name.endswith("-master"):
+        return NotManaged(f"locust-k8s-operator pod {node_name!r} is neither master nor worker")
+
+    # The operator names the Locust container after the node: "<test>-master".
+    master = _find_master(pod, annotations, preferred=node_name)
+    if isinstance(master, NotManaged):
+        return master
+    exporter_name = annotations.get(
+        names.EXPORTER_CONTAINER_ANNOTATION, names.OPERATOR_EXPORTER_CONTAINER
+    )
+    exporter = _exporter_named(pod, exporter_name)
+    if exporter is None:
+        return NotManaged(
+            f"master has no {exporter_name} container (OpenTelemetry mode?): "
+            "nothing keeps the pod running"
+        )
+    return _managed(pod, "locust-k8s-operator", master, exporter)
+
+
+def _classify_annotated_pod(pod: Any, annotations: JsonObject) -> Classification:
+    master = _find_master(pod, annotations, preferred=None)
+    if isinstance(master, NotManaged):
+        return master
+    exporter_name = annotations.get(names.EXPORTER_CONTAINER_ANNOTATION)
+    if isinstance(exporter_name, str):
+        exporter = _exporter_named(pod, exporter_name)
+        if exporter is None:
+            return NotManaged(
+                f"{names.EXPORTER_CONTAINER_ANNOTATION} names {exporter_name!r}, "
+                "which is not a container or native sidecar of this pod"
+            )
+    else:
+        exporter = _find_exporter(pod)
+        if exporter is None:
+            return NotManaged("opted in, but no container serves port 9646 or runs locust_exporter")
+    return _managed(pod, "annotation", master, exporter)
+
+
+def _managed(pod: Any, origin: str, master: JsonObject, exporter: JsonObject) -> Classification:
+    master_name = podview.text(master, "name")
+    exporter_name = podview.text(exporter, "name")
+    if master_name is None or exporter_name is None:
+        return NotManaged("a container has no name")
+    if master_name == exporter_name:
+        return NotManaged(f"the master and the exporter are the same container ({master_name})")
+    sidecar = podview.is_native_sidecar(exporter)
+    if not sidecar:
+        too_old = _exporter_without_quit(exporter)
+        if too_old is not None:
+            return NotManaged(too_old)
+    return LocustMaster(
+        origin=origin,
+        master_container=master_name,
+        exporter=Exporter(
+            name=exporter_name, native_sidecar=sidecar, port=_exporter_port(exporter)
+        ),
+        locust_web_port=_locust_web_port(master),
+        reason=(
+            f"Locust master ({origin}): master container {master_name}, exporter "
+            f"{exporter_name} as a {'native sidecar' if sidecar else 'regular container'}"
+        ),
+    )
+
+
+def _find_master(
+    pod: Any, annotations: JsonObject, preferred: str | None
+) -> JsonObject | NotManaged:
+    named = annotations.get(names.MASTER_CONTAINER_ANNOTATION)
+    regular = podview.containers(pod)
+    if isinstance(named, str):
+        for container in regular:
+            if container.get("name") == named:
+                return container
+        return NotManaged(
+            f"{names.MASTER_CONTAINER_ANNOTATION} names {named!r}, which is not a container"
+        )
+    if preferred is not None:
+        for container in regular:
+            if container.get("name") == preferred:
+                return container
+    masters = [c for c in regular if "--master" in podview.command_tokens(c)]
+    workers = [c for c in regular if "--worker" in podview.command_tokens(c)]
+    if not masters:
+        if workers:
+            return NotManaged("Locust worker pod (its command carries --worker)")
+        return NotManaged("no container runs Locust with --master")
+    if len(masters) > 1:
+        listed = ", ".join(str(c.get("name")) for c in masters)
+        return NotManaged(
+            f"several containers carry --master ({listed}); "
+            f"name one with {names.MASTER_CONTAINER_ANNOTATION}"
+        )
+    return masters[0]
+
+
+def _exporter_named(pod: Any, name: Any) -> JsonObject | None:
+    for container in podview.containers(pod):
+        if container.get("name") == name:
+            return container
+    for container in podview.init_containers(pod):
+        if container.get("name") == name and podview.is_native_sidecar(container):
+            return container
+    return None
+
+
+def _find_exporter(pod: Any) -> JsonObject | None:
+    candidates = podview.containers(pod) + [
+        c for c in podview.init_containers(pod) if podview.is_native_sidecar(c)
+    ]
+    for container in candidates:
+        image = podview.text(container, "image") or ""
+        runs_exporter = any("locust_exporter" in word for word in podview.command_tokens(container))
+        if (
+            names.EXPORTER_DEFAULT_PORT in podview.container_ports(container)
+            or "locust_exporter" in image
+            or "locust-exporter" in image
+            or runs_exporter
+        ):
+            return container
+    return None
+
+
+def _exporter_without_quit(exporter: JsonObject) -> str | None:
+    image = podview.text(exporter, "image") or ""
+    if "locust_exporter" not in image and "locust-exporter" not in image:
+        return None
+    tag = image.rsplit("/", 1)[-1].partition(":")[2].partition("@")[0]
+    match = _SEMVER_TAG.match(tag)
+    if match is None:
+        return None
+    version = tuple(int(part) for part in match.groups())
+    if version >= _FIRST_EXPORTER_WITH_QUIT:
+        return None
+    return (
+        f"exporter image {image} predates /quitquitquit (added in v0.5.0); "
+        "upgrade the exporter image"
+    )
+
+
+def _exporter_port(exporter: JsonObject) -> int:
+    # The exporter's listen address may be set through its documented env variable.
+    for variable in podview.objects(exporter, "env"):
+        if variable.get("name") == "LOCUST_EXPORTER_WEB_LISTEN_ADDRESS":
+            port = (podview.text(variable, "value") or "").rpartition(":")[2]
+            if port.isdigit():
+                return int(port)
+    ports = podview.container_ports(exporter)
+    return ports[0] if len(ports) == 1 else names.EXPORTER_DEFAULT_PORT
+
+
+def _locust_web_port(master: JsonObject) -> int:
+    tokens = list(podview.command_tokens(master))
+    for index, token in enumerate(tokens):
+        if token.startswith("--web-port="):
+            value = token.partition("=")[2]
+        elif token in ("--web-port", "-P") and index + 1 < len(tokens):
+            value = tokens[index + 1]
+        else:
+            continue
+        if value.isdigit():
+            return int(value)
+    return names.LOCUST_DEFAULT_WEB_PORT

@@ -1,0 +1,86 @@
+"""The injected ``locust-finisher`` container, and the env contract it shares with the webhook.
+
+The webhook writes the pod's effective settings into the container's environment; the
+terminator reads the same names (flags override them). Keeping both ends here means they
+cannot drift apart.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from app.core import names
+from app.core.classify import LocustMaster
+from app.core.durations import format_duration
+from app.core.settings import FinishSettings
+
+ENV_TTL: Final = "LOCUST_FINISHER_TTL"
+ENV_WAIT_FOR_SCRAPE: Final = "LOCUST_FINISHER_WAIT_FOR_SCRAPE"
+ENV_MAX_WAIT: Final = "LOCUST_FINISHER_MAX_WAIT"
+ENV_EXPORTER_URL: Final = "LOCUST_FINISHER_EXPORTER_URL"
+ENV_LOCUST_URL: Final = "LOCUST_FINISHER_LOCUST_URL"
+ENV_EXPORTER_SIDECAR: Final = "LOCUST_FINISHER_EXPORTER_SIDECAR"
+ENV_MASTER_CONTAINER: Final = "LOCUST_FINISHER_MASTER_CONTAINER"
+ENV_EXPORTER_CONTAINER: Final = "LOCUST_FINISHER_EXPORTER_CONTAINER"
+
+# Runs as the postStart hook: kubelet starts the next container only once it returns, so
+# the Locust master cannot start (and end) before the finisher watches it.
+AWAIT_READY_COMMAND: Final = ["locust-finisher", "await-ready", "--timeout", "20"]
+
+# Distroless-style numeric non-root identity, so runAsNonRoot can be verified by kubelet.
+FINISHER_UID: Final = 65532
+
+
+@dataclass(frozen=True)
+class FinisherImage:
+    """Where the finisher's image comes from (cluster-wide webhook configuration)."""
+
+    image: str = "ghcr.io/locust-finisher/locust-finisher:0.1.0"
+    pull_policy: str = "IfNotPresent"
+
+
+def finisher_env(master: LocustMaster, settings: FinishSettings) -> dict[str, str]:
+    """The settings the terminator needs, as env variable values."""
+    return {
+        ENV_TTL: format_duration(settings.ttl_seconds),
+        ENV_WAIT_FOR_SCRAPE: settings.wait_for_scrape.value,
+        ENV_MAX_WAIT: format_duration(settings.max_wait_seconds),
+        ENV_EXPORTER_URL: f"http://localhost:{master.exporter.port}",
+        ENV_LOCUST_URL: f"http://localhost:{master.locust_web_port}",
+        ENV_EXPORTER_SIDECAR: "true" if master.exporter.native_sidecar else "false",
+        ENV_MASTER_CONTAINER: master.master_container,
+        ENV_EXPORTER_CONTAINER: master.exporter.name,
+    }
+
+
+def finisher_container(
+    master: LocustMaster, settings: FinishSettings, image: FinisherImage
+) -> dict[str, Any]:
+    """The container spec injected first into a managed master pod."""
+    return {
+        "name": names.FINISHER_CONTAINER,
+        "image": image.image,
+        "imagePullPolicy": image.pull_policy,
+        "command": ["locust-finisher", "terminator"],
+        "env": [
+            {"name": key, "value": value} for key, value in finisher_env(master, settings).items()
+        ],
+        "lifecycle": {"postStart": {"exec": {"command": list(AWAIT_READY_COMMAND)}}},
+        # Explicit, because built-in defaulting (LimitRanger) has already run when webhooks
+        # are called, and quota'd namespaces reject containers without limits.
+        "resources": {
+            "requests": {"cpu": "10m", "memory": "32Mi"},
+            "limits": {"cpu": "200m", "memory": "64Mi"},
+        },
+        # Pod Security "restricted" compliant on its own, whatever the pod says.
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": FINISHER_UID,
+            "runAsGroup": FINISHER_UID,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+    }

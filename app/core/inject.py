@@ -1,0 +1,87 @@
+"""The one pure function behind the webhook and ``locust-finisher mutate``: pod in, patch out.
+
+Like Istio's ``injectPod``, the webhook and the CLI preview both call :func:`mutate_pod`, so
+what a user previews is exactly what the API server will store. The status annotation it
+writes makes a second pass a no-op (reinvocation, retries, ``mutate`` on a stored pod).
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from app import __version__
+from app.core import names, podview
+from app.core.classify import LocustMaster, NotManaged, classify_pod
+from app.core.finisher_spec import FinisherImage, finisher_container
+from app.core.patch import PatchOp, add, put_entries
+from app.core.settings import FinishSettings, Strategy, resolve_settings
+
+
+@dataclass(frozen=True)
+class InjectionConfig:
+    """Cluster-wide webhook configuration: default settings and the finisher image."""
+
+    defaults: FinishSettings = field(default_factory=FinishSettings)
+    image: FinisherImage = field(default_factory=FinisherImage)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """What to do to one pod, and why."""
+
+    decision: Literal["mutate", "skip"]
+    reason: str
+    ops: list[PatchOp] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def mutate_pod(pod: Mapping[str, Any], config: InjectionConfig) -> Mutation:
+    """Decide how to finish ``pod`` and return the JSON Patch that sets it up."""
+    found = classify_pod(pod)
+    if isinstance(found, NotManaged):
+        return Mutation("skip", found.reason)
+
+    settings, warnings = resolve_settings(podview.annotations(pod), config.defaults)
+    if settings.strategy is Strategy.TERMINATOR:
+        blocker = _process_namespace_blocker(pod)
+        if blocker is not None:
+            return Mutation("skip", blocker, warnings=warnings)
+        ops = [add(finisher_container(found, settings, config.image), "spec", "containers", 0)]
+        if podview.spec(pod).get("shareProcessNamespace") is not True:
+            ops.insert(0, add(True, "spec", "shareProcessNamespace"))
+        injected = ["shareProcessNamespace", f"container/{names.FINISHER_CONTAINER}"]
+    else:
+        ops = []
+        injected = []
+
+    status = _status(found, settings, injected)
+    ops += put_entries(pod, ("metadata", "labels"), {names.MANAGED_LABEL: "true"})
+    ops += put_entries(pod, ("metadata", "annotations"), {names.STATUS_ANNOTATION: status})
+    return Mutation("mutate", f"{found.reason}; strategy {settings.strategy.value}", ops, warnings)
+
+
+def _process_namespace_blocker(pod: Mapping[str, Any]) -> str | None:
+    """Why the finisher could not see the master's process in this pod, if it could not."""
+    spec = podview.spec(pod)
+    hint = f"set {names.STRATEGY_ANNOTATION}: controller to finish it from outside"
+    if spec.get("hostPID") is True:
+        return f"hostPID pod: it cannot also share a process namespace; {hint}"
+    if spec.get("shareProcessNamespace") is False:
+        return f"shareProcessNamespace is explicitly false; {hint}"
+    if podview.text(podview.mapping(spec, "os"), "name") == "windows":
+        return f"Windows pod: no shared process namespace; {hint}"
+    return None
+
+
+def _status(found: LocustMaster, settings: FinishSettings, injected: list[str]) -> str:
+    """The status annotation: what we decided and injected, compact JSON."""
+    status = {
+        "version": __version__,
+        **settings.describe(),
+        "masterContainer": found.master_container,
+        "exporterContainer": found.exporter.name,
+        "exporterSidecar": found.exporter.native_sidecar,
+        "injected": injected,
+    }
+    return json.dumps(status, separators=(",", ":"))

@@ -1,0 +1,45 @@
+"""The names users, manifests, docs and tests share: labels, annotations, container names.
+
+They are part of the public contract (see docs/reference.md), so they live in one place and
+never change casually.
+"""
+
+from typing import Final
+
+DOMAIN: Final = "locust-finisher.io"
+
+# Namespace opt-in label, matched by the MutatingWebhookConfiguration's namespaceSelector.
+NAMESPACE_INJECT_LABEL: Final = f"{DOMAIN}/inject"
+
+# Annotations a user may set on a pod (or on the operator CR's master.annotations).
+INJECT_ANNOTATION: Final = f"{DOMAIN}/inject"
+TTL_ANNOTATION: Final = f"{DOMAIN}/ttl"
+WAIT_FOR_SCRAPE_ANNOTATION: Final = f"{DOMAIN}/wait-for-scrape"
+MAX_WAIT_ANNOTATION: Final = f"{DOMAIN}/max-wait"
+STRATEGY_ANNOTATION: Final = f"{DOMAIN}/strategy"
+MASTER_CONTAINER_ANNOTATION: Final = f"{DOMAIN}/master-container"
+EXPORTER_CONTAINER_ANNOTATION: Final = f"{DOMAIN}/exporter-container"
+
+# Written by the webhook.
+MANAGED_LABEL: Final = f"{DOMAIN}/managed"
+STATUS_ANNOTATION: Final = f"{DOMAIN}/status"
+
+# Written by the controller, on the pod and on its Job.
+RESULT_ANNOTATION: Final = f"{DOMAIN}/result"
+EXIT_CODE_ANNOTATION: Final = f"{DOMAIN}/exit-code"
+FINISHED_AT_ANNOTATION: Final = f"{DOMAIN}/finished-at"
+SUMMARY_ANNOTATION: Final = f"{DOMAIN}/summary"
+EXPORTER_STOPPED_ANNOTATION: Final = f"{DOMAIN}/exporter-stopped"
+
+FINISHER_CONTAINER: Final = "locust-finisher"
+
+# locust-k8s-operator's own names (every version, Java 0.x to Go 2.3).
+OPERATOR_MANAGED_BY_LABEL: Final = "managed-by"
+OPERATOR_MANAGED_BY_VALUE: Final = "locust-k8s-operator"
+OPERATOR_POD_NAME_LABEL: Final = "performance-test-pod-name"
+OPERATOR_EXPORTER_CONTAINER: Final = "locust-metrics-exporter"
+EXPORTER_DEFAULT_PORT: Final = 9646
+LOCUST_DEFAULT_WEB_PORT: Final = 8089
+
+# The kubelet marks static pods' API mirrors with this; they must never be mutated.
+MIRROR_POD_ANNOTATION: Final = "kubernetes.io/config.mirror"

@@ -1,0 +1,102 @@
+"""Tolerant reads from a pod kept as a plain dict.
+
+The webhook sees whatever the API server (or a fuzzer, or a user's YAML) hands it. These
+helpers never raise on a wrong shape: a field of the wrong type reads as absent, so the
+classifier can explain a skip instead of crashing. We never turn a pod into a typed model,
+because that would drop fields the model does not know.
+"""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+JsonObject = Mapping[str, Any]
+
+
+def mapping(obj: Any, key: str) -> JsonObject:
+    """``obj[key]`` if both are JSON objects, else an empty mapping."""
+    if isinstance(obj, Mapping):
+        value = obj.get(key)
+        if isinstance(value, Mapping):
+            return value
+    return {}
+
+
+def text(obj: Any, key: str) -> str | None:
+    """``obj[key]`` if it is a string."""
+    if isinstance(obj, Mapping):
+        value = obj.get(key)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def objects(obj: Any, key: str) -> list[JsonObject]:
+    """The JSON objects in the list ``obj[key]``; anything else in it is ignored."""
+    if isinstance(obj, Mapping):
+        value = obj.get(key)
+        if isinstance(value, list):
+            return [item for item in value if isinstance(item, Mapping)]
+    return []
+
+
+def labels(pod: Any) -> JsonObject:
+    """The pod's labels."""
+    return mapping(mapping(pod, "metadata"), "labels")
+
+
+def annotations(pod: Any) -> JsonObject:
+    """The pod's annotations."""
+    return mapping(mapping(pod, "metadata"), "annotations")
+
+
+def spec(pod: Any) -> JsonObject:
+    """The pod's spec."""
+    return mapping(pod, "spec")
+
+
+def containers(pod: Any) -> list[JsonObject]:
+    """The pod's regular containers."""
+    return objects(spec(pod), "containers")
+
+
+def init_containers(pod: Any) -> list[JsonObject]:
+    """The pod's init containers, native sidecars included."""
+    return objects(spec(pod), "initContainers")
+
+
+def is_native_sidecar(container: JsonObject) -> bool:
+    """A KEP-753 sidecar: an init container that kubelet keeps running (1.29+)."""
+    return container.get("restartPolicy") == "Always"
+
+
+def command_tokens(container: JsonObject) -> Iterator[str]:
+    """Every whitespace-separated word of a container's command and args.
+
+    Splitting catches ``sh -c "locust --master ..."`` as well as exec-form arguments.
+    """
+    for key in ("command", "args"):
+        words = container.get(key)
+        if isinstance(words, list):
+            for word in words:
+                if isinstance(word, str):
+                    yield from word.split()
+
+
+def container_ports(container: JsonObject) -> list[int]:
+    """The containerPort numbers a container declares."""
+    return [
+        port["containerPort"]
+        for port in objects(container, "ports")
+        if isinstance(port.get("containerPort"), int)
+    ]
+
+
+def all_container_names(pod: Any) -> set[str]:
+    """Names of the regular, init and ephemeral containers: they share one namespace."""
+    found = set()
+    for key in ("containers", "initContainers", "ephemeralContainers"):
+        for container in objects(spec(pod), key):
+            name = text(container, "name")
+            if name is not None:
+                found.add(name)
+    return found

@@ -1,0 +1,1 @@
+"""The admission webhook: an HTTP/TLS shell around app.core."""

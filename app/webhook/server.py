@@ -1,0 +1,74 @@
+"""Serve the webhook over TLS with uvicorn, following certificate rotations on disk."""
+
+import asyncio
+import gc
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from app.core.inject import InjectionConfig
+from app.webhook.app import create_app
+from app.webhook.tls import server_context
+
+log = logging.getLogger(__name__)
+
+
+def serve(
+    host: str,
+    port: int,
+    cert_file: Path,
+    key_file: Path,
+    config_source: Callable[[], InjectionConfig],
+    background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
+) -> None:
+    """Run the webhook until SIGINT/SIGTERM.
+
+    Args:
+        background: extra coroutine factories to run beside the server (config reloads).
+    """
+    certificate = server_context(cert_file, key_file)
+    app = create_app(config_source)
+    # We hand uvicorn our own SSLContext after load(), so the reloader and uvicorn share it.
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=str(cert_file),
+        ssl_keyfile=str(key_file),
+        log_config=None,
+        access_log=False,
+        http="httptools",
+        loop="none",
+        # The API server calls with a 2 s timeout; a client that trickles a body for longer
+        # than this is not the API server.
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=5,
+    )
+    config.load()
+    config.ssl = certificate.context
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        tasks = [asyncio.ensure_future(certificate.follow())]
+        tasks += [asyncio.ensure_future(factory()) for factory in background or []]
+        try:
+            await server.serve()
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    # The app's long-lived objects are made; freezing them keeps the cyclic GC from walking
+    # them on every collection, which otherwise shows up as multi-ms p99 spikes.
+    gc.collect()
+    gc.freeze()
+    log.info("webhook serving on https://%s:%d", host, port)
+    _run_fast(run)
+
+
+def _run_fast(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    import uvloop
+
+    uvloop.run(main())

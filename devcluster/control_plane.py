@@ -1,0 +1,172 @@
+"""The real control plane on loopback: etcd, kube-apiserver and kube-controller-manager.
+
+Built from Go modules by :mod:`devcluster.build`; certificates from :mod:`app.certificates`.
+The API server runs with TLS, client-certificate authentication, RBAC, Pod Security
+admission and the mutating-webhook plugin, like a real cluster; the controller manager runs
+the job, garbage-collector, namespace and service-account controllers among its defaults.
+"""
+
+import base64
+import ssl
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.certificates import KeyPair, issue, new_ca, write_pair
+from devcluster.api import Credentials
+from devcluster.build import Binaries
+from devcluster.processes import ProcessGroup, free_port, wait_until
+
+
+
+@dataclass(frozen=True)
+class ControlPlaneInfo:
+    """How to reach the running control plane."""
+
+    server: str
+    port: int
+    kubeconfig: Path
+    admin: Credentials
+    ca: KeyPair
+    ca_file: Path
+
+
+def _kubeconfig(server: str, ca: KeyPair, client: KeyPair, user: str) -> str:
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return f"""apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: {server}
+    certificate-authority-data: {b64(ca.cert_pem)}
+users:
+- name: {user}
+  user:
+    client-certificate-data: {b64(client.cert_pem)}
+    client-key-data: {b64(client.key_pem)}
+contexts:
+- name: local
+  context: {{cluster: local, user: {user}}}
+current-context: local
+"""
+
+
+def _healthy(url: str, context: ssl.SSLContext | None = None) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def start_control_plane(
+    binaries: Binaries,
+    directory: Path,
+    processes: ProcessGroup,
+    service_cidr: str,
+    kubernetes_service_ip: str,
+) -> ControlPlaneInfo:
+    """Start etcd, the API server and the controller manager; return once they serve."""
+    pki = directory / "pki"
+    ca = new_ca("locust-finisher local cluster CA")
+    ca_file, _ = write_pair(pki, "ca", ca)
+    serving = issue(
+        ca,
+        "kube-apiserver",
+        ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+         "kubernetes.default.svc.cluster.local"],
+        ["127.0.0.1", kubernetes_service_ip],
+    )
+    serving_cert, serving_key = write_pair(pki, "apiserver", serving)
+    admin = issue(ca, "admin", client=True, organization="system:masters")
+    admin_cert, admin_key = write_pair(pki, "admin", admin)
+    manager = issue(ca, "system:kube-controller-manager", client=True, organization="system:masters")
+    service_accounts = new_ca("service-account-signer")  # only its EC key is used
+    sa_cert, sa_key = write_pair(pki, "sa", service_accounts)
+
+    etcd_port, etcd_peer, api_port = free_port(), free_port(), free_port()
+    etcd = processes.start(
+        "etcd",
+        [
+            str(binaries.etcd),
+            "--name=local",
+            f"--data-dir={directory / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+            f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+            f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+            f"--initial-cluster=local=http://127.0.0.1:{etcd_peer}",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ],
+    )
+    wait_until(lambda: _healthy(f"http://127.0.0.1:{etcd_port}/health"), 60, "etcd", etcd)
+
+    server = f"https://127.0.0.1:{api_port}"
+    apiserver = processes.start(
+        "kube-apiserver",
+        [
+            str(binaries.kube_apiserver),
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={api_port}",
+            f"--tls-cert-file={serving_cert}",
+            f"--tls-private-key-file={serving_key}",
+            f"--client-ca-file={ca_file}",
+            "--authorization-mode=RBAC",
+            f"--service-account-key-file={sa_cert}",
+            f"--service-account-signing-key-file={sa_key}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={service_cidr}",
+            "--endpoint-reconciler-type=none",
+            # Webhooks addressed by Service are dialled at their endpoints' pod IPs: there is
+            # no cluster DNS here, and this is how the API server reaches them anyway.
+            "--enable-aggregator-routing=true",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--v=1",
+        ],
+        stop_timeout=15,
+    )
+    tls = ssl.create_default_context(cafile=str(ca_file))
+    tls.load_cert_chain(str(admin_cert), str(admin_key))
+    wait_until(lambda: _healthy(f"{server}/readyz", tls), 180, "kube-apiserver", apiserver)
+
+    kubeconfig = directory / "kubeconfig"
+    kubeconfig.write_text(_kubeconfig(server, ca, admin, "admin"))
+    manager_kubeconfig = directory / "kube-controller-manager.kubeconfig"
+    manager_kubeconfig.write_text(_kubeconfig(server, ca, manager, "kube-controller-manager"))
+    manager_process = processes.start(
+        "kube-controller-manager",
+        [
+            str(binaries.kube_controller_manager),
+            f"--kubeconfig={manager_kubeconfig}",
+            f"--authentication-kubeconfig={manager_kubeconfig}",
+            f"--authorization-kubeconfig={manager_kubeconfig}",
+            f"--root-ca-file={ca_file}",
+            f"--service-account-private-key-file={sa_key}",
+            "--use-service-account-credentials=false",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            "--controllers=*,-nodeipam",
+            # Finished Jobs and pods are the subject of our tests; keep them.
+            "--terminated-pod-gc-threshold=1000",
+            "--v=1",
+        ],
+    )
+    time.sleep(0.5)
+    if manager_process.process.poll() is not None:
+        raise RuntimeError(f"kube-controller-manager exited:\n{manager_process.log_tail()}")
+    return ControlPlaneInfo(
+        server=server,
+        port=api_port,
+        kubeconfig=kubeconfig,
+        admin=Credentials(server, ca_file, admin_cert, admin_key),
+        ca=ca,
+        ca_file=ca_file,
+    )

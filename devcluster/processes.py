@@ -1,0 +1,115 @@
+"""Start, watch and stop the local cluster's processes, leaving nothing behind.
+
+Every process gets its own session so it can be stopped with its children, and its output
+goes to a log file in the cluster's directory (shown when something fails to start).
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Managed:
+    """A started process, its log, and how to stop it."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    stop_timeout: float = 10.0
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the process's output, for error messages."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        """SIGTERM the process group, then SIGKILL what is left."""
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@dataclass
+class ProcessGroup:
+    """The processes of one cluster, stopped in reverse start order."""
+
+    directory: Path
+    started: list[Managed] = field(default_factory=list)
+
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str] | None = None,
+        stop_timeout: float = 10.0,
+    ) -> Managed:
+        """Start ``argv`` in its own session with output to ``<directory>/<name>.log``."""
+        log_path = self.directory / f"{name}.log"
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                list(argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        managed = Managed(name, process, log_path, stop_timeout)
+        self.started.append(managed)
+        return managed
+
+    def stop_all(self) -> None:
+        """Stop everything started, last first."""
+        while self.started:
+            self.started.pop().stop()
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    watched: Managed | None = None,
+    interval: float = 0.2,
+) -> None:
+    """Poll ``condition`` until it holds.
+
+    Raises:
+        RuntimeError: on timeout, or when ``watched`` exits first; with its log's tail.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if watched is not None and watched.process.poll() is not None:
+            raise RuntimeError(
+                f"{watched.name} exited ({watched.process.returncode}) while waiting for "
+                f"{what}:\n{watched.log_tail()}"
+            )
+        if time.monotonic() > deadline:
+            tail = f":\n{watched.log_tail()}" if watched else ""
+            raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}{tail}")
+        time.sleep(interval)
