@@ -102,13 +102,17 @@ class ApiClient:
 
     def delete(self, path: str, grace_period_seconds: int | None = None) -> JsonDict:
         """DELETE an object; missing objects are not an error."""
-        params = {} if grace_period_seconds is None else {"gracePeriodSeconds": grace_period_seconds}
+        params = (
+            {} if grace_period_seconds is None else {"gracePeriodSeconds": grace_period_seconds}
+        )
         response = self._http.delete(path, params=params)
         if response.status_code == 404:
             return {}
         return _check(response)
 
-    def watch(self, path: str, resource_version: str, timeout_seconds: int = 60) -> Iterator[JsonDict]:
+    def watch(
+        self, path: str, resource_version: str, timeout_seconds: int = 60
+    ) -> Iterator[JsonDict]:
         """Watch events from ``resource_version`` until the server ends the stream."""
         params = {
             "watch": "true",
@@ -150,7 +154,9 @@ class AsyncApiClient:
 
     async def delete(self, path: str, grace_period_seconds: int | None = None) -> JsonDict:
         """DELETE an object; missing objects are not an error."""
-        params = {} if grace_period_seconds is None else {"gracePeriodSeconds": grace_period_seconds}
+        params = (
+            {} if grace_period_seconds is None else {"gracePeriodSeconds": grace_period_seconds}
+        )
         response = await self._http.delete(path, params=params)
         if response.status_code == 404:
             return {}

@@ -98,7 +98,9 @@ class LocalCluster:
         kubelet = self.processes.start(
             "process-kubelet",
             [
-                sys.executable, "-m", "devcluster.kubelet.kubelet",
+                sys.executable,
+                "-m",
+                "devcluster.kubelet.kubelet",
                 f"--server={admin.server}",
                 f"--ca-file={admin.ca_file}",
                 f"--cert-file={admin.cert_file}",

@@ -19,7 +19,6 @@ from devcluster.build import Binaries
 from devcluster.processes import ProcessGroup, free_port, wait_until
 
 
-
 @dataclass(frozen=True)
 class ControlPlaneInfo:
     """How to reach the running control plane."""
@@ -57,7 +56,7 @@ current-context: local
 
 def _healthy(url: str, context: ssl.SSLContext | None = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -77,14 +76,21 @@ def start_control_plane(
     serving = issue(
         ca,
         "kube-apiserver",
-        ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-         "kubernetes.default.svc.cluster.local"],
+        [
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ],
         ["127.0.0.1", kubernetes_service_ip],
     )
     serving_cert, serving_key = write_pair(pki, "apiserver", serving)
     admin = issue(ca, "admin", client=True, organization="system:masters")
     admin_cert, admin_key = write_pair(pki, "admin", admin)
-    manager = issue(ca, "system:kube-controller-manager", client=True, organization="system:masters")
+    manager = issue(
+        ca, "system:kube-controller-manager", client=True, organization="system:masters"
+    )
     service_accounts = new_ca("service-account-signer")  # only its EC key is used
     sa_cert, sa_key = write_pair(pki, "sa", service_accounts)
 

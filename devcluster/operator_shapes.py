@@ -79,11 +79,16 @@ class LoadTest:
     def seed(self) -> list[str]:
         """The user's part of the Locust command (``masterCommandSeed``/``command``)."""
         return [
-            "--locustfile", "/lotest/src/locustfile.py",
-            "--host", self.host,
-            "--users", str(self.users),
-            "--spawn-rate", str(self.spawn_rate),
-            "--run-time", self.run_time,
+            "--locustfile",
+            "/lotest/src/locustfile.py",
+            "--host",
+            self.host,
+            "--users",
+            str(self.users),
+            "--spawn-rate",
+            str(self.spawn_rate),
+            "--run-time",
+            self.run_time,
         ]
 
 
@@ -147,7 +152,9 @@ def _restricted_context() -> dict[str, Any]:
 
 
 def _exporter(test: LoadTest) -> dict[str, Any]:
-    image = "containersol/locust_exporter:v0.4.3" if test.version == "java-0.2.1" else EXPORTER_IMAGE
+    image = (
+        "containersol/locust_exporter:v0.4.3" if test.version == "java-0.2.1" else EXPORTER_IMAGE
+    )
     container: dict[str, Any] = {
         "name": "locust-metrics-exporter",
         "image": image,
@@ -166,7 +173,10 @@ def _exporter(test: LoadTest) -> dict[str, Any]:
             "readOnlyRootFilesystem": True,
         }
     if test.restricted:
-        container["securityContext"] = {**container.get("securityContext", {}), **_restricted_context()}
+        container["securityContext"] = {
+            **container.get("securityContext", {}),
+            **_restricted_context(),
+        }
     if test.version == "go-2.3":
         container["restartPolicy"] = "Always"
     return container
@@ -199,9 +209,14 @@ def _master_args(test: LoadTest) -> list[str]:
     if test.version.endswith("otel"):
         args.append("--otel")
     args += [
-        "--master", "--master-port=5557", f"--expect-workers={test.workers}",
-        "--autostart", "--autoquit", str(test.autoquit),
-        "--enable-rebalancing", "--only-summary",
+        "--master",
+        "--master-port=5557",
+        f"--expect-workers={test.workers}",
+        "--autostart",
+        "--autoquit",
+        str(test.autoquit),
+        "--enable-rebalancing",
+        "--only-summary",
     ]
     return args
 
@@ -215,7 +230,9 @@ def _worker_args(test: LoadTest) -> list[str]:
 
 def _job(test: LoadTest, mode: str) -> dict[str, Any]:
     containers = [
-        _locust_container(test, mode, _master_args(test) if mode == "master" else _worker_args(test))
+        _locust_container(
+            test, mode, _master_args(test) if mode == "master" else _worker_args(test)
+        )
     ]
     init_containers: list[dict[str, Any]] = []
     if mode == "master" and not test.version.endswith("otel"):
@@ -226,8 +243,9 @@ def _job(test: LoadTest, mode: str) -> dict[str, Any]:
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "containers": containers,
-        "volumes": [{"name": test.locustfile_configmap,
-                     "configMap": {"name": test.locustfile_configmap}}],
+        "volumes": [
+            {"name": test.locustfile_configmap, "configMap": {"name": test.locustfile_configmap}}
+        ],
     }
     if init_containers:
         pod_spec["initContainers"] = init_containers
@@ -245,7 +263,10 @@ def _job(test: LoadTest, mode: str) -> dict[str, Any]:
             "backoffLimit": 0,
             "parallelism": 1 if mode == "master" else test.workers,
             "template": {
-                "metadata": {"labels": _labels(test, mode), "annotations": _annotations(test, mode)},
+                "metadata": {
+                    "labels": _labels(test, mode),
+                    "annotations": _annotations(test, mode),
+                },
                 "spec": pod_spec,
             },
         },
@@ -269,7 +290,9 @@ def master_service(test: LoadTest) -> dict[str, Any]:
         {"name": "port5558", "port": 5558, "protocol": "TCP", "targetPort": 5558},
     ]
     if not test.version.endswith("otel"):
-        ports.append({"name": "prometheus-metrics", "port": 9646, "protocol": "TCP", "targetPort": 9646})
+        ports.append(
+            {"name": "prometheus-metrics", "port": 9646, "protocol": "TCP", "targetPort": 9646}
+        )
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -295,13 +318,15 @@ def target_objects(namespace: str) -> list[dict[str, Any]]:
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
-                        "containers": [{
-                            "name": "target",
-                            "image": "locust-finisher.local/http-target:1",
-                            "ports": [{"containerPort": 8080, "name": "http"}],
-                            "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
-                            "securityContext": _restricted_context(),
-                        }],
+                        "containers": [
+                            {
+                                "name": "target",
+                                "image": "locust-finisher.local/http-target:1",
+                                "ports": [{"containerPort": 8080, "name": "http"}],
+                                "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                                "securityContext": _restricted_context(),
+                            }
+                        ],
                     },
                 },
             },
@@ -315,6 +340,11 @@ def target_objects(namespace: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_objects(test: LoadTest, failing: bool = False) -> list[dict[str, Any]]:
+def load_test_objects(test: LoadTest, failing: bool = False) -> list[dict[str, Any]]:
     """Everything the operator creates for one test, in creation order."""
-    return [locustfile_configmap(test, failing), master_service(test), master_job(test), worker_job(test)]
+    return [
+        locustfile_configmap(test, failing),
+        master_service(test),
+        master_job(test),
+        worker_job(test),
+    ]

@@ -1,7 +1,7 @@
 """What every subcommand shares: the bad-input error and the flags for finishing defaults."""
 
 import argparse
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from app.core.durations import parse_duration
 from app.core.settings import FinishSettings, Strategy, WaitForScrape
@@ -9,6 +9,14 @@ from app.core.settings import FinishSettings, Strategy, WaitForScrape
 
 class CliError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: message`` and exit 2."""
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 class Subparsers(Protocol):

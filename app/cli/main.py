@@ -5,21 +5,20 @@ runs, so the finisher inside every test pod does not pay for FastAPI or the Kube
 client.
 """
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
 
 from app import __version__
-from app.cli import certs_cmd, mutate_cmd, webhook_cmd
-from app.cli.common import CliError
+from app.cli import await_ready_cmd, certs_cmd, mutate_cmd, terminator_cmd, webhook_cmd
+from app.cli.common import CliError, OneLineParser
 
-_COMMANDS = (webhook_cmd, mutate_cmd, certs_cmd)
+_COMMANDS = (webhook_cmd, mutate_cmd, certs_cmd, terminator_cmd, await_ready_cmd)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="locust-finisher",
         description="Make Locust master pods finish on their own, keep the final numbers in "
         "Prometheus, and tell CI whether the test passed.",
@@ -31,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="log verbosity (default: info)",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
     for command in _COMMANDS:
         command.register(commands)
     return parser

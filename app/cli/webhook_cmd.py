@@ -5,7 +5,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from app.cli.common import CliError, Subparsers, add_finish_defaults, finish_defaults
+from app.cli.common import CliError, Subparsers, add_finish_defaults, duration, finish_defaults
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,12 @@ def register(commands: Subparsers) -> None:
         help="cluster-wide configuration file (a mounted ConfigMap); re-read when it changes",
     )
     parser.add_argument(
+        "--reload-interval",
+        type=duration,
+        default=10.0,
+        help="how often certificate and configuration files are checked for changes (default 10s)",
+    )
+    parser.add_argument(
         "--finisher-image",
         default=None,
         help="image of the injected finisher container (default: this version's image)",
@@ -54,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     cert_file, key_file = _certificate_files(args)
 
     if args.config is None:
-        serve(args.host, args.port, cert_file, key_file, lambda: base)
+        serve(args.host, args.port, cert_file, key_file, lambda: base, args.reload_interval)
         return 0
     try:
         config_file = ConfigFile(args.config, base)
@@ -66,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         cert_file,
         key_file,
         config_file.current,
-        background=[config_file.follow],
+        args.reload_interval,
+        background=[lambda: config_file.follow(args.reload_interval)],
     )
     return 0
 

@@ -22,6 +22,7 @@ def serve(
     cert_file: Path,
     key_file: Path,
     config_source: Callable[[], InjectionConfig],
+    reload_interval: float = 10.0,
     background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
 ) -> None:
     """Run the webhook until SIGINT/SIGTERM.
@@ -52,7 +53,7 @@ def serve(
     server = uvicorn.Server(config)
 
     async def run() -> None:
-        tasks = [asyncio.ensure_future(certificate.follow())]
+        tasks = [asyncio.ensure_future(certificate.follow(reload_interval))]
         tasks += [asyncio.ensure_future(factory()) for factory in background or []]
         try:
             await server.serve()

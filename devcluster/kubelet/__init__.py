@@ -1,0 +1,1 @@
+"""The process kubelet: runs pods as local processes in their own namespaces."""

@@ -113,8 +113,12 @@ class ProcessKubelet:
             number = target
             if isinstance(target, str):
                 number = next(
-                    (p["containerPort"] for c in worker.containers for p in c.spec.get("ports", []) or []
-                     if p.get("name") == target),
+                    (
+                        p["containerPort"]
+                        for c in worker.containers
+                        for p in c.spec.get("ports", []) or []
+                        if p.get("name") == target
+                    ),
                     None,
                 )
             if number is not None:
@@ -136,7 +140,9 @@ class ProcessKubelet:
             await self.api.create(path, binding)
         except ApiError as error:
             if error.status not in (404, 409):
-                log.warning("binding %s/%s failed: %s", metadata["namespace"], metadata["name"], error)
+                log.warning(
+                    "binding %s/%s failed: %s", metadata["namespace"], metadata["name"], error
+                )
 
     async def _handle_pod(self, kind: str, pod: dict[str, Any]) -> None:
         metadata, spec = pod["metadata"], pod["spec"]
@@ -148,9 +154,9 @@ class ProcessKubelet:
             return
         node = spec.get("nodeName")
         if not node:
-            if spec.get("schedulerName", "default-scheduler") == "default-scheduler" and not metadata.get(
-                "deletionTimestamp"
-            ):
+            if spec.get(
+                "schedulerName", "default-scheduler"
+            ) == "default-scheduler" and not metadata.get("deletionTimestamp"):
                 await self._bind(pod)
             return
         if node != self.node_name:
@@ -269,13 +275,19 @@ def main() -> None:
     parser.add_argument("--exporter-binary", required=True)
     parser.add_argument("--api-port", type=int, required=True)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     async def serve() -> None:
         api = AsyncApiClient(Credentials(args.server, args.ca_file, args.cert_file, args.key_file))
         network = ClusterNetwork(tag=f"{args.network_index:03d}", index=args.network_index)
         kubelet = ProcessKubelet(
-            api, args.node_name, args.root, network, args.exporter_binary,
+            api,
+            args.node_name,
+            args.root,
+            network,
+            args.exporter_binary,
             ("127.0.0.1", args.api_port),
         )
         loop = asyncio.get_running_loop()

@@ -191,7 +191,10 @@ def exec_in(spec: dict[str, Any]) -> int:
     namespace_fds = [
         (os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY), kind)
         for name, kind in (
-            ("net", CLONE_NEWNET), ("uts", CLONE_NEWUTS), ("pid", CLONE_NEWPID), ("mnt", CLONE_NEWNS)
+            ("net", CLONE_NEWNET),
+            ("uts", CLONE_NEWUTS),
+            ("pid", CLONE_NEWPID),
+            ("mnt", CLONE_NEWNS),
         )
     ]
     for fd, kind in namespace_fds:

@@ -3,8 +3,9 @@
 Each cluster takes a /24 for pods from 198.18.0.0/16 and a /24 for Services from
 198.19.0.0/16 (both inside 198.18.0.0/15, reserved for exactly this kind of test network).
 Pods hang off a bridge whose address is the host's side; ClusterIPs are extra /32
-addresses of that bridge (this kernel has no dummy links), where the kubelet's proxy listens. Everything is named after the
-cluster so teardown (and the clean-up of a crashed run) removes exactly what was made.
+addresses of that bridge (this kernel has no dummy links), where the kubelet's proxy
+listens. Everything is named after the cluster so teardown (and the clean-up of a crashed
+run) removes exactly what was made.
 """
 
 import ipaddress
@@ -67,7 +68,7 @@ class ClusterNetwork:
         free = [index for index in range(1, 255) if index not in used]
         if not free:
             raise RuntimeError("no free /24 left in 198.18.0.0/15")
-        index = random.choice(free)  # noqa: S311 - not security relevant
+        index = random.choice(free)
         network = cls(tag=f"{index:03d}", index=index)
         ip("link", "add", network.bridge, "type", "bridge")
         ip("addr", "add", f"{network.gateway}/24", "dev", network.bridge)

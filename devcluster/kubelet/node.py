@@ -23,8 +23,13 @@ def node_status(host_ip: str, node_name: str) -> dict[str, Any]:
     stamp = _now()
 
     def condition(kind: str, status: str, reason: str) -> dict[str, str]:
-        return {"type": kind, "status": status, "reason": reason,
-                "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}
+        return {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "lastHeartbeatTime": stamp,
+            "lastTransitionTime": stamp,
+        }
 
     return {
         "conditions": [
@@ -33,16 +38,23 @@ def node_status(host_ip: str, node_name: str) -> dict[str, Any]:
             condition("PIDPressure", "False", "KubeletHasSufficientPID"),
             condition("Ready", "True", "KubeletReady"),
         ],
-        "addresses": [{"type": "InternalIP", "address": host_ip},
-                      {"type": "Hostname", "address": node_name}],
+        "addresses": [
+            {"type": "InternalIP", "address": host_ip},
+            {"type": "Hostname", "address": node_name},
+        ],
         "capacity": {"cpu": "2", "memory": "24Gi", "pods": "250", "ephemeral-storage": "50Gi"},
         "allocatable": {"cpu": "2", "memory": "24Gi", "pods": "250", "ephemeral-storage": "50Gi"},
         "nodeInfo": {
-            "machineID": "", "systemUUID": "", "bootID": "",
-            "kernelVersion": platform.release(), "osImage": "locust-finisher devcluster",
+            "machineID": "",
+            "systemUUID": "",
+            "bootID": "",
+            "kernelVersion": platform.release(),
+            "osImage": "locust-finisher devcluster",
             "containerRuntimeVersion": "process://devcluster",
-            "kubeletVersion": KUBERNETES_VERSION, "kubeProxyVersion": "",
-            "operatingSystem": "linux", "architecture": "amd64",
+            "kubeletVersion": KUBERNETES_VERSION,
+            "kubeProxyVersion": "",
+            "operatingSystem": "linux",
+            "architecture": "amd64",
         },
     }
 
@@ -78,8 +90,11 @@ async def heartbeat(api: AsyncApiClient, node_name: str, host_ip: str) -> None:
         kind="strategic",
     )
     lease_path = resource_path("coordination.k8s.io/v1", "leases", "kube-node-lease", node_name)
-    spec = {"holderIdentity": node_name, "leaseDurationSeconds": LEASE_DURATION_SECONDS,
-            "renewTime": _micro_now()}
+    spec = {
+        "holderIdentity": node_name,
+        "leaseDurationSeconds": LEASE_DURATION_SECONDS,
+        "renewTime": _micro_now(),
+    }
     try:
         await api.patch(lease_path, {"spec": spec})
     except ApiError as error:
@@ -87,6 +102,10 @@ async def heartbeat(api: AsyncApiClient, node_name: str, host_ip: str) -> None:
             raise
         await api.create(
             resource_path("coordination.k8s.io/v1", "leases", "kube-node-lease"),
-            {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-             "metadata": {"name": node_name}, "spec": spec},
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": node_name},
+                "spec": spec,
+            },
         )

@@ -116,7 +116,9 @@ class PodWorker:
         ]
         self.containers = [ContainerState(dict(c)) for c in self.spec.get("containers", [])]
         for state in self.init_containers + self.containers:
-            state.status = self._waiting(state, "PodInitializing" if state.init else "ContainerCreating")
+            state.status = self._waiting(
+                state, "PodInitializing" if state.init else "ContainerCreating"
+            )
         self.phase = "Pending"
         self.sandbox: Sandbox | None = None
         self.start_time = now()
@@ -126,6 +128,7 @@ class PodWorker:
         self.task: asyncio.Task[None] | None = None
         self.pod_conditions_time: dict[str, str] = {}
         self._publish_lock = asyncio.Lock()
+        self.restarts: set[asyncio.Future[None]] = set()
 
     # ----------------------------------------------------------------- status reporting
 
@@ -185,17 +188,20 @@ class PodWorker:
                     self._condition("PodReadyToStartContainers", self.sandbox is not None),
                     self._condition("Initialized", self.initialized),
                     self._condition(
-                        "Ready", ready, "" if ready else ("PodCompleted" if terminal else "ContainersNotReady")
+                        "Ready",
+                        ready,
+                        "" if ready else ("PodCompleted" if terminal else "ContainersNotReady"),
                     ),
                     self._condition(
-                        "ContainersReady", containers_ready,
-                        "" if containers_ready else ("PodCompleted" if terminal else "ContainersNotReady"),
+                        "ContainersReady",
+                        containers_ready,
+                        ""
+                        if containers_ready
+                        else ("PodCompleted" if terminal else "ContainersNotReady"),
                     ),
                     self._condition("PodScheduled", True),
                 ],
-                "containerStatuses": [
-                    {**c.status, "ready": c.ready} for c in self.containers
-                ],
+                "containerStatuses": [{**c.status, "ready": c.ready} for c in self.containers],
             }
             if self.init_containers:
                 status["initContainerStatuses"] = [
@@ -247,7 +253,9 @@ class PodWorker:
         directory.chmod(0o755)
         (directory / "termination").mkdir(exist_ok=True)
         loop = asyncio.get_running_loop()
-        address = await loop.run_in_executor(None, self.context.network.create_pod_network, self.uid)
+        address = await loop.run_in_executor(
+            None, self.context.network.create_pod_network, self.uid
+        )
         netns = f"/var/run/netns/{self.context.network.namespace_name(self.uid)}"
         hosts_file = directory / "hosts"
         self.context.write_hosts(hosts_file, self.namespace, address, self.name)
@@ -320,7 +328,7 @@ class PodWorker:
             await self.publish()
 
     def _backoff(self, state: ContainerState) -> float:
-        return float(min(2 ** state.restart_count, 60))
+        return float(min(2**state.restart_count, 60))
 
     async def _start(self, state: ContainerState) -> bool:
         """Start a container and run its postStart hook; False if it could not start."""
@@ -328,7 +336,8 @@ class PodWorker:
         image = resolve(self.context.images, str(state.spec.get("image", "")))
         if image is None:
             state.status = self._waiting(
-                state, "ErrImagePull",
+                state,
+                "ErrImagePull",
                 f"image {state.spec.get('image')!r} is not in the process kubelet's image map",
             )
             await self.publish()
@@ -364,8 +373,13 @@ class PodWorker:
         if hook:
             ok, detail = await self._run_hook(state, hook, timeout=self.grace_seconds + 60)
             if not ok:
-                log.warning("postStart hook of %s/%s %s failed: %s", self.name, state.name,
-                            state.name, detail)
+                log.warning(
+                    "postStart hook of %s/%s %s failed: %s",
+                    self.name,
+                    state.name,
+                    state.name,
+                    detail,
+                )
                 if state.process is not None:
                     runtime.signal_group(state.process, signal.SIGKILL)
         await self.publish()
@@ -376,17 +390,25 @@ class PodWorker:
         assert self.sandbox is not None
         base = dict(image.env)
         host, port = self.context.kubernetes_service
-        base.update({
-            "KUBERNETES_SERVICE_HOST": host,
-            "KUBERNETES_SERVICE_PORT": str(port),
-            "KUBERNETES_SERVICE_PORT_HTTPS": str(port),
-            "HOSTNAME": self.name,
-        })
-        pod_for_fields = {**self.pod, "status": {"podIP": self.sandbox.ip, "hostIP": self.context.host_ip}}
+        base.update(
+            {
+                "KUBERNETES_SERVICE_HOST": host,
+                "KUBERNETES_SERVICE_PORT": str(port),
+                "KUBERNETES_SERVICE_PORT_HTTPS": str(port),
+                "HOSTNAME": self.name,
+            }
+        )
+        pod_for_fields = {
+            **self.pod,
+            "status": {"podIP": self.sandbox.ip, "hostIP": self.context.host_ip},
+        }
         env = await container_env(self.context.api, pod_for_fields, state.spec, base)
         state.env = env
         argv = [expand(word, env) for word in container_argv(image, state.spec)]
-        security = {**(self.spec.get("securityContext") or {}), **(state.spec.get("securityContext") or {})}
+        security = {
+            **(self.spec.get("securityContext") or {}),
+            **(state.spec.get("securityContext") or {}),
+        }
         state.uid = security.get("runAsUser", image.user)
         state.gid = security.get("runAsGroup", state.uid if state.uid is not None else None)
         if security.get("runAsNonRoot") and (state.uid is None or state.uid == 0):
@@ -396,10 +418,13 @@ class PodWorker:
         ]
         termination_target = Path(state.spec.get("terminationMessagePath", "/dev/termination-log"))
         self.context.created_paths(termination_target, False)
-        mounts.append({
-            "source": str(self._termination_log(state)), "target": str(termination_target),
-            "readOnly": False,
-        })
+        mounts.append(
+            {
+                "source": str(self._termination_log(state)),
+                "target": str(termination_target),
+                "readOnly": False,
+            }
+        )
         for volume_mount in state.spec.get("volumeMounts", []) or []:
             source = self.sandbox.volumes.get(volume_mount["name"])
             if source is None:
@@ -409,10 +434,13 @@ class PodWorker:
                 source = source / sub_path
             target = Path(volume_mount["mountPath"])
             self.context.created_paths(target, source.is_dir())
-            mounts.append({
-                "source": str(source), "target": str(target),
-                "readOnly": bool(volume_mount.get("readOnly", False)),
-            })
+            mounts.append(
+                {
+                    "source": str(source),
+                    "target": str(target),
+                    "readOnly": bool(volume_mount.get("readOnly", False)),
+                }
+            )
         rootfs = self.sandbox.directory / "rootfs" / state.name
         rootfs.mkdir(parents=True, exist_ok=True)
         return {
@@ -461,10 +489,16 @@ class PodWorker:
 
     def _termination_message(self, state: ContainerState, code: int) -> str:
         message = self._termination_log(state).read_bytes()[:TERMINATION_MESSAGE_LIMIT]
-        if not message and code != 0 and state.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+        if (
+            not message
+            and code != 0
+            and state.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        ):
             assert self.sandbox is not None
             with contextlib.suppress(OSError):
-                lines = (self.sandbox.directory / f"{state.name}.log").read_bytes().splitlines()[-80:]
+                lines = (
+                    (self.sandbox.directory / f"{state.name}.log").read_bytes().splitlines()[-80:]
+                )
                 message = b"\n".join(lines)[-2048:]
         return message.decode(errors="replace")
 
@@ -483,7 +517,7 @@ class PodWorker:
                     code = state.waiter.result()
                     state.waiter = None
                     if self._should_restart(state, code):
-                        asyncio.ensure_future(self._restart_later(state))
+                        self.restarts.add(asyncio.ensure_future(self._restart_later(state)))
             if self._regular_containers_done():
                 await self._stop_sidecars()
                 failed = any(
@@ -571,8 +605,13 @@ class PodWorker:
                 return False, "container has no process"
             assert self.sandbox is not None
             result = await runtime.exec_in_container(
-                state.pid, [str(w) for w in handler["exec"]["command"]], state.env,
-                state.uid, state.gid, timeout, self.sandbox.directory / f"{state.name}.log",
+                state.pid,
+                [str(w) for w in handler["exec"]["command"]],
+                state.env,
+                state.uid,
+                state.gid,
+                timeout,
+                self.sandbox.directory / f"{state.name}.log",
             )
             return result.exit_code == 0, result.output.strip()[-300:]
         if "httpGet" in handler:
@@ -634,7 +673,9 @@ class PodWorker:
         await asyncio.sleep(float(probe.get("initialDelaySeconds", 0)))
         failures = 0
         while state.running:
-            ok, _ = await self._run_hook(state, probe, timeout=float(probe.get("timeoutSeconds", 1)))
+            ok, _ = await self._run_hook(
+                state, probe, timeout=float(probe.get("timeoutSeconds", 1))
+            )
             failures = 0 if ok else failures + 1
             ready = ok or (state.ready and failures < int(probe.get("failureThreshold", 3)))
             if ready != state.ready:

@@ -37,8 +37,11 @@ def hosts_content(
     services: Mapping[tuple[str, str], ServiceRecord], namespace: str, pod_ip: str, pod_name: str
 ) -> str:
     """/etc/hosts for a pod in ``namespace``."""
-    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
-             f"{pod_ip}\t{pod_name}"]
+    lines = [
+        "127.0.0.1\tlocalhost",
+        "::1\tlocalhost ip6-localhost ip6-loopback",
+        f"{pod_ip}\t{pod_name}",
+    ]
     for (service_namespace, name), record in sorted(services.items()):
         if not record.cluster_ip or record.cluster_ip == "None":
             continue

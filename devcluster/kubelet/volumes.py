@@ -73,12 +73,20 @@ def _write(directory: Path, relative: str, content: bytes, mode: int) -> None:
 
 
 async def _keyed_source(
-    api: AsyncApiClient, kind: str, source: Mapping[str, Any], namespace: str, directory: Path,
+    api: AsyncApiClient,
+    kind: str,
+    source: Mapping[str, Any],
+    namespace: str,
+    directory: Path,
     default_mode: int,
 ) -> None:
-    name = source.get("name") if kind == "configMap" else source.get("secretName", source.get("name"))
+    name = (
+        source.get("name") if kind == "configMap" else source.get("secretName", source.get("name"))
+    )
     try:
-        obj = await _object(api, "configmaps" if kind == "configMap" else "secrets", namespace, str(name))
+        obj = await _object(
+            api, "configmaps" if kind == "configMap" else "secrets", namespace, str(name)
+        )
     except VolumeNotReadyError:
         if source.get("optional"):
             return
@@ -95,9 +103,7 @@ async def _keyed_source(
             _write(directory, key, content, mode)
 
 
-async def _token(
-    api: AsyncApiClient, pod: Mapping[str, Any], source: Mapping[str, Any]
-) -> bytes:
+async def _token(api: AsyncApiClient, pod: Mapping[str, Any], source: Mapping[str, Any]) -> bytes:
     metadata = pod["metadata"]
     account = pod["spec"].get("serviceAccountName") or "default"
     request: dict[str, Any] = {
@@ -106,7 +112,10 @@ async def _token(
         "spec": {
             "expirationSeconds": source.get("expirationSeconds", 3607),
             "boundObjectRef": {
-                "apiVersion": "v1", "kind": "Pod", "name": metadata["name"], "uid": metadata["uid"]
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": metadata["name"],
+                "uid": metadata["uid"],
             },
         },
     }
@@ -149,22 +158,30 @@ async def materialize_volumes(
             directory.chmod(0o777)
         elif "downwardAPI" in volume:
             source = volume["downwardAPI"]
-            await _downward(pod, source.get("items", []), directory, source.get("defaultMode", 0o644))
+            await _downward(
+                pod, source.get("items", []), directory, source.get("defaultMode", 0o644)
+            )
         elif "projected" in volume:
             projected = volume["projected"]
             mode = projected.get("defaultMode", 0o644)
             for source in projected.get("sources", []):
                 if "serviceAccountToken" in source:
                     token_source = source["serviceAccountToken"]
-                    _write(directory, token_source["path"], await _token(api, pod, token_source), mode)
+                    _write(
+                        directory, token_source["path"], await _token(api, pod, token_source), mode
+                    )
                 elif "configMap" in source:
-                    await _keyed_source(api, "configMap", source["configMap"], namespace, directory, mode)
+                    await _keyed_source(
+                        api, "configMap", source["configMap"], namespace, directory, mode
+                    )
                 elif "secret" in source:
                     await _keyed_source(api, "secret", source["secret"], namespace, directory, mode)
                 elif "downwardAPI" in source:
                     await _downward(pod, source["downwardAPI"].get("items", []), directory, mode)
                 else:
-                    raise VolumeUnsupportedError(f"projected source {sorted(source)} in volume {name}")
+                    raise VolumeUnsupportedError(
+                        f"projected source {sorted(source)} in volume {name}"
+                    )
         elif "hostPath" in volume:
             directory = Path(volume["hostPath"]["path"])
         else:
@@ -229,7 +246,9 @@ async def container_env(
                 ].decode()
             except (VolumeNotReadyError, KeyError):
                 if not key_ref.get("optional"):
-                    raise VolumeNotReadyError(f"{kind} {key_ref['name']}/{key_ref['key']}") from None
+                    raise VolumeNotReadyError(
+                        f"{kind} {key_ref['name']}/{key_ref['key']}"
+                    ) from None
         elif "resourceFieldRef" in reference:
             env[name] = "0"
         else:

@@ -1,0 +1,1 @@
+"""Programs that stand in for container images on the process kubelet."""

@@ -57,7 +57,9 @@ class Exporter:
 
     def _fetch(self) -> dict[str, Any] | None:
         try:
-            with urllib.request.urlopen(self.uri + "/stats/requests", timeout=self.timeout) as answer:  # noqa: S310
+            with urllib.request.urlopen(
+                self.uri + "/stats/requests", timeout=self.timeout
+            ) as answer:
                 if not 200 <= answer.status < 300:
                     return None
                 document: dict[str, Any] = json.loads(answer.read() or b"{}")
@@ -79,26 +81,43 @@ class Exporter:
                 for row in stats.get("stats", []) or []:
                     if row.get("name") in ("Total", "//stats/requests"):
                         continue
-                    key = (str(row.get("method") or ""), str(row.get("name") or ""))
+                    key: tuple[str, ...] = (
+                        str(row.get("method") or ""),
+                        str(row.get("name") or ""),
+                    )
                     for metric, field in _VECTOR_FIELDS:
-                        self.vectors.setdefault(f"requests_{metric}", {})[key] = float(row.get(field) or 0)
+                        self.vectors.setdefault(f"requests_{metric}", {})[key] = float(
+                            row.get(field) or 0
+                        )
                 for error in stats.get("errors", []) or []:
-                    key = (str(error.get("method", "")), str(error.get("name", "")), str(error.get("error", "")))
+                    key = (
+                        str(error.get("method", "")),
+                        str(error.get("name", "")),
+                        str(error.get("error", "")),
+                    )
                     self.vectors.setdefault("errors", {})[key] = float(error.get("occurrences", 0))
                 workers = stats.get("workers", []) or []
                 for worker in workers:
                     key = (str(worker.get("id", "")), str(worker.get("state", "")))
-                    self.vectors.setdefault("worker_detail", {})[key] = float(worker.get("user_count", 0))
+                    self.vectors.setdefault("worker_detail", {})[key] = float(
+                        worker.get("user_count", 0)
+                    )
                 gauge("users", float(stats.get("user_count", 0)))
                 gauge("requests_fail_ratio", float(stats.get("fail_ratio", 0)))
-                gauge("requests_current_response_time_percentile_95",
-                      float(stats.get("current_response_time_percentile_95", 0) or 0))
-                gauge("requests_current_response_time_percentile_50",
-                      float(stats.get("current_response_time_percentile_50", 0) or 0))
+                gauge(
+                    "requests_current_response_time_percentile_95",
+                    float(stats.get("current_response_time_percentile_95", 0) or 0),
+                )
+                gauge(
+                    "requests_current_response_time_percentile_50",
+                    float(stats.get("current_response_time_percentile_50", 0) or 0),
+                )
                 gauge("workers_count", float(len(workers)))
                 for state in ("running", "hatching", "missing"):
-                    gauge(f"workers_{state}_count",
-                          float(sum(1 for w in workers if w.get("state") == state)))
+                    gauge(
+                        f"workers_{state}_count",
+                        float(sum(1 for w in workers if w.get("state") == state)),
+                    )
                 running = {"hatching": 1, "running": 2}.get(str(stats.get("state")), 0)
                 gauge("running", float(running))
             gauge("up", 1.0 if stats is not None else 0.0)
@@ -111,7 +130,9 @@ class Exporter:
                 names = label_names.get(vector, ("method", "name"))
                 lines.append(f"# TYPE {self.ns}_{vector} gauge")
                 for key, value in series.items():
-                    lines.append(f"{self.ns}_{vector}{_labels(dict(zip(names, key, strict=True)))} {value:g}")
+                    lines.append(
+                        f"{self.ns}_{vector}{_labels(dict(zip(names, key, strict=True)))} {value:g}"
+                    )
 
             lines.append("# TYPE promhttp_metric_handler_requests_in_flight gauge")
             lines.append(f"promhttp_metric_handler_requests_in_flight {self.in_flight}")
@@ -143,7 +164,8 @@ def serve(exporter: Exporter, address: str, metrics_path: str) -> None:
                     exporter.in_flight -= 1
                     exporter.scrapes["200"] += 1  # counted once the scrape is complete
                 return
-            body = f"<html><body><h1>Locust Exporter</h1><a href='{metrics_path}'>Metrics</a></body></html>".encode()
+            link = f"<a href='{metrics_path}'>Metrics</a>"
+            body = f"<html><body><h1>Locust Exporter</h1>{link}</body></html>".encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -151,11 +173,11 @@ def serve(exporter: Exporter, address: str, metrics_path: str) -> None:
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any  # noqa: N815
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     host, _, port = address.rpartition(":")
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)  # noqa: S104
+    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
     server.daemon_threads = True
     print(f"Listening on {address}", flush=True)
     server.serve_forever()
@@ -165,16 +187,25 @@ def main() -> None:
     """Flags and environment variables as in locust_exporter."""
     env = os.environ.get
     parser = argparse.ArgumentParser(description="locust_exporter stand-in")
-    parser.add_argument("--web.listen-address", dest="listen",
-                        default=env("LOCUST_EXPORTER_WEB_LISTEN_ADDRESS", ":9646"))
-    parser.add_argument("--web.telemetry-path", dest="path",
-                        default=env("LOCUST_EXPORTER_WEB_TELEMETRY_PATH", "/metrics"))
-    parser.add_argument("--locust.uri", dest="uri",
-                        default=env("LOCUST_EXPORTER_URI", "http://localhost:8089"))
-    parser.add_argument("--locust.namespace", dest="namespace",
-                        default=env("LOCUST_METRIC_NAMESPACE", "locust"))
-    parser.add_argument("--locust.timeout", dest="timeout",
-                        default=env("LOCUST_EXPORTER_TIMEOUT", "5s"))
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=env("LOCUST_EXPORTER_WEB_LISTEN_ADDRESS", ":9646"),
+    )
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="path",
+        default=env("LOCUST_EXPORTER_WEB_TELEMETRY_PATH", "/metrics"),
+    )
+    parser.add_argument(
+        "--locust.uri", dest="uri", default=env("LOCUST_EXPORTER_URI", "http://localhost:8089")
+    )
+    parser.add_argument(
+        "--locust.namespace", dest="namespace", default=env("LOCUST_METRIC_NAMESPACE", "locust")
+    )
+    parser.add_argument(
+        "--locust.timeout", dest="timeout", default=env("LOCUST_EXPORTER_TIMEOUT", "5s")
+    )
     args = parser.parse_args()
     timeout = float(args.timeout.rstrip("s") or 5)
     serve(Exporter(args.uri, args.namespace, timeout), args.listen, args.path)

@@ -1,0 +1,169 @@
+"""The test summary: written by the finisher, read by the controller and ``wait``.
+
+The finisher writes it to its container's termination message, which Kubernetes keeps in
+the pod status after the container ends (at most 4 KiB); the controller copies it into the
+``locust-finisher.io/summary`` annotation of the pod and its Job, where CI finds it.
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict, cast
+
+SUMMARY_LIMIT = 4096
+SUMMARY_VERSION = 1
+
+
+class EndpointSummary(TypedDict):
+    """One request name's totals."""
+
+    method: str
+    name: str
+    requests: int
+    failures: int
+    avgMs: float
+    p95Ms: float
+
+
+class ErrorSummary(TypedDict):
+    """One kind of failure."""
+
+    method: str
+    name: str
+    error: str
+    occurrences: int
+
+
+class FinalScrape(TypedDict):
+    """Whether Prometheus collected the final numbers before the exporter ended."""
+
+    primed: bool
+    scrapedDuringTest: bool
+    waited: bool
+    confirmed: bool
+    confirmedAt: NotRequired[str]
+
+
+class Summary(TypedDict, total=False):
+    """The compact JSON summary of one test (every field optional for forward compatibility)."""
+
+    version: int
+    masterFinishedAt: str
+    statsAt: str
+    state: str
+    requests: int
+    failures: int
+    failRatio: float
+    avgMs: float
+    medianMs: float
+    p95Ms: float
+    maxMs: float
+    rps: float
+    users: int
+    workers: int
+    endpoints: list[EndpointSummary]
+    errors: list[ErrorSummary]
+    finalScrape: FinalScrape
+    exporter: str
+    notes: list[str]
+
+
+def _number(row: Mapping[str, Any], key: str) -> float:
+    value = row.get(key)
+    return round(float(value), 2) if isinstance(value, int | float) else 0.0
+
+
+def _count(row: Mapping[str, Any], key: str) -> int:
+    value = row.get(key)
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def summarize_stats(stats: Mapping[str, Any], top: int = 5) -> Summary:
+    """The totals of a Locust ``/stats/requests`` document."""
+    rows = [row for row in stats.get("stats", []) or [] if isinstance(row, Mapping)]
+    total = next((row for row in rows if row.get("name") in ("Aggregated", "Total")), {})
+    endpoints = sorted(
+        (row for row in rows if row is not total), key=lambda row: -_count(row, "num_requests")
+    )
+    summary: Summary = {
+        "state": str(stats.get("state", "")),
+        "requests": _count(total, "num_requests"),
+        "failures": _count(total, "num_failures"),
+        "failRatio": round(float(stats.get("fail_ratio") or 0.0), 4),
+        "avgMs": _number(total, "avg_response_time"),
+        "medianMs": _number(total, "median_response_time"),
+        "p95Ms": _number(total, "response_time_percentile_0.95"),
+        "maxMs": _number(total, "max_response_time"),
+        "rps": _number(total, "total_rps"),
+        "users": _count(stats, "user_count"),
+        "workers": _count(stats, "worker_count"),
+        "endpoints": [
+            {
+                "method": str(row.get("method") or ""),
+                "name": str(row.get("name") or "")[:80],
+                "requests": _count(row, "num_requests"),
+                "failures": _count(row, "num_failures"),
+                "avgMs": _number(row, "avg_response_time"),
+                "p95Ms": _number(row, "response_time_percentile_0.95"),
+            }
+            for row in endpoints[:top]
+        ],
+        "errors": [
+            {
+                "method": str(error.get("method") or ""),
+                "name": str(error.get("name") or "")[:80],
+                "error": str(error.get("error") or "")[:160],
+                "occurrences": _count(error, "occurrences"),
+            }
+            for error in sorted(
+                (e for e in stats.get("errors", []) or [] if isinstance(e, Mapping)),
+                key=lambda e: -_count(e, "occurrences"),
+            )[:3]
+        ],
+    }
+    return summary
+
+
+def encode_summary(summary: Summary, limit: int = SUMMARY_LIMIT) -> str:
+    """Compact JSON no longer than ``limit`` bytes: detail is dropped before totals."""
+    trimmed: dict[str, Any] = {"version": SUMMARY_VERSION, **summary}
+
+    def size() -> int:
+        return len(json.dumps(trimmed, separators=(",", ":")).encode())
+
+    for key in ("notes", "errors", "endpoints"):
+        while size() > limit and trimmed.get(key):
+            trimmed[key] = trimmed[key][:-1]
+    for key in ("notes", "errors", "endpoints"):
+        if size() > limit:
+            trimmed.pop(key, None)
+    encoded = json.dumps(trimmed, separators=(",", ":"))
+    if len(encoded.encode()) > limit:
+        totals = {k: trimmed[k] for k in ("version", "requests", "failures") if k in trimmed}
+        encoded = json.dumps(totals, separators=(",", ":"))
+    return encoded
+
+
+def decode_summary(text: str | None) -> Summary | None:
+    """A summary from a termination message or annotation; None if it is not one."""
+    if not text:
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or "version" not in document:
+        return None
+    return cast(Summary, document)
+
+
+def headline(summary: Summary) -> str:
+    """One line for humans: requests, failures, latency, throughput."""
+    parts = [
+        f"{summary.get('requests', 0)} requests",
+        f"{summary.get('failures', 0)} failures ({100 * summary.get('failRatio', 0.0):.2f}%)",
+    ]
+    if "p95Ms" in summary:
+        parts.append(f"p95 {summary['p95Ms']:g} ms")
+    if "rps" in summary:
+        parts.append(f"{summary['rps']:g} req/s")
+    return ", ".join(parts)

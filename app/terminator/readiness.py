@@ -1,0 +1,47 @@
+"""The postStart gate: the finisher says "I am watching"; the hook waits to hear it.
+
+kubelet starts a pod's containers in order and waits for each one's postStart hook before
+starting the next (Istio's holdApplicationUntilProxyStarts relies on the same rule). Our
+container comes first and its hook returns only once the finisher is watching, so the
+Locust master can never start, or end, unseen.
+
+The signal is an abstract Unix socket: it lives in the pod's network namespace and needs
+no file, so it works with a read-only root filesystem and no volume.
+"""
+
+import os
+import socket
+import time
+
+DEFAULT_NAME = "locust-finisher.ready"
+ENV_NAME = "LOCUST_FINISHER_READY_SOCKET"
+
+
+def socket_name() -> str:
+    """The abstract socket's name (configurable so tests can run several "pods" at once)."""
+    return os.environ.get(ENV_NAME, DEFAULT_NAME)
+
+
+def announce_ready(name: str | None = None) -> socket.socket:
+    """Start listening; keep the returned socket open for as long as we watch."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind("\0" + (name or socket_name()))
+    listener.listen(8)
+    listener.setblocking(False)
+    return listener
+
+
+def await_ready(timeout: float, name: str | None = None) -> bool:
+    """Wait until the finisher listens; False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    address = "\0" + (name or socket_name())
+    while True:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(address)
+                return True
+            except OSError:
+                pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)

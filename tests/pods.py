@@ -1,0 +1,38 @@
+"""Shared helpers for tests that handle pods: fixtures on disk and the pod's own rules."""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import yaml
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+POD_FIXTURES = FIXTURES / "pods"
+
+
+def pod_cases() -> list[str]:
+    """Every captured pod fixture, by case name."""
+    return sorted(path.stem for path in POD_FIXTURES.glob("*.yaml"))
+
+
+def load_pod(case: str) -> dict[str, Any]:
+    """A pod as the API server handed it to the capture webhook."""
+    pod: dict[str, Any] = yaml.safe_load((POD_FIXTURES / f"{case}.yaml").read_text())
+    return pod
+
+
+def apply_patch(pod: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
+    """The pod after an RFC 6902 patch, applied by an independent implementation."""
+    patched: dict[str, Any] = jsonpatch.apply_patch(copy.deepcopy(pod), ops)
+    return patched
+
+
+def pod_rule_violations(pod: dict[str, Any]) -> list[str]:
+    """The API server's pod rules our patch could break."""
+    spec = pod.get("spec", {})
+    names = [c["name"] for key in ("initContainers", "containers") for c in spec.get(key, [])]
+    problems = [f"duplicate container name {n}" for n in set(names) if names.count(n) > 1]
+    if spec.get("hostPID") and spec.get("shareProcessNamespace"):
+        problems.append("shareProcessNamespace together with hostPID")
+    return problems

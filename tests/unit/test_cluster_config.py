@@ -1,0 +1,46 @@
+import pytest
+
+from app.core.cluster_config import ConfigError, parse_cluster_config
+from app.core.inject import InjectionConfig
+from app.core.settings import Strategy, WaitForScrape
+
+
+def test_every_key_is_applied() -> None:
+    config = parse_cluster_config(
+        {
+            "ttl": "1m",
+            "waitForScrape": True,
+            "maxWait": 600,
+            "strategy": "controller",
+            "finisherImage": "registry.local/lf:1",
+            "finisherImagePullPolicy": "Always",
+        },
+        InjectionConfig(),
+    )
+    assert config.defaults.ttl_seconds == 60
+    assert config.defaults.wait_for_scrape is WaitForScrape.TRUE
+    assert config.defaults.max_wait_seconds == 600
+    assert config.defaults.strategy is Strategy.CONTROLLER
+    assert (config.image.image, config.image.pull_policy) == ("registry.local/lf:1", "Always")
+
+
+def test_an_empty_document_keeps_the_base() -> None:
+    assert parse_cluster_config(None, InjectionConfig()) == InjectionConfig()
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"tll": "1m"}, "unknown key 'tll'"),
+        ({"ttl": "soon"}, "ttl:"),
+        ({"ttl": -1}, "ttl must be"),
+        ({"strategy": "magic"}, "strategy must be one of"),
+        ({"finisherImage": ""}, "finisherImage"),
+        ({"finisherImagePullPolicy": "Sometimes"}, "finisherImagePullPolicy"),
+        ([1], "mapping"),
+    ],
+)
+def test_a_bad_document_names_the_key(document: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=None) as caught:
+        parse_cluster_config(document, InjectionConfig())
+    assert message in str(caught.value)

@@ -1,0 +1,36 @@
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.inject import InjectionConfig
+from app.webhook.app import create_app
+from app.webhook.metrics import WebhookMetrics
+from tests.pods import load_pod
+
+
+@pytest.fixture
+def metrics() -> WebhookMetrics:
+    return WebhookMetrics()
+
+
+@pytest.fixture
+def client(metrics: WebhookMetrics) -> Iterator[TestClient]:
+    with TestClient(create_app(InjectionConfig, metrics)) as test_client:
+        yield test_client
+
+
+def review(case: str = "operator-go-2.2-master", uid: str = "4f2a") -> dict[str, Any]:
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "CREATE",
+            "namespace": "golden",
+            "object": load_pod(case),
+        },
+    }
