@@ -1,10 +1,11 @@
 """Build (once) the real pieces of the local Kubernetes: control plane binaries and Prometheus.
 
 kube-apiserver, kube-controller-manager and kubectl come from the ``k8s.io/kubernetes`` Go
-module and etcd from ``go.etcd.io/etcd/server/v3``, through the wrapper modules under
-``devcluster/gomod/`` (only their go.mod/go.sum are committed). Prometheus is Debian's package,
-unpacked rather than installed. Everything lands in a cache outside the repository, keyed by
-what it was built from, so a warm machine starts the cluster in seconds:
+module, etcd from ``go.etcd.io/etcd/server/v3`` and Prometheus from
+``github.com/prometheus/prometheus`` (Debian's package is built without
+``kubernetes_sd_configs``), through the wrapper modules under ``devcluster/gomod/`` (only
+their go.mod/go.sum are committed). Everything lands in a cache outside the repository,
+keyed by what it was built from, so a warm machine starts the cluster in seconds:
 
     python -m devcluster.build        # prints progress; idempotent
 """
@@ -12,10 +13,8 @@ what it was built from, so a warm machine starts the cluster in seconds:
 import fcntl
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ _GO_TOOLS = (
     ("kubernetes", "k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"),
     ("kubernetes", "k8s.io/kubernetes/cmd/kubectl", "kubectl"),
     ("etcd", "go.etcd.io/etcd/server/v3", "etcd"),
+    ("prometheus", "github.com/prometheus/prometheus/cmd/prometheus", "prometheus"),
 )
 
 
@@ -85,38 +85,18 @@ def _version_ldflags() -> str:
     return " ".join(flags)
 
 
-def _go_build(module: str, package: str, output: Path) -> None:
+def _go_build(module: str, package: str, output: Path, name: str) -> None:
     env = {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
     ldflags = _version_ldflags() if module == "kubernetes" else "-s -w"
     started = time.monotonic()
-    _say(f"building {output.name} from {package} (a cold build takes minutes) ...")
+    _say(f"building {name} from {package} (a cold build takes minutes) ...")
     subprocess.run(
         ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(output), package],
         cwd=GOMOD / module,
         env=env,
         check=True,
     )
-    _say(f"built {output.name} in {time.monotonic() - started:.0f}s")
-
-
-def _prometheus(root: Path) -> Path:
-    """Debian's Prometheus, unpacked (not installed: no service, no system changes)."""
-    target = root / "prometheus-debian"
-    binary = target / "usr" / "bin" / "prometheus"
-    if binary.exists():
-        return binary
-    _say("fetching Debian's prometheus package ...")
-    with tempfile.TemporaryDirectory() as scratch:
-        download = ["apt-get", "download", "prometheus"]
-        if subprocess.run(download, cwd=scratch, capture_output=True).returncode != 0:
-            subprocess.run(["apt-get", "update", "-qq"], check=True)
-            subprocess.run(download, cwd=scratch, check=True, capture_output=True)
-        (package,) = Path(scratch).glob("prometheus_*.deb")
-        unpacked = Path(scratch) / "unpacked"
-        subprocess.run(["dpkg-deb", "-x", str(package), str(unpacked)], check=True)
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.move(str(unpacked), str(target))
-    return binary
+    _say(f"built {name} in {time.monotonic() - started:.0f}s")
 
 
 def ensure_binaries() -> Binaries:
@@ -134,16 +114,15 @@ def ensure_binaries() -> Binaries:
             if not binary.exists():
                 directory.mkdir(parents=True, exist_ok=True)
                 partial = directory / f".{name}.partial"
-                _go_build(module, package, partial)
+                _go_build(module, package, partial, name)
                 partial.rename(binary)
             paths[name] = binary
-        prometheus = _prometheus(root)
     return Binaries(
         kube_apiserver=paths["kube-apiserver"],
         kube_controller_manager=paths["kube-controller-manager"],
         kubectl=paths["kubectl"],
         etcd=paths["etcd"],
-        prometheus=prometheus,
+        prometheus=paths["prometheus"],
     )
 
 

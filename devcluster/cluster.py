@@ -27,6 +27,7 @@ from devcluster.kubelet.images import exporter_binary_default
 from devcluster.kubelet.kubelet import remove_created_paths
 from devcluster.kubelet.network import ClusterNetwork, remove_leftovers
 from devcluster.processes import ProcessGroup, wait_until
+from devcluster.prometheus import Prometheus, start_prometheus
 
 NODE_NAME = "devcluster-node"
 _DIRECTORY_PREFIX = "locust-finisher-cluster-"
@@ -52,8 +53,10 @@ def _clean_abandoned_clusters() -> None:
 class LocalCluster:
     """A running local cluster; use as a context manager."""
 
-    def __init__(self, keep_directory: bool = False) -> None:
+    def __init__(self, keep_directory: bool = False, prometheus: bool = True) -> None:
         self.keep_directory = keep_directory
+        self.with_prometheus = prometheus
+        self.prometheus: Prometheus | None = None
         self.directory = Path(tempfile.mkdtemp(prefix=_DIRECTORY_PREFIX))
         self.directory.chmod(0o755)
         self.processes = ProcessGroup(self.directory)
@@ -116,6 +119,10 @@ class LocalCluster:
         )
         wait_until(self._node_ready, 60, "the process kubelet's node to be Ready", kubelet)
         wait_until(self._default_service_account, 60, "the default service account")
+        if self.with_prometheus:
+            self.prometheus = start_prometheus(
+                self.binaries.prometheus, self.kubeconfig, self.directory, self.processes
+            )
 
     def _node_ready(self) -> bool:
         with contextlib.suppress(Exception):

@@ -1,0 +1,178 @@
+"""A Locust master "pod" made of real processes, run inside fresh PID and network namespaces.
+
+Run as ``unshare --pid --net --fork --mount-proc python pod_harness.py SPEC.json``: inside,
+the finisher sees only this pod's processes, as with ``shareProcessNamespace``. It starts a
+load target, the finisher (and its postStart gate), the exporter, a scraper that plays
+Prometheus, the Locust master and workers, then records what happened, when, and with
+which exit codes into ``SPEC.json``'s ``result`` file. All times are seconds on one
+monotonic clock.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+VENV_BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
+AGGREGATED = re.compile(
+    r'^locust_requests_num_requests\{method="",name="Aggregated"\} (\S+)$', re.M
+)
+
+
+def now() -> float:
+    return time.monotonic()
+
+
+class Scraper(threading.Thread):
+    """Plays Prometheus: scrapes the exporter every ``interval`` seconds and keeps each result."""
+
+    def __init__(self, url: str, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.interval = interval
+        self.samples: list[dict[str, Any]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            started = now()
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as answer:
+                    text = answer.read().decode()
+                match = AGGREGATED.search(text)
+                self.samples.append(
+                    {
+                        "at": now(),
+                        "started": started,
+                        "aggregated": float(match.group(1)) if match else None,
+                    }
+                )
+            except OSError:
+                pass
+            self.stopped.wait(self.interval)
+
+
+def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            argv, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+
+
+def wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int | None, float | None]:
+    try:
+        code = process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None, None
+    return code, now()
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    work = Path(spec["workdir"])
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    result: dict[str, Any] = {"events": {}}
+    events = result["events"]
+
+    target = start(
+        [sys.executable, str(ROOT / "devcluster/peers/http_target.py")],
+        work / "target.log",
+        {"PORT": "18080"},
+    )
+
+    finisher = start(
+        [
+            str(VENV_BIN / "locust-finisher"),
+            "terminator",
+            "--termination-log",
+            str(work / "termination-log"),
+            *spec.get("finisher_args", []),
+        ],
+        work / "finisher.log",
+        spec.get("finisher_env", {}),
+    )
+    events["finisher_started"] = now()
+    gate = subprocess.run(
+        [str(VENV_BIN / "locust-finisher"), "await-ready", "--timeout", "20"],
+        capture_output=True,
+        text=True,
+    )
+    events["ready"] = now()
+    result["gate_exit"] = gate.returncode
+
+    exporter_cmd = spec["exporter_cmd"]
+    exporter = start(exporter_cmd, work / "exporter.log")
+    scraper = None
+    if spec.get("scrape_interval"):
+        scraper = Scraper("http://127.0.0.1:9646/metrics", spec["scrape_interval"])
+        scraper.start()
+
+    time.sleep(spec.get("master_delay", 0))
+    locust = [
+        str(VENV_BIN / "locust"),
+        "-f",
+        spec["locustfile"],
+        "--host",
+        "http://127.0.0.1:18080",
+    ]
+    master = start(
+        [
+            *locust,
+            "--master",
+            "--expect-workers",
+            "1",
+            "--autostart",
+            "--autoquit",
+            str(spec["autoquit"]),
+            "--users",
+            "4",
+            "--spawn-rate",
+            "4",
+            "--run-time",
+            spec["run_time"],
+            "--only-summary",
+            "--csv",
+            str(work / "locust"),
+        ],
+        work / "master.log",
+    )
+    events["master_started"] = now()
+    worker = start([*locust, "--worker", "--master-host", "127.0.0.1"], work / "worker.log")
+    result["master_pid"] = master.pid
+
+    if spec.get("kill_exporter_after"):
+        time.sleep(spec["kill_exporter_after"])
+        exporter.kill()
+
+    result["master_exit"], events["master_exited"] = wait(master, 120)
+    if spec.get("sigterm_finisher_after_master") is not None:
+        time.sleep(spec["sigterm_finisher_after_master"])
+        events["sigterm_sent"] = now()
+        finisher.send_signal(signal.SIGTERM)
+    result["finisher_exit"], events["finisher_exited"] = wait(
+        finisher, spec.get("finisher_timeout", 120)
+    )
+    result["exporter_exit"], events["exporter_exited"] = wait(exporter, 5)
+    if result["exporter_exit"] is None:
+        result["exporter_still_running"] = True
+    if scraper is not None:
+        scraper.stopped.set()
+        scraper.join(5)
+        result["scrapes"] = scraper.samples
+    for process in (exporter, finisher, worker, target):
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    Path(spec["result"]).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

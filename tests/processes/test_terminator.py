@@ -1,0 +1,271 @@
+"""The finisher with real processes: real Locust (master and worker), the exporter, a scraper.
+
+Each test runs one "pod" in fresh PID and network namespaces (see pod_harness.py). The
+exporter is ``$LOCUST_EXPORTER_BIN`` when set (the real locust_exporter), else the stand-in
+from devcluster/peers. Needs root (unshare).
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.core.summary import decode_summary
+
+HARNESS = Path(__file__).with_name("pod_harness.py")
+STANDIN = Path(__file__).resolve().parents[2] / "devcluster" / "peers" / "exporter_standin.py"
+
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for PID and network namespaces"),
+]
+
+PASSING = """
+from locust import HttpUser, constant, task
+class Visitor(HttpUser):
+    wait_time = constant(0.05)
+    @task
+    def home(self):
+        self.client.get("/")
+"""
+FAILING = (
+    PASSING
+    + """
+    @task
+    def broken(self):
+        self.client.get("/fail")
+"""
+)
+
+
+def exporter_command() -> list[str]:
+    real = os.environ.get("LOCUST_EXPORTER_BIN")
+    return [real] if real else [sys.executable, str(STANDIN)]
+
+
+class PodRun:
+    """The outcome of one harness run."""
+
+    def __init__(self, workdir: Path, result: dict[str, Any]) -> None:
+        self.workdir = workdir
+        self.result = result
+        self.events: dict[str, float] = result["events"]
+
+    def summary(self) -> dict[str, Any]:
+        summary = decode_summary((self.workdir / "termination-log").read_text())
+        assert summary is not None, self.log("finisher")
+        return dict(summary)
+
+    def locust_totals(self) -> tuple[int, int]:
+        with (self.workdir / "locust_stats.csv").open() as stats:
+            for row in csv.DictReader(stats):
+                if row["Name"] == "Aggregated":
+                    return int(row["Request Count"]), int(row["Failure Count"])
+        raise AssertionError("no Aggregated row in Locust's CSV")
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")
+
+    def last_scrape(self) -> dict[str, Any]:
+        scrapes = [s for s in self.result.get("scrapes", []) if s["aggregated"] is not None]
+        assert scrapes, "the scraper never collected a value"
+        return dict(scrapes[-1])
+
+
+def run_pod(tmp_path: Path, locustfile: str = PASSING, **spec: Any) -> PodRun:
+    (tmp_path / "locustfile.py").write_text(locustfile)
+    tmp_path.chmod(0o755)
+    full = {
+        "workdir": str(tmp_path),
+        "result": str(tmp_path / "result.json"),
+        "locustfile": str(tmp_path / "locustfile.py"),
+        "exporter_cmd": exporter_command(),
+        "run_time": "4s",
+        "autoquit": 3,
+        "scrape_interval": 1.0,
+        **spec,
+    }
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(full))
+    completed = subprocess.run(
+        [
+            "unshare",
+            "--pid",
+            "--net",
+            "--fork",
+            "--mount-proc",
+            sys.executable,
+            str(HARNESS),
+            str(spec_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return PodRun(tmp_path, json.loads((tmp_path / "result.json").read_text()))
+
+
+def finisher_env(**settings: str) -> dict[str, str]:
+    names = {
+        "ttl": "LOCUST_FINISHER_TTL",
+        "wait": "LOCUST_FINISHER_WAIT_FOR_SCRAPE",
+        "max_wait": "LOCUST_FINISHER_MAX_WAIT",
+        "sidecar": "LOCUST_FINISHER_EXPORTER_SIDECAR",
+    }
+    return {names[key]: value for key, value in settings.items()}
+
+
+def test_a_passing_test_ends_with_the_final_numbers_scraped_and_every_exit_code_right(
+    tmp_path: Path,
+) -> None:
+    run = run_pod(tmp_path, finisher_env=finisher_env(ttl="2s"))
+    requests, failures = run.locust_totals()
+    assert requests > 0
+
+    assert run.result["gate_exit"] == 0
+    assert (
+        run.result["master_exit"],
+        run.result["finisher_exit"],
+        run.result["exporter_exit"],
+    ) == (0, 0, 0)
+
+    last = run.last_scrape()
+    assert last["aggregated"] == requests, "Prometheus's last value is Locust's final count"
+    assert last["at"] < run.events["exporter_exited"], "the quit came after that scrape"
+    assert run.events["exporter_exited"] >= run.events["master_exited"] + 2, "the TTL was honoured"
+
+    summary = run.summary()
+    assert (summary["requests"], summary["failures"]) == (requests, failures)
+    assert summary["finalScrape"]["primed"] and summary["finalScrape"]["confirmed"]
+    assert summary["exporter"] == "quit"
+    assert f"watching Locust master pid {run.result['master_pid']}:" in run.log("finisher")
+
+
+def test_a_failing_test_keeps_its_verdict_and_the_finisher_still_exits_0(tmp_path: Path) -> None:
+    run = run_pod(tmp_path, FAILING, finisher_env=finisher_env(ttl="1s"))
+    requests, failures = run.locust_totals()
+    assert failures > 0
+    assert (
+        run.result["master_exit"],
+        run.result["finisher_exit"],
+        run.result["exporter_exit"],
+    ) == (1, 0, 0)
+    summary = run.summary()
+    assert (summary["requests"], summary["failures"]) == (requests, failures)
+    assert summary["errors"][0]["name"] == "/fail"
+    assert run.last_scrape()["aggregated"] == requests
+
+
+def test_a_test_shorter_than_a_scrape_interval_still_gets_its_final_scrape(tmp_path: Path) -> None:
+    run = run_pod(
+        tmp_path,
+        run_time="2s",
+        autoquit=1,
+        scrape_interval=5.0,
+        finisher_env=finisher_env(ttl="1s", max_wait="30s"),
+    )
+    requests, _ = run.locust_totals()
+    assert run.summary()["finalScrape"]["confirmed"]
+    assert run.last_scrape()["aggregated"] == requests
+    assert run.last_scrape()["at"] < run.events["exporter_exited"]
+
+
+def test_nobody_scraping_means_no_wait_beyond_the_ttl_in_auto_mode(tmp_path: Path) -> None:
+    run = run_pod(tmp_path, scrape_interval=0, finisher_env=finisher_env(ttl="1s", max_wait="60s"))
+    waited = run.events["exporter_exited"] - run.events["master_exited"]
+    assert 1 <= waited < 10
+    final = run.summary()["finalScrape"]
+    assert (final["scrapedDuringTest"], final["waited"], final["confirmed"]) == (
+        False,
+        False,
+        False,
+    )
+
+
+def test_wait_for_scrape_true_with_nobody_scraping_is_bounded_by_max_wait(tmp_path: Path) -> None:
+    run = run_pod(
+        tmp_path, scrape_interval=0, finisher_env=finisher_env(ttl="1s", wait="true", max_wait="4s")
+    )
+    waited = run.events["exporter_exited"] - run.events["master_exited"]
+    assert 4 <= waited < 12
+    summary = run.summary()
+    assert (summary["finalScrape"]["waited"], summary["finalScrape"]["confirmed"]) == (True, False)
+    assert any("max-wait" in note for note in summary["notes"])
+    assert run.result["finisher_exit"] == 0
+
+
+def test_an_exporter_that_is_already_gone_is_fine(tmp_path: Path) -> None:
+    run = run_pod(
+        tmp_path, scrape_interval=0, kill_exporter_after=1.0, finisher_env=finisher_env(ttl="1s")
+    )
+    assert (run.result["master_exit"], run.result["finisher_exit"]) == (0, 0)
+    assert run.summary()["exporter"] == "already gone"
+
+
+def test_a_native_sidecar_exporter_is_never_told_to_quit(tmp_path: Path) -> None:
+    run = run_pod(tmp_path, finisher_env=finisher_env(ttl="1s", sidecar="true"))
+    assert run.result["finisher_exit"] == 0
+    assert run.result.get("exporter_still_running"), "kubelet, not we, stops a native sidecar"
+    assert run.summary()["exporter"] == "left to kubelet (native sidecar)"
+
+
+def test_sigterm_during_the_wait_ends_the_finisher_within_a_second(tmp_path: Path) -> None:
+    run = run_pod(tmp_path, sigterm_finisher_after_master=1.0, finisher_env=finisher_env(ttl="60s"))
+    assert run.result["finisher_exit"] == 0
+    assert run.events["finisher_exited"] - run.events["sigterm_sent"] < 1.0
+    summary = run.summary()
+    assert "the pod is terminating: stopped early" in summary["notes"]
+    assert summary["requests"] > 0
+
+
+def test_a_master_that_starts_after_the_finisher_is_found(tmp_path: Path) -> None:
+    run = run_pod(tmp_path, master_delay=3, finisher_env=finisher_env(ttl="1s"))
+    assert "waiting for the Locust master process to appear" in run.log("finisher")
+    assert run.summary()["requests"] == run.locust_totals()[0]
+    assert f"watching Locust master pid {run.result['master_pid']}:" in run.log("finisher")
+
+
+def test_locust_masters_outside_the_pod_are_ignored(tmp_path: Path) -> None:
+    (tmp_path / "outside.py").write_text(PASSING)
+    outsiders = [
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "locust"),
+                "-f",
+                str(tmp_path / "outside.py"),
+                "--master",
+                "--headless",
+                "--run-time",
+                "90s",
+                "--master-bind-port",
+                str(port),
+                "--web-port",
+                str(port + 1),
+                "--host",
+                "http://127.0.0.1:9",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in (25557, 25567)
+    ]
+    try:
+        run = run_pod(tmp_path, finisher_env=finisher_env(ttl="1s"))
+        assert all(p.poll() is None for p in outsiders), "the outside masters are untouched"
+    finally:
+        for process in outsiders:
+            process.kill()
+            process.wait()
+    assert (
+        run.result["master_exit"],
+        run.result["finisher_exit"],
+        run.result["exporter_exit"],
+    ) == (0, 0, 0)
+    assert run.summary()["requests"] == run.locust_totals()[0]
+    assert f"watching Locust master pid {run.result['master_pid']}:" in run.log("finisher")
