@@ -39,7 +39,8 @@ scrape_configs:
         action: replace
         target_label: __metrics_path__
         regex: (.+)
-      - source_labels: [__meta_kubernetes_pod_ip, __meta_kubernetes_pod_annotation_prometheus_io_port]
+      - source_labels:
+          [__meta_kubernetes_pod_ip, __meta_kubernetes_pod_annotation_prometheus_io_port]
         action: replace
         regex: (.+);(\\d+)
         replacement: $1:$2
@@ -95,9 +96,9 @@ def start_prometheus(
     prometheus = Prometheus(f"http://127.0.0.1:{port}", process)
 
     def ready() -> bool:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{prometheus.url}/-/ready", timeout=2) as answer:
-                return bool(answer.status == 200)
+        url = f"{prometheus.url}/-/ready"
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
         return False
 
     wait_until(ready, 60, "Prometheus", process)

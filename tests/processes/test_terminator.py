@@ -142,7 +142,8 @@ def test_a_passing_test_ends_with_the_final_numbers_scraped_and_every_exit_code_
 
     summary = run.summary()
     assert (summary["requests"], summary["failures"]) == (requests, failures)
-    assert summary["finalScrape"]["primed"] and summary["finalScrape"]["confirmed"]
+    assert summary["finalScrape"]["primed"]
+    assert summary["finalScrape"]["confirmed"]
     assert summary["exporter"] == "quit"
     assert f"watching Locust master pid {run.result['master_pid']}:" in run.log("finisher")
 
