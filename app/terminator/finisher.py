@@ -38,6 +38,15 @@ from app.terminator.readiness import announce_ready
 log = logging.getLogger("locust-finisher.terminator")
 
 QUIT_ATTEMPTS = 3
+# After the stop, Locust's totals settle within a worker report interval (3 s) plus its
+# stats cache (2 s); reading every second catches the last change well within --autoquit.
+STOPPED_POLL_SECONDS = 1.0
+
+
+def _totals(stats: dict[str, Any]) -> tuple[int, int]:
+    """(requests, failures) of a /stats/requests document's aggregated row."""
+    summary = summarize_stats(stats, top=0)
+    return summary.get("requests", 0), summary.get("failures", 0)
 
 
 class TerminatedError(Exception):
@@ -56,6 +65,7 @@ class Progress:
     stats: dict[str, Any] | None = None
     stats_at: str | None = None
     last_state: str = ""
+    primed_totals: tuple[int, int] | None = None
     master_finished_at: str | None = None
     primed: bool = False
     waited: bool = False
@@ -207,12 +217,21 @@ class Finisher:
         stats = self.config.locust.get_json("/stats/requests")
         if stats is None:
             return
-        self.progress.stats = stats
-        self.progress.stats_at = utc_now()
-        state = str(stats.get("state", ""))
-        if state == "stopped" and self.progress.last_state != "stopped":
+        progress = self.progress
+        progress.stats = stats
+        progress.stats_at = utc_now()
+        progress.last_state = str(stats.get("state", ""))
+        if progress.last_state != "stopped":
+            return
+        # Workers report their last samples up to one report interval (3 s) after the
+        # master says "stopped", so the totals may still grow: prime again whenever they do.
+        totals = _totals(stats)
+        if totals != progress.primed_totals:
+            if progress.primed_totals is not None:
+                log.info("totals grew after the stop to %s; priming the exporter again", totals)
             self._prime()
-        self.progress.last_state = state
+            if progress.primed:
+                progress.primed_totals = totals
 
     def _watch_master(self, master: Process, waiter: Waiter) -> None:
         pidfd = open_pidfd(master)
@@ -223,7 +242,10 @@ class Finisher:
                     return
                 if self.clock() >= next_poll:
                     self._poll_stats()
-                    next_poll = self.clock() + self.config.poll_seconds
+                    interval = self.config.poll_seconds
+                    if self.progress.last_state == "stopped":
+                        interval = min(interval, STOPPED_POLL_SECONDS)
+                    next_poll = self.clock() + interval
                 timeout = max(next_poll - self.clock(), 0.0)
                 if pidfd is None:
                     timeout = min(timeout, 1.0)

@@ -86,7 +86,7 @@ def run_pod(tmp_path: Path, locustfile: str = PASSING, **spec: Any) -> PodRun:
         "locustfile": str(tmp_path / "locustfile.py"),
         "exporter_cmd": exporter_command(),
         "run_time": "4s",
-        "autoquit": 3,
+        "autoquit": 8,
         "scrape_interval": 1.0,
         **spec,
     }

@@ -1,0 +1,25 @@
+# One image for every piece: `locust-finisher webhook | terminator | controller | ...`.
+# Build: docker build -t ghcr.io/locust-finisher/locust-finisher:0.1.0 .
+
+FROM ghcr.io/astral-sh/uv:python3.11-bookworm-slim AS builder
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=0
+WORKDIR /app
+# Dependencies first: this layer is reused until uv.lock changes.
+RUN --mount=type=cache,target=/root/.cache/uv \
+    --mount=type=bind,source=uv.lock,target=uv.lock \
+    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
+    uv sync --locked --no-install-project --no-dev
+COPY pyproject.toml uv.lock README.md ./
+COPY app ./app
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-editable
+
+# The same base as the builder, so the venv's interpreter path is valid.
+FROM python:3.11-slim-bookworm
+COPY --from=builder /app/.venv /app/.venv
+ENV PATH="/app/.venv/bin:$PATH" PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# Numeric, so kubelet can verify runAsNonRoot; the injected finisher runs as this user too.
+USER 65532:65532
+EXPOSE 8443
+ENTRYPOINT ["locust-finisher"]
+CMD ["--help"]

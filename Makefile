@@ -1,0 +1,52 @@
+# locust-finisher: the two commands the README promises, and their parts.
+#   make run   - the demo: a load test on a local Kubernetes, finished by locust-finisher
+#   make test  - every check and every test (lint, types, layering, unit, processes, cluster)
+# Caches live outside the repository (~/.cache/uv, ~/go, ~/.cache/go-build,
+# ~/.cache/locust-finisher), so a warm machine skips every download and build.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+# Containers of the local cluster run as non-root users, so the interpreter must live where
+# they can read it: Debian's, not one under /root (pyenv).
+export UV_PYTHON ?= $(shell command -v /usr/bin/python3.11 || command -v python3.11 || command -v python3)
+export UV_LINK_MODE := copy
+UV_VERSION := 0.13.9
+UV := uv
+RUN := $(UV) run --locked
+
+.PHONY: run test setup build lint test-unit test-processes test-cluster bench clean-cluster
+
+run: setup build
+	$(RUN) python -m devcluster.demo
+
+test: setup lint test-unit build test-processes test-cluster
+
+setup:
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --locked --quiet
+
+build: setup
+	$(RUN) python -m devcluster.build
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+test-unit: setup
+	$(RUN) pytest -m "not processes and not cluster"
+
+test-processes: setup
+	$(RUN) pytest -m processes
+
+test-cluster: setup build
+	$(RUN) pytest -m cluster
+
+bench: setup build
+	$(RUN) python -m bench.webhook_bench
+	$(RUN) python -m bench.finisher_bench
+
+# Removes what a killed cluster left behind (network namespaces, links, mount points).
+clean-cluster: setup
+	$(RUN) python -c "from devcluster.cluster import _clean_abandoned_clusters as c; c()"

@@ -1,0 +1,159 @@
+"""``make run``: a whole Locust load test on a local Kubernetes, finished by locust-finisher.
+
+It builds (or reuses) the cluster's binaries, starts the control plane, the process kubelet
+and Prometheus, installs locust-finisher with its kustomize overlay, opts a namespace in,
+and runs a load test shaped exactly like locust-k8s-operator 2.2 makes it. It shows the
+master pod's containers while the test runs, and ends with the verdict, the pod's phase,
+the Job's condition, and the final request count in Prometheus next to Locust's own.
+Ctrl-C, or the end, tears everything down.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from app.core import names
+from app.core.summary import decode_summary, headline
+from devcluster import operator_shapes as shapes
+from devcluster.cluster import LocalCluster
+from devcluster.install import install, opt_in_namespace
+from devcluster.loadtest import Outcome, run_load_test
+
+NAMESPACE = "loadtest"
+
+
+def say(message: str) -> None:
+    """One line of the demo's story."""
+    print(f"==> {message}", flush=True)
+
+
+def _container_states(pod: dict[str, Any]) -> str:
+    statuses = pod.get("status", {}).get("containerStatuses", []) + pod.get("status", {}).get(
+        "initContainerStatuses", []
+    )
+    parts = []
+    for status in statuses:
+        state = status.get("state", {})
+        if "terminated" in state:
+            parts.append(f"{status['name']}=exited({state['terminated']['exitCode']})")
+        elif "running" in state:
+            parts.append(f"{status['name']}=running")
+        else:
+            parts.append(f"{status['name']}=waiting")
+    return ", ".join(parts) or "creating"
+
+
+class Progress:
+    """Prints a line whenever the master pod's state changes."""
+
+    def __init__(self) -> None:
+        self.last = ""
+        self.started = time.monotonic()
+
+    def __call__(self, pod: dict[str, Any] | None, job: dict[str, Any]) -> None:
+        """Called once a second with the master pod and Job."""
+        if pod is None:
+            line = "waiting for the master pod"
+        else:
+            line = (
+                f"{pod['metadata']['name']}: {pod.get('status', {}).get('phase', 'Pending')}; "
+                f"{_container_states(pod)}"
+            )
+        if line != self.last:
+            print(f"    [{time.monotonic() - self.started:5.1f}s] {line}", flush=True)
+            self.last = line
+
+
+def report(outcome: Outcome) -> bool:
+    """Print the end of the story; True if the test passed."""
+    master = outcome.terminated("demo-master")
+    passed = master["exitCode"] == 0
+    verdict = "PASSED" if passed else "FAILED"
+    say(f"verdict: {verdict} (Locust master exit code {master['exitCode']})")
+    print(f"    master pod phase: {outcome.phase}")
+    print(f"    master Job:       {outcome.job_condition}")
+    summary = decode_summary(outcome.terminated(names.FINISHER_CONTAINER).get("message"))
+    if summary is not None:
+        print(f"    summary:          {headline(summary)}")
+        final = summary.get("finalScrape", {})
+        print(
+            f"    final scrape:     {'confirmed' if final.get('confirmed') else 'not confirmed'}; "
+            f"exporter {summary.get('exporter')}"
+        )
+    print(f"    requests, Locust's own count:   {outcome.locust_requests}")
+    prometheus = outcome.prometheus_requests
+    shown = "none" if prometheus is None else str(int(prometheus))
+    print(f"    requests, last value in Prometheus: {shown}")
+    match = prometheus is not None and outcome.locust_requests == int(prometheus)
+    say(
+        "Prometheus has the test's final numbers"
+        if match
+        else "Prometheus MISSED the final numbers"
+    )
+    return match
+
+
+def main() -> int:
+    """Run the demo; exit 0 when the test finished on its own with its numbers in Prometheus."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--failing", action="store_true", help="run a test whose requests fail")
+    parser.add_argument(
+        "--version",
+        default="go-2.2",
+        choices=shapes.VERSIONS[:3],
+        help="which locust-k8s-operator version's pod shape to use",
+    )
+    parser.add_argument("--run-time", default="20s", help="the load test's --run-time")
+    args = parser.parse_args()
+
+    say(
+        "starting a local Kubernetes (etcd, kube-apiserver, kube-controller-manager, "
+        "a process kubelet, Prometheus); the first run builds them from Go modules"
+    )
+    started = time.monotonic()
+    with LocalCluster() as cluster, tempfile.TemporaryDirectory() as scratch:
+        say(f"cluster up in {time.monotonic() - started:.0f}s; kubeconfig {cluster.kubeconfig}")
+        say(
+            "installing locust-finisher: locust-finisher certs + kubectl apply --server-side -k "
+            "manifests/overlays/self-signed"
+        )
+        install(cluster, Path(scratch))
+        print(cluster.kubectl("get", "pods", "-n", "locust-finisher"))
+        say(
+            f"opting namespace {NAMESPACE} in (label {names.NAMESPACE_INJECT_LABEL}=enabled) "
+            "and starting a load target"
+        )
+        opt_in_namespace(cluster, NAMESPACE)
+        cluster.apply(shapes.target_objects(NAMESPACE))
+        cluster.kubectl("rollout", "status", "-n", NAMESPACE, "deployment/target", "--timeout=60s")
+        test = shapes.LoadTest(
+            name="demo",
+            namespace=NAMESPACE,
+            version=args.version,
+            run_time=args.run_time,
+            autoquit=10,
+            workers=2,
+            master_annotations={names.TTL_ANNOTATION: "10s"},
+        )
+        say(
+            f"creating a locust-k8s-operator {args.version} test: master Job, worker Job, Service, "
+            f"locustfile ConfigMap (run time {args.run_time}, 2 workers, TTL 10s)"
+        )
+        outcome = run_load_test(
+            cluster, test, failing=args.failing, timeout=600, progress=Progress()
+        )
+        print(cluster.kubectl("get", "jobs,pods", "-n", NAMESPACE))
+        ok = report(outcome)
+        say("tearing the cluster down")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: cluster torn down", file=sys.stderr)
+        sys.exit(130)

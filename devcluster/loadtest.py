@@ -1,0 +1,107 @@
+"""Run one operator-shaped Locust test on the local cluster and collect what happened.
+
+Shared by the demo and the end-to-end tests: create the objects, follow the master Job to
+its end, then gather the verdict, the pods, Locust's own final count (from the master's
+log) and Prometheus's last value.
+"""
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from devcluster import operator_shapes as shapes
+from devcluster.cluster import LocalCluster
+
+_AGGREGATED_ROW = re.compile(r"^\s*Aggregated\s+(\d+)\s", re.MULTILINE)
+
+
+@dataclass
+class Outcome:
+    """How a load test ended."""
+
+    job: dict[str, Any]
+    pod: dict[str, Any]
+    master_log: str
+    prometheus_requests: float | None
+
+    @property
+    def job_condition(self) -> str:
+        """``Complete`` or ``Failed``."""
+        for condition in self.job.get("status", {}).get("conditions", []):
+            if condition["type"] in ("Complete", "Failed") and condition["status"] == "True":
+                return str(condition["type"])
+        return "Running"
+
+    @property
+    def phase(self) -> str:
+        """The master pod's phase."""
+        return str(self.pod.get("status", {}).get("phase", ""))
+
+    def container(self, name: str) -> dict[str, Any]:
+        """A container's status."""
+        for status in self.pod["status"].get("containerStatuses", []) + self.pod["status"].get(
+            "initContainerStatuses", []
+        ):
+            if status["name"] == name:
+                return dict(status)
+        raise KeyError(name)
+
+    def terminated(self, name: str) -> dict[str, Any]:
+        """A container's terminated state."""
+        return dict(self.container(name)["state"]["terminated"])
+
+    @property
+    def locust_requests(self) -> int | None:
+        """Locust's own final request count, from the master's printed summary."""
+        match = _AGGREGATED_ROW.search(self.master_log)
+        return int(match.group(1)) if match else None
+
+
+def job_finished(job: dict[str, Any]) -> bool:
+    """Whether a Job has reached Complete or Failed."""
+    return any(
+        c["type"] in ("Complete", "Failed") and c["status"] == "True"
+        for c in job.get("status", {}).get("conditions", [])
+    )
+
+
+def master_pod(cluster: LocalCluster, test: shapes.LoadTest) -> dict[str, Any] | None:
+    """The master pod of ``test``, if it exists."""
+    pods = cluster.api().get(
+        f"/api/v1/namespaces/{test.namespace}/pods",
+        labelSelector=f"job-name={test.node_name}-master",
+    )["items"]
+    return pods[0] if pods else None
+
+
+def run_load_test(
+    cluster: LocalCluster,
+    test: shapes.LoadTest,
+    failing: bool = False,
+    timeout: float = 180,
+    progress: Callable[[dict[str, Any] | None, dict[str, Any]], None] | None = None,
+) -> Outcome:
+    """Create the test's objects and wait until its master Job has finished."""
+    cluster.apply(shapes.load_test_objects(test, failing))
+    job_path = f"/apis/batch/v1/namespaces/{test.namespace}/jobs/{test.node_name}-master"
+    deadline = time.monotonic() + timeout
+    while True:
+        job = cluster.api().get(job_path)
+        if progress is not None:
+            progress(master_pod(cluster, test), job)
+        if job_finished(job):
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{test.name}: master Job not finished after {timeout:.0f}s")
+        time.sleep(1)
+    pod = master_pod(cluster, test)
+    assert pod is not None
+    master_log = cluster.pod_log(pod["metadata"]["uid"], f"{test.node_name}-master")
+    query = (
+        f'last_over_time(locust_requests_num_requests{{name="Aggregated",'
+        f'pod="{pod["metadata"]["name"]}"}}[15m])'
+    )
+    value = cluster.prometheus.value(query) if cluster.prometheus else None
+    return Outcome(job=job, pod=pod, master_log=master_log, prometheus_requests=value)

@@ -1,0 +1,216 @@
+"""End to end on the real API server, controller manager, Prometheus and process kubelet."""
+
+import datetime
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.core import names
+from app.core.summary import decode_summary
+from devcluster import operator_shapes as shapes
+from devcluster.cluster import LocalCluster
+from devcluster.install import NAMESPACE, opt_in_namespace
+from devcluster.loadtest import Outcome, run_load_test
+from devcluster.processes import wait_until
+
+pytestmark = pytest.mark.cluster
+
+TTL_SECONDS = 5
+
+
+def seconds(stamp: str) -> float:
+    return (
+        datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
+        .replace(tzinfo=datetime.UTC)
+        .timestamp()
+    )
+
+
+def load_test(
+    cluster: LocalCluster, namespace: str, version: str = "go-2.2", **fields: Any
+) -> shapes.LoadTest:
+    opt_in_namespace(cluster, namespace, **fields.pop("namespace_labels", {}))
+    cluster.apply(shapes.target_objects(namespace))
+    cluster.kubectl("rollout", "status", "-n", namespace, "deployment/target", "--timeout=60s")
+    annotations = {names.TTL_ANNOTATION: f"{TTL_SECONDS}s", **fields.pop("master_annotations", {})}
+    return shapes.LoadTest(
+        name="e2e",
+        namespace=namespace,
+        version=version,
+        run_time="6s",
+        autoquit=8,
+        master_annotations=annotations,
+        **fields,
+    )
+
+
+def assert_finished_cleanly(outcome: Outcome, passed: bool) -> None:
+    assert outcome.phase == ("Succeeded" if passed else "Failed")
+    assert outcome.job_condition == ("Complete" if passed else "Failed")
+    master = outcome.terminated("e2e-master")
+    assert master["exitCode"] == (0 if passed else 1)
+    assert outcome.terminated(names.FINISHER_CONTAINER)["exitCode"] == 0
+    # The pod ends within the TTL plus a scrape interval or so of the master's exit.
+    ended = seconds(outcome.terminated(names.FINISHER_CONTAINER)["finishedAt"])
+    assert TTL_SECONDS - 1 <= ended - seconds(master["finishedAt"]) <= TTL_SECONDS + 12
+
+
+def test_a_passing_test_completes_with_its_final_numbers_in_prometheus(
+    cluster: LocalCluster,
+) -> None:
+    outcome = run_load_test(cluster, load_test(cluster, "e2e-pass"))
+    assert_finished_cleanly(outcome, passed=True)
+    assert outcome.terminated("locust-metrics-exporter")["exitCode"] == 0
+    assert outcome.locust_requests, "Locust printed its final stats"
+    assert outcome.prometheus_requests == outcome.locust_requests
+    summary = decode_summary(outcome.terminated(names.FINISHER_CONTAINER)["message"])
+    assert summary is not None
+    assert summary["requests"] == outcome.locust_requests
+    assert summary["finalScrape"]["confirmed"]
+
+
+def test_a_failing_test_fails_the_pod_and_the_job_and_the_exporter_still_exits_0(
+    cluster: LocalCluster,
+) -> None:
+    outcome = run_load_test(cluster, load_test(cluster, "e2e-fail"), failing=True)
+    assert_finished_cleanly(outcome, passed=False)
+    assert outcome.terminated("locust-metrics-exporter")["exitCode"] == 0
+    assert outcome.prometheus_requests == outcome.locust_requests
+
+
+def test_an_operator_2_3_pod_with_a_native_sidecar_exporter_completes_after_the_final_scrape(
+    cluster: LocalCluster,
+) -> None:
+    outcome = run_load_test(cluster, load_test(cluster, "e2e-sidecar", version="go-2.3"))
+    assert_finished_cleanly(outcome, passed=True)
+    assert outcome.prometheus_requests == outcome.locust_requests
+    summary = decode_summary(outcome.terminated(names.FINISHER_CONTAINER)["message"])
+    assert summary is not None
+    assert summary["exporter"] == "left to kubelet (native sidecar)"
+    assert summary["finalScrape"]["confirmed"]
+
+
+def test_an_operator_1_x_java_pod_completes(cluster: LocalCluster) -> None:
+    outcome = run_load_test(cluster, load_test(cluster, "e2e-java", version="java-1.1"))
+    assert_finished_cleanly(outcome, passed=True)
+    assert outcome.prometheus_requests == outcome.locust_requests
+
+
+def test_a_restricted_namespace_admits_a_mutated_pod_whose_own_containers_comply(
+    cluster: LocalCluster,
+) -> None:
+    test = load_test(
+        cluster,
+        "e2e-restricted",
+        restricted=True,
+        namespace_labels={"pod-security.kubernetes.io/enforce": "restricted"},
+    )
+    outcome = run_load_test(cluster, test)
+    assert outcome.pod["spec"]["containers"][0]["name"] == names.FINISHER_CONTAINER
+    assert_finished_cleanly(outcome, passed=True)
+
+
+def test_a_namespace_without_the_opt_in_label_is_left_alone(cluster: LocalCluster) -> None:
+    cluster.kubectl("create", "namespace", "e2e-plain")
+    test = shapes.LoadTest(name="plain", namespace="e2e-plain")
+    cluster.apply([shapes.locustfile_configmap(test), shapes.master_job(test)])
+    pod = wait_for_master_pod(cluster, "e2e-plain", "plain-master")
+    assert names.FINISHER_CONTAINER not in [c["name"] for c in pod["spec"]["containers"]]
+    assert names.STATUS_ANNOTATION not in pod["metadata"].get("annotations", {})
+
+
+def test_the_stored_pod_is_what_mutate_previews(cluster: LocalCluster, tmp_path: Path) -> None:
+    opt_in_namespace(cluster, "e2e-preview")
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "preview",
+            "namespace": "e2e-preview",
+            "annotations": {names.INJECT_ANNOTATION: "true", names.TTL_ANNOTATION: "1m"},
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {"name": "master", "image": "unknown.invalid/locust", "args": ["--master"]},
+                {
+                    "name": "exporter",
+                    "image": "containersol/locust_exporter:v0.5.2",
+                    "ports": [{"containerPort": 9646}],
+                },
+            ],
+        },
+    }
+    (tmp_path / "pod.json").write_text(json.dumps(manifest))
+    preview = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "app.cli.main",
+                "mutate",
+                "-f",
+                str(tmp_path / "pod.json"),
+                "-o",
+                "json",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    stored = cluster.api().create("/api/v1/namespaces/e2e-preview/pods", manifest)
+    finisher = stored["spec"]["containers"][0]
+    # The ServiceAccount admission plugin runs again after mutating webhooks and mounts the
+    # pod's token into every container, ours included: the one field no preview can know.
+    token_mounts = [
+        m for m in finisher.pop("volumeMounts", []) if "serviceaccount" in m["mountPath"]
+    ]
+    assert len(token_mounts) == 1
+    assert finisher == preview["spec"]["containers"][0]
+    assert stored["spec"]["shareProcessNamespace"] is True
+    assert stored["metadata"]["labels"] == preview["metadata"]["labels"]
+    assert stored["metadata"]["annotations"] == preview["metadata"]["annotations"]
+    assert [c["name"] for c in stored["spec"]["containers"]] == [
+        c["name"] for c in preview["spec"]["containers"]
+    ]
+    cluster.api().delete("/api/v1/namespaces/e2e-preview/pods/preview", grace_period_seconds=0)
+
+
+def wait_for_master_pod(cluster: LocalCluster, namespace: str, job: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = []
+
+    def created() -> bool:
+        found[:] = cluster.api().get(
+            f"/api/v1/namespaces/{namespace}/pods", labelSelector=f"job-name={job}"
+        )["items"]
+        return bool(found)
+
+    wait_until(created, 60, f"a pod of job {job}")
+    return found[0]
+
+
+def test_with_the_webhook_down_pods_are_still_created_unmutated(cluster: LocalCluster) -> None:
+    deployment = "deployment/locust-finisher-webhook"
+    cluster.kubectl("scale", "-n", NAMESPACE, deployment, "--replicas=0")
+
+    def no_webhook_pods() -> bool:
+        return not cluster.api().get(
+            f"/api/v1/namespaces/{NAMESPACE}/pods",
+            labelSelector="app.kubernetes.io/name=locust-finisher-webhook",
+        )["items"]
+
+    wait_until(no_webhook_pods, 60, "the webhook pods to be gone")
+    try:
+        opt_in_namespace(cluster, "e2e-down")
+        test = shapes.LoadTest(name="down", namespace="e2e-down")
+        cluster.apply([shapes.locustfile_configmap(test), shapes.master_job(test)])
+        pod = wait_for_master_pod(cluster, "e2e-down", "down-master")
+        assert names.FINISHER_CONTAINER not in [c["name"] for c in pod["spec"]["containers"]]
+    finally:
+        cluster.kubectl("scale", "-n", NAMESPACE, deployment, "--replicas=2")
+        cluster.kubectl("rollout", "status", "-n", NAMESPACE, deployment, "--timeout=120s")
