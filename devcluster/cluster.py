@@ -169,6 +169,21 @@ class LocalCluster:
         document = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
         return self.kubectl("apply", *flags, "-f", "-", input_text=document)
 
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver and start it again (same flags, same port, same etcd)."""
+        apiserver = self.processes.restart("kube-apiserver")
+        wait_until(self._api_ready, 120, "kube-apiserver to come back", apiserver)
+
+    def _api_ready(self) -> bool:
+        with contextlib.suppress(Exception):
+            return "gitVersion" in self.api().get("/version")
+        return False
+
+    def container_pid(self, pod: dict[str, Any], container: str) -> int:
+        """The host PID of a running container's process (to kill it like an OOM or a crash)."""
+        path = self.directory / "kubelet" / "pods" / pod["metadata"]["uid"] / f"{container}.pid"
+        return int(path.read_text())
+
     def pod_log(self, pod_uid: str, container: str) -> str:
         """A container's output (there is no kubelet API for `kubectl logs` here)."""
         path = self.directory / "kubelet" / "pods" / pod_uid / f"{container}.log"

@@ -96,9 +96,10 @@ def install(cluster: LocalCluster, directory: Path, overlay: str = "self-signed"
     overlay_dir = manifests / "overlays" / overlay
     make_certificates(overlay_dir)
     cluster.kubectl("apply", "--server-side", "-k", str(overlay_dir))
-    cluster.kubectl(
-        "rollout", "status", "-n", NAMESPACE, "deployment/locust-finisher-webhook", "--timeout=120s"
-    )
+    for deployment in ("locust-finisher-webhook", "locust-finisher-controller"):
+        cluster.kubectl(
+            "rollout", "status", "-n", NAMESPACE, f"deployment/{deployment}", "--timeout=120s"
+        )
     probe_namespace = "locust-finisher-probe"
     opt_in_namespace(cluster, probe_namespace)
     started = time.monotonic()

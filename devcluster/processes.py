@@ -31,6 +31,8 @@ class Managed:
     process: subprocess.Popen[bytes]
     log_path: Path
     stop_timeout: float = 10.0
+    argv: tuple[str, ...] = ()
+    env: dict[str, str] | None = None
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of the process's output, for error messages."""
@@ -78,9 +80,24 @@ class ProcessGroup:
                 env=env,
                 start_new_session=True,
             )
-        managed = Managed(name, process, log_path, stop_timeout)
+        managed = Managed(name, process, log_path, stop_timeout, tuple(argv), env)
         self.started.append(managed)
         return managed
+
+    def restart(self, name: str) -> Managed:
+        """Stop the process called ``name`` and start it again with the same arguments."""
+        old = next(m for m in self.started if m.name == name)
+        old.stop()
+        with old.log_path.open("ab") as log:
+            old.process = subprocess.Popen(
+                list(old.argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=old.env,
+                start_new_session=True,
+            )
+        return old
 
     def stop_all(self) -> None:
         """Stop everything started, last first."""

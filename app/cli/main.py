@@ -10,10 +10,26 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__
-from app.cli import await_ready_cmd, certs_cmd, mutate_cmd, terminator_cmd, webhook_cmd
+from app.cli import (
+    await_ready_cmd,
+    certs_cmd,
+    controller_cmd,
+    mutate_cmd,
+    terminator_cmd,
+    wait_cmd,
+    webhook_cmd,
+)
 from app.cli.common import CliError, OneLineParser
 
-_COMMANDS = (webhook_cmd, mutate_cmd, certs_cmd, terminator_cmd, await_ready_cmd)
+_COMMANDS = (
+    webhook_cmd,
+    mutate_cmd,
+    certs_cmd,
+    terminator_cmd,
+    await_ready_cmd,
+    controller_cmd,
+    wait_cmd,
+)
 
 
 def build_parser() -> OneLineParser:

@@ -82,6 +82,8 @@ def _status(found: LocustMaster, settings: FinishSettings, injected: list[str]) 
         "masterContainer": found.master_container,
         "exporterContainer": found.exporter.name,
         "exporterSidecar": found.exporter.native_sidecar,
+        "exporterPort": found.exporter.port,
+        "locustWebPort": found.locust_web_port,
         "injected": injected,
     }
     return json.dumps(status, separators=(",", ":"))

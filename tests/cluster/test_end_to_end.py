@@ -1,6 +1,5 @@
 """End to end on the real API server, controller manager, Prometheus and process kubelet."""
 
-import datetime
 import json
 import subprocess
 import sys
@@ -16,18 +15,11 @@ from devcluster.cluster import LocalCluster
 from devcluster.install import NAMESPACE, opt_in_namespace
 from devcluster.loadtest import Outcome, run_load_test
 from devcluster.processes import wait_until
+from tests.cluster.reporting import seconds, wait_for_report
 
 pytestmark = pytest.mark.cluster
 
 TTL_SECONDS = 5
-
-
-def seconds(stamp: str) -> float:
-    return (
-        datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
-        .replace(tzinfo=datetime.UTC)
-        .timestamp()
-    )
 
 
 def load_test(
@@ -59,10 +51,36 @@ def assert_finished_cleanly(outcome: Outcome, passed: bool) -> None:
     assert TTL_SECONDS - 1 <= ended - seconds(master["finishedAt"]) <= TTL_SECONDS + 12
 
 
+def start_wait(cluster: LocalCluster, namespace: str, *extra: str) -> subprocess.Popen[str]:
+    """``locust-finisher wait`` as CI runs it, with the cluster's kubeconfig."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli.main",
+            "wait",
+            "--test",
+            "e2e",
+            "-n",
+            namespace,
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "--timeout",
+            "5m",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def test_a_passing_test_completes_with_its_final_numbers_in_prometheus(
     cluster: LocalCluster,
 ) -> None:
-    outcome = run_load_test(cluster, load_test(cluster, "e2e-pass"))
+    test = load_test(cluster, "e2e-pass")
+    waiting = start_wait(cluster, "e2e-pass")
+    outcome = run_load_test(cluster, test)
     assert_finished_cleanly(outcome, passed=True)
     assert outcome.terminated("locust-metrics-exporter")["exitCode"] == 0
     assert outcome.locust_requests, "Locust printed its final stats"
@@ -71,13 +89,26 @@ def test_a_passing_test_completes_with_its_final_numbers_in_prometheus(
     assert summary is not None
     assert summary["requests"] == outcome.locust_requests
     assert summary["finalScrape"]["confirmed"]
+    printed, _ = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, printed
+    assert "job/e2e-master" in printed
+    assert "PASSED" in printed
+    assert f"{outcome.locust_requests} requests" in printed
+    assert "Locust running:" in printed, "live numbers through the API server's pod proxy"
 
 
 def test_a_failing_test_fails_the_pod_and_the_job_and_the_exporter_still_exits_0(
     cluster: LocalCluster,
 ) -> None:
-    outcome = run_load_test(cluster, load_test(cluster, "e2e-fail"), failing=True)
+    test = load_test(cluster, "e2e-fail")
+    waiting = start_wait(cluster, "e2e-fail")
+    outcome = run_load_test(cluster, test, failing=True)
     assert_finished_cleanly(outcome, passed=False)
+    wait_for_report(cluster, outcome.pod, "e2e-master", "failed")
+    printed, _ = waiting.communicate(timeout=120)
+    assert waiting.returncode == 1, printed
+    assert "FAILED" in printed
+    assert "GET /fail" in printed
     assert outcome.terminated("locust-metrics-exporter")["exitCode"] == 0
     assert outcome.prometheus_requests == outcome.locust_requests
 
@@ -179,6 +210,13 @@ def test_the_stored_pod_is_what_mutate_previews(cluster: LocalCluster, tmp_path:
         c["name"] for c in preview["spec"]["containers"]
     ]
     cluster.api().delete("/api/v1/namespaces/e2e-preview/pods/preview", grace_period_seconds=0)
+
+
+def test_wait_times_out_with_exit_2_and_says_why(cluster: LocalCluster) -> None:
+    waiting = start_wait(cluster, "e2e-nothing-here", "--timeout", "3s", "--interval", "1s")
+    printed, _ = waiting.communicate(timeout=60)
+    assert waiting.returncode == 2
+    assert "timed out after 3s: job/e2e-master did not appear" in printed
 
 
 def wait_for_master_pod(cluster: LocalCluster, namespace: str, job: str) -> dict[str, Any]:

@@ -1,0 +1,56 @@
+"""``locust-finisher controller``: verdicts, summaries and the fallback exporter shutdown."""
+
+import argparse
+import os
+import socket
+
+from app.cli.common import CliError, Subparsers
+
+
+def register(commands: Subparsers) -> None:
+    """Add the subcommand."""
+    parser = commands.add_parser(
+        "controller",
+        help="record verdicts and summaries on managed pods and Jobs; end stray exporters",
+        description="Watch pods the webhook mutated; when the Locust master ends, annotate "
+        "the pod and its Job with the verdict and the finisher's summary and emit Events; "
+        "end exporters that no finisher ends. Run two replicas: one leads (Lease).",
+    )
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: in-cluster, then ~/.kube/config)"
+    )
+    parser.add_argument(
+        "--lease-namespace",
+        default=os.environ.get("POD_NAMESPACE", "locust-finisher"),
+        help="namespace of the leader-election Lease (default: $POD_NAMESPACE or locust-finisher)",
+    )
+    parser.add_argument(
+        "--identity",
+        default=os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
+        help="this replica's name in the Lease (default: $POD_NAME)",
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=8080, help="/metrics and /healthz (default 8080)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one replica until SIGTERM (0) or lost leadership (1)."""
+    import asyncio
+
+    from app.controller.logs import use_json_logs
+    from app.controller.service import ControllerOptions, run_controller
+    from app.kube.client import ConfigurationMissingError
+
+    use_json_logs(args.log_level)
+    options = ControllerOptions(
+        identity=args.identity,
+        lease_namespace=args.lease_namespace,
+        kubeconfig=args.kubeconfig,
+        metrics_port=args.metrics_port,
+    )
+    try:
+        return asyncio.run(run_controller(options))
+    except ConfigurationMissingError as error:
+        raise CliError(str(error)) from None

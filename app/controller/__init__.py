@@ -1,0 +1,1 @@
+"""The controller: records verdicts and summaries, and ends exporters no finisher ends."""

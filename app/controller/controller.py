@@ -1,0 +1,277 @@
+"""The controller loop: list and watch managed pods, keep their facts, act on their plans.
+
+Modelled on kopf's continuous watch and controller-runtime's workqueue: list (paged), then
+watch from the list's resourceVersion with bookmarks; a watch that simply ends is re-opened
+from the last version seen; ``410 Gone`` means our version is too old to resume from, so we
+re-list and rebuild everything (decisions depend only on the objects, so nothing is lost).
+A small queue with per-pod de-duplication feeds a few workers; a pod is never worked on by
+two of them at once. Timers bring a pod back when a deadline in its plan comes due.
+"""
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from app.controller.actions import Actor, quit_exporter
+from app.controller.metrics import ControllerMetrics
+from app.core import names
+from app.core.pod_facts import PodFacts, facts_from_pod
+from app.core.reconcile import (
+    EventSpec,
+    GiveUpQuitting,
+    NoteExporterStopped,
+    QuitExporter,
+    QuitHistory,
+    RecordVerdict,
+    Report,
+    plan,
+    quit_due_at,
+)
+from app.kube.client import KubeClient, KubeError, path_of
+
+log = logging.getLogger("locust-finisher.controller")
+
+MANAGED_SELECTOR = f"{names.MANAGED_LABEL}=true"
+
+
+class GoneError(Exception):
+    """The watch's resourceVersion is too old (HTTP 410): re-list."""
+
+
+class Controller:
+    """Keeps the facts of every managed pod and acts on them."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        actor: Actor,
+        metrics: ControllerMetrics,
+        clock: Callable[[], float] = time.time,
+        workers: int = 4,
+        selector: str = MANAGED_SELECTOR,
+    ) -> None:
+        self.client = client
+        self.actor = actor
+        self.metrics = metrics
+        self.clock = clock
+        self.worker_count = workers
+        self.selector = selector
+        self.facts: dict[str, PodFacts] = {}
+        self.quits: dict[str, QuitHistory] = {}
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.queued: set[str] = set()
+        self.busy: set[str] = set()
+        self.again: set[str] = set()
+
+    # ----------------------------------------------------------------- queue
+
+    def enqueue(self, uid: str) -> None:
+        """Ask for ``uid`` to be reconciled (once, however often asked)."""
+        if uid in self.busy:
+            self.again.add(uid)
+        elif uid not in self.queued:
+            self.queued.add(uid)
+            self.queue.put_nowait(uid)
+
+    def _schedule(self, uid: str, wake_at: float | None) -> None:
+        timer = self.timers.pop(uid, None)
+        if timer is not None:
+            timer.cancel()
+        if wake_at is not None:
+            delay = max(wake_at - self.clock(), 0.0)
+            self.timers[uid] = asyncio.get_running_loop().call_later(delay, self.enqueue, uid)
+
+    async def _work(self) -> None:
+        while True:
+            uid = await self.queue.get()
+            self.queued.discard(uid)
+            self.busy.add(uid)
+            try:
+                await self.reconcile(uid)
+            except Exception:
+                log.exception("reconcile failed; retrying in 5s")
+                self.metrics.api_errors.inc()
+                self._schedule(uid, self.clock() + 5)
+            finally:
+                self.busy.discard(uid)
+                if uid in self.again:
+                    self.again.discard(uid)
+                    self.enqueue(uid)
+
+    # ----------------------------------------------------------------- state
+
+    def observe(self, pod: dict[str, Any]) -> None:
+        """A pod was added or changed."""
+        facts = facts_from_pod(pod)
+        if facts is None or not facts.uid:
+            return
+        self.facts[facts.uid] = facts
+        self.metrics.pods_tracked.set(len(self.facts))
+        self.enqueue(facts.uid)
+
+    def forget(self, uid: str) -> None:
+        """A pod was deleted."""
+        self.facts.pop(uid, None)
+        self.quits.pop(uid, None)
+        self._schedule(uid, None)
+        self.metrics.pods_tracked.set(len(self.facts))
+
+    def _update(self, uid: str, **changes: Any) -> PodFacts:
+        """What we just wrote, applied to our copy before the watch brings it back."""
+        facts = dataclasses.replace(self.facts[uid], **changes)
+        self.facts[uid] = facts
+        return facts
+
+    # ----------------------------------------------------------------- acting
+
+    async def reconcile(self, uid: str) -> None:
+        """Plan for one pod and carry the plan out."""
+        facts = self.facts.get(uid)
+        if facts is None:
+            return
+        now = self.clock()
+        decided = plan(facts, now, self.quits.get(uid, QuitHistory()))
+        context = {"namespace": facts.namespace, "pod": facts.name}
+        for action in decided.actions:
+            if isinstance(action, RecordVerdict):
+                await self.actor.annotate(facts, action.annotations)
+                facts = self._update(
+                    uid, recorded_result=action.annotations[names.RESULT_ANNOTATION]
+                )
+                self._delay("verdict", now, facts.master.finished_at if facts.master else now)
+                log.info(
+                    "verdict %s recorded",
+                    facts.recorded_result,
+                    extra={**context, "action": "verdict"},
+                )
+            elif isinstance(action, Report):
+                for event in action.events:
+                    await self.actor.emit(facts, event)
+                await self.actor.annotate(facts, action.annotations)
+                result = action.annotations[names.RESULT_ANNOTATION]
+                facts = self._update(uid, reported=True, recorded_result=result)
+                self.metrics.verdicts.labels(result).inc()
+                self._delay("report", now, facts.master.finished_at if facts.master else now)
+                log.info(
+                    "reported: %s",
+                    "; ".join(e.message for e in action.events),
+                    extra={**context, "action": "report"},
+                )
+            elif isinstance(action, NoteExporterStopped):
+                await self.actor.emit(facts, action.event)
+                await self.actor.annotate(
+                    facts, {names.EXPORTER_STOPPED_ANNOTATION: action.stopped_by}
+                )
+                facts = self._update(uid, exporter_stop_recorded=action.stopped_by)
+                log.info(action.event.message, extra={**context, "action": "exporter-stopped"})
+            elif isinstance(action, QuitExporter):
+                facts = await self._quit(uid, facts, action, now, context)
+            elif isinstance(action, GiveUpQuitting):
+                await self.actor.emit(facts, action.event)
+                await self.actor.annotate(facts, {names.EXPORTER_STOPPED_ANNOTATION: "failed"})
+                facts = self._update(uid, exporter_stop_recorded="failed")
+                log.warning(action.event.message, extra={**context, "action": "quit"})
+        # Decide again with what we just did; it yields the next deadline.
+        self._schedule(uid, plan(facts, self.clock(), self.quits.get(uid, QuitHistory())).wake_at)
+
+    async def _quit(
+        self, uid: str, facts: PodFacts, action: QuitExporter, now: float, context: dict[str, str]
+    ) -> PodFacts:
+        due = quit_due_at(facts)
+        if action.attempt == 1 and due is not None:
+            self._delay("quit", self.clock(), due)
+        outcome, detail = await quit_exporter(action.address, action.port)
+        self.metrics.quits.labels(outcome).inc()
+        self.quits[uid] = QuitHistory(action.attempt, self.clock())
+        log.info(
+            "quitquitquit attempt %d to %s:%d: %s (%s)",
+            action.attempt,
+            action.address,
+            action.port,
+            outcome,
+            detail,
+            extra={**context, "action": "quit"},
+        )
+        if outcome in ("quit", "gone"):
+            if outcome == "quit" and facts.master is not None:
+                delay = self.clock() - facts.master.finished_at
+                message = (
+                    f"exporter {facts.exporter_container} stopped by the controller "
+                    f"(/quitquitquit) {delay:.0f}s after the Locust master"
+                )
+                event = EventSpec("ExporterStopped", message, "Normal", "exporter-stopped")
+                await self.actor.emit(facts, event)
+            await self.actor.annotate(facts, {names.EXPORTER_STOPPED_ANNOTATION: "controller"})
+            facts = self._update(uid, exporter_stop_recorded="controller", exporter_running=False)
+        return facts
+
+    def _delay(self, action: str, now: float, due: float) -> None:
+        self.metrics.action_delay.labels(action).observe(max(now - due, 0.0))
+
+    # ----------------------------------------------------------------- watching
+
+    async def _relist(self) -> str:
+        seen: set[str] = set()
+        version = ""
+        async for page in self.client.list_pages(path_of("pods"), labelSelector=self.selector):
+            for pod in page.get("items", []):
+                self.observe(pod)
+                seen.add(pod.get("metadata", {}).get("uid", ""))
+            version = str(page.get("metadata", {}).get("resourceVersion", version))
+        for uid in set(self.facts) - seen:
+            self.forget(uid)
+        log.info("listed %d managed pods", len(self.facts))
+        return version
+
+    async def _watch_from(self, version: str) -> str:
+        async for event in self.client.watch(path_of("pods"), version, labelSelector=self.selector):
+            kind = event.get("type")
+            obj = event.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    raise GoneError(obj.get("message", "resource version too old"))
+                raise KubeError(int(obj.get("code") or 500), str(obj.get("message")))
+            version = str(obj.get("metadata", {}).get("resourceVersion", version))
+            if kind == "BOOKMARK":
+                continue
+            if kind == "DELETED":
+                self.forget(str(obj.get("metadata", {}).get("uid", "")))
+            else:
+                self.observe(obj)
+        return version
+
+    async def watch(self) -> None:
+        """List and watch forever, re-listing on 410 and after errors (with backoff)."""
+        backoff = 1.0
+        reason = "start"
+        while True:
+            try:
+                self.metrics.relists.labels(reason).inc()
+                version = await self._relist()
+                backoff = 1.0
+                while True:
+                    version = await self._watch_from(version)
+                    self.metrics.watch_restarts.inc()
+            except GoneError as error:
+                log.info("watch expired (%s); re-listing", error)
+                reason = "gone"
+            except (KubeError, OSError, ValueError) as error:
+                if isinstance(error, KubeError) and error.status == 410:
+                    log.info("watch expired (%s); re-listing", error)
+                    reason = "gone"
+                    continue
+                log.warning("watch failed (%s); re-listing in %.0fs", error, backoff)
+                reason = "error"
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def run(self) -> None:
+        """Watch and work until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.worker_count):
+                group.create_task(self._work())
+            group.create_task(self.watch())

@@ -1,0 +1,103 @@
+"""``locust-finisher controller``: a replica that leads, acts, serves its metrics, and exits.
+
+Crash-only, as the reference controllers recommend: the election, the watch, the workers
+and the metrics server run in one task group; if leadership is lost or any part fails, the
+process exits and its Deployment starts a fresh one. SIGTERM releases the lease first, so
+the other replica takes over at once.
+"""
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.controller.actions import Actor
+from app.controller.controller import MANAGED_SELECTOR, Controller
+from app.controller.election import ElectionTiming, LeadershipLostError, LeaseElector
+from app.controller.metrics import ControllerMetrics
+from app.kube.client import KubeClient
+
+log = logging.getLogger("locust-finisher.controller")
+
+
+@dataclass(frozen=True)
+class ControllerOptions:
+    """What a controller replica needs to know."""
+
+    identity: str
+    lease_namespace: str
+    lease_name: str = "locust-finisher-controller"
+    kubeconfig: str | None = None
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped by Prometheus from the pod network
+    metrics_port: int = 8080
+    selector: str = MANAGED_SELECTOR
+    timing: ElectionTiming = ElectionTiming()  # noqa: RUF009 - frozen
+
+
+async def _serve_metrics(metrics: ControllerMetrics, options: ControllerOptions) -> web.AppRunner:
+    async def metrics_page(request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_page)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, options.metrics_host, options.metrics_port).start()
+    return runner
+
+
+async def run_controller(options: ControllerOptions) -> int:
+    """Run one replica; 0 after SIGTERM, 1 when leadership was lost."""
+    client = await KubeClient.connect(options.kubeconfig)
+    metrics = ControllerMetrics()
+    runner = await _serve_metrics(metrics, options)
+    elector = LeaseElector(
+        client, options.lease_namespace, options.lease_name, options.identity, options.timing
+    )
+    controller = Controller(
+        client, Actor(client, options.identity), metrics, selector=options.selector
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+
+    async def lead() -> None:
+        await elector.acquire()
+        metrics.leader.set(1)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(elector.hold())
+            group.create_task(controller.run())
+
+    code = 0
+    leading = asyncio.ensure_future(lead())
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([leading, stop], return_when=asyncio.FIRST_COMPLETED)
+        if leading.done():
+            error = leading.exception()
+            if isinstance(error, BaseExceptionGroup) and error.subgroup(LeadershipLostError):
+                log.error("leadership lost: exiting so a fresh replica can stand for election")
+            else:
+                log.error("controller stopped: %r", error)
+            code = 1
+        else:
+            log.info("stopping")
+    finally:
+        leading.cancel()
+        stop.cancel()
+        await asyncio.gather(leading, return_exceptions=True)
+        metrics.leader.set(0)
+        await elector.release()
+        await runner.cleanup()
+        await client.close()
+    return code

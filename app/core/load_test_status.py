@@ -1,0 +1,150 @@
+"""Where a load test stands, read from its master pod and Job: for ``locust-finisher wait``.
+
+It prefers what the controller recorded (annotations), and falls back on the pod status
+alone (the master's exit code, the finisher's termination message) so that CI gets its
+verdict even where the controller is not installed.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.core import names, podview
+from app.core.summary import Summary, decode_summary, headline
+
+
+@dataclass(frozen=True)
+class LoadTestStatus:
+    """One look at a test."""
+
+    finished: bool
+    passed: bool | None
+    exit_code: int | None
+    summary: Summary | None
+    line: str  # a progress line for humans
+    source: str  # where the verdict came from
+
+
+def _container_states(pod: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    status = podview.mapping(pod, "status")
+    return {
+        str(s.get("name")): podview.mapping(s, "state")
+        for key in ("containerStatuses", "initContainerStatuses")
+        for s in podview.objects(status, key)
+    }
+
+
+def _describe(name: str, state: Mapping[str, Any]) -> str:
+    if "terminated" in state:
+        return f"{name} exited {podview.mapping(state, 'terminated').get('exitCode')}"
+    if "running" in state:
+        return f"{name} running"
+    reason = podview.text(podview.mapping(state, "waiting"), "reason") or "waiting"
+    return f"{name} {reason}"
+
+
+def status_of_test(pod: Mapping[str, Any], job: Mapping[str, Any] | None = None) -> LoadTestStatus:
+    """The status of the test whose master pod is ``pod`` (and whose Job is ``job``)."""
+    annotations = podview.annotations(pod)
+    job_annotations = podview.annotations(job) if job else {}
+    phase = podview.text(podview.mapping(pod, "status"), "phase") or "Pending"
+    states = _container_states(pod)
+    recorded = podview.text(annotations, names.RESULT_ANNOTATION) or podview.text(
+        job_annotations, names.RESULT_ANNOTATION
+    )
+    summary_text = podview.text(annotations, names.SUMMARY_ANNOTATION) or podview.text(
+        job_annotations, names.SUMMARY_ANNOTATION
+    )
+
+    try:
+        status_annotation = json.loads(str(annotations.get(names.STATUS_ANNOTATION)))
+        master_name = str(status_annotation.get("masterContainer", ""))
+    except (ValueError, AttributeError):
+        master_name = ""
+    master_state = states.get(master_name) if master_name else None
+    if master_state is None:
+        # Not mutated (or not a master we know): the first container that carries --master.
+        for container in podview.containers(pod):
+            if "--master" in podview.command_tokens(container):
+                master_name = podview.text(container, "name") or ""
+                master_state = states.get(master_name)
+                break
+    line = f"pod {phase}; " + ", ".join(_describe(n, s) for n, s in states.items())
+
+    if recorded in ("passed", "failed") and summary_text:
+        code_text = podview.text(annotations, names.EXIT_CODE_ANNOTATION) or podview.text(
+            job_annotations, names.EXIT_CODE_ANNOTATION
+        )
+        code = int(code_text) if code_text and code_text.lstrip("-").isdigit() else None
+        return LoadTestStatus(
+            True,
+            recorded == "passed",
+            code,
+            decode_summary(summary_text),
+            line,
+            "controller annotations",
+        )
+
+    terminated = podview.mapping(master_state or {}, "terminated")
+    exit_code = terminated.get("exitCode")
+    if not isinstance(exit_code, int):
+        return LoadTestStatus(False, None, None, None, line, "")
+    finisher = podview.mapping(states.get(names.FINISHER_CONTAINER, {}), "terminated")
+    has_finisher = names.FINISHER_CONTAINER in states
+    if has_finisher and not finisher and phase not in ("Succeeded", "Failed"):
+        # The verdict is known; the finisher is still waiting for the final scrape.
+        return LoadTestStatus(False, exit_code == 0, exit_code, None, line + " (finishing)", "")
+    summary = decode_summary(podview.text(finisher, "message"))
+    return LoadTestStatus(True, exit_code == 0, exit_code, summary, line, "pod status")
+
+
+def progress_line(status: LoadTestStatus, stats: Mapping[str, Any] | None) -> str:
+    """The status line, with live numbers when Locust's stats are at hand."""
+    if not stats:
+        return status.line
+    rows = [r for r in stats.get("stats", []) or [] if isinstance(r, Mapping)]
+    total = next((r for r in rows if r.get("name") == "Aggregated"), {})
+    return (
+        f"{status.line}; Locust {stats.get('state', '?')}: {stats.get('user_count', 0)} users, "
+        f"{float(stats.get('total_rps') or 0):.1f} req/s, "
+        f"{total.get('num_requests', 0)} requests, {total.get('num_failures', 0)} failures"
+    )
+
+
+def summary_table(summary: Summary | None) -> list[str]:
+    """The summary as aligned lines."""
+    if summary is None:
+        return ["  (no summary: the finisher left none)"]
+    lines = [f"  {headline(summary)}"] if "requests" in summary else []
+    rows = [
+        ("requests", str(summary.get("requests", "-"))),
+        (
+            "failures",
+            f"{summary.get('failures', '-')} ({100 * summary.get('failRatio', 0.0):.2f}%)",
+        ),
+        ("median / p95", f"{summary.get('medianMs', '-')} / {summary.get('p95Ms', '-')} ms"),
+        ("average / max", f"{summary.get('avgMs', '-')} / {summary.get('maxMs', '-')} ms"),
+        ("throughput", f"{summary.get('rps', '-')} req/s"),
+    ]
+    final = summary.get("finalScrape")
+    if final is not None:
+        confirmed = final.get("confirmedAt", "yes") if final["confirmed"] else "not confirmed"
+        rows.append(("final scrape", str(confirmed)))
+    if "exporter" in summary:
+        rows.append(("exporter", str(summary["exporter"])))
+    lines += [f"  {key:<14}{value}" for key, value in rows]
+    endpoints = summary.get("endpoints", [])
+    if endpoints:
+        lines.append(
+            f"  {'endpoint':<40}{'requests':>10}{'failures':>10}{'avg ms':>9}{'p95 ms':>9}"
+        )
+        for row in endpoints:
+            label = f"{row['method']} {row['name']}"[:39]
+            lines.append(
+                f"  {label:<40}{row['requests']:>10}{row['failures']:>10}"
+                f"{row['avgMs']:>9g}{row['p95Ms']:>9g}"
+            )
+    for note in summary.get("notes", []):
+        lines.append(f"  note: {note}")
+    return lines

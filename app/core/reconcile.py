@@ -1,0 +1,257 @@
+"""What the controller does about one managed pod, decided from its facts and the time.
+
+Pure: facts in, actions and the next time to look again out. The controller shell carries
+the actions out (annotations, Events, an HTTP call) and comes back at ``wake_at``. Because
+every decision depends only on the pod object and the clock, a restarted or newly elected
+controller decides the same; Events get stable names and annotations mark what is done,
+so each happens once.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from app.core import names
+from app.core.durations import format_duration
+from app.core.pod_facts import PodFacts
+from app.core.settings import FinishSettings, Strategy, WaitForScrape
+from app.core.summary import Summary, decode_summary, encode_summary, headline
+
+# After the finisher's own latest deadline, how long before the controller steps in.
+TERMINATOR_GRACE_SECONDS = 30.0
+# With strategy controller, a little slack after the TTL (clocks, status propagation).
+CONTROLLER_GRACE_SECONDS = 5.0
+# A finisher that has not ended this long after its deadline will not report: report anyway.
+FINISHER_SILENCE_SECONDS = 60.0
+# Waits between quit attempts; after the last one the controller gives up and says so.
+QUIT_BACKOFF_SECONDS = (1.0, 2.0, 4.0)
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """An Event to emit on the pod (and its Job); ``key`` makes its name stable."""
+
+    reason: str
+    message: str
+    type: EventType
+    key: str
+
+
+@dataclass(frozen=True)
+class RecordVerdict:
+    """Write the verdict annotations on the pod and its Job."""
+
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Emit the events, then write the annotations (the summary marks the report as done)."""
+
+    events: tuple[EventSpec, ...]
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NoteExporterStopped:
+    """Emit the event, then record who stopped the exporter."""
+
+    event: EventSpec
+    stopped_by: str
+
+
+@dataclass(frozen=True)
+class QuitExporter:
+    """POST /quitquitquit to the exporter over the pod network (attempt ``attempt``)."""
+
+    address: str
+    port: int
+    attempt: int
+
+
+@dataclass(frozen=True)
+class GiveUpQuitting:
+    """The exporter would not stop: say so once, and stop trying."""
+
+    event: EventSpec
+
+
+Action = RecordVerdict | Report | NoteExporterStopped | QuitExporter | GiveUpQuitting
+
+
+@dataclass(frozen=True)
+class QuitHistory:
+    """The controller's own quit attempts on one pod (in memory; lost on restart, harmlessly)."""
+
+    attempts: int = 0
+    last_attempt_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Actions to take now, and when to look at the pod again (None: only on a change)."""
+
+    actions: list[Action] = field(default_factory=list)
+    wake_at: float | None = None
+
+
+def verdict_of(exit_code: int) -> str:
+    """``passed`` for exit code 0, ``failed`` for anything else."""
+    return "passed" if exit_code == 0 else "failed"
+
+
+def finisher_deadline_offset(settings: FinishSettings) -> float:
+    """Seconds after the master's exit by which the finisher ends the exporter at the latest."""
+    if settings.wait_for_scrape is WaitForScrape.FALSE:
+        return settings.ttl_seconds
+    return max(settings.ttl_seconds, settings.max_wait_seconds)
+
+
+def quit_due_at(facts: PodFacts) -> float | None:
+    """When the controller should end a still-running exporter itself."""
+    if facts.master is None or facts.exporter_sidecar:
+        return None
+    if facts.settings.strategy is Strategy.CONTROLLER or not facts.has_finisher:
+        return facts.master.finished_at + facts.settings.ttl_seconds + CONTROLLER_GRACE_SECONDS
+    return (
+        facts.master.finished_at
+        + finisher_deadline_offset(facts.settings)
+        + TERMINATOR_GRACE_SECONDS
+    )
+
+
+def _report_due_at(facts: PodFacts) -> float | None:
+    """When the verdict can be reported (None: not before something changes)."""
+    if facts.master is None:
+        return None
+    if not facts.has_finisher or facts.finisher is not None or facts.terminal:
+        return facts.master.finished_at
+    return (
+        facts.master.finished_at
+        + finisher_deadline_offset(facts.settings)
+        + TERMINATOR_GRACE_SECONDS
+        + FINISHER_SILENCE_SECONDS
+    )
+
+
+def _final_scrape_warning(facts: PodFacts, summary: Summary) -> EventSpec | None:
+    final = summary.get("finalScrape")
+    if final is None or final["confirmed"] or facts.settings.wait_for_scrape is WaitForScrape.FALSE:
+        return None
+    if not final["scrapedDuringTest"] and not final["waited"]:
+        message = (
+            "Prometheus never scraped the exporter during the test, so its final numbers are "
+            "not in Prometheus: check the pod's prometheus.io/* annotations and Prometheus's "
+            f'pod discovery, or set {names.WAIT_FOR_SCRAPE_ANNOTATION}: "true"'
+        )
+    else:
+        message = (
+            "no Prometheus scrape within max-wait "
+            f"{format_duration(facts.settings.max_wait_seconds)} after the test: raise "
+            f"{names.MAX_WAIT_ANNOTATION} or check Prometheus's scrape interval and targets"
+        )
+    return EventSpec("FinalScrapeMissed", message, "Warning", "final-scrape-missed")
+
+
+def _report(facts: PodFacts) -> Report:
+    assert facts.master is not None
+    result = verdict_of(facts.master.exit_code)
+    summary = decode_summary(facts.finisher.message) if facts.finisher else None
+    if summary is None:
+        why = (
+            "strategy controller: no finisher in the pod"
+            if not facts.has_finisher
+            else "the finisher left no summary"
+        )
+        summary = {"version": 1, "masterFinishedAt": facts.master.finished_at_text, "notes": [why]}
+    numbers = f": {headline(summary)}" if "requests" in summary else ""
+    verdict_event = EventSpec(
+        "LoadTestPassed" if result == "passed" else "LoadTestFailed",
+        f"load test {result} (Locust exit code {facts.master.exit_code}){numbers}",
+        "Normal" if result == "passed" else "Warning",
+        "verdict",
+    )
+    events = [verdict_event]
+    scrape_warning = _final_scrape_warning(facts, summary)
+    if scrape_warning is not None:
+        events.append(scrape_warning)
+    return Report(
+        tuple(events),
+        {**_verdict_annotations(facts), names.SUMMARY_ANNOTATION: encode_summary(summary)},
+    )
+
+
+def _verdict_annotations(facts: PodFacts) -> dict[str, str]:
+    assert facts.master is not None
+    return {
+        names.RESULT_ANNOTATION: verdict_of(facts.master.exit_code),
+        names.EXIT_CODE_ANNOTATION: str(facts.master.exit_code),
+        names.FINISHED_AT_ANNOTATION: facts.master.finished_at_text,
+    }
+
+
+def _stopped_by(facts: PodFacts) -> str:
+    summary = decode_summary(facts.finisher.message) if facts.finisher else None
+    if summary is not None and summary.get("exporter") == "quit":
+        return "finisher"
+    return "itself"
+
+
+def plan(facts: PodFacts, now: float, quits: QuitHistory = QuitHistory()) -> Plan:
+    """Decide what to do about ``facts`` at time ``now``."""
+    actions: list[Action] = []
+    wakes: list[float] = []
+    master = facts.master
+    if master is None:
+        return Plan()
+
+    report_due = None if facts.reported else _report_due_at(facts)
+    if report_due is not None and now >= report_due:
+        actions.append(_report(facts))  # carries the verdict annotations too
+    else:
+        if report_due is not None:
+            wakes.append(report_due)
+        if facts.recorded_result != verdict_of(master.exit_code):
+            actions.append(RecordVerdict(_verdict_annotations(facts)))
+
+    if not facts.exporter_sidecar and facts.exporter_stop_recorded is None:
+        if facts.exporter_ended is not None:
+            who = _stopped_by(facts)
+            delay = max(facts.exporter_ended.finished_at - master.finished_at, 0.0)
+            how = "by the finisher" if who == "finisher" else "on its own"
+            message = (
+                f"exporter {facts.exporter_container} stopped {how} {delay:.0f}s after the "
+                f"Locust master (exit code {facts.exporter_ended.exit_code})"
+            )
+            event = EventSpec("ExporterStopped", message, "Normal", "exporter-stopped")
+            actions.append(NoteExporterStopped(event, who))
+        elif facts.exporter_running:
+            due = quit_due_at(facts)
+            if due is not None:
+                if quits.attempts >= len(QUIT_BACKOFF_SECONDS) + 1:
+                    actions.append(
+                        GiveUpQuitting(
+                            EventSpec(
+                                "ExporterStopFailed",
+                                f"exporter {facts.exporter_container} still runs after "
+                                f"{quits.attempts} /quitquitquit calls; the pod will not complete "
+                                "until it is stopped (is the exporter v0.5.0 or later, and is "
+                                f"port {facts.exporter_port} reachable from the controller?)",
+                                "Warning",
+                                "exporter-stop-failed",
+                            )
+                        )
+                    )
+                else:
+                    if quits.attempts:
+                        due = max(
+                            due, quits.last_attempt_at + QUIT_BACKOFF_SECONDS[quits.attempts - 1]
+                        )
+                    if now >= due and facts.pod_ip:
+                        actions.append(
+                            QuitExporter(facts.pod_ip, facts.exporter_port, quits.attempts + 1)
+                        )
+                    else:
+                        wakes.append(due)
+    return Plan(actions, min(wakes) if wakes else None)

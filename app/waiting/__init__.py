@@ -1,0 +1,1 @@
+"""`locust-finisher wait`: follow a load test from CI and exit with its verdict."""

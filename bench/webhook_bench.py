@@ -1,0 +1,200 @@
+"""Benchmark the webhook: handler time per review, and throughput/latency over TLS.
+
+    uv run python -m bench.webhook_bench          (or: make bench)
+
+1. Handler time: the /mutate hot path in-process (parse, decide, patch, encode) for a 12 KB
+   review (a locust-k8s-operator master pod as the API server sends it) and a 50 KB one.
+2. Over TLS on loopback, our webhook process and a floor server (same stack, answering a
+   canned review) side by side: wrk at 16 connections for throughput and latency, then a
+   fixed-rate open-loop client (latency measured from the scheduled send time).
+Load generator and servers share this machine's CPUs; numbers are for comparison.
+"""
+
+import asyncio
+import json
+import os
+import shutil
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from app.certificates import issue, new_ca, write_pair
+from app.core.inject import InjectionConfig
+from app.webhook.handler import handle_review
+from tests.conftest import free_port, wait_for
+from tests.pods import load_pod
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def review_body(target_bytes: int | None = None) -> bytes:
+    pod = load_pod("operator-go-2.2-master")
+    review: dict[str, Any] = {
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "bench", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "resource": {"group": "", "version": "v1", "resource": "pods"},
+                    "operation": "CREATE", "namespace": "bench", "object": pod},
+    }
+    if target_bytes:
+        env = pod["spec"]["containers"][0].setdefault("env", [])
+        while len(json.dumps(review)) < target_bytes:
+            env.append({"name": f"SETTING_{len(env)}", "value": "x" * 40})
+    return json.dumps(review).encode()
+
+
+def handler_times(body: bytes, runs: int = 5000) -> tuple[float, float, float]:
+    config = InjectionConfig()
+    for _ in range(500):
+        handle_review(body, config)
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter_ns()
+        handle_review(body, config)
+        samples.append((time.perf_counter_ns() - started) / 1000)
+    samples.sort()
+    return statistics.mean(samples), samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
+
+
+def wrk(port: int, body_file: Path, seconds: int = 15, connections: int = 16) -> dict[str, float]:
+    script = body_file.with_suffix(".lua")
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*all")\nf:close()\n'
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+         f"https://127.0.0.1:{port}/mutate"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    result: dict[str, float] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.strip().startswith("Requests/sec:"):
+            result["rps"] = float(parts[1])
+        elif parts and parts[0] in ("50%", "99%"):
+            result[parts[0]] = _millis(parts[1])
+        elif "Non-2xx" in line:
+            result["errors"] = float(parts[-1])
+    return result
+
+
+def _millis(text: str) -> float:
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text)
+
+
+async def fixed_rate(port: int, body: bytes, rate: float, seconds: float, connections: int = 4) -> dict[str, float]:
+    """Open-loop: requests are scheduled at ``rate``; latency counts from the scheduled time."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    request = (
+        f"POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    latencies: list[float] = []
+    start = time.perf_counter() + 0.2
+    per_connection = rate / connections
+
+    async def connection(index: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+        n = 0
+        while True:
+            scheduled = start + (n + index / connections) / per_connection
+            if scheduled - start > seconds:
+                break
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            writer.write(request)
+            await writer.drain()
+            headers = await reader.readuntil(b"\r\n\r\n")
+            length = int(headers.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+            n += 1
+        writer.close()
+
+    await asyncio.gather(*(connection(i) for i in range(connections)))
+    latencies.sort()
+    return {"p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)],
+            "n": float(len(latencies))}
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    small, large = review_body(), review_body(50_000)
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    print("\n| review | size | handler mean | p50 | p99 |\n|---|---|---|---|---|")
+    for label, body in (("operator 2.2 master", small), ("same, padded", large)):
+        mean, p50, p99 = handler_times(body)
+        print(f"| {label} | {len(body) / 1024:.1f} KiB | {mean:.0f} µs | {p50:.0f} µs | {p99:.0f} µs |")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        ca = new_ca()
+        cert, key = write_pair(directory, "tls", issue(ca, "bench", ["localhost"], ["127.0.0.1"]))
+        servers = {}
+        processes = []
+        ours = free_port()
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "app.cli.main", "--log-level", "warning", "webhook", "--host",
+             "127.0.0.1", "--port", str(ours), "--cert-file", str(cert), "--key-file", str(key)],
+            cwd=ROOT))
+        servers["locust-finisher webhook"] = ours
+        floor = free_port()
+        processes.append(subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "floor_server.py"), str(floor), str(cert), str(key)],
+            cwd=ROOT))
+        servers["floor (parse + canned answer)"] = floor
+        try:
+            for port in servers.values():
+                wait_for(lambda p=port: _serves(p), 30, "server")
+            rows = []
+            for body, size in ((small, "12 KB"), (large, "50 KB")):
+                body_file = directory / f"body-{size.split()[0]}.json"
+                body_file.write_bytes(body)
+                results = {name: wrk(port, body_file) for name, port in servers.items()}
+                fixed = {name: asyncio.run(fixed_rate(port, body, 200, 15)) for name, port in servers.items()}
+                floor_rps = results["floor (parse + canned answer)"]["rps"]
+                for name in servers:
+                    r, f = results[name], fixed[name]
+                    rows.append(
+                        f"| {name} | {size} | {r['rps']:.0f} | {r['rps'] / floor_rps:.0%} | "
+                        f"{r['50%']:.2f} | {r['99%']:.2f} | {f['p50']:.2f} | {f['p99']:.2f} |"
+                    )
+            print("\n| server | review | req/s (wrk, 16 conns) | of floor | p50 ms | p99 ms "
+                  "| p50 ms @200 req/s | p99 ms @200 req/s |")
+            print("|---|---|---|---|---|---|---|---|")
+            print("\n".join(rows))
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(10)
+
+
+def _serves(port: int) -> bool:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        import http.client
+
+        connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=2)
+        connection.request("POST", "/mutate", body=b"{}", headers={"Content-Type": "application/json"})
+        connection.getresponse().read()
+        return True
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

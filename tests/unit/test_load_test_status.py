@@ -1,0 +1,106 @@
+import json
+from typing import Any
+
+from app.core import names
+from app.core.load_test_status import progress_line, status_of_test, summary_table
+
+SUMMARY = {
+    "version": 1,
+    "requests": 10,
+    "failures": 1,
+    "failRatio": 0.1,
+    "p95Ms": 4.0,
+    "rps": 2.0,
+    "endpoints": [
+        {"method": "GET", "name": "/", "requests": 10, "failures": 1, "avgMs": 3.0, "p95Ms": 4.0}
+    ],
+}
+
+
+def pod(
+    master: dict[str, Any],
+    finisher: dict[str, Any] | None,
+    phase: str = "Running",
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    statuses = [{"name": "m", "state": master}]
+    if finisher is not None:
+        statuses.insert(0, {"name": names.FINISHER_CONTAINER, "state": finisher})
+    status_annotation = json.dumps({"masterContainer": "m", "exporterContainer": "e"})
+    return {
+        "metadata": {
+            "name": "p",
+            "annotations": {names.STATUS_ANNOTATION: status_annotation, **(annotations or {})},
+        },
+        "spec": {"containers": [{"name": "m", "args": ["--master"]}]},
+        "status": {"phase": phase, "containerStatuses": statuses},
+    }
+
+
+def test_running_is_not_finished() -> None:
+    status = status_of_test(pod({"running": {}}, {"running": {}}))
+    assert (status.finished, status.passed) == (False, None)
+    assert "m running" in status.line
+
+
+def test_the_controllers_annotations_win() -> None:
+    annotated = pod(
+        {"running": {}},
+        {"running": {}},
+        annotations={
+            names.RESULT_ANNOTATION: "failed",
+            names.EXIT_CODE_ANNOTATION: "1",
+            names.SUMMARY_ANNOTATION: json.dumps(SUMMARY),
+        },
+    )
+    status = status_of_test(annotated)
+    assert (status.finished, status.passed, status.exit_code, status.source) == (
+        True,
+        False,
+        1,
+        "controller annotations",
+    )
+
+
+def test_without_a_controller_the_pod_status_decides_once_the_finisher_is_done() -> None:
+    waiting = status_of_test(pod({"terminated": {"exitCode": 0}}, {"running": {}}))
+    assert (waiting.finished, waiting.passed) == (False, True)
+    done = status_of_test(
+        pod(
+            {"terminated": {"exitCode": 0}},
+            {"terminated": {"exitCode": 0, "message": json.dumps(SUMMARY)}},
+            phase="Succeeded",
+        )
+    )
+    assert (done.finished, done.passed, done.source) == (True, True, "pod status")
+    assert done.summary is not None
+    assert done.summary["requests"] == 10
+
+
+def test_an_unmutated_pod_is_judged_by_its_master_alone() -> None:
+    plain = {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "x", "args": ["--master"]}]},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [{"name": "x", "state": {"terminated": {"exitCode": 2}}}],
+        },
+    }
+    status = status_of_test(plain)
+    assert (status.finished, status.passed, status.exit_code) == (True, False, 2)
+
+
+def test_progress_shows_live_numbers_and_the_table_shows_endpoints() -> None:
+    status = status_of_test(pod({"running": {}}, {"running": {}}))
+    stats = {
+        "state": "running",
+        "user_count": 4,
+        "total_rps": 12.5,
+        "stats": [{"name": "Aggregated", "num_requests": 100, "num_failures": 2}],
+    }
+    assert progress_line(status, stats).endswith(
+        "Locust running: 4 users, 12.5 req/s, 100 requests, 2 failures"
+    )
+    table = "\n".join(summary_table(SUMMARY))  # type: ignore[arg-type]
+    assert "GET /" in table
+    assert "1 (10.00%)" in table

@@ -1,0 +1,256 @@
+"""The controller's decisions, from hand-built facts and fake time (the master exits at t=1000)."""
+
+import dataclasses
+import json
+
+import pytest
+
+from app.core import names
+from app.core.pod_facts import PodFacts, Terminated, facts_from_pod
+from app.core.reconcile import (
+    CONTROLLER_GRACE_SECONDS,
+    TERMINATOR_GRACE_SECONDS,
+    GiveUpQuitting,
+    NoteExporterStopped,
+    QuitExporter,
+    QuitHistory,
+    RecordVerdict,
+    Report,
+    plan,
+)
+from app.core.settings import FinishSettings, Strategy, WaitForScrape
+from app.core.summary import decode_summary
+
+EXIT = 1000.0
+SUMMARY = json.dumps(
+    {
+        "version": 1,
+        "requests": 580,
+        "failures": 0,
+        "failRatio": 0.0,
+        "p95Ms": 5.0,
+        "rps": 72.7,
+        "finalScrape": {
+            "primed": True,
+            "scrapedDuringTest": True,
+            "waited": True,
+            "confirmed": False,
+        },
+        "exporter": "quit",
+    }
+)
+
+
+def facts(**changes: object) -> PodFacts:
+    base = PodFacts(
+        namespace="ns",
+        name="t-master-x",
+        uid="uid-1",
+        job="t-master",
+        job_uid="job-uid",
+        settings=FinishSettings(ttl_seconds=30, max_wait_seconds=300),
+        master_container="t-master",
+        exporter_container="locust-metrics-exporter",
+        exporter_sidecar=False,
+        exporter_port=9646,
+        has_finisher=True,
+        pod_ip="198.18.0.9",
+        terminal=False,
+        master=Terminated(0, EXIT, "2026-11-26T10:00:00Z"),
+        finisher=None,
+        exporter_running=True,
+        exporter_ended=None,
+        recorded_result=None,
+        reported=False,
+        exporter_stop_recorded=None,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def kinds(decided: object) -> list[type]:
+    return [type(a) for a in decided.actions]  # type: ignore[attr-defined]
+
+
+def test_nothing_to_do_while_the_master_runs() -> None:
+    decided = plan(facts(master=None), EXIT)
+    assert (decided.actions, decided.wake_at) == ([], None)
+
+
+def test_the_verdict_is_recorded_at_once_and_the_report_waits_for_the_finisher() -> None:
+    decided = plan(facts(), EXIT + 1)
+    assert kinds(decided) == [RecordVerdict]
+    assert decided.actions[0].annotations == {  # type: ignore[union-attr]
+        names.RESULT_ANNOTATION: "passed",
+        names.EXIT_CODE_ANNOTATION: "0",
+        names.FINISHED_AT_ANNOTATION: "2026-11-26T10:00:00Z",
+    }
+    # Back by the time a silent finisher would have been given up on (or the quit is due).
+    assert decided.wake_at == EXIT + 300 + TERMINATOR_GRACE_SECONDS
+
+
+def test_the_report_carries_the_finishers_numbers_and_warns_of_a_missed_scrape() -> None:
+    done = facts(
+        recorded_result="passed",
+        finisher=Terminated(0, EXIT + 40, "t", SUMMARY),
+        exporter_running=False,
+        exporter_ended=Terminated(0, EXIT + 40, "t"),
+    )
+    decided = plan(done, EXIT + 41)
+    assert kinds(decided) == [Report, NoteExporterStopped]
+    report = decided.actions[0]
+    assert isinstance(report, Report)
+    reasons = [e.reason for e in report.events]
+    assert reasons == ["LoadTestPassed", "FinalScrapeMissed"]
+    assert "580 requests" in report.events[0].message
+    assert "max-wait" in report.events[1].message
+    assert decode_summary(report.annotations[names.SUMMARY_ANNOTATION]) == json.loads(SUMMARY)
+    stopped = decided.actions[1]
+    assert isinstance(stopped, NoteExporterStopped)
+    assert stopped.stopped_by == "finisher"
+    assert "40s after" in stopped.event.message
+
+
+def test_a_failed_test_is_a_warning_event() -> None:
+    decided = plan(
+        facts(
+            master=Terminated(1, EXIT, "t"),
+            has_finisher=False,
+            settings=FinishSettings(strategy=Strategy.CONTROLLER),
+        ),
+        EXIT,
+    )
+    report = decided.actions[0]
+    assert isinstance(report, Report)
+    assert (report.events[0].reason, report.events[0].type) == ("LoadTestFailed", "Warning")
+    assert report.annotations[names.RESULT_ANNOTATION] == "failed"
+
+
+def test_everything_done_means_nothing_more() -> None:
+    done = facts(
+        recorded_result="passed",
+        reported=True,
+        exporter_running=False,
+        exporter_ended=Terminated(0, EXIT + 30, "t"),
+        exporter_stop_recorded="finisher",
+    )
+    assert plan(done, EXIT + 10_000).actions == []
+
+
+def test_controller_strategy_quits_after_ttl_and_grace() -> None:
+    pod = facts(
+        has_finisher=False,
+        reported=True,
+        recorded_result="passed",
+        settings=FinishSettings(ttl_seconds=30, strategy=Strategy.CONTROLLER),
+    )
+    due = EXIT + 30 + CONTROLLER_GRACE_SECONDS
+    early = plan(pod, due - 0.1)
+    assert (early.actions, early.wake_at) == ([], due)
+    assert plan(pod, due).actions == [QuitExporter("198.18.0.9", 9646, 1)]
+
+
+def test_a_finisher_gets_its_whole_wait_before_the_controller_steps_in() -> None:
+    pod = facts(reported=True, recorded_result="passed")
+    due = EXIT + 300 + TERMINATOR_GRACE_SECONDS
+    assert plan(pod, due - 1).actions == []
+    assert plan(pod, due).actions == [QuitExporter("198.18.0.9", 9646, 1)]
+    no_wait = dataclasses.replace(
+        pod, settings=FinishSettings(ttl_seconds=30, wait_for_scrape=WaitForScrape.FALSE)
+    )
+    assert plan(no_wait, EXIT + 30 + TERMINATOR_GRACE_SECONDS).actions == [
+        QuitExporter("198.18.0.9", 9646, 1)
+    ]
+
+
+def test_quit_retries_back_off_then_give_up_once() -> None:
+    pod = facts(
+        reported=True,
+        recorded_result="passed",
+        has_finisher=False,
+        settings=FinishSettings(ttl_seconds=0, strategy=Strategy.CONTROLLER),
+    )
+    later = plan(pod, 2000, QuitHistory(attempts=1, last_attempt_at=2000))
+    assert later.actions == []
+    assert later.wake_at == 2001
+    assert plan(pod, 2001, QuitHistory(1, 2000)).actions == [QuitExporter("198.18.0.9", 9646, 2)]
+    assert plan(pod, 2003.9, QuitHistory(3, 2000)).actions == []
+    assert kinds(plan(pod, 2010, QuitHistory(4, 2004))) == [GiveUpQuitting]
+    assert (
+        plan(
+            dataclasses.replace(pod, exporter_stop_recorded="failed"), 2020, QuitHistory(4, 2004)
+        ).actions
+        == []
+    )
+
+
+@pytest.mark.parametrize("change", [{"exporter_sidecar": True}, {"pod_ip": None}])
+def test_never_quits_a_native_sidecar_or_without_an_address(change: dict[str, object]) -> None:
+    pod = facts(reported=True, recorded_result="passed", **change)
+    assert not any(isinstance(a, QuitExporter) for a in plan(pod, EXIT + 10_000).actions)
+
+
+def test_a_new_leader_counts_deadlines_from_the_masters_exit_not_from_its_own_start() -> None:
+    # The old leader died during the TTL; its successor first sees the pod long after.
+    pod = facts(
+        has_finisher=False, settings=FinishSettings(ttl_seconds=30, strategy=Strategy.CONTROLLER)
+    )
+    first_look = plan(pod, EXIT + 600)
+    assert kinds(first_look) == [Report, QuitExporter]
+    # ... and one that looks before the deadline waits exactly until it.
+    assert plan(
+        dataclasses.replace(pod, reported=True, recorded_result="passed"), EXIT + 10
+    ).wake_at == (EXIT + 30 + CONTROLLER_GRACE_SECONDS)
+
+
+def test_facts_come_from_a_real_pod_and_its_annotations() -> None:
+    status = {
+        "version": "0.1.0",
+        "strategy": "controller",
+        "ttl": "45s",
+        "waitForScrape": "false",
+        "maxWait": "1m",
+        "masterContainer": "m",
+        "exporterContainer": "e",
+        "exporterSidecar": False,
+        "exporterPort": 9700,
+    }
+    pod = {
+        "metadata": {
+            "name": "p",
+            "namespace": "n",
+            "uid": "u",
+            "annotations": {
+                names.STATUS_ANNOTATION: json.dumps(status),
+                names.RESULT_ANNOTATION: "passed",
+            },
+            "ownerReferences": [{"kind": "Job", "name": "j", "uid": "ju", "controller": True}],
+        },
+        "spec": {"containers": [{"name": "m"}, {"name": "e"}]},
+        "status": {
+            "phase": "Running",
+            "podIP": "198.18.0.2",
+            "containerStatuses": [
+                {
+                    "name": "m",
+                    "state": {"terminated": {"exitCode": 3, "finishedAt": "2026-11-26T10:00:00Z"}},
+                },
+                {"name": "e", "state": {"running": {"startedAt": "2026-11-26T09:59:00Z"}}},
+            ],
+        },
+    }
+    found = facts_from_pod(pod)
+    assert found is not None
+    assert (found.job, found.job_uid, found.exporter_port, found.has_finisher) == (
+        "j",
+        "ju",
+        9700,
+        False,
+    )
+    assert found.settings == FinishSettings(45, WaitForScrape.FALSE, 60, Strategy.CONTROLLER)
+    assert found.master is not None
+    assert (found.master.exit_code, found.exporter_running, found.recorded_result) == (
+        3,
+        True,
+        "passed",
+    )
+    assert facts_from_pod({"metadata": {"annotations": {}}}) is None
