@@ -16,7 +16,6 @@ Two kinds of pod qualify:
 """
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +59,7 @@ Classification = LocustMaster | NotManaged
 
 def classify_pod(pod: Any) -> Classification:
     """Decide whether ``pod`` is a Locust master to finish, and find its containers."""
-    if not isinstance(pod, Mapping) or pod.get("kind", "Pod") != "Pod":
+    if not isinstance(pod, dict) or pod.get("kind", "Pod") != "Pod":
         return NotManaged("not a Pod")
     annotations = podview.annotations(pod)
     if names.MIRROR_POD_ANNOTATION in annotations:
@@ -175,8 +174,9 @@ def _find_master(
         for container in regular:
             if container.get("name") == preferred:
                 return container
-    masters = [c for c in regular if "--master" in podview.command_tokens(c)]
-    workers = [c for c in regular if "--worker" in podview.command_tokens(c)]
+    words = [set(podview.command_tokens(c)) for c in regular]  # once per container
+    masters = [c for c, w in zip(regular, words, strict=True) if "--master" in w]
+    workers = [c for c, w in zip(regular, words, strict=True) if "--worker" in w]
     if not masters:
         if workers:
             return NotManaged("Locust worker pod (its command carries --worker)")
@@ -246,14 +246,10 @@ def _exporter_port(exporter: JsonObject) -> int:
 
 
 def _locust_web_port(master: JsonObject) -> int:
-    tokens = list(podview.command_tokens(master))
-    for index, token in enumerate(tokens):
-        if token.startswith("--web-port="):
-            value = token.partition("=")[2]
-        elif token in ("--web-port", "-P") and index + 1 < len(tokens):
-            value = tokens[index + 1]
-        else:
-            continue
+    tokens = podview.command_tokens(master)
+    values = [tokens[i + 1] for i, token in enumerate(tokens[:-1]) if token in ("--web-port", "-P")]
+    values += [token[len("--web-port=") :] for token in tokens if token.startswith("--web-port=")]
+    for value in values:
         if value.isdigit():
             return int(value)
     return names.LOCUST_DEFAULT_WEB_PORT

@@ -4,6 +4,7 @@ Kubernetes users know Go's duration syntax from every other add-on, so we accept
 common subset (h, m, s, ms) plus bare whole seconds, and nothing negative.
 """
 
+import functools
 import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -25,6 +26,7 @@ def parse_duration(text: str) -> float:
     raise ValueError(f"{text!r} is not a duration (use e.g. 45s, 2m, 1h30m or whole seconds)")
 
 
+@functools.lru_cache(maxsize=256)
 def format_duration(seconds: float) -> str:
     """Render seconds the way users write them: ``30s``, ``5m``, ``1h2m3s``, ``1.5s``."""
     if seconds != int(seconds):

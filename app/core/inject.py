@@ -5,10 +5,11 @@ what a user previews is exactly what the API server will store. The status annot
 writes makes a second pass a no-op (reinvocation, retries, ``mutate`` on a stored pod).
 """
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
 
 from app import __version__
 from app.core import names, podview
@@ -86,4 +87,4 @@ def _status(found: LocustMaster, settings: FinishSettings, injected: list[str]) 
         "locustWebPort": found.locust_web_port,
         "injected": injected,
     }
-    return json.dumps(status, separators=(",", ":"))
+    return orjson.dumps(status).decode()

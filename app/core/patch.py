@@ -38,8 +38,8 @@ def put_entries(
     """
     node: Any = document
     for depth, token in enumerate(parent):
-        child = node.get(token) if isinstance(node, Mapping) else None
-        if not isinstance(child, Mapping):
+        child = node.get(token) if isinstance(node, dict) else None
+        if not isinstance(child, dict):
             nested: Any = dict(entries)
             for ancestor in reversed(parent[depth + 1 :]):
                 nested = {ancestor: nested}

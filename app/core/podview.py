@@ -4,26 +4,31 @@ The webhook sees whatever the API server (or a fuzzer, or a user's YAML) hands i
 helpers never raise on a wrong shape: a field of the wrong type reads as absent, so the
 classifier can explain a skip instead of crashing. We never turn a pod into a typed model,
 because that would drop fields the model does not know.
+
+Decoded JSON and YAML are plain dicts and lists, so the checks are ``isinstance(x, dict)``:
+several times faster on the webhook's hot path than testing against ``Mapping``.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 JsonObject = Mapping[str, Any]
+_EMPTY: JsonObject = MappingProxyType({})
 
 
 def mapping(obj: Any, key: str) -> JsonObject:
     """``obj[key]`` if both are JSON objects, else an empty mapping."""
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):
         value = obj.get(key)
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             return value
-    return {}
+    return _EMPTY
 
 
 def text(obj: Any, key: str) -> str | None:
     """``obj[key]`` if it is a string."""
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):
         value = obj.get(key)
         if isinstance(value, str):
             return value
@@ -32,10 +37,10 @@ def text(obj: Any, key: str) -> str | None:
 
 def objects(obj: Any, key: str) -> list[JsonObject]:
     """The JSON objects in the list ``obj[key]``; anything else in it is ignored."""
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):
         value = obj.get(key)
         if isinstance(value, list):
-            return [item for item in value if isinstance(item, Mapping)]
+            return [item for item in value if isinstance(item, dict)]
     return []
 
 
@@ -69,17 +74,17 @@ def is_native_sidecar(container: JsonObject) -> bool:
     return container.get("restartPolicy") == "Always"
 
 
-def command_tokens(container: JsonObject) -> Iterator[str]:
+def command_tokens(container: JsonObject) -> list[str]:
     """Every whitespace-separated word of a container's command and args.
 
     Splitting catches ``sh -c "locust --master ..."`` as well as exec-form arguments.
     """
+    parts: list[str] = []
     for key in ("command", "args"):
         words = container.get(key)
         if isinstance(words, list):
-            for word in words:
-                if isinstance(word, str):
-                    yield from word.split()
+            parts.extend(word for word in words if isinstance(word, str))
+    return " ".join(parts).split()
 
 
 def container_ports(container: JsonObject) -> list[int]:

@@ -7,9 +7,9 @@ message; the HTTP shell turns it into a 400.
 """
 
 import base64
-import json
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app.core.inject import InjectionConfig, Mutation, mutate_pod
@@ -116,9 +116,8 @@ def response_for(uid: str, mutation: Mutation) -> dict[str, Any]:
         "auditAnnotations": {"decision": mutation.decision, "reason": mutation.reason},
     }
     if mutation.ops:
-        patch = json.dumps(mutation.ops, separators=(",", ":")).encode()
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(patch).decode()
+        response["patch"] = base64.b64encode(orjson.dumps(mutation.ops)).decode()
     if mutation.warnings:
         response["warnings"] = [warning(text) for text in mutation.warnings]
     return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response}
