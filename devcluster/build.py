@@ -3,9 +3,10 @@
 kube-apiserver, kube-controller-manager and kubectl come from the ``k8s.io/kubernetes`` Go
 module, etcd from ``go.etcd.io/etcd/server/v3`` and Prometheus from
 ``github.com/prometheus/prometheus`` (Debian's package is built without
-``kubernetes_sd_configs``), through the wrapper modules under ``devcluster/gomod/`` (only
-their go.mod/go.sum are committed). Everything lands in a cache outside the repository,
-keyed by what it was built from, so a warm machine starts the cluster in seconds:
+``kubernetes_sd_configs``) and helm from ``helm.sh/helm/v3``, through the wrapper modules
+under ``devcluster/gomod/`` (only their go.mod/go.sum are committed). Everything lands in a
+cache outside the repository, keyed by what it was built from, so a warm machine starts the
+cluster in seconds:
 
     python -m devcluster.build        # prints progress; idempotent
 """
@@ -29,6 +30,7 @@ _GO_TOOLS = (
     ("kubernetes", "k8s.io/kubernetes/cmd/kubectl", "kubectl"),
     ("etcd", "go.etcd.io/etcd/server/v3", "etcd"),
     ("prometheus", "github.com/prometheus/prometheus/cmd/prometheus", "prometheus"),
+    ("helm", "helm.sh/helm/v3/cmd/helm", "helm"),
 )
 
 
@@ -50,6 +52,7 @@ class Binaries:
     kubectl: Path
     etcd: Path
     prometheus: Path
+    helm: Path
 
 
 def _say(message: str) -> None:
@@ -123,6 +126,7 @@ def ensure_binaries() -> Binaries:
         kubectl=paths["kubectl"],
         etcd=paths["etcd"],
         prometheus=paths["prometheus"],
+        helm=paths["helm"],
     )
 
 

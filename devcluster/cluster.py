@@ -26,7 +26,7 @@ from devcluster.control_plane import ControlPlaneInfo, start_control_plane
 from devcluster.kubelet.images import exporter_binary_default
 from devcluster.kubelet.kubelet import remove_created_paths
 from devcluster.kubelet.network import ClusterNetwork, remove_leftovers
-from devcluster.processes import ProcessGroup, wait_until
+from devcluster.processes import ProcessGroup, kill_marked, wait_until
 from devcluster.prometheus import Prometheus, start_prometheus
 
 NODE_NAME = "devcluster-node"
@@ -34,7 +34,7 @@ _DIRECTORY_PREFIX = "locust-finisher-cluster-"
 
 
 def _clean_abandoned_clusters() -> None:
-    """Remove the network and mount points of clusters whose owning process is gone."""
+    """Remove the processes, network and mount points of clusters whose owner is gone."""
     for directory in Path(tempfile.gettempdir()).glob(f"{_DIRECTORY_PREFIX}*"):
         owner_file = directory / "owner"
         try:
@@ -45,6 +45,7 @@ def _clean_abandoned_clusters() -> None:
             pass
         except (OSError, ValueError):
             continue
+        kill_marked(directory)
         remove_leftovers(tag)
         remove_created_paths(directory / "kubelet" / "created-paths")
         shutil.rmtree(directory, ignore_errors=True)
@@ -195,6 +196,7 @@ class LocalCluster:
             self._api.close()
             self._api = None
         self.processes.stop_all()
+        kill_marked(self.directory)  # anything a stopped process left running
         if self.network is not None:
             self.network.destroy()
         remove_created_paths(self.directory / "kubelet" / "created-paths")

@@ -55,6 +55,30 @@ class Managed:
             self.process.wait()
 
 
+MARKER = "LOCUST_FINISHER_CLUSTER"
+
+
+def kill_marked(directory: Path) -> int:
+    """SIGKILL every process group whose leader carries ``directory``'s marker; how many.
+
+    Every process a cluster starts has ``LOCUST_FINISHER_CLUSTER=<its directory>`` in its
+    environment, so the processes of a run that was itself killed can still be found.
+    """
+    needle = f"{MARKER}={directory}".encode()
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            os.killpg(os.getpgid(int(entry.name)), signal.SIGKILL)
+            killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
+
+
 @dataclass
 class ProcessGroup:
     """The processes of one cluster, stopped in reverse start order."""
@@ -71,6 +95,7 @@ class ProcessGroup:
     ) -> Managed:
         """Start ``argv`` in its own session with output to ``<directory>/<name>.log``."""
         log_path = self.directory / f"{name}.log"
+        env = {**(env if env is not None else os.environ), MARKER: str(self.directory)}
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 list(argv),

@@ -3,6 +3,7 @@
 import argparse
 import os
 import socket
+import uuid
 
 from app.cli.common import CliError, Subparsers
 
@@ -26,8 +27,10 @@ def register(commands: Subparsers) -> None:
     )
     parser.add_argument(
         "--identity",
-        default=os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
-        help="this replica's name in the Lease (default: $POD_NAME)",
+        # Unique per process, as controller-runtime does: a restarted container must not
+        # take over a lease its dead predecessor held as if nothing had happened.
+        default=f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}",
+        help="this replica's name in the Lease (default: $POD_NAME_<random>)",
     )
     parser.add_argument(
         "--metrics-port", type=int, default=8080, help="/metrics and /healthz (default 8080)"

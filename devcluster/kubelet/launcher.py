@@ -129,7 +129,10 @@ def _prepare_mounts(spec: dict[str, Any]) -> None:
     if spec.get("read_only_root"):
         _mount("none", root, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
     for mount in spec.get("mounts", []):
-        _bind(mount["source"], root + mount["target"], mount.get("readOnly", False))
+        # The root mirrors the host's, so the host resolves symlinks in the target the way
+        # the container will (/var/run -> /run): resolve here, then mount inside the root.
+        target = os.path.realpath(mount["target"])
+        _bind(mount["source"], root + target, mount.get("readOnly", False))
     os.chroot(root)
     os.chdir("/")
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
