@@ -154,16 +154,23 @@ class LocalCluster:
 
     def kubectl(self, *args: str, input_text: str | None = None, check: bool = True) -> str:
         """Run kubectl against this cluster; return its stdout."""
+        result = self.run_tool("kubectl", *args, input_text=input_text)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def run_tool(
+        self, tool: str, *args: str, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl or helm against this cluster; the completed process."""
         assert self.binaries is not None
-        result = subprocess.run(
-            [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+        binary = self.binaries.kubectl if tool == "kubectl" else self.binaries.helm
+        return subprocess.run(
+            [str(binary), f"--kubeconfig={self.kubeconfig}", *args],
             input=input_text,
             capture_output=True,
             text=True,
         )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
 
     def apply(self, objects: list[dict[str, Any]], *flags: str) -> str:
         """``kubectl apply`` a list of objects, as a user would."""

@@ -93,19 +93,23 @@ def opt_in_namespace(cluster: LocalCluster, namespace: str, **labels: str) -> No
 def install(cluster: LocalCluster, directory: Path, overlay: str = "self-signed") -> Path:
     """Install ``overlay`` and wait until the webhook mutates pods; the manifests' copy."""
     manifests = copy_manifests(directory)
-    overlay_dir = manifests / "overlays" / overlay
-    make_certificates(overlay_dir)
-    cluster.kubectl("apply", "--server-side", "-k", str(overlay_dir))
+    # The dev overlay builds on self-signed, and so on its certificate files.
+    make_certificates(manifests / "overlays" / "self-signed")
+    cluster.kubectl("apply", "--server-side", "-k", str(manifests / "overlays" / overlay))
+    wait_for_webhook(cluster)
+    return manifests
+
+
+def wait_for_webhook(cluster: LocalCluster) -> None:
+    """Wait for both Deployments, then until the API server really calls the webhook."""
     for deployment in ("locust-finisher-webhook", "locust-finisher-controller"):
         cluster.kubectl(
-            "rollout", "status", "-n", NAMESPACE, f"deployment/{deployment}", "--timeout=120s"
+            "rollout", "status", "-n", NAMESPACE, f"deployment/{deployment}", "--timeout=180s"
         )
     probe_namespace = "locust-finisher-probe"
     opt_in_namespace(cluster, probe_namespace)
     started = time.monotonic()
     wait_until(lambda: webhook_answers(cluster, probe_namespace), 60, "the webhook to mutate pods")
-    cluster.kubectl("delete", "namespace", probe_namespace, "--wait=false")
     print(
-        f"[install] {overlay} ready ({time.monotonic() - started:.1f}s after rollout)", flush=True
+        f"[install] webhook answering {time.monotonic() - started:.1f}s after rollout", flush=True
     )
-    return manifests

@@ -78,7 +78,9 @@ class ClusterNetwork:
     def add_service_ip(self, address: str) -> None:
         """Make ``address`` local, so the proxy can listen on it."""
         result = ip("addr", "add", f"{address}/32", "dev", self.bridge, check=False)
-        if result.returncode != 0 and "File exists" not in result.stderr:
+        # Re-adding after a re-list is fine; iproute2 words it differently across versions.
+        already = ("File exists" in result.stderr) or ("already assigned" in result.stderr)
+        if result.returncode != 0 and not already:
             raise RuntimeError(f"cannot add service IP {address}: {result.stderr.strip()}")
 
     def remove_service_ip(self, address: str) -> None:

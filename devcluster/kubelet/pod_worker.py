@@ -33,6 +33,8 @@ from devcluster.kubelet.volumes import (
 log = logging.getLogger(__name__)
 
 TERMINATION_MESSAGE_LIMIT = 4096
+# kubelet re-syncs ConfigMap and Secret volumes about once a minute; faster here for tests.
+VOLUME_SYNC_SECONDS = 5.0
 
 
 def now() -> str:
@@ -225,15 +227,31 @@ class PodWorker:
             await self.publish()
             if not await self._create_sandbox():
                 return
-            if await self._run_init_containers():
-                self.initialized = True
-                await self._start_regular_containers()
-                await self._supervise()
+            refresher = asyncio.ensure_future(self._refresh_volumes())
+            try:
+                if await self._run_init_containers():
+                    self.initialized = True
+                    await self._start_regular_containers()
+                    await self._supervise()
+            finally:
+                refresher.cancel()
         finally:
             await self._kill_everything(self.grace_seconds)
             self._teardown()
             if self.stopping.is_set():
                 await self._confirm_deletion()
+
+    async def _refresh_volumes(self) -> None:
+        """Bring ConfigMap and Secret volumes up to date, as kubelet's periodic sync does."""
+        assert self.sandbox is not None
+        while True:
+            await asyncio.sleep(VOLUME_SYNC_SECONDS)
+            try:
+                await materialize_volumes(
+                    self.context.api, self.pod, self.sandbox.directory, refresh=True
+                )
+            except Exception as error:  # a missing ConfigMap now: keep the last content
+                log.info("volumes of %s/%s not refreshed: %s", self.namespace, self.name, error)
 
     def request_stop(self, grace_seconds: float | None) -> None:
         """The pod is being deleted: stop within ``grace_seconds`` (spec's default if None)."""

@@ -7,7 +7,10 @@ kubelet retries a failed mount.
 """
 
 import base64
+import os
 import re
+import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -64,12 +67,49 @@ def _data_of(kind: str, obj: Mapping[str, Any]) -> dict[str, bytes]:
     return data
 
 
-def _write(directory: Path, relative: str, content: bytes, mode: int) -> None:
-    target = directory / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.parent.chmod(0o755)
-    target.write_bytes(content)
-    target.chmod(mode)
+Files = dict[str, tuple[bytes, int]]  # relative path -> (content, mode)
+
+
+def write_atomically(directory: Path, files: Files) -> bool:
+    """Publish ``files`` in ``directory`` the way kubelet's AtomicWriter does; True if changed.
+
+    The content lives in a fresh ``..<stamp>`` directory; ``..data`` is a symlink to it that is
+    swapped in one rename, and each top-level name is a symlink through ``..data``. A reader
+    (the webhook following its certificate or configuration) never sees half an update.
+    """
+    current = directory / "..data"
+    if current.is_symlink():
+        old = directory / os.readlink(current)
+        if all(
+            (old / name).is_file() and (old / name).read_bytes() == content
+            for name, (content, _) in files.items()
+        ) and _listing(old) == set(files):
+            return False
+    stamp = directory / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
+    stamp.mkdir()
+    stamp.chmod(0o755)
+    for relative, (content, mode) in files.items():
+        target = stamp / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.chmod(0o755)
+        target.write_bytes(content)
+        target.chmod(mode)
+    staged = directory / "..data_tmp"
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(stamp.name)
+    previous = os.readlink(current) if current.is_symlink() else None
+    staged.rename(current)
+    for top in {relative.split("/", 1)[0] for relative in files}:
+        link = directory / top
+        if not link.is_symlink():
+            link.symlink_to(f"..data/{top}")
+    if previous:
+        shutil.rmtree(directory / previous, ignore_errors=True)
+    return True
+
+
+def _listing(directory: Path) -> set[str]:
+    return {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()}
 
 
 async def _keyed_source(
@@ -77,7 +117,7 @@ async def _keyed_source(
     kind: str,
     source: Mapping[str, Any],
     namespace: str,
-    directory: Path,
+    files: Files,
     default_mode: int,
 ) -> None:
     name = (
@@ -97,10 +137,10 @@ async def _keyed_source(
     if items:
         for item in items:
             if item["key"] in data:
-                _write(directory, item["path"], data[item["key"]], item.get("mode", mode))
+                files[item["path"]] = (data[item["key"]], item.get("mode", mode))
     else:
         for key, content in data.items():
-            _write(directory, key, content, mode)
+            files[key] = (content, mode)
 
 
 async def _token(api: AsyncApiClient, pod: Mapping[str, Any], source: Mapping[str, Any]) -> bytes:
@@ -129,20 +169,24 @@ async def _token(api: AsyncApiClient, pod: Mapping[str, Any], source: Mapping[st
     return str(answer["status"]["token"]).encode()
 
 
-async def _downward(
-    pod: Mapping[str, Any], items: list[Mapping[str, Any]], directory: Path, mode: int
+def _downward(
+    pod: Mapping[str, Any], items: list[Mapping[str, Any]], files: Files, mode: int
 ) -> None:
     for item in items:
         if "fieldRef" not in item:
             raise VolumeUnsupportedError("downwardAPI resourceFieldRef is not supported")
         value = field_value(pod, item["fieldRef"]["fieldPath"])
-        _write(directory, item["path"], value.encode(), item.get("mode", mode))
+        files[item["path"]] = (value.encode(), item.get("mode", mode))
 
 
 async def materialize_volumes(
-    api: AsyncApiClient, pod: Mapping[str, Any], pod_dir: Path
+    api: AsyncApiClient, pod: Mapping[str, Any], pod_dir: Path, refresh: bool = False
 ) -> dict[str, Path]:
-    """Write every volume of ``pod`` under ``pod_dir``; return volume name -> host path."""
+    """Write every volume of ``pod`` under ``pod_dir``; return volume name -> host path.
+
+    With ``refresh``, only ConfigMap, Secret and downward API content is brought up to date
+    (as kubelet does periodically); tokens are kept.
+    """
     namespace = pod["metadata"]["namespace"]
     paths: dict[str, Path] = {}
     for volume in pod["spec"].get("volumes", []) or []:
@@ -150,34 +194,35 @@ async def materialize_volumes(
         directory = pod_dir / "volumes" / name
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o755)
+        files: Files = {}
         if "configMap" in volume:
-            await _keyed_source(api, "configMap", volume["configMap"], namespace, directory, 0o644)
+            await _keyed_source(api, "configMap", volume["configMap"], namespace, files, 0o644)
         elif "secret" in volume:
-            await _keyed_source(api, "secret", volume["secret"], namespace, directory, 0o644)
+            await _keyed_source(api, "secret", volume["secret"], namespace, files, 0o644)
         elif "emptyDir" in volume:
             directory.chmod(0o777)
         elif "downwardAPI" in volume:
             source = volume["downwardAPI"]
-            await _downward(
-                pod, source.get("items", []), directory, source.get("defaultMode", 0o644)
-            )
+            _downward(pod, source.get("items", []), files, source.get("defaultMode", 0o644))
         elif "projected" in volume:
             projected = volume["projected"]
             mode = projected.get("defaultMode", 0o644)
             for source in projected.get("sources", []):
                 if "serviceAccountToken" in source:
                     token_source = source["serviceAccountToken"]
-                    _write(
-                        directory, token_source["path"], await _token(api, pod, token_source), mode
-                    )
+                    existing = directory / token_source["path"]
+                    if refresh and existing.exists():
+                        files[token_source["path"]] = (existing.read_bytes(), mode)
+                    else:
+                        files[token_source["path"]] = (await _token(api, pod, token_source), mode)
                 elif "configMap" in source:
                     await _keyed_source(
-                        api, "configMap", source["configMap"], namespace, directory, mode
+                        api, "configMap", source["configMap"], namespace, files, mode
                     )
                 elif "secret" in source:
-                    await _keyed_source(api, "secret", source["secret"], namespace, directory, mode)
+                    await _keyed_source(api, "secret", source["secret"], namespace, files, mode)
                 elif "downwardAPI" in source:
-                    await _downward(pod, source["downwardAPI"].get("items", []), directory, mode)
+                    _downward(pod, source["downwardAPI"].get("items", []), files, mode)
                 else:
                     raise VolumeUnsupportedError(
                         f"projected source {sorted(source)} in volume {name}"
@@ -187,6 +232,8 @@ async def materialize_volumes(
         else:
             kinds = sorted(set(volume) - {"name"})
             raise VolumeUnsupportedError(f"volume {name} of type {kinds} is not supported")
+        if files or ("emptyDir" not in volume and "hostPath" not in volume):
+            write_atomically(directory, files)
         paths[name] = directory
     return paths
 

@@ -15,7 +15,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     if os.geteuid() != 0:
         pytest.skip("the local cluster needs root (network namespaces, mounts)")
     with LocalCluster() as running:
-        install(running, tmp_path_factory.mktemp("install"))
+        install(running, tmp_path_factory.mktemp("install"), overlay="dev")
         yield running
 
 

@@ -134,6 +134,39 @@ def test_killing_the_leader_hands_over_within_the_lease_duration(cluster: LocalC
     assert took < 8, "a released lease is taken at the next retry, not after it expires"
 
 
+def quick_managed_pod(namespace: str) -> dict[str, Any]:
+    """A pod the webhook manages whose "master" ends at once: the controller acts within seconds."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "quick",
+            "namespace": namespace,
+            "annotations": {
+                names.INJECT_ANNOTATION: "true",
+                names.STRATEGY_ANNOTATION: "controller",
+                names.TTL_ANNOTATION: "1s",
+            },
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "master",
+                    "image": "python:3.11",
+                    "command": ["python", "-c", "pass", "--master"],
+                },
+                {
+                    "name": "exporter",
+                    "image": "containersol/locust_exporter:v0.5.2",
+                    "ports": [{"containerPort": 9646}],
+                    "env": [{"name": "LOCUST_EXPORTER_URI", "value": "http://localhost:8089"}],
+                },
+            ],
+        },
+    }
+
+
 def test_only_the_leader_acts(cluster: LocalCluster) -> None:
     wait_until(
         lambda: both_replicas_ready(cluster) and leader(cluster) != "",
@@ -141,10 +174,23 @@ def test_only_the_leader_acts(cluster: LocalCluster) -> None:
         "a leader and a standby",
     )
     leading_pod = pod_of(leader(cluster))
-    standby = next(p for p in controller_pods(cluster) if p["metadata"]["name"] != leading_pod)
-    log = cluster.pod_log(standby["metadata"]["uid"], "controller")
-    assert '"waiting to lead' in log
-    assert '"action"' not in log, "the standby never acted"
+    pods = {p["metadata"]["name"]: p for p in controller_pods(cluster)}
+    logs_before = {
+        name: len(cluster.pod_log(p["metadata"]["uid"], "controller")) for name, p in pods.items()
+    }
+    opt_in_namespace(cluster, "ctl-leader")
+    cluster.api().create("/api/v1/namespaces/ctl-leader/pods", quick_managed_pod("ctl-leader"))
+
+    def new_log(name: str) -> str:
+        return cluster.pod_log(pods[name]["metadata"]["uid"], "controller")[logs_before[name] :]
+
+    wait_until(lambda: '"pod": "quick"' in new_log(leading_pod), 60, "the leader to act on the pod")
+    wait_until(
+        lambda: '"action": "quit"' in new_log(leading_pod), 60, "the leader to end the exporter"
+    )
+    standby = next(name for name in pods if name != leading_pod)
+    assert '"action"' not in new_log(standby), "the standby never acts"
+    assert '"pod": "quick"' not in new_log(standby)
 
 
 def test_an_api_server_restart_loses_no_completion(cluster: LocalCluster) -> None:

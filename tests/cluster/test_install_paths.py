@@ -1,0 +1,228 @@
+"""Every way to install locust-finisher, as platform teams do it, on a fresh local cluster.
+
+Each path installs, finishes a real load test, re-applies with no change, and uninstalls
+leaving nothing behind. The commands are the ones docs/install.md gives.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devcluster import operator_shapes as shapes
+from devcluster.cluster import LocalCluster
+from devcluster.install import (
+    NAMESPACE,
+    copy_manifests,
+    make_certificates,
+    opt_in_namespace,
+    wait_for_webhook,
+)
+from devcluster.loadtest import run_load_test
+from devcluster.processes import wait_until
+
+pytestmark = pytest.mark.cluster
+
+CHART = Path(__file__).resolve().parents[2] / "manifests" / "chart" / "locust-finisher"
+CLUSTER_WIDE = [
+    ("mutatingwebhookconfiguration", "locust-finisher"),
+    ("clusterrole", "locust-finisher-controller"),
+    ("clusterrolebinding", "locust-finisher-controller"),
+]
+
+
+@pytest.fixture(scope="module")
+def fresh() -> Iterator[LocalCluster]:
+    with LocalCluster() as running:
+        yield running
+
+
+def finishes_a_load_test(cluster: LocalCluster, namespace: str) -> None:
+    opt_in_namespace(cluster, namespace)
+    cluster.apply(shapes.target_objects(namespace))
+    cluster.kubectl("rollout", "status", "-n", namespace, "deployment/target", "--timeout=60s")
+    test = shapes.LoadTest(
+        name="install",
+        namespace=namespace,
+        run_time="4s",
+        autoquit=8,
+        master_annotations={"locust-finisher.io/ttl": "3s"},
+    )
+    outcome = run_load_test(cluster, test)
+    assert outcome.pod["spec"]["containers"][0]["name"] == "locust-finisher"
+    assert outcome.job_condition == "Complete"
+
+
+def nothing_left(cluster: LocalCluster) -> None:
+    def gone() -> bool:
+        missing = [
+            cluster.run_tool("kubectl", "get", kind, name).returncode != 0
+            for kind, name in CLUSTER_WIDE
+        ]
+        namespace = cluster.run_tool("kubectl", "get", "namespace", NAMESPACE).returncode != 0
+        return all(missing) and namespace
+
+    wait_until(gone, 120, "every object of the installation to be gone")
+
+
+def test_kubernetes_accepts_every_overlay_in_a_server_side_dry_run(
+    fresh: LocalCluster, tmp_path: Path
+) -> None:
+    manifests = copy_manifests(tmp_path)
+    make_certificates(manifests / "overlays" / "self-signed")
+    for overlay in ("self-signed", "dev"):
+        result = fresh.run_tool(
+            "kubectl",
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "-k",
+            str(manifests / "overlays" / overlay),
+        )
+        assert result.returncode == 0, result.stderr
+    opt_in_namespace(fresh, "policy-check")
+    component = tmp_path / "policy-namespace"
+    component.mkdir()
+    (component / "kustomization.yaml").write_text(
+        f"namespace: policy-check\ncomponents:\n  - {manifests / 'components' / 'network-policy'}\n"
+    )
+    result = fresh.run_tool(
+        "kubectl", "apply", "--server-side", "--dry-run=server", "-k", str(component)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "networkpolicy.networking.k8s.io/locust-finisher-exporter-access" in result.stdout
+
+
+def test_the_self_signed_overlay_installs_finishes_a_test_reapplies_cleanly_and_uninstalls(
+    fresh: LocalCluster, tmp_path: Path
+) -> None:
+    manifests = copy_manifests(tmp_path)
+    overlay = manifests / "overlays" / "self-signed"
+    make_certificates(overlay)
+    fresh.kubectl("apply", "--server-side", "-k", str(overlay))
+    wait_for_webhook(fresh)
+    finishes_a_load_test(fresh, "install-kustomize")
+
+    again = fresh.run_tool("kubectl", "diff", "--server-side", "-k", str(overlay))
+    assert again.returncode == 0, f"re-applying would change: {again.stdout[-2000:]}"
+
+    fresh.kubectl("delete", "-k", str(overlay), "--wait=true", "--timeout=120s")
+    nothing_left(fresh)
+
+
+def test_the_helm_chart_lints_renders_installs_upgrades_in_place_and_uninstalls(
+    fresh: LocalCluster, tmp_path: Path
+) -> None:
+    lint = fresh.run_tool("helm", "lint", str(CHART), "--strict")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    for values in (
+        [],
+        ["--set", "certManager.enabled=true"],
+        ["--set", "controller.enabled=false"],
+    ):
+        rendered = fresh.run_tool(
+            "helm",
+            "template",
+            "lf",
+            str(CHART),
+            "-n",
+            NAMESPACE,
+            "--kube-version",
+            "v1.36.3",
+            *values,
+        )
+        assert rendered.returncode == 0, rendered.stderr
+        assert "kind: MutatingWebhookConfiguration" in rendered.stdout
+
+    install = [
+        "upgrade",
+        "--install",
+        "lf",
+        str(CHART),
+        "-n",
+        NAMESPACE,
+        "--create-namespace",
+        "--set",
+        "defaults.shutdownTTL=3s",
+        "--wait",
+        "--timeout",
+        "3m",
+    ]
+    result = fresh.run_tool("helm", *install)
+    assert result.returncode == 0, result.stderr
+    wait_for_webhook(fresh)
+    finishes_a_load_test(fresh, "install-helm")
+
+    def versions() -> dict[str, str]:
+        listing = fresh.api().get(f"/api/v1/namespaces/{NAMESPACE}/secrets")["items"]
+        secret = next(s for s in listing if s["metadata"]["name"] == "locust-finisher-webhook-tls")
+        webhook = fresh.api().get(
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/locust-finisher"
+        )
+        return {
+            "secret": secret["metadata"]["resourceVersion"],
+            "caBundle": webhook["webhooks"][0]["clientConfig"]["caBundle"],
+        }
+
+    before = versions()
+    result = fresh.run_tool("helm", *install)
+    assert result.returncode == 0, result.stderr
+    assert versions() == before, "an upgrade keeps the certificate (and so the caBundle)"
+
+    result = fresh.run_tool("helm", "uninstall", "lf", "-n", NAMESPACE, "--wait")
+    assert result.returncode == 0, result.stderr
+    fresh.kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=120s")
+    nothing_left(fresh)
+
+
+def test_cluster_defaults_change_without_a_restart_or_a_dropped_admission(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    from devcluster.install import webhook_answers
+
+    opt_in_namespace(cluster, "defaults-reload")
+    config = cluster.api().get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/locust-finisher-config")
+    original = config["data"]["config.yaml"]
+    restarts_before = webhook_restarts(cluster)
+    try:
+        config["data"]["config.yaml"] = original.replace("ttl: 30s", "ttl: 7s")
+        cluster.api().replace(
+            f"/api/v1/namespaces/{NAMESPACE}/configmaps/locust-finisher-config", config
+        )
+        seen: list[str] = []
+
+        def new_ttl_in_force() -> bool:
+            assert webhook_answers(cluster, "defaults-reload"), "an admission was not mutated"
+            seen.append(probe_ttl(cluster, "defaults-reload"))
+            return seen[-1] == "7s"
+
+        wait_until(new_ttl_in_force, 90, "the new default TTL to be used", interval=0.5)
+        assert webhook_restarts(cluster) == restarts_before
+    finally:
+        latest = cluster.api().get(
+            f"/api/v1/namespaces/{NAMESPACE}/configmaps/locust-finisher-config"
+        )
+        latest["data"]["config.yaml"] = original
+        cluster.api().replace(
+            f"/api/v1/namespaces/{NAMESPACE}/configmaps/locust-finisher-config", latest
+        )
+
+
+def probe_ttl(cluster: LocalCluster, namespace: str) -> str:
+    from devcluster.install import probe_pod
+
+    created = cluster.api().create(
+        f"/api/v1/namespaces/{namespace}/pods", probe_pod(namespace), dryRun="All"
+    )
+    env = {e["name"]: e["value"] for e in created["spec"]["containers"][0]["env"]}
+    return str(env["LOCUST_FINISHER_TTL"])
+
+
+def webhook_restarts(cluster: LocalCluster) -> int:
+    pods = cluster.api().get(
+        f"/api/v1/namespaces/{NAMESPACE}/pods",
+        labelSelector="app.kubernetes.io/name=locust-finisher-webhook",
+    )["items"]
+    return sum(
+        c.get("restartCount", 0) for p in pods for c in p["status"].get("containerStatuses", [])
+    )
