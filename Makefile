@@ -46,6 +46,7 @@ test-cluster: setup build
 bench: setup build
 	$(RUN) python -m bench.webhook_bench
 	$(RUN) python -m bench.finisher_bench
+	$(RUN) python -m bench.controller_bench
 
 # Removes what a killed cluster left behind (network namespaces, links, mount points).
 clean-cluster: setup

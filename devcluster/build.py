@@ -3,7 +3,8 @@
 kube-apiserver, kube-controller-manager and kubectl come from the ``k8s.io/kubernetes`` Go
 module, etcd from ``go.etcd.io/etcd/server/v3`` and Prometheus from
 ``github.com/prometheus/prometheus`` (Debian's package is built without
-``kubernetes_sd_configs``) and helm from ``helm.sh/helm/v3``, through the wrapper modules
+``kubernetes_sd_configs``), helm from ``helm.sh/helm/v3`` and cert-manager's controller and
+cainjector from ``github.com/cert-manager/cert-manager``, through the wrapper modules
 under ``devcluster/gomod/`` (only their go.mod/go.sum are committed). Everything lands in a
 cache outside the repository, keyed by what it was built from, so a warm machine starts the
 cluster in seconds:
@@ -31,6 +32,16 @@ _GO_TOOLS = (
     ("etcd", "go.etcd.io/etcd/server/v3", "etcd"),
     ("prometheus", "github.com/prometheus/prometheus/cmd/prometheus", "prometheus"),
     ("helm", "helm.sh/helm/v3/cmd/helm", "helm"),
+    (
+        "cert-manager",
+        "github.com/cert-manager/cert-manager/cmd/controller",
+        "cert-manager-controller",
+    ),
+    (
+        "cert-manager",
+        "github.com/cert-manager/cert-manager/cmd/cainjector",
+        "cert-manager-cainjector",
+    ),
 )
 
 
@@ -53,6 +64,8 @@ class Binaries:
     etcd: Path
     prometheus: Path
     helm: Path
+    cert_manager_controller: Path
+    cert_manager_cainjector: Path
 
 
 def _say(message: str) -> None:
@@ -127,6 +140,8 @@ def ensure_binaries() -> Binaries:
         etcd=paths["etcd"],
         prometheus=paths["prometheus"],
         helm=paths["helm"],
+        cert_manager_controller=paths["cert-manager-controller"],
+        cert_manager_cainjector=paths["cert-manager-cainjector"],
     )
 
 

@@ -348,3 +348,34 @@ def load_test_objects(test: LoadTest, failing: bool = False) -> list[dict[str, A
         master_job(test),
         worker_job(test),
     ]
+
+
+def quick_master_pod(namespace: str, name: str, ttl: str = "1s") -> dict[str, Any]:
+    """A hand-written pod the webhook manages (strategy controller) whose "master" ends at once.
+
+    The controller acts on it within seconds: for tests and benchmarks of the controller.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": {
+                "locust-finisher.io/inject": "true",
+                "locust-finisher.io/strategy": "controller",
+                "locust-finisher.io/ttl": ttl,
+            },
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "master",
+                    "image": "python:3.11",
+                    "command": ["python", "-c", "pass", "--master"],
+                },
+                {"name": "exporter", "image": EXPORTER_IMAGE, "ports": [{"containerPort": 9646}]},
+            ],
+        },
+    }

@@ -134,39 +134,6 @@ def test_killing_the_leader_hands_over_within_the_lease_duration(cluster: LocalC
     assert took < 8, "a released lease is taken at the next retry, not after it expires"
 
 
-def quick_managed_pod(namespace: str) -> dict[str, Any]:
-    """A pod the webhook manages whose "master" ends at once: the controller acts within seconds."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": "quick",
-            "namespace": namespace,
-            "annotations": {
-                names.INJECT_ANNOTATION: "true",
-                names.STRATEGY_ANNOTATION: "controller",
-                names.TTL_ANNOTATION: "1s",
-            },
-        },
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [
-                {
-                    "name": "master",
-                    "image": "python:3.11",
-                    "command": ["python", "-c", "pass", "--master"],
-                },
-                {
-                    "name": "exporter",
-                    "image": "containersol/locust_exporter:v0.5.2",
-                    "ports": [{"containerPort": 9646}],
-                    "env": [{"name": "LOCUST_EXPORTER_URI", "value": "http://localhost:8089"}],
-                },
-            ],
-        },
-    }
-
-
 def test_only_the_leader_acts(cluster: LocalCluster) -> None:
     wait_until(
         lambda: both_replicas_ready(cluster) and leader(cluster) != "",
@@ -179,7 +146,9 @@ def test_only_the_leader_acts(cluster: LocalCluster) -> None:
         name: len(cluster.pod_log(p["metadata"]["uid"], "controller")) for name, p in pods.items()
     }
     opt_in_namespace(cluster, "ctl-leader")
-    cluster.api().create("/api/v1/namespaces/ctl-leader/pods", quick_managed_pod("ctl-leader"))
+    cluster.api().create(
+        "/api/v1/namespaces/ctl-leader/pods", shapes.quick_master_pod("ctl-leader", "quick")
+    )
 
     def new_log(name: str) -> str:
         return cluster.pod_log(pods[name]["metadata"]["uid"], "controller")[logs_before[name] :]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from devcluster import operator_shapes as shapes
+from devcluster.cert_manager import start_cert_manager
 from devcluster.cluster import LocalCluster
 from devcluster.install import (
     NAMESPACE,
@@ -70,6 +71,8 @@ def test_kubernetes_accepts_every_overlay_in_a_server_side_dry_run(
 ) -> None:
     manifests = copy_manifests(tmp_path)
     make_certificates(manifests / "overlays" / "self-signed")
+    # A dry run creates nothing, so the namespace its objects go into must exist already.
+    fresh.kubectl("create", "namespace", NAMESPACE)
     for overlay in ("self-signed", "dev"):
         result = fresh.run_tool(
             "kubectl",
@@ -91,6 +94,7 @@ def test_kubernetes_accepts_every_overlay_in_a_server_side_dry_run(
     )
     assert result.returncode == 0, result.stderr
     assert "networkpolicy.networking.k8s.io/locust-finisher-exporter-access" in result.stdout
+    fresh.kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=120s")
 
 
 def test_the_self_signed_overlay_installs_finishes_a_test_reapplies_cleanly_and_uninstalls(
@@ -172,6 +176,30 @@ def test_the_helm_chart_lints_renders_installs_upgrades_in_place_and_uninstalls(
     result = fresh.run_tool("helm", "uninstall", "lf", "-n", NAMESPACE, "--wait")
     assert result.returncode == 0, result.stderr
     fresh.kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=120s")
+    nothing_left(fresh)
+
+
+def test_the_cert_manager_overlay_gets_its_certificate_and_ca_from_cert_manager(
+    fresh: LocalCluster, tmp_path: Path
+) -> None:
+    start_cert_manager(fresh)
+    overlay = copy_manifests(tmp_path) / "overlays" / "cert-manager"
+    fresh.kubectl("apply", "--server-side", "-k", str(overlay))
+
+    def injected() -> bool:
+        webhook = fresh.api().get(
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/locust-finisher"
+        )
+        return bool(webhook["webhooks"][0]["clientConfig"].get("caBundle"))
+
+    wait_until(injected, 120, "cainjector to write the caBundle")
+    wait_for_webhook(fresh)
+    finishes_a_load_test(fresh, "install-cert-manager")
+
+    again = fresh.run_tool("kubectl", "diff", "--server-side", "-k", str(overlay))
+    assert again.returncode == 0, f"re-applying would change: {again.stdout[-2000:]}"
+
+    fresh.kubectl("delete", "-k", str(overlay), "--wait=true", "--timeout=120s")
     nothing_left(fresh)
 
 

@@ -60,6 +60,30 @@ class Scraper(threading.Thread):
             self.stopped.wait(self.interval)
 
 
+class Sampler(threading.Thread):
+    """Samples a process's CPU time and resident memory (for the finisher's cost benchmark)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.ticks_per_second = os.sysconf("SC_CLK_TCK")
+        self.cpu_seconds = 0.0
+        self.max_rss_kib = 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                self.cpu_seconds = (int(fields[11]) + int(fields[12])) / self.ticks_per_second
+                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.max_rss_kib = max(self.max_rss_kib, int(line.split()[1]))
+            except (OSError, IndexError, ValueError):
+                return
+            self.stopped.wait(0.5)
+
+
 def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:
         return subprocess.Popen(
@@ -100,6 +124,8 @@ def main() -> None:
         spec.get("finisher_env", {}),
     )
     events["finisher_started"] = now()
+    sampler = Sampler(finisher.pid)
+    sampler.start()
     gate = subprocess.run(
         [str(VENV_BIN / "locust-finisher"), "await-ready", "--timeout", "20"],
         capture_output=True,
@@ -153,6 +179,7 @@ def main() -> None:
         exporter.kill()
 
     result["master_exit"], events["master_exited"] = wait(master, 120)
+    result["finisher_cpu_at_master_exit"] = sampler.cpu_seconds
     if spec.get("sigterm_finisher_after_master") is not None:
         time.sleep(spec["sigterm_finisher_after_master"])
         events["sigterm_sent"] = now()
@@ -161,6 +188,9 @@ def main() -> None:
         finisher, spec.get("finisher_timeout", 120)
     )
     result["exporter_exit"], events["exporter_exited"] = wait(exporter, 5)
+    sampler.stopped.set()
+    result["finisher_cpu_seconds"] = sampler.cpu_seconds
+    result["finisher_max_rss_kib"] = sampler.max_rss_kib
     if result["exporter_exit"] is None:
         result["exporter_still_running"] = True
     if scraper is not None:
