@@ -56,6 +56,28 @@ def _in_pod() -> bool:
     return "KUBERNETES_SERVICE_HOST" in os.environ and SERVICE_ACCOUNT_TOKEN.exists()
 
 
+def _kubeconfig_to_use(given: str | None) -> str | None:
+    """The kubeconfig file to load, or None for the pod's service account.
+
+    Raises:
+        ConfigurationMissingError: with one line saying what is missing.
+    """
+    if given is not None:
+        if not Path(given).is_file():
+            raise ConfigurationMissingError(f"{given}: no such kubeconfig file")
+        return given
+    if _in_pod():
+        return None
+    default = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or str(
+        Path.home() / ".kube" / "config"
+    )
+    if not Path(default).is_file():
+        raise ConfigurationMissingError(
+            "no kubeconfig (give --kubeconfig or set KUBECONFIG) and not running in a pod"
+        )
+    return default
+
+
 class KubeClient:
     """Dict-in, dict-out REST calls with the official client's configuration and auth."""
 
@@ -72,8 +94,9 @@ class KubeClient:
             ConfigurationMissingError: when neither is available.
         """
         configuration = Configuration()
+        kubeconfig = _kubeconfig_to_use(kubeconfig)
         try:
-            if kubeconfig is None and _in_pod():
+            if kubeconfig is None:
                 load_incluster_config(client_configuration=configuration)
             else:
                 await load_kube_config(

@@ -164,7 +164,7 @@ class Finisher:
         self.progress.ledger.prime(counter)
         self.progress.primed = True
         log.info(
-            "test stopped: exporter primed with the final numbers (%d scrapes by others so far)",
+            "exporter primed: it now holds Locust's latest totals (%d scrapes by others so far)",
             self.progress.ledger.latest_external,
         )
 
