@@ -69,7 +69,11 @@ def start_controller(cluster: LocalCluster, name: str, port: int) -> subprocess.
 
 
 def metric(port: int, name: str) -> dict[str, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return {}  # not serving yet
     values = {}
     for line in text.splitlines():
         if line.startswith(name):

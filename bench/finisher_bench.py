@@ -24,6 +24,7 @@ def main() -> None:
             work,
             scrape_interval=0,
             finisher_timeout=400,
+            harness_timeout=600,
             finisher_env=finisher_env(ttl="0s", wait="true", max_wait="5m"),
         )
         waited = run.events["finisher_exited"] - run.events["master_exited"]

@@ -77,7 +77,9 @@ class PodRun:
         return dict(scrapes[-1])
 
 
-def run_pod(tmp_path: Path, locustfile: str = PASSING, **spec: Any) -> PodRun:
+def run_pod(
+    tmp_path: Path, locustfile: str = PASSING, harness_timeout: float = 240, **spec: Any
+) -> PodRun:
     (tmp_path / "locustfile.py").write_text(locustfile)
     tmp_path.chmod(0o755)
     full = {
@@ -105,7 +107,7 @@ def run_pod(tmp_path: Path, locustfile: str = PASSING, **spec: Any) -> PodRun:
         ],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=harness_timeout,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return PodRun(tmp_path, json.loads((tmp_path / "result.json").read_text()))
