@@ -19,8 +19,8 @@ from app.core import names
 from app.core.summary import decode_summary, headline
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
-from devcluster.install import install, opt_in_namespace
-from devcluster.loadtest import Outcome, run_load_test
+from devcluster.install import install
+from devcluster.loadtest import Outcome, prepare_namespace, run_load_test
 
 NAMESPACE = "loadtest"
 
@@ -126,9 +126,7 @@ def main() -> int:
             f"opting namespace {NAMESPACE} in (label {names.NAMESPACE_INJECT_LABEL}=enabled) "
             "and starting a load target"
         )
-        opt_in_namespace(cluster, NAMESPACE)
-        cluster.apply(shapes.target_objects(NAMESPACE))
-        cluster.kubectl("rollout", "status", "-n", NAMESPACE, "deployment/target", "--timeout=60s")
+        prepare_namespace(cluster, NAMESPACE)
         test = shapes.LoadTest(
             name="demo",
             namespace=NAMESPACE,

@@ -13,6 +13,7 @@ from typing import Any
 
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
+from devcluster.install import opt_in_namespace
 
 _AGGREGATED_ROW = re.compile(r"^\s*Aggregated\s+(\d+)\s", re.MULTILINE)
 
@@ -57,6 +58,13 @@ class Outcome:
         """Locust's own final request count, from the master's printed summary."""
         match = _AGGREGATED_ROW.search(self.master_log)
         return int(match.group(1)) if match else None
+
+
+def prepare_namespace(cluster: LocalCluster, namespace: str, **labels: str) -> None:
+    """An opted-in namespace (with any extra labels) and a ready load target in it."""
+    opt_in_namespace(cluster, namespace, **labels)
+    cluster.apply(shapes.target_objects(namespace))
+    cluster.kubectl("rollout", "status", "-n", namespace, "deployment/target", "--timeout=60s")
 
 
 def job_finished(job: dict[str, Any]) -> bool:

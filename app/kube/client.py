@@ -161,23 +161,10 @@ class KubeClient:
         """GET an object or a collection."""
         return await self.request("GET", path, query)
 
-    async def list_all(
-        self, path: str, page_size: int = 100, **query: Any
-    ) -> tuple[list[JsonDict], str]:
-        """Every item of a collection, fetched in pages; (items, the list's resourceVersion)."""
-        items: list[JsonDict] = []
-        token: str | None = None
-        while True:
-            page = await self.get(path, limit=page_size, **{"continue": token}, **query)
-            items.extend(page.get("items", []))
-            token = page.get("metadata", {}).get("continue")
-            if not token:
-                return items, str(page.get("metadata", {}).get("resourceVersion", ""))
-
     async def list_pages(
         self, path: str, page_size: int = 100, **query: Any
     ) -> AsyncIterator[JsonDict]:
-        """Like :meth:`list_all`, one page at a time (the last page's metadata has the version)."""
+        """A collection one page at a time; the last page's metadata has the list's version."""
         token: str | None = None
         while True:
             page = await self.get(path, limit=page_size, **{"continue": token}, **query)

@@ -16,7 +16,7 @@ from app.kube.client import KubeClient, KubeError
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
 from devcluster.install import NAMESPACE, opt_in_namespace
-from devcluster.loadtest import Outcome, run_load_test
+from devcluster.loadtest import Outcome, prepare_namespace, run_load_test
 from devcluster.processes import wait_until
 from tests.cluster.reporting import events_for, seconds, wait_for_report
 
@@ -58,9 +58,7 @@ def both_replicas_ready(cluster: LocalCluster) -> bool:
 
 
 def controller_test(cluster: LocalCluster, namespace: str, **annotations: str) -> shapes.LoadTest:
-    opt_in_namespace(cluster, namespace)
-    cluster.apply(shapes.target_objects(namespace))
-    cluster.kubectl("rollout", "status", "-n", namespace, "deployment/target", "--timeout=60s")
+    prepare_namespace(cluster, namespace)
     return shapes.LoadTest(
         name="ctl", namespace=namespace, run_time="5s", autoquit=8, master_annotations=annotations
     )

@@ -13,7 +13,7 @@ from app.core.summary import decode_summary
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
 from devcluster.install import NAMESPACE, opt_in_namespace
-from devcluster.loadtest import Outcome, run_load_test
+from devcluster.loadtest import Outcome, prepare_namespace, run_load_test
 from devcluster.processes import wait_until
 from tests.cluster.reporting import seconds, wait_for_report
 
@@ -25,9 +25,7 @@ TTL_SECONDS = 5
 def load_test(
     cluster: LocalCluster, namespace: str, version: str = "go-2.2", **fields: Any
 ) -> shapes.LoadTest:
-    opt_in_namespace(cluster, namespace, **fields.pop("namespace_labels", {}))
-    cluster.apply(shapes.target_objects(namespace))
-    cluster.kubectl("rollout", "status", "-n", namespace, "deployment/target", "--timeout=60s")
+    prepare_namespace(cluster, namespace, **fields.pop("namespace_labels", {}))
     annotations = {names.TTL_ANNOTATION: f"{TTL_SECONDS}s", **fields.pop("master_annotations", {})}
     return shapes.LoadTest(
         name="e2e",

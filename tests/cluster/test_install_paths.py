@@ -19,7 +19,7 @@ from devcluster.install import (
     opt_in_namespace,
     wait_for_webhook,
 )
-from devcluster.loadtest import run_load_test
+from devcluster.loadtest import prepare_namespace, run_load_test
 from devcluster.processes import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -39,9 +39,7 @@ def fresh() -> Iterator[LocalCluster]:
 
 
 def finishes_a_load_test(cluster: LocalCluster, namespace: str) -> None:
-    opt_in_namespace(cluster, namespace)
-    cluster.apply(shapes.target_objects(namespace))
-    cluster.kubectl("rollout", "status", "-n", namespace, "deployment/target", "--timeout=60s")
+    prepare_namespace(cluster, namespace)
     test = shapes.LoadTest(
         name="install",
         namespace=namespace,

@@ -21,6 +21,24 @@ def serving_cert(directory: Path, ca_name: str) -> Path:
     return ca_file
 
 
+def webhook_command(directory: Path, port: int) -> list[str]:
+    """The webhook on loopback with the certificate in ``directory``, re-read twice a second."""
+    return [
+        *CLI,
+        "webhook",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--cert-file",
+        str(directory / "tls.crt"),
+        "--key-file",
+        str(directory / "tls.key"),
+        "--reload-interval",
+        "500ms",
+    ]
+
+
 def client_for(ca_file: Path) -> httpx.Client:
     return httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file)), timeout=5)
 
@@ -38,20 +56,7 @@ def test_serves_tls_and_picks_up_a_rotated_certificate_without_restarting(
 ) -> None:
     first_ca = serving_cert(tmp_path, "first")
     port = free_port()
-    server = spawn(
-        *CLI,
-        "webhook",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--cert-file",
-        str(tmp_path / "tls.crt"),
-        "--key-file",
-        str(tmp_path / "tls.key"),
-        "--reload-interval",
-        "500ms",
-    )
+    server = spawn(*webhook_command(tmp_path, port))
     wait_for(lambda: call(first_ca, port) == 200, 30, "the webhook to serve TLS")
 
     second_ca = serving_cert(tmp_path, "second")
@@ -67,22 +72,7 @@ def test_a_config_file_change_applies_to_the_next_admission(
     config = tmp_path / "config.yaml"
     config.write_text("ttl: 45s\n")
     port = free_port()
-    spawn(
-        *CLI,
-        "webhook",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--config",
-        str(config),
-        "--cert-file",
-        str(tmp_path / "tls.crt"),
-        "--key-file",
-        str(tmp_path / "tls.key"),
-        "--reload-interval",
-        "500ms",
-    )
+    spawn(*webhook_command(tmp_path, port), "--config", str(config))
     wait_for(lambda: call(ca_file, port) == 200, 30, "the webhook to serve")
 
     def ttl_in_status() -> str:
