@@ -96,6 +96,34 @@ def report(outcome: Outcome) -> bool:
     return match
 
 
+def show_recorded_verdict(cluster: LocalCluster) -> None:
+    """What the controller wrote on the Job, where CI reads it."""
+    path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/demo-master"
+    annotations: dict[str, str] = {}
+    deadline = time.monotonic() + 30
+    while names.SUMMARY_ANNOTATION not in annotations and time.monotonic() < deadline:
+        annotations = cluster.api().get(path)["metadata"].get("annotations", {})
+        time.sleep(1)
+    say("the controller recorded on job/demo-master (kubectl get job demo-master -o yaml):")
+    for key in (names.RESULT_ANNOTATION, names.EXIT_CODE_ANNOTATION, names.FINISHED_AT_ANNOTATION):
+        print(f"    {key}: {annotations.get(key, '(not yet)')}")
+    events = cluster.kubectl(
+        "get",
+        "events",
+        "-n",
+        NAMESPACE,
+        "--field-selector",
+        "involvedObject.name=demo-master",
+        "-o",
+        "custom-columns=REASON:.reason,MESSAGE:.message",
+    )
+    print(
+        "\n".join(
+            f"    {line}" for line in events.splitlines() if "LoadTest" in line or "REASON" in line
+        )
+    )
+
+
 def main() -> int:
     """Run the demo; exit 0 when the test finished on its own with its numbers in Prometheus."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -145,6 +173,7 @@ def main() -> int:
         )
         print(cluster.kubectl("get", "jobs,pods", "-n", NAMESPACE))
         ok = report(outcome)
+        show_recorded_verdict(cluster)
         say("tearing the cluster down")
     return 0 if ok else 1
 
