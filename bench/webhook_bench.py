@@ -27,7 +27,8 @@ from typing import Any
 from app.certificates import issue, new_ca, write_pair
 from app.core.inject import InjectionConfig
 from app.webhook.handler import handle_review
-from tests.conftest import free_port, wait_for
+from devcluster.processes import free_port
+from devcluster.processes import wait_until as wait_for
 from tests.pods import load_pod
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,33 +1,13 @@
-"""Shared fixtures: free ports, a running webhook process, the CLI."""
+"""Shared fixtures and helpers: the CLI, background processes."""
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 CLI = [sys.executable, "-m", "app.cli.main"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for(
-    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2
-) -> None:
-    """Poll until ``condition`` holds; tests wait for behaviour, never for fixed times."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def run_cli(

@@ -156,17 +156,19 @@ class Finisher:
             return None
         return completed_scrapes(body.decode(errors="replace"))
 
-    def _prime(self) -> None:
+    def _prime(self) -> bool:
+        """One read that makes the exporter fetch and keep Locust's current totals."""
         counter = self._read_exporter()
         if counter is None:
             self.progress.note("could not prime the exporter: it did not answer /metrics")
-            return
+            return False
         self.progress.ledger.prime(counter)
         self.progress.primed = True
         log.info(
             "exporter primed: it now holds Locust's latest totals (%d scrapes by others so far)",
             self.progress.ledger.latest_external,
         )
+        return True
 
     def _check_scrapes(self) -> bool:
         """Read the counter; False if the exporter is gone."""
@@ -229,8 +231,7 @@ class Finisher:
         if totals != progress.primed_totals:
             if progress.primed_totals is not None:
                 log.info("totals grew after the stop to %s; priming the exporter again", totals)
-            self._prime()
-            if progress.primed:
+            if self._prime():
                 progress.primed_totals = totals
 
     def _watch_master(self, master: Process, waiter: Waiter) -> None:

@@ -63,7 +63,6 @@ class ProcessKubelet:
             write_hosts=self._write_hosts,
             created_paths=self._ensure_mount_point,
             kubernetes_service=(network.kubernetes_service_ip, 443),
-            on_ready_change=lambda: None,
         )
 
     # ----------------------------------------------------------------- helpers for workers

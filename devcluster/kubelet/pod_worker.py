@@ -97,7 +97,6 @@ class NodeContext:
     write_hosts: Callable[[Path, str, str, str], None]
     created_paths: Callable[[Path, bool], None]
     kubernetes_service: tuple[str, int]
-    on_ready_change: Callable[[], None]
 
 
 class PodWorker:
@@ -392,16 +391,14 @@ class PodWorker:
             ok, detail = await self._run_hook(state, hook, timeout=self.grace_seconds + 60)
             if not ok:
                 log.warning(
-                    "postStart hook of %s/%s %s failed: %s",
+                    "postStart hook of %s/%s failed: %s",
                     self.name,
-                    state.name,
                     state.name,
                     detail,
                 )
                 if state.process is not None:
                     runtime.signal_group(state.process, signal.SIGKILL)
         await self.publish()
-        self.context.on_ready_change()
         return True
 
     async def _launch_spec(self, state: ContainerState, image: LocalImage) -> dict[str, Any]:
@@ -502,7 +499,6 @@ class PodWorker:
         state.status = self._status_of(state, {"terminated": terminated})
         log.info("pod %s/%s container %s exited %d", self.namespace, self.name, state.name, code)
         await self.publish()
-        self.context.on_ready_change()
         return code
 
     def _termination_message(self, state: ContainerState, code: int) -> str:
@@ -699,5 +695,4 @@ class PodWorker:
             if ready != state.ready:
                 state.ready = ready
                 await self.publish()
-                self.context.on_ready_change()
             await asyncio.sleep(float(probe.get("periodSeconds", 10)))

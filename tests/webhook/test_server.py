@@ -1,5 +1,6 @@
 """The webhook as users run it: a process serving TLS, following certificate and config files."""
 
+import base64
 import json
 import ssl
 import subprocess
@@ -10,7 +11,9 @@ import httpx
 import pytest
 
 from app.certificates import issue, new_ca, write_pair
-from tests.conftest import CLI, free_port, wait_for
+from devcluster.processes import free_port
+from devcluster.processes import wait_until as wait_for
+from tests.conftest import CLI
 from tests.webhook.conftest import review
 
 
@@ -78,8 +81,6 @@ def test_a_config_file_change_applies_to_the_next_admission(
     def ttl_in_status() -> str:
         with client_for(ca_file) as client:
             answer = client.post(f"https://127.0.0.1:{port}/mutate", json=review()).json()
-        import base64
-
         ops = json.loads(base64.b64decode(answer["response"]["patch"]))
         status = json.loads(ops[-1]["value"])
         return str(status["ttl"])
