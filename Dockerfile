@@ -1,4 +1,4 @@
-# One image for every piece: `locust-finisher webhook | terminator | controller | ...`.
+# One image for every piece: `locust-finisher webhook | finish | controller | ...`.
 # Build: docker build -t ghcr.io/locust-finisher/locust-finisher:0.1.0 .
 
 FROM ghcr.io/astral-sh/uv:python3.11-bookworm-slim AS builder

@@ -50,4 +50,4 @@ bench: setup build
 
 # Removes what a killed cluster left behind (network namespaces, links, mount points).
 clean-cluster: setup
-	$(RUN) python -c "from devcluster.cluster import _clean_abandoned_clusters as c; c()"
+	$(RUN) python -m devcluster.clean

@@ -136,7 +136,7 @@ def main() -> None:
 
         # Quit delay: the webhook is not installed here, so the pods carry its mutation already.
         from app.core.inject import InjectionConfig, mutate_pod
-        from tests.pods import apply_patch
+        from devcluster.pod_fixtures import apply_patch
 
         opt_in_namespace(cluster, "bench-quit")
         for index in range(20):

@@ -22,14 +22,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from app.certificates import issue, new_ca, write_pair
 from app.core.inject import InjectionConfig
 from app.webhook.handler import handle_review
+from devcluster.pod_fixtures import load_pod, pod_review
 from devcluster.processes import free_port
 from devcluster.processes import wait_until as wait_for
-from tests.pods import load_pod
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = "floor (parse + canned answer)"
@@ -43,18 +42,7 @@ def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def review_body(target_bytes: int | None = None) -> bytes:
     pod = load_pod("operator-go-2.2-master")
-    review: dict[str, Any] = {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "bench",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "operation": "CREATE",
-            "namespace": "bench",
-            "object": pod,
-        },
-    }
+    review = pod_review(pod, namespace="bench", uid="bench")
     if target_bytes:
         env = pod["spec"]["containers"][0].setdefault("env", [])
         while len(json.dumps(review)) < target_bytes:

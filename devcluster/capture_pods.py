@@ -25,8 +25,9 @@ import yaml
 from app.certificates import issue, new_ca, write_pair
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
+from devcluster.pod_fixtures import POD_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "pods"
+FIXTURES = POD_FIXTURES
 NAMESPACE = "golden"
 
 

@@ -33,8 +33,13 @@ NODE_NAME = "devcluster-node"
 _DIRECTORY_PREFIX = "locust-finisher-cluster-"
 
 
-def _clean_abandoned_clusters() -> None:
-    """Remove the processes, network and mount points of clusters whose owner is gone."""
+def clean_abandoned_clusters() -> int:
+    """Remove the processes, network and mount points of clusters whose owner is gone.
+
+    Returns:
+        How many clusters were removed.
+    """
+    removed = 0
     for directory in Path(tempfile.gettempdir()).glob(f"{_DIRECTORY_PREFIX}*"):
         owner_file = directory / "owner"
         try:
@@ -49,6 +54,8 @@ def _clean_abandoned_clusters() -> None:
         remove_leftovers(tag)
         remove_created_paths(directory / "kubelet" / "created-paths")
         shutil.rmtree(directory, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 class LocalCluster:
@@ -84,7 +91,7 @@ class LocalCluster:
 
     def start(self) -> None:
         """Build (if needed) and start everything; return once the node is Ready."""
-        _clean_abandoned_clusters()
+        clean_abandoned_clusters()
         self.binaries = ensure_binaries()
         self.network = ClusterNetwork.create()
         (self.directory / "owner").write_text(f"{os.getpid()} {self.network.tag}\n")

@@ -11,7 +11,7 @@ def register(commands: Subparsers) -> None:
     parser = commands.add_parser(
         "await-ready",
         help="postStart hook: return once the finisher in this pod is watching",
-        description="Wait until the terminator announces it is watching, so kubelet starts "
+        description="Wait until the finisher announces it is watching, so kubelet starts "
         "the Locust master only then. Always exits 0: a slow finisher must not kill the pod.",
     )
     parser.add_argument(
@@ -22,7 +22,7 @@ def register(commands: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Wait; report a timeout on stderr but never fail the hook."""
-    from app.terminator.readiness import await_ready
+    from app.finisher.readiness import await_ready
 
     if not await_ready(args.timeout):
         print(

@@ -1,10 +1,12 @@
 """What every subcommand shares: the bad-input error and the flags for finishing defaults."""
 
 import argparse
+from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, NoReturn, Protocol
 
 from app.core.durations import parse_duration
-from app.core.settings import FinishSettings, Strategy, WaitForScrape
+from app.core.settings import SETTINGS, FinishSettings, Setting, SettingError
 
 
 class CliError(Exception):
@@ -35,42 +37,33 @@ def duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def setting_type(setting: Setting) -> Callable[[str], Any]:
+    """Argparse type for one finishing setting, through the setting's own codec."""
+
+    def parse(text: str) -> Any:
+        try:
+            return setting.parse(text)
+        except SettingError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
 def add_finish_defaults(parser: argparse.ArgumentParser) -> None:
     """Flags for the cluster-wide finishing defaults (overridable per pod by annotations)."""
-    defaults = FinishSettings()
-    parser.add_argument(
-        "--ttl",
-        type=duration,
-        default=defaults.ttl_seconds,
-        help="least time the exporter stays up after the master exits (default: 30s)",
-    )
-    parser.add_argument(
-        "--wait-for-scrape",
-        type=WaitForScrape,
-        choices=list(WaitForScrape),
-        default=defaults.wait_for_scrape,
-        help="wait for Prometheus to collect the final numbers (default: auto)",
-    )
-    parser.add_argument(
-        "--max-wait",
-        type=duration,
-        default=defaults.max_wait_seconds,
-        help="longest wait for that final scrape after the master exits (default: 5m)",
-    )
-    parser.add_argument(
-        "--strategy",
-        type=Strategy,
-        choices=list(Strategy),
-        default=defaults.strategy,
-        help="who ends the exporter: the finisher, or the controller (default: terminator)",
-    )
+    for setting in SETTINGS:
+        default = setting.default()
+        choices = [c.value for c in type(default)] if isinstance(default, StrEnum) else None
+        parser.add_argument(
+            f"--{setting.option}",
+            dest=setting.field,
+            type=setting_type(setting),
+            default=default,
+            metavar="{" + ",".join(choices) + "}" if choices else "DURATION",
+            help=f"{setting.description} (default: {setting.format(default)})",
+        )
 
 
 def finish_defaults(args: argparse.Namespace) -> FinishSettings:
     """The defaults given by :func:`add_finish_defaults` flags."""
-    return FinishSettings(
-        ttl_seconds=args.ttl,
-        wait_for_scrape=args.wait_for_scrape,
-        max_wait_seconds=args.max_wait,
-        strategy=args.strategy,
-    )
+    return FinishSettings(**{setting.field: getattr(args, setting.field) for setting in SETTINGS})

@@ -42,11 +42,9 @@ def run(args: argparse.Namespace) -> int:
     """Run one replica until SIGTERM (0) or lost leadership (1)."""
     import asyncio
 
-    from app.controller.logs import use_json_logs
     from app.controller.service import ControllerOptions, run_controller
     from app.kube.client import ConfigurationMissingError
 
-    use_json_logs(args.log_level)
     options = ControllerOptions(
         identity=args.identity,
         lease_namespace=args.lease_namespace,

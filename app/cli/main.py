@@ -1,31 +1,33 @@
-"""``locust-finisher``: one command for every piece (webhook, terminator, controller) and tool.
+"""``locust-finisher``: one command for every piece (webhook, finisher, controller) and tool.
 
 Each subcommand lives in its own module and imports its heavy dependencies only when it
 runs, so the finisher inside every test pod does not pay for FastAPI or the Kubernetes
 client.
 """
 
-import logging
+import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from app import __version__
 from app.cli import (
     await_ready_cmd,
     certs_cmd,
     controller_cmd,
+    finish_cmd,
     mutate_cmd,
-    terminator_cmd,
     wait_cmd,
     webhook_cmd,
 )
-from app.cli.common import CliError, OneLineParser
+from app.cli.common import CliError, OneLineParser, Subparsers
+from app.logs import LOG_FORMATS, LOG_LEVELS, setup_logging
 
 _COMMANDS = (
     webhook_cmd,
     mutate_cmd,
     certs_cmd,
-    terminator_cmd,
+    finish_cmd,
     await_ready_cmd,
     controller_cmd,
     wait_cmd,
@@ -40,29 +42,50 @@ def build_parser() -> OneLineParser:
         "Prometheus, and tell CI whether the test passed.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--log-level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="log verbosity (default: info)",
-    )
+    _add_logging_flags(parser, defaults=True)
+    # The same flags after the subcommand, where manifests put a command's arguments.
+    logging_flags = argparse.ArgumentParser(add_help=False)
+    _add_logging_flags(logging_flags, defaults=False)
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
     )
     for command in _COMMANDS:
-        command.register(commands)
+        command.register(_WithParents(commands, logging_flags))
     return parser
+
+
+def _add_logging_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    parser.add_argument(
+        "--log-level",
+        default="info" if defaults else argparse.SUPPRESS,
+        choices=LOG_LEVELS,
+        help="log verbosity (default: info)",
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text" if defaults else argparse.SUPPRESS,
+        choices=LOG_FORMATS,
+        help="log lines as text or as JSON objects (default: text)",
+    )
+
+
+class _WithParents:
+    """Adds shared flags to every subcommand's parser."""
+
+    def __init__(self, commands: Subparsers, *parents: argparse.ArgumentParser) -> None:
+        self.commands = commands
+        self.parents = list(parents)
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        """Add one subcommand, with the shared flags."""
+        return self.commands.add_parser(name, parents=self.parents, **kwargs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; exit 2 with a one-line message on bad input."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(args.log_level, args.log_format)
     try:
         code: int = args.run(args)
     except CliError as error:

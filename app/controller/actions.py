@@ -7,22 +7,19 @@ leaves every other annotation alone.
 
 import asyncio
 import contextlib
-import datetime
 import logging
+import time
 from typing import Literal
 
 from app.core.pod_facts import PodFacts
 from app.core.reconcile import EventSpec
+from app.core.timestamps import format_time
 from app.kube.client import KubeClient, KubeError, path_of
 
-log = logging.getLogger("locust-finisher.controller")
+log = logging.getLogger(__name__)
 
 QuitOutcome = Literal["quit", "gone", "answered", "error"]
 COMPONENT = "locust-finisher-controller"
-
-
-def _now_text() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def quit_exporter(
@@ -83,7 +80,7 @@ class Actor:
         targets = [("v1", "Pod", facts.name, facts.uid)]
         if facts.job and facts.job_uid:
             targets.append(("batch/v1", "Job", facts.job, facts.job_uid))
-        stamp = _now_text()
+        stamp = format_time(time.time())
         for api_version, kind, name, uid in targets:
             body = {
                 "apiVersion": "v1",

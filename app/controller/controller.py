@@ -13,32 +13,30 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 from app.controller.actions import Actor, quit_exporter
 from app.controller.metrics import ControllerMetrics
 from app.core import names
 from app.core.pod_facts import PodFacts, facts_from_pod
 from app.core.reconcile import (
-    EventSpec,
+    Action,
     GiveUpQuitting,
     NoteExporterStopped,
     QuitExporter,
     QuitHistory,
+    QuitResult,
     RecordVerdict,
     Report,
     plan,
     quit_due_at,
 )
-from app.kube.client import KubeClient, KubeError, path_of
+from app.kube.client import GoneError, KubeClient, KubeError, path_of
+from app.logs import PodLog, pod_log
 
-log = logging.getLogger("locust-finisher.controller")
+log = logging.getLogger(__name__)
 
 MANAGED_SELECTOR = f"{names.MANAGED_LABEL}=true"
-
-
-class GoneError(Exception):
-    """The watch's resourceVersion is too old (HTTP 410): re-list."""
 
 
 class Controller:
@@ -135,79 +133,71 @@ class Controller:
             return
         now = self.clock()
         decided = plan(facts, now, self.quits.get(uid, QuitHistory()))
-        context = {"namespace": facts.namespace, "pod": facts.name}
         for action in decided.actions:
-            if isinstance(action, RecordVerdict):
-                await self.actor.annotate(facts, action.annotations)
-                facts = self._update(
-                    uid, recorded_result=action.annotations[names.RESULT_ANNOTATION]
-                )
-                self._delay("verdict", now, facts.master.finished_at if facts.master else now)
-                log.info(
-                    "verdict %s recorded",
-                    facts.recorded_result,
-                    extra={**context, "action": "verdict"},
-                )
-            elif isinstance(action, Report):
-                for event in action.events:
+            facts = await self._carry_out(uid, facts, action, now)
+        # Decide again with what we just did: the outcome of a quit asks for a note at once,
+        # otherwise the plan yields the next deadline.
+        again = plan(facts, self.clock(), self.quits.get(uid, QuitHistory()))
+        if again.actions:
+            self.enqueue(uid)
+        else:
+            self._schedule(uid, again.wake_at)
+
+    async def _carry_out(self, uid: str, facts: PodFacts, action: Action, now: float) -> PodFacts:
+        """One action; the facts as they are after it."""
+        pod = pod_log(log, facts.namespace, facts.name)
+        finished_at = facts.master.finished_at if facts.master else now
+        match action:
+            case RecordVerdict(annotations):
+                await self.actor.annotate(facts, annotations)
+                facts = self._update(uid, recorded_result=annotations[names.RESULT_ANNOTATION])
+                self._delay("verdict", now, finished_at)
+                pod.info("verdict %s recorded", facts.recorded_result, extra={"action": "verdict"})
+            case Report(events, annotations):
+                for event in events:
                     await self.actor.emit(facts, event)
-                await self.actor.annotate(facts, action.annotations)
-                result = action.annotations[names.RESULT_ANNOTATION]
+                await self.actor.annotate(facts, annotations)
+                result = annotations[names.RESULT_ANNOTATION]
                 facts = self._update(uid, reported=True, recorded_result=result)
                 self.metrics.verdicts.labels(result).inc()
-                self._delay("report", now, facts.master.finished_at if facts.master else now)
-                log.info(
-                    "reported: %s",
-                    "; ".join(e.message for e in action.events),
-                    extra={**context, "action": "report"},
-                )
-            elif isinstance(action, NoteExporterStopped):
-                await self.actor.emit(facts, action.event)
-                await self.actor.annotate(
-                    facts, {names.EXPORTER_STOPPED_ANNOTATION: action.stopped_by}
-                )
-                facts = self._update(uid, exporter_stop_recorded=action.stopped_by)
-                log.info(action.event.message, extra={**context, "action": "exporter-stopped"})
-            elif isinstance(action, QuitExporter):
-                facts = await self._quit(uid, facts, action, now, context)
-            elif isinstance(action, GiveUpQuitting):
-                await self.actor.emit(facts, action.event)
+                self._delay("report", now, finished_at)
+                messages = "; ".join(e.message for e in events)
+                pod.info("reported: %s", messages, extra={"action": "report"})
+            case NoteExporterStopped(event, stopped_by):
+                if event is not None:
+                    await self.actor.emit(facts, event)
+                await self.actor.annotate(facts, {names.EXPORTER_STOPPED_ANNOTATION: stopped_by})
+                facts = self._update(uid, exporter_stop_recorded=stopped_by)
+                what = event.message if event else f"exporter stop recorded: {stopped_by}"
+                pod.info("%s", what, extra={"action": "exporter-stopped"})
+            case QuitExporter():
+                await self._quit(uid, facts, action, pod)
+            case GiveUpQuitting(event):
+                await self.actor.emit(facts, event)
                 await self.actor.annotate(facts, {names.EXPORTER_STOPPED_ANNOTATION: "failed"})
                 facts = self._update(uid, exporter_stop_recorded="failed")
-                log.warning(action.event.message, extra={**context, "action": "quit"})
-        # Decide again with what we just did; it yields the next deadline.
-        self._schedule(uid, plan(facts, self.clock(), self.quits.get(uid, QuitHistory())).wake_at)
+                pod.warning("%s", event.message, extra={"action": "quit"})
+            case _:
+                assert_never(action)
+        return facts
 
-    async def _quit(
-        self, uid: str, facts: PodFacts, action: QuitExporter, now: float, context: dict[str, str]
-    ) -> PodFacts:
+    async def _quit(self, uid: str, facts: PodFacts, action: QuitExporter, pod: PodLog) -> None:
         due = quit_due_at(facts)
         if action.attempt == 1 and due is not None:
             self._delay("quit", self.clock(), due)
         outcome, detail = await quit_exporter(action.address, action.port)
         self.metrics.quits.labels(outcome).inc()
-        self.quits[uid] = QuitHistory(action.attempt, self.clock())
-        log.info(
+        stopped: QuitResult | None = outcome if outcome in ("quit", "gone") else None
+        self.quits[uid] = QuitHistory(action.attempt, self.clock(), stopped)
+        pod.info(
             "quitquitquit attempt %d to %s:%d: %s (%s)",
             action.attempt,
             action.address,
             action.port,
             outcome,
             detail,
-            extra={**context, "action": "quit"},
+            extra={"action": "quit"},
         )
-        if outcome in ("quit", "gone"):
-            if outcome == "quit" and facts.master is not None:
-                delay = self.clock() - facts.master.finished_at
-                message = (
-                    f"exporter {facts.exporter_container} stopped by the controller "
-                    f"(/quitquitquit) {delay:.0f}s after the Locust master"
-                )
-                event = EventSpec("ExporterStopped", message, "Normal", "exporter-stopped")
-                await self.actor.emit(facts, event)
-            await self.actor.annotate(facts, {names.EXPORTER_STOPPED_ANNOTATION: "controller"})
-            facts = self._update(uid, exporter_stop_recorded="controller", exporter_running=False)
-        return facts
 
     def _delay(self, action: str, now: float, due: float) -> None:
         self.metrics.action_delay.labels(action).observe(max(now - due, 0.0))
@@ -231,10 +221,6 @@ class Controller:
         async for event in self.client.watch(path_of("pods"), version, labelSelector=self.selector):
             kind = event.get("type")
             obj = event.get("object") or {}
-            if kind == "ERROR":
-                if obj.get("code") == 410:
-                    raise GoneError(obj.get("message", "resource version too old"))
-                raise KubeError(int(obj.get("code") or 500), str(obj.get("message")))
             version = str(obj.get("metadata", {}).get("resourceVersion", version))
             if kind == "BOOKMARK":
                 continue
@@ -260,10 +246,6 @@ class Controller:
                 log.info("watch expired (%s); re-listing", error)
                 reason = "gone"
             except (KubeError, OSError, ValueError) as error:
-                if isinstance(error, KubeError) and error.status == 410:
-                    log.info("watch expired (%s); re-listing", error)
-                    reason = "gone"
-                    continue
                 log.warning("watch failed (%s); re-listing in %.0fs", error, backoff)
                 reason = "error"
                 await asyncio.sleep(backoff)

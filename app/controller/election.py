@@ -8,15 +8,15 @@ a successor takes over at once instead of after the lease duration.
 """
 
 import asyncio
-import datetime
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.timestamps import format_time
 from app.kube.client import KubeClient, KubeError, path_of
 
-log = logging.getLogger("locust-finisher.election")
+log = logging.getLogger(__name__)
 
 LEASE_GROUP = "coordination.k8s.io/v1"
 
@@ -27,8 +27,7 @@ class LeadershipLostError(Exception):
 
 def micro_time(now: float | None = None) -> str:
     """A Kubernetes MicroTime."""
-    stamp = datetime.datetime.fromtimestamp(now if now is not None else time.time(), datetime.UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(now if now is not None else time.time(), fraction_digits=6)
 
 
 @dataclass(frozen=True)

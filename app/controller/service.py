@@ -20,7 +20,7 @@ from app.controller.election import ElectionTiming, LeadershipLostError, LeaseEl
 from app.controller.metrics import ControllerMetrics
 from app.kube.client import KubeClient
 
-log = logging.getLogger("locust-finisher.controller")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

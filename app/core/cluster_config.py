@@ -7,24 +7,17 @@ that does not parse is reported as a whole and the previous configuration stays 
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
-from app.core.durations import parse_duration
 from app.core.inject import InjectionConfig
-from app.core.settings import Strategy, WaitForScrape
+from app.core.settings import SETTINGS, read_settings
 
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 KNOWN_KEYS = (
-    "ttl",
-    "waitForScrape",
-    "maxWait",
-    "strategy",
+    *(setting.key for setting in SETTINGS),
     "finisherImage",
     "finisherImagePullPolicy",
 )
-
-
-_Choice = TypeVar("_Choice", WaitForScrape, Strategy)
 
 
 class ConfigError(ValueError):
@@ -45,16 +38,10 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} (known: {', '.join(KNOWN_KEYS)})")
 
-    defaults, image = base.defaults, base.image
-    if "ttl" in document:
-        defaults = replace(defaults, ttl_seconds=_duration("ttl", document["ttl"]))
-    if "maxWait" in document:
-        defaults = replace(defaults, max_wait_seconds=_duration("maxWait", document["maxWait"]))
-    if "waitForScrape" in document:
-        chosen = _choice("waitForScrape", document["waitForScrape"], WaitForScrape)
-        defaults = replace(defaults, wait_for_scrape=chosen)
-    if "strategy" in document:
-        defaults = replace(defaults, strategy=_choice("strategy", document["strategy"], Strategy))
+    defaults, rejected = read_settings(document, lambda setting: setting.key, base.defaults)
+    if rejected:
+        raise ConfigError(f"{rejected[0].name}: {rejected[0].error}")
+    image = base.image
     if "finisherImage" in document:
         value = document["finisherImage"]
         if not isinstance(value, str) or not value.strip():
@@ -66,24 +53,3 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
             raise ConfigError(f"finisherImagePullPolicy must be one of {', '.join(_PULL_POLICIES)}")
         image = replace(image, pull_policy=value)
     return InjectionConfig(defaults=defaults, image=image)
-
-
-def _duration(key: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(f"{key} must be a duration such as 30s or 5m")
-    if isinstance(value, int | float) and value >= 0:
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return parse_duration(value)
-        except ValueError as error:
-            raise ConfigError(f"{key}: {error}") from None
-    raise ConfigError(f"{key} must be a duration such as 30s or 5m")
-
-
-def _choice(key: str, value: Any, choices: type[_Choice]) -> _Choice:
-    text = str(value).lower() if isinstance(value, str | bool) else ""
-    for choice in choices:
-        if choice.value == text:
-            return choice
-    raise ConfigError(f"{key} must be one of {', '.join(c.value for c in choices)}")

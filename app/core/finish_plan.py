@@ -4,6 +4,9 @@ The exporter stays up at least the TTL after the master exits. With wait-for-scr
 ``true`` (or ``auto`` when someone scraped it during the test) it also waits for a scrape
 by someone else that completes after our priming read, but never longer than max-wait
 after the master's exit. Times are plain seconds on one clock, so tests can pass any.
+
+The finisher and the controller both use :func:`latest_end_offset`: the controller steps in
+only once the finisher's own latest deadline has passed.
 """
 
 from dataclasses import dataclass
@@ -14,13 +17,24 @@ from app.core.settings import FinishSettings, WaitForScrape
 EndReason = Literal["ttl", "scraped", "max-wait"]
 
 
-def waits_for_scrape(setting: WaitForScrape, scraped_during_test: bool) -> bool:
-    """Whether to hold the exporter for a final scrape."""
+def waits_for_scrape(setting: WaitForScrape, scraped_during_test: bool | None) -> bool:
+    """Whether to hold the exporter for a final scrape.
+
+    ``scraped_during_test`` is None where it is not known (the controller's view): then
+    ``auto`` may wait.
+    """
     if setting is WaitForScrape.TRUE:
         return True
     if setting is WaitForScrape.AUTO:
-        return scraped_during_test
+        return scraped_during_test is not False
     return False
+
+
+def latest_end_offset(settings: FinishSettings, waits: bool) -> float:
+    """Seconds after the master's exit by which the exporter ends at the latest."""
+    if not waits:
+        return settings.ttl_seconds
+    return max(settings.ttl_seconds, settings.max_wait_seconds)
 
 
 @dataclass(frozen=True)
@@ -39,11 +53,7 @@ class ExporterDeadline:
     @property
     def latest_end(self) -> float:
         """Give up waiting for a scrape."""
-        if not self.wait_for_scrape:
-            return self.earliest_end
-        return self.master_exited_at + max(
-            self.settings.ttl_seconds, self.settings.max_wait_seconds
-        )
+        return self.master_exited_at + latest_end_offset(self.settings, self.wait_for_scrape)
 
     def decide(self, now: float, scraped_since_priming: bool) -> EndReason | None:
         """Why the exporter may end now, or None to keep it up."""

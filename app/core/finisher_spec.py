@@ -1,8 +1,8 @@
 """The injected ``locust-finisher`` container, and the env contract it shares with the webhook.
 
 The webhook writes the pod's effective settings into the container's environment; the
-terminator reads the same names (flags override them). Keeping both ends here means they
-cannot drift apart.
+finisher reads the same names (flags override them). The settings travel through their
+codecs in :mod:`app.core.settings`, the rest is named here, so both ends cannot drift apart.
 """
 
 from dataclasses import dataclass
@@ -10,17 +10,16 @@ from typing import Any, Final
 
 from app.core import names
 from app.core.classify import LocustMaster
-from app.core.durations import format_duration
-from app.core.settings import FinishSettings
+from app.core.settings import SETTINGS, FinishSettings
 
-ENV_TTL: Final = "LOCUST_FINISHER_TTL"
-ENV_WAIT_FOR_SCRAPE: Final = "LOCUST_FINISHER_WAIT_FOR_SCRAPE"
-ENV_MAX_WAIT: Final = "LOCUST_FINISHER_MAX_WAIT"
 ENV_EXPORTER_URL: Final = "LOCUST_FINISHER_EXPORTER_URL"
 ENV_LOCUST_URL: Final = "LOCUST_FINISHER_LOCUST_URL"
 ENV_EXPORTER_SIDECAR: Final = "LOCUST_FINISHER_EXPORTER_SIDECAR"
 ENV_MASTER_CONTAINER: Final = "LOCUST_FINISHER_MASTER_CONTAINER"
 ENV_EXPORTER_CONTAINER: Final = "LOCUST_FINISHER_EXPORTER_CONTAINER"
+
+# The container's program; pods mutated by 0.1 run it by its old name, "terminator".
+FINISH_COMMAND: Final = ["locust-finisher", "finish"]
 
 # Runs as the postStart hook: kubelet starts the next container only once it returns, so
 # the Locust master cannot start (and end) before the finisher watches it.
@@ -39,11 +38,9 @@ class FinisherImage:
 
 
 def finisher_env(master: LocustMaster, settings: FinishSettings) -> dict[str, str]:
-    """The settings the terminator needs, as env variable values."""
+    """The settings the finisher needs, as env variable values."""
     return {
-        ENV_TTL: format_duration(settings.ttl_seconds),
-        ENV_WAIT_FOR_SCRAPE: settings.wait_for_scrape.value,
-        ENV_MAX_WAIT: format_duration(settings.max_wait_seconds),
+        **{setting.env: setting.show(settings) for setting in SETTINGS if setting.env},
         ENV_EXPORTER_URL: f"http://localhost:{master.exporter.port}",
         ENV_LOCUST_URL: f"http://localhost:{master.locust_web_port}",
         ENV_EXPORTER_SIDECAR: "true" if master.exporter.native_sidecar else "false",
@@ -60,7 +57,7 @@ def finisher_container(
         "name": names.FINISHER_CONTAINER,
         "image": image.image,
         "imagePullPolicy": image.pull_policy,
-        "command": ["locust-finisher", "terminator"],
+        "command": list(FINISH_COMMAND),
         "env": [
             {"name": key, "value": value} for key, value in finisher_env(master, settings).items()
         ],

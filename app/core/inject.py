@@ -9,12 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import orjson
-
 from app import __version__
 from app.core import names, podview
 from app.core.classify import LocustMaster, NotManaged, classify_pod
 from app.core.finisher_spec import FinisherImage, finisher_container
+from app.core.injection_status import InjectionStatus
 from app.core.patch import PatchOp, add, put_entries
 from app.core.settings import FinishSettings, Strategy, resolve_settings
 
@@ -44,7 +43,7 @@ def mutate_pod(pod: Mapping[str, Any], config: InjectionConfig) -> Mutation:
         return Mutation("skip", found.reason)
 
     settings, warnings = resolve_settings(podview.annotations(pod), config.defaults)
-    if settings.strategy is Strategy.TERMINATOR:
+    if settings.strategy is Strategy.FINISHER:
         blocker = _process_namespace_blocker(pod)
         if blocker is not None:
             return Mutation("skip", blocker, warnings=warnings)
@@ -56,7 +55,7 @@ def mutate_pod(pod: Mapping[str, Any], config: InjectionConfig) -> Mutation:
         ops = []
         injected = []
 
-    status = _status(found, settings, injected)
+    status = _status(found, settings, injected).encode()
     ops += put_entries(pod, ("metadata", "labels"), {names.MANAGED_LABEL: "true"})
     ops += put_entries(pod, ("metadata", "annotations"), {names.STATUS_ANNOTATION: status})
     return Mutation("mutate", f"{found.reason}; strategy {settings.strategy.value}", ops, warnings)
@@ -75,16 +74,15 @@ def _process_namespace_blocker(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _status(found: LocustMaster, settings: FinishSettings, injected: list[str]) -> str:
-    """The status annotation: what we decided and injected, compact JSON."""
-    status = {
-        "version": __version__,
-        **settings.describe(),
-        "masterContainer": found.master_container,
-        "exporterContainer": found.exporter.name,
-        "exporterSidecar": found.exporter.native_sidecar,
-        "exporterPort": found.exporter.port,
-        "locustWebPort": found.locust_web_port,
-        "injected": injected,
-    }
-    return orjson.dumps(status).decode()
+def _status(found: LocustMaster, settings: FinishSettings, injected: list[str]) -> InjectionStatus:
+    """What we decided and injected, for the status annotation."""
+    return InjectionStatus(
+        settings=settings,
+        master_container=found.master_container,
+        exporter_container=found.exporter.name,
+        exporter_sidecar=found.exporter.native_sidecar,
+        exporter_port=found.exporter.port,
+        locust_web_port=found.locust_web_port,
+        injected=tuple(injected),
+        version=__version__,
+    )

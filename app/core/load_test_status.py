@@ -5,12 +5,12 @@ alone (the master's exit code, the finisher's termination message) so that CI ge
 verdict even where the controller is not installed.
 """
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.core import names, podview
+from app.core.injection_status import read_status
 from app.core.summary import Summary, decode_summary, headline
 
 
@@ -57,11 +57,8 @@ def status_of_test(pod: Mapping[str, Any], job: Mapping[str, Any] | None = None)
         job_annotations, names.SUMMARY_ANNOTATION
     )
 
-    try:
-        status_annotation = json.loads(str(annotations.get(names.STATUS_ANNOTATION)))
-        master_name = str(status_annotation.get("masterContainer", ""))
-    except (ValueError, AttributeError):
-        master_name = ""
+    injection = read_status(annotations)
+    master_name = injection.master_container if injection else ""
     master_state = states.get(master_name) if master_name else None
     if master_state is None:
         # Not mutated (or not a master we know): the first container that carries --master.

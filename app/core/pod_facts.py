@@ -6,15 +6,14 @@ facts (the pod's status and our own annotations), never from its own memory, so 
 or newly elected controller reaches the same decisions.
 """
 
-import datetime
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.core import names, podview
-from app.core.durations import parse_duration
-from app.core.settings import FinishSettings, Strategy, WaitForScrape
+from app.core.injection_status import read_status
+from app.core.settings import FinishSettings
+from app.core.timestamps import parse_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +57,6 @@ class PodFacts:
         return f"{self.namespace}/{self.name}"
 
 
-def parse_time(text: str | None) -> float | None:
-    """A Kubernetes RFC 3339 timestamp as epoch seconds."""
-    if not text:
-        return None
-    try:
-        stamp = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return stamp.timestamp()
-
-
 def _terminated(status: Mapping[str, Any] | None) -> Terminated | None:
     if not status:
         return None
@@ -83,31 +71,6 @@ def _terminated(status: Mapping[str, Any] | None) -> Terminated | None:
     return Terminated(exit_code, finished, finished_text, podview.text(state, "message") or "")
 
 
-def _settings(status: Mapping[str, Any]) -> FinishSettings:
-    defaults = FinishSettings()
-
-    def seconds(key: str, default: float) -> float:
-        try:
-            return parse_duration(str(status.get(key)))
-        except ValueError:
-            return default
-
-    try:
-        wait = WaitForScrape(str(status.get("waitForScrape")))
-    except ValueError:
-        wait = defaults.wait_for_scrape
-    try:
-        strategy = Strategy(str(status.get("strategy")))
-    except ValueError:
-        strategy = defaults.strategy
-    return FinishSettings(
-        ttl_seconds=seconds("ttl", defaults.ttl_seconds),
-        wait_for_scrape=wait,
-        max_wait_seconds=seconds("maxWait", defaults.max_wait_seconds),
-        strategy=strategy,
-    )
-
-
 def _owning_job(pod: Mapping[str, Any]) -> tuple[str | None, str | None]:
     for owner in podview.objects(podview.mapping(pod, "metadata"), "ownerReferences"):
         if owner.get("kind") == "Job" and owner.get("controller") is True:
@@ -119,14 +82,11 @@ def facts_from_pod(pod: Mapping[str, Any]) -> PodFacts | None:
     """The facts of a pod our webhook mutated; None for any other pod."""
     metadata = podview.mapping(pod, "metadata")
     annotations = podview.annotations(pod)
-    try:
-        status_annotation = json.loads(str(annotations.get(names.STATUS_ANNOTATION)))
-    except ValueError:
+    injection = read_status(annotations)
+    if injection is None:
         return None
-    if not isinstance(status_annotation, dict):
-        return None
-    master_name = str(status_annotation.get("masterContainer", ""))
-    exporter_name = str(status_annotation.get("exporterContainer", ""))
+    master_name = injection.master_container
+    exporter_name = injection.exporter_container
     status = podview.mapping(pod, "status")
     statuses = {
         str(s.get("name")): s
@@ -134,7 +94,6 @@ def facts_from_pod(pod: Mapping[str, Any]) -> PodFacts | None:
         for s in podview.objects(status, key)
     }
     exporter_status = statuses.get(exporter_name, {})
-    port = status_annotation.get("exporterPort")
     job, job_uid = _owning_job(pod)
     return PodFacts(
         namespace=podview.text(metadata, "namespace") or "",
@@ -142,11 +101,11 @@ def facts_from_pod(pod: Mapping[str, Any]) -> PodFacts | None:
         uid=podview.text(metadata, "uid") or "",
         job=job,
         job_uid=job_uid,
-        settings=_settings(status_annotation),
+        settings=injection.settings,
         master_container=master_name,
         exporter_container=exporter_name,
-        exporter_sidecar=status_annotation.get("exporterSidecar") is True,
-        exporter_port=port if isinstance(port, int) else names.EXPORTER_DEFAULT_PORT,
+        exporter_sidecar=injection.exporter_sidecar,
+        exporter_port=injection.exporter_port,
         has_finisher=names.FINISHER_CONTAINER
         in {podview.text(c, "name") for c in podview.containers(pod)},
         pod_ip=podview.text(status, "podIP"),

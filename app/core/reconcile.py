@@ -12,12 +12,13 @@ from typing import Literal
 
 from app.core import names
 from app.core.durations import format_duration
+from app.core.finish_plan import latest_end_offset, waits_for_scrape
 from app.core.pod_facts import PodFacts
 from app.core.settings import FinishSettings, Strategy, WaitForScrape
 from app.core.summary import Summary, decode_summary, encode_summary, headline
 
 # After the finisher's own latest deadline, how long before the controller steps in.
-TERMINATOR_GRACE_SECONDS = 30.0
+FINISHER_GRACE_SECONDS = 30.0
 # With strategy controller, a little slack after the TTL (clocks, status propagation).
 CONTROLLER_GRACE_SECONDS = 5.0
 # A finisher that has not ended this long after its deadline will not report: report anyway.
@@ -55,9 +56,9 @@ class Report:
 
 @dataclass(frozen=True)
 class NoteExporterStopped:
-    """Emit the event, then record who stopped the exporter."""
+    """Emit the event (if any), then record who stopped the exporter."""
 
-    event: EventSpec
+    event: EventSpec | None
     stopped_by: str
 
 
@@ -80,12 +81,17 @@ class GiveUpQuitting:
 Action = RecordVerdict | Report | NoteExporterStopped | QuitExporter | GiveUpQuitting
 
 
+QuitResult = Literal["quit", "gone"]
+
+
 @dataclass(frozen=True)
 class QuitHistory:
     """The controller's own quit attempts on one pod (in memory; lost on restart, harmlessly)."""
 
     attempts: int = 0
     last_attempt_at: float = 0.0
+    # Set when the last attempt ended the exporter ("quit") or found it gone already.
+    stopped: QuitResult | None = None
 
 
 @dataclass(frozen=True)
@@ -103,9 +109,8 @@ def verdict_of(exit_code: int) -> str:
 
 def finisher_deadline_offset(settings: FinishSettings) -> float:
     """Seconds after the master's exit by which the finisher ends the exporter at the latest."""
-    if settings.wait_for_scrape is WaitForScrape.FALSE:
-        return settings.ttl_seconds
-    return max(settings.ttl_seconds, settings.max_wait_seconds)
+    # Whether Prometheus scraped during the test is the finisher's knowledge, not ours.
+    return latest_end_offset(settings, waits_for_scrape(settings.wait_for_scrape, None))
 
 
 def quit_due_at(facts: PodFacts) -> float | None:
@@ -115,9 +120,7 @@ def quit_due_at(facts: PodFacts) -> float | None:
     if facts.settings.strategy is Strategy.CONTROLLER or not facts.has_finisher:
         return facts.master.finished_at + facts.settings.ttl_seconds + CONTROLLER_GRACE_SECONDS
     return (
-        facts.master.finished_at
-        + finisher_deadline_offset(facts.settings)
-        + TERMINATOR_GRACE_SECONDS
+        facts.master.finished_at + finisher_deadline_offset(facts.settings) + FINISHER_GRACE_SECONDS
     )
 
 
@@ -130,7 +133,7 @@ def _report_due_at(facts: PodFacts) -> float | None:
     return (
         facts.master.finished_at
         + finisher_deadline_offset(facts.settings)
-        + TERMINATOR_GRACE_SECONDS
+        + FINISHER_GRACE_SECONDS
         + FINISHER_SILENCE_SECONDS
     )
 
@@ -198,6 +201,19 @@ def _stopped_by(facts: PodFacts) -> str:
     return "itself"
 
 
+def _stopped_by_controller(facts: PodFacts, quits: QuitHistory) -> NoteExporterStopped:
+    if quits.stopped != "quit" or facts.master is None:
+        return NoteExporterStopped(None, "controller")  # it had gone before we called
+    delay = quits.last_attempt_at - facts.master.finished_at
+    message = (
+        f"exporter {facts.exporter_container} stopped by the controller "
+        f"(/quitquitquit) {delay:.0f}s after the Locust master"
+    )
+    return NoteExporterStopped(
+        EventSpec("ExporterStopped", message, "Normal", "exporter-stopped"), "controller"
+    )
+
+
 def plan(facts: PodFacts, now: float, quits: QuitHistory = QuitHistory()) -> Plan:
     """Decide what to do about ``facts`` at time ``now``."""
     actions: list[Action] = []
@@ -216,7 +232,9 @@ def plan(facts: PodFacts, now: float, quits: QuitHistory = QuitHistory()) -> Pla
             actions.append(RecordVerdict(_verdict_annotations(facts)))
 
     if not facts.exporter_sidecar and facts.exporter_stop_recorded is None:
-        if facts.exporter_ended is not None:
+        if quits.stopped is not None:
+            actions.append(_stopped_by_controller(facts, quits))
+        elif facts.exporter_ended is not None:
             who = _stopped_by(facts)
             delay = max(facts.exporter_ended.finished_at - master.finished_at, 0.0)
             how = "by the finisher" if who == "finisher" else "on its own"

@@ -1,11 +1,15 @@
-"""The settings that decide how one pod is finished, from cluster defaults and its annotations.
+"""The settings that decide how one pod is finished: one codec each, one set of defaults.
 
-A bad annotation value must never fail admission: the default is used and the caller gets a
-warning naming the annotation, which the webhook passes back to ``kubectl``.
+A setting reaches us from five sources: a command-line flag, the cluster ConfigMap, a pod
+annotation, the finisher's environment and the status annotation of a pod mutated earlier.
+Each source reads its values through :func:`read_settings`, which parses every setting with
+that setting's one codec, and decides only what a bad value means there: a bad annotation
+must never fail admission (warn and use the default), a pod written by another version is
+read as well as it can be, and a flag, the ConfigMap or the finisher's env is refused.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -27,27 +31,209 @@ class WaitForScrape(StrEnum):
 class Strategy(StrEnum):
     """Who ends the exporter."""
 
-    TERMINATOR = "terminator"  # the injected finisher container, inside the pod
+    FINISHER = "finisher"  # the injected finisher container, inside the pod
     CONTROLLER = "controller"  # the controller, over the pod network
+
+
+# Version 0.1 called the in-pod finisher "terminator"; pods, ConfigMaps and values files
+# written then keep meaning the same.
+STRATEGY_ALIASES: Mapping[str, Strategy] = {"terminator": Strategy.FINISHER}
 
 
 @dataclass(frozen=True)
 class FinishSettings:
-    """How one test pod is finished; also the cluster-wide defaults."""
+    """How one test pod is finished; also the cluster-wide defaults.
+
+    The defaults below are the only ones: flags, the ConfigMap, the chart and the finisher
+    all start from them.
+    """
 
     ttl_seconds: float = 30.0
     wait_for_scrape: WaitForScrape = WaitForScrape.AUTO
     max_wait_seconds: float = 300.0
-    strategy: Strategy = Strategy.TERMINATOR
+    strategy: Strategy = Strategy.FINISHER
 
     def describe(self) -> dict[str, str]:
-        """The settings as users write them, for the status annotation and logs."""
-        return {
-            "strategy": self.strategy.value,
-            "ttl": format_duration(self.ttl_seconds),
-            "waitForScrape": self.wait_for_scrape.value,
-            "maxWait": format_duration(self.max_wait_seconds),
-        }
+        """The settings as users write them, keyed as in the ConfigMap and status annotation."""
+        return {setting.key: setting.show(self) for setting in SETTINGS}
+
+
+DEFAULT_SETTINGS = FinishSettings()
+
+
+class SettingError(ValueError):
+    """A value a setting cannot take; the message says what it can take."""
+
+    def __init__(self, value: object, expected: str, shown_as: str | None = None) -> None:
+        super().__init__(f"{shown_as or shown(value)} is not {expected}")
+        self.value = value
+        self.expected = expected
+
+
+def shown(value: object) -> str:
+    """A value as quoted in a one-line message: short, and never the whole of a huge input."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    if isinstance(value, int | float):
+        text = repr(value)
+        return text if len(text) <= 24 else text[:21] + "..."
+    if not isinstance(value, str):
+        return "a non-string"
+    return repr(value if len(value) <= 24 else value[:21] + "...")
+
+
+_DURATION = "a duration like 45s or 2m"
+
+
+def _parse_duration(value: object) -> float:
+    """Text as users write it; a plain non-negative number of seconds from YAML too."""
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise SettingError(value, _DURATION) from None
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if is_number and 0 <= value < float("inf"):  # type: ignore[operator]
+        return float(value)  # type: ignore[arg-type]
+    raise SettingError(value, _DURATION)
+
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def _one_of(choices: type[StrEnum]) -> str:
+    return "one of " + ", ".join(choice.value for choice in choices)
+
+
+def _choice_parser(
+    choices: type[_Choice], aliases: Mapping[str, _Choice]
+) -> Callable[[object], _Choice]:
+    expected = _one_of(choices)
+
+    def parse(value: object) -> _Choice:
+        # YAML turns an unquoted true/false into a bool; it means the word.
+        text = str(value).lower() if isinstance(value, bool) else value
+        if isinstance(text, str):
+            word = text.strip().lower()
+            for choice in choices:
+                if word == choice.value:
+                    return choice
+            if word in aliases:
+                return aliases[word]
+        raise SettingError(value, expected)
+
+    return parse
+
+
+def _show_choice(value: StrEnum) -> str:
+    return value.value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: where each source keeps it, how its text is parsed and written."""
+
+    field: str  # the FinishSettings attribute
+    key: str  # ConfigMap key, status annotation key, Helm value
+    annotation: str
+    env: str | None  # in the finisher's environment, if the finisher needs it
+    expected: str  # what a good value looks like, for messages
+    parse: Callable[[object], Any]  # raises SettingError
+    format: Callable[[Any], str]
+    description: str  # one line, for --help and the docs
+
+    @property
+    def option(self) -> str:
+        """The command-line option's name, without dashes: the annotation's own name."""
+        return self.annotation.removeprefix(f"{names.DOMAIN}/")
+
+    def default(self, base: FinishSettings = DEFAULT_SETTINGS) -> Any:
+        """This setting's value in ``base``."""
+        return getattr(base, self.field)
+
+    def show(self, settings: FinishSettings) -> str:
+        """This setting's value in ``settings`` as users write it."""
+        return self.format(getattr(settings, self.field))
+
+
+STRATEGY = Setting(
+    "strategy",
+    "strategy",
+    names.STRATEGY_ANNOTATION,
+    None,
+    _one_of(Strategy),
+    _choice_parser(Strategy, STRATEGY_ALIASES),
+    _show_choice,
+    "who ends the exporter: the finisher in the pod, or the controller",
+)
+TTL = Setting(
+    "ttl_seconds",
+    "ttl",
+    names.TTL_ANNOTATION,
+    "LOCUST_FINISHER_TTL",
+    _DURATION,
+    _parse_duration,
+    format_duration,
+    "least time the exporter stays up after the master exits",
+)
+WAIT_FOR_SCRAPE = Setting(
+    "wait_for_scrape",
+    "waitForScrape",
+    names.WAIT_FOR_SCRAPE_ANNOTATION,
+    "LOCUST_FINISHER_WAIT_FOR_SCRAPE",
+    _one_of(WaitForScrape),
+    _choice_parser(WaitForScrape, {}),
+    _show_choice,
+    "wait for Prometheus to collect the final numbers",
+)
+MAX_WAIT = Setting(
+    "max_wait_seconds",
+    "maxWait",
+    names.MAX_WAIT_ANNOTATION,
+    "LOCUST_FINISHER_MAX_WAIT",
+    _DURATION,
+    _parse_duration,
+    format_duration,
+    "longest wait for that final scrape after the master exits",
+)
+SETTINGS: tuple[Setting, ...] = (TTL, WAIT_FOR_SCRAPE, MAX_WAIT, STRATEGY)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A value one source gave that its setting cannot take."""
+
+    setting: Setting
+    name: str  # what the source calls it: a key, an annotation, a variable
+    error: SettingError
+
+
+def read_settings(
+    values: Mapping[str, Any],
+    name_of: Callable[[Setting], str | None],
+    base: FinishSettings = DEFAULT_SETTINGS,
+    *,
+    text_only: bool = False,
+) -> tuple[FinishSettings, list[Rejected]]:
+    """The settings in ``values`` (each found under ``name_of(setting)``) on top of ``base``.
+
+    A rejected value leaves ``base``'s; the caller decides whether that is a warning or an
+    error. ``text_only`` rejects anything but strings, for sources that hold only text.
+    """
+    changes: dict[str, Any] = {}
+    rejected: list[Rejected] = []
+    for setting in SETTINGS:
+        name = name_of(setting)
+        if name is None or name not in values:
+            continue
+        value = values[name]
+        try:
+            if text_only and not isinstance(value, str):
+                raise SettingError(value, setting.expected, shown_as="a non-string")
+            changes[setting.field] = setting.parse(value)
+        except SettingError as error:
+            rejected.append(Rejected(setting, name, error))
+    return (replace(base, **changes) if changes else base), rejected
 
 
 def warning(message: str) -> str:
@@ -55,50 +241,6 @@ def warning(message: str) -> str:
     if len(message) <= MAX_WARNING_LENGTH:
         return message
     return message[: MAX_WARNING_LENGTH - 3] + "..."
-
-
-def _shown(value: Any) -> str:
-    if not isinstance(value, str):
-        return "a non-string"
-    return repr(value if len(value) <= 24 else value[:21] + "...")
-
-
-def _rejected(annotation: str, value: Any, expected: str, default: str) -> str:
-    return warning(f"{annotation}: {_shown(value)} is not {expected}; using the default {default}")
-
-
-def _duration_from(
-    annotations: Mapping[str, Any], annotation: str, default: float, warnings: list[str]
-) -> float:
-    if annotation not in annotations:
-        return default
-    value = annotations[annotation]
-    try:
-        if isinstance(value, str):
-            return parse_duration(value)
-    except ValueError:
-        pass
-    warnings.append(
-        _rejected(annotation, value, "a duration like 45s or 2m", format_duration(default))
-    )
-    return default
-
-
-_Choice = TypeVar("_Choice", WaitForScrape, Strategy)
-
-
-def _choice_from(
-    annotations: Mapping[str, Any], annotation: str, default: _Choice, warnings: list[str]
-) -> _Choice:
-    if annotation not in annotations:
-        return default
-    value = annotations[annotation]
-    for choice in type(default):
-        if isinstance(value, str) and value.strip().lower() == choice.value:
-            return choice
-    allowed = ", ".join(choice.value for choice in type(default))
-    warnings.append(_rejected(annotation, value, f"one of {allowed}", default.value))
-    return default
 
 
 def resolve_settings(
@@ -109,17 +251,12 @@ def resolve_settings(
     Returns:
         The effective settings and one warning per annotation that could not be used.
     """
-    warnings: list[str] = []
-    settings = FinishSettings(
-        ttl_seconds=_duration_from(
-            annotations, names.TTL_ANNOTATION, defaults.ttl_seconds, warnings
-        ),
-        wait_for_scrape=_choice_from(
-            annotations, names.WAIT_FOR_SCRAPE_ANNOTATION, defaults.wait_for_scrape, warnings
-        ),
-        max_wait_seconds=_duration_from(
-            annotations, names.MAX_WAIT_ANNOTATION, defaults.max_wait_seconds, warnings
-        ),
-        strategy=_choice_from(annotations, names.STRATEGY_ANNOTATION, defaults.strategy, warnings),
+    # Annotations are text by the API's contract; anything else is a malformed review.
+    settings, rejected = read_settings(
+        annotations, lambda s: s.annotation, defaults, text_only=True
     )
+    warnings = [
+        warning(f"{bad.name}: {bad.error}; using the default {bad.setting.show(defaults)}")
+        for bad in rejected
+    ]
     return settings, warnings

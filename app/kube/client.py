@@ -31,6 +31,27 @@ class KubeError(Exception):
         self.message = message
 
 
+class GoneError(KubeError):
+    """HTTP 410: the resourceVersion is too old to resume a watch from; list again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(410, message)
+
+
+def api_error(status: int, message: str) -> KubeError:
+    """The error for a failed call or a watch's ERROR event: :class:`GoneError` for 410."""
+    return GoneError(message) if status == 410 else KubeError(status, message)
+
+
+def decode_watch_event(line: bytes) -> JsonDict:
+    """One line of a watch stream; an ERROR event is raised as the error it carries."""
+    event: JsonDict = json.loads(line)
+    if event.get("type") == "ERROR":
+        status = event.get("object") or {}
+        raise api_error(int(status.get("code") or 500), str(status.get("message")))
+    return event
+
+
 class ConfigurationMissingError(Exception):
     """No kubeconfig and not running in a pod."""
 
@@ -153,7 +174,7 @@ class KubeClient:
         response = await self._call(method, path, query, body, content_type, request_timeout)
         data = await response.read()
         if response.status >= 300:
-            raise KubeError(response.status, _error_message(response.status, data))
+            raise api_error(response.status, _error_message(response.status, data))
         document: JsonDict = json.loads(data) if data else {}
         return document
 
@@ -190,7 +211,12 @@ class KubeClient:
     async def watch(
         self, path: str, resource_version: str, timeout_seconds: int = 300, **query: Any
     ) -> AsyncIterator[JsonDict]:
-        """Watch events after ``resource_version``, bookmarks included, until the stream ends."""
+        """Watch events after ``resource_version``, bookmarks included, until the stream ends.
+
+        Raises:
+            GoneError: when the server no longer has ``resource_version``.
+            KubeError: for any other failure, including a watch's ERROR event.
+        """
         params = {
             "watch": "true",
             "resourceVersion": resource_version,
@@ -201,7 +227,7 @@ class KubeClient:
         response = await self._call("GET", path, params, request_timeout=timeout_seconds + 30)
         if response.status >= 300:
             data = await response.read()
-            raise KubeError(response.status, _error_message(response.status, data))
+            raise api_error(response.status, _error_message(response.status, data))
         # Events are newline-delimited JSON; a pod can be longer than aiohttp's line limit, so
         # lines are cut from raw chunks here.
         pending = b""
@@ -211,6 +237,6 @@ class KubeClient:
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        yield json.loads(line)
+                        yield decode_watch_event(line)
         finally:
             response.response.release()

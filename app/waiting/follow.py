@@ -6,13 +6,13 @@ when the caller may use it (``pods/proxy``); otherwise progress is the pod statu
 """
 
 import asyncio
-import json
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from app.core import names, podview
+from app.core.injection_status import read_status
 from app.core.load_test_status import LoadTestStatus, progress_line, status_of_test, summary_table
 from app.kube.client import KubeClient, KubeError, path_of
 
@@ -80,13 +80,8 @@ class Follower:
             or podview.text(podview.mapping(pod, "status"), "phase") != "Running"
         ):
             return None
-        try:
-            status_annotation = json.loads(
-                str(podview.annotations(pod).get(names.STATUS_ANNOTATION))
-            )
-            port = int(status_annotation.get("locustWebPort", names.LOCUST_DEFAULT_WEB_PORT))
-        except (ValueError, AttributeError, TypeError):
-            port = names.LOCUST_DEFAULT_WEB_PORT
+        injection = read_status(podview.annotations(pod))
+        port = injection.locust_web_port if injection else names.LOCUST_DEFAULT_WEB_PORT
         name = pod["metadata"]["name"]
         path = path_of("pods", self.target.namespace, f"{name}:{port}") + "/proxy/stats/requests"
         try:

@@ -1,19 +1,29 @@
-"""The /mutate hot path: request bytes in, AdmissionReview bytes out.
+"""Every HTTP rule of /mutate, in one place: request in, AdmissionReview bytes out.
 
-It does no network I/O and validates only the envelope. Every way a body can be wrong ends in
-a 400 with a one-line message; every way we can be wrong ends in ``allowed: true`` with a
+It knows no web framework: the route hands it the two headers that matter and the body as
+a stream. Every way a request can be wrong (content type, size, JSON, envelope) ends in a
+400 with a one-line message; every way we can be wrong ends in ``allowed: true`` with a
 warning, because a pod must never be blocked by a bug of ours (``failurePolicy`` only
-applies when the call itself fails).
+applies when the call itself fails). Each decision is logged once, naming the pod.
 """
 
 import logging
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Literal
 
 import orjson
 
 from app.core.inject import InjectionConfig
-from app.core.review import BadReviewError, decide, fail_open_response, parse_review, response_for
+from app.core.review import (
+    AdmissionRequest,
+    BadReviewError,
+    decide,
+    fail_open_response,
+    parse_review,
+    response_for,
+)
+from app.logs import pod_log
 
 # The API server never sends a request body over 3 MiB.
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -37,12 +47,50 @@ def bad_request(message: str) -> Answer:
     return Answer(400, orjson.dumps({"error": message}), "rejected")
 
 
-def content_type_problem(content_type: str | None) -> str | None:
+def _content_type_problem(content_type: str | None) -> str | None:
     """Why a Content-Type is not acceptable, if it is not."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         return f"Content-Type must be application/json, got {content_type or 'none'!r}"
     return None
+
+
+async def _read_capped(content_length: str | None, body: AsyncIterable[bytes]) -> bytes | None:
+    """The body, or None once it exceeds the cap (without buffering the rest)."""
+    declared = content_length or ""
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in body:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+    return b"".join(chunks)
+
+
+async def answer_request(
+    content_type: str | None,
+    content_length: str | None,
+    body: AsyncIterable[bytes],
+    config: InjectionConfig,
+) -> Answer:
+    """Answer one POST /mutate."""
+    problem = _content_type_problem(content_type)
+    if problem is not None:
+        return bad_request(problem)
+    document = await _read_capped(content_length, body)
+    if document is None:
+        return bad_request(f"body exceeds {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    return handle_review(document, config)
+
+
+def _pod_name(request: AdmissionRequest) -> str:
+    metadata = request.object.get("metadata") if isinstance(request.object, dict) else None
+    metadata = metadata if isinstance(metadata, dict) else {}
+    name = request.name or metadata.get("name") or metadata.get("generateName")
+    return name if isinstance(name, str) else "(unnamed)"
 
 
 def handle_review(body: bytes, config: InjectionConfig) -> Answer:
@@ -63,6 +111,8 @@ def handle_review(body: bytes, config: InjectionConfig) -> Answer:
     except Exception as error:  # a bug of ours: admit unchanged and say so
         log.exception("internal error on review %s; admitting unchanged", uid)
         return Answer(200, orjson.dumps(fail_open_response(uid, type(error).__name__)), "error")
-    log.debug("review %s: %s (%s)", uid, mutation.decision, mutation.reason)
+    pod_log(log, review.request.namespace, _pod_name(review.request)).info(
+        "%s: %s", mutation.decision, mutation.reason
+    )
     outcome: Outcome = "mutated" if mutation.decision == "mutate" else "skipped"
     return Answer(200, orjson.dumps(answer), outcome)

@@ -31,7 +31,14 @@ def serve(
         background: extra coroutine factories to run beside the server (config reloads).
     """
     certificate = server_context(cert_file, key_file)
-    app = create_app(config_source)
+    server: uvicorn.Server | None = None
+
+    def ready() -> bool:
+        # The configuration was loaded before we got here, and a bad reload keeps the last
+        # good one; what can go is the certificate's validity.
+        return server is not None and server.started and certificate.valid_now()
+
+    app = create_app(config_source, ready=ready)
     # We hand uvicorn our own SSLContext after load(), so the reloader and uvicorn share it.
     config = uvicorn.Config(
         app,

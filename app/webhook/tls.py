@@ -11,8 +11,11 @@ import asyncio
 import hashlib
 import logging
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography import x509
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,19 @@ class CertificateFiles:
     key_file: Path
     context: ssl.SSLContext
     _fingerprint: bytes = b""
+    # The loaded certificate's validity, in epoch seconds.
+    _valid_from: float = 0.0
+    _valid_until: float = 0.0
+
+    def valid_now(self, now: float | None = None) -> bool:
+        """Whether the certificate in service is within its validity period."""
+        moment = time.time() if now is None else now
+        return self._valid_from <= moment < self._valid_until
+
+    def _note_validity(self) -> None:
+        certificate = x509.load_pem_x509_certificate(self.cert_file.read_bytes())
+        self._valid_from = certificate.not_valid_before_utc.timestamp()
+        self._valid_until = certificate.not_valid_after_utc.timestamp()
 
     def fingerprint(self) -> bytes:
         """A digest of both files' current contents."""
@@ -40,7 +56,8 @@ class CertificateFiles:
             if current == self._fingerprint:
                 return False
             self.context.load_cert_chain(str(self.cert_file), str(self.key_file))
-        except (OSError, ssl.SSLError) as error:
+            self._note_validity()
+        except (OSError, ssl.SSLError, ValueError) as error:
             log.warning("certificate files not (re)loaded, keeping the current pair: %s", error)
             return False
         self._fingerprint = current
@@ -66,4 +83,5 @@ def server_context(cert_file: Path, key_file: Path) -> CertificateFiles:
     files = CertificateFiles(cert_file, key_file, context)
     context.load_cert_chain(str(cert_file), str(key_file))
     files._fingerprint = files.fingerprint()
+    files._note_validity()
     return files

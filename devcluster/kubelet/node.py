@@ -1,9 +1,10 @@
 """The process kubelet's Node object and its heartbeats (status and Lease), so it stays Ready."""
 
-import datetime
 import platform
+import time
 from typing import Any
 
+from app.core.timestamps import format_time
 from devcluster.api import ApiError, AsyncApiClient, resource_path
 from devcluster.build import KUBERNETES_VERSION
 
@@ -11,11 +12,11 @@ LEASE_DURATION_SECONDS = 40
 
 
 def _micro_now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(time.time(), fraction_digits=6)
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(time.time())
 
 
 def node_status(host_ip: str, node_name: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ SIGTERM in reverse order; deletion runs preStop hooks and honours the grace peri
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import signal
 import ssl
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core.timestamps import format_time
 from devcluster.api import ApiError, AsyncApiClient, resource_path
 from devcluster.kubelet import runtime
 from devcluster.kubelet.images import LocalImage, container_argv, resolve
@@ -39,7 +39,7 @@ VOLUME_SYNC_SECONDS = 5.0
 
 def now() -> str:
     """A Kubernetes timestamp (seconds precision, UTC)."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(time.time())
 
 
 @dataclass

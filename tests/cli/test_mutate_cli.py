@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from app.core import names
+from devcluster.pod_fixtures import POD_FIXTURES, load_pod
 from tests.conftest import run_cli
-from tests.pods import POD_FIXTURES, load_pod
 
 
 @pytest.mark.parametrize("version", ["java-1.1", "go-2.2", "go-2.3"])

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from app.controller.actions import Actor
-from app.controller.controller import Controller, GoneError
+from app.controller.controller import Controller
 from app.controller.metrics import ControllerMetrics
 from app.core import names
-from app.kube.client import KubeClient, KubeError
+from app.kube.client import GoneError, KubeClient, KubeError
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
 from devcluster.install import NAMESPACE, opt_in_namespace

@@ -11,7 +11,7 @@ from app.controller.actions import Actor
 from app.controller.controller import Controller
 from app.controller.metrics import ControllerMetrics
 from app.core import names
-from app.kube.client import KubeError
+from app.kube.client import GoneError, KubeError, decode_watch_event
 
 
 def finished_pod(uid: str = "u1", annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -81,7 +81,10 @@ class FakeKube:
     async def watch(self, path: str, version: str, **query: Any) -> AsyncIterator[dict[str, Any]]:
         self.watch_calls += 1
         if self.watch_calls == 1:
-            yield {"type": "ERROR", "object": {"code": 410, "message": "too old resource version"}}
+            # As the client decodes the line the API server sends (it raises GoneError).
+            yield decode_watch_event(
+                b'{"type": "ERROR", "object": {"code": 410, "message": "too old resource version"}}'
+            )
         await asyncio.sleep(3600)
         yield {}
 
@@ -145,3 +148,13 @@ async def test_a_410_from_the_watch_means_a_relist_that_rebuilds_every_pod() -> 
     )
     assert relists == 1
     assert set(controller.facts) == {"a", "b"}
+
+
+def test_a_watch_error_event_is_raised_as_the_error_it_carries() -> None:
+    with pytest.raises(GoneError):
+        decode_watch_event(b'{"type": "ERROR", "object": {"code": 410, "message": "too old"}}')
+    with pytest.raises(KubeError) as caught:
+        decode_watch_event(b'{"type": "ERROR", "object": {"code": 500, "message": "boom"}}')
+    assert caught.value.status == 500
+    event = decode_watch_event(b'{"type": "ADDED", "object": {"metadata": {"name": "p"}}}')
+    assert event["object"]["metadata"]["name"] == "p"

@@ -15,7 +15,7 @@ import yaml
 
 from app.core import names
 from app.core.inject import InjectionConfig, mutate_pod
-from tests.pods import FIXTURES, apply_patch, load_pod, pod_cases, pod_rule_violations
+from devcluster.pod_fixtures import FIXTURES, apply_patch, load_pod, pod_cases, pod_rule_violations
 
 GOLDEN = FIXTURES / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -102,7 +102,7 @@ def test_patched_pod_keeps_the_pods_rules_and_a_second_pass_is_a_no_op(case: str
     "case",
     [c for c, (d, r) in EXPECTED_DECISION.items() if d == "mutate" and "controller" not in r],
 )
-def test_terminator_strategy_puts_the_finisher_first_and_shares_processes(case: str) -> None:
+def test_finisher_strategy_puts_the_finisher_first_and_shares_processes(case: str) -> None:
     original = load_pod(case)
     patched = apply_patch(original, mutate_pod(original, InjectionConfig()).ops)
     containers = patched["spec"]["containers"]

@@ -117,7 +117,7 @@ def test_pods_left_alone_say_why(pod: Any, reason: str) -> None:
         ({"os": {"name": "windows"}}, "Windows"),
     ],
 )
-def test_terminator_needs_a_shared_process_namespace(spec: dict[str, Any], reason: str) -> None:
+def test_the_finisher_needs_a_shared_process_namespace(spec: dict[str, Any], reason: str) -> None:
     mutation = mutate_pod(opted_in(MASTER, EXPORTER, **spec), InjectionConfig())
     assert mutation.decision == "skip"
     assert reason in mutation.reason

@@ -33,8 +33,8 @@ def test_an_empty_document_keeps_the_base() -> None:
     [
         ({"tll": "1m"}, "unknown key 'tll'"),
         ({"ttl": "soon"}, "ttl:"),
-        ({"ttl": -1}, "ttl must be"),
-        ({"strategy": "magic"}, "strategy must be one of"),
+        ({"ttl": -1}, "ttl: -1 is not a duration"),
+        ({"strategy": "magic"}, "strategy: 'magic' is not one of"),
         ({"finisherImage": ""}, "finisherImage"),
         ({"finisherImagePullPolicy": "Sometimes"}, "finisherImagePullPolicy"),
         ([1], "mapping"),

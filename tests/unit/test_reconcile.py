@@ -9,7 +9,7 @@ from app.core import names
 from app.core.pod_facts import PodFacts, Terminated, facts_from_pod
 from app.core.reconcile import (
     CONTROLLER_GRACE_SECONDS,
-    TERMINATOR_GRACE_SECONDS,
+    FINISHER_GRACE_SECONDS,
     GiveUpQuitting,
     NoteExporterStopped,
     QuitExporter,
@@ -85,7 +85,7 @@ def test_the_verdict_is_recorded_at_once_and_the_report_waits_for_the_finisher()
         names.FINISHED_AT_ANNOTATION: "2026-11-26T10:00:00Z",
     }
     # Back by the time a silent finisher would have been given up on (or the quit is due).
-    assert decided.wake_at == EXIT + 300 + TERMINATOR_GRACE_SECONDS
+    assert decided.wake_at == EXIT + 300 + FINISHER_GRACE_SECONDS
 
 
 def test_the_report_carries_the_finishers_numbers_and_warns_of_a_missed_scrape() -> None:
@@ -107,6 +107,7 @@ def test_the_report_carries_the_finishers_numbers_and_warns_of_a_missed_scrape()
     stopped = decided.actions[1]
     assert isinstance(stopped, NoteExporterStopped)
     assert stopped.stopped_by == "finisher"
+    assert stopped.event is not None
     assert "40s after" in stopped.event.message
 
 
@@ -151,24 +152,29 @@ def test_controller_strategy_quits_after_ttl_and_grace() -> None:
 
 def test_a_finisher_gets_its_whole_wait_before_the_controller_steps_in() -> None:
     pod = facts(reported=True, recorded_result="passed")
-    due = EXIT + 300 + TERMINATOR_GRACE_SECONDS
+    due = EXIT + 300 + FINISHER_GRACE_SECONDS
     assert plan(pod, due - 1).actions == []
     assert plan(pod, due).actions == [QuitExporter("198.18.0.9", 9646, 1)]
     no_wait = dataclasses.replace(
         pod, settings=FinishSettings(ttl_seconds=30, wait_for_scrape=WaitForScrape.FALSE)
     )
-    assert plan(no_wait, EXIT + 30 + TERMINATOR_GRACE_SECONDS).actions == [
+    assert plan(no_wait, EXIT + 30 + FINISHER_GRACE_SECONDS).actions == [
         QuitExporter("198.18.0.9", 9646, 1)
     ]
 
 
-def test_quit_retries_back_off_then_give_up_once() -> None:
-    pod = facts(
+def reported_controller_pod(ttl_seconds: float) -> PodFacts:
+    """A reported pod whose exporter the controller ends (strategy controller, no finisher)."""
+    return facts(
         reported=True,
         recorded_result="passed",
         has_finisher=False,
-        settings=FinishSettings(ttl_seconds=0, strategy=Strategy.CONTROLLER),
+        settings=FinishSettings(ttl_seconds=ttl_seconds, strategy=Strategy.CONTROLLER),
     )
+
+
+def test_quit_retries_back_off_then_give_up_once() -> None:
+    pod = reported_controller_pod(ttl_seconds=0)
     later = plan(pod, 2000, QuitHistory(attempts=1, last_attempt_at=2000))
     assert later.actions == []
     assert later.wake_at == 2001
@@ -254,3 +260,49 @@ def test_facts_come_from_a_real_pod_and_its_annotations() -> None:
         "passed",
     )
     assert facts_from_pod({"metadata": {"annotations": {}}}) is None
+
+
+def test_a_quit_by_the_controller_is_noted_once_with_its_delay() -> None:
+    pod = reported_controller_pod(ttl_seconds=30)
+    after_quit = plan(pod, EXIT + 36, QuitHistory(1, EXIT + 35, stopped="quit"))
+    assert len(after_quit.actions) == 1
+    note = after_quit.actions[0]
+    assert isinstance(note, NoteExporterStopped)
+    assert note.stopped_by == "controller"
+    assert note.event is not None
+    assert note.event.reason == "ExporterStopped"
+    assert "stopped by the controller (/quitquitquit) 35s after" in note.event.message
+    # Found gone already: recorded, but no Event claims a stop we did not make.
+    gone = plan(pod, EXIT + 36, QuitHistory(1, EXIT + 35, stopped="gone")).actions
+    assert gone == [NoteExporterStopped(None, "controller")]
+    # Once recorded, nothing more, whatever the pod status says later.
+    recorded = dataclasses.replace(pod, exporter_stop_recorded="controller", exporter_running=False)
+    assert plan(recorded, EXIT + 40, QuitHistory(1, EXIT + 35, stopped="quit")).actions == []
+
+
+def test_the_controller_steps_in_after_the_finishers_own_latest_deadline() -> None:
+    # auto may wait for a scrape (only the finisher knows whether anyone scraped): max-wait.
+    auto = facts(reported=True, recorded_result="passed")
+    assert plan(auto, EXIT).wake_at == EXIT + 300 + FINISHER_GRACE_SECONDS
+    never = facts(
+        reported=True,
+        recorded_result="passed",
+        settings=FinishSettings(ttl_seconds=30, wait_for_scrape=WaitForScrape.FALSE),
+    )
+    assert plan(never, EXIT).wake_at == EXIT + 30 + FINISHER_GRACE_SECONDS
+
+
+def test_pods_mutated_by_0_1_read_strategy_terminator_as_the_finisher() -> None:
+    status = {"strategy": "terminator", "ttl": "30s", "masterContainer": "m"}
+    pod = {
+        "metadata": {
+            "name": "p",
+            "uid": "u",
+            "annotations": {names.STATUS_ANNOTATION: json.dumps(status)},
+        },
+        "spec": {"containers": [{"name": names.FINISHER_CONTAINER}, {"name": "m"}]},
+    }
+    found = facts_from_pod(pod)
+    assert found is not None
+    assert found.settings.strategy is Strategy.FINISHER
+    assert found.has_finisher

@@ -6,7 +6,7 @@ import pytest
 
 from app.core.inject import InjectionConfig
 from app.core.review import BadReviewError, decide, parse_review, response_for
-from tests.pods import load_pod
+from devcluster.pod_fixtures import load_pod
 
 
 def review(**request: Any) -> dict[str, Any]:

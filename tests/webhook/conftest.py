@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from app.core.inject import InjectionConfig
 from app.webhook.app import create_app
 from app.webhook.metrics import WebhookMetrics
-from tests.pods import load_pod
+from devcluster.pod_fixtures import load_pod, pod_review
 
 
 @pytest.fixture
@@ -22,15 +22,4 @@ def client(metrics: WebhookMetrics) -> Iterator[TestClient]:
 
 
 def review(case: str = "operator-go-2.2-master", uid: str = "4f2a") -> dict[str, Any]:
-    return {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "operation": "CREATE",
-            "namespace": "golden",
-            "object": load_pod(case),
-        },
-    }
+    return pod_review(load_pod(case), uid=uid)

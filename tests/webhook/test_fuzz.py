@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from app.core import names
 from app.core.inject import InjectionConfig
 from app.webhook.handler import handle_review
-from tests.pods import load_pod, pod_rule_violations
+from devcluster.pod_fixtures import load_pod, pod_rule_violations
 
 # The API server sends 64-bit integers at most (orjson refuses bigger ones: a 400, not a 500).
 json_scalars = (

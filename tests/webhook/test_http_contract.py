@@ -2,14 +2,21 @@
 
 import base64
 import json
+import logging
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.certificates import issue, new_ca, write_pair
+from app.core.inject import InjectionConfig
 from app.webhook import handler
+from app.webhook.app import create_app
 from app.webhook.metrics import WebhookMetrics
-from tests.pods import apply_patch
+from app.webhook.tls import server_context
+from devcluster.pod_fixtures import apply_patch
 from tests.webhook.conftest import review
 
 
@@ -141,3 +148,35 @@ def test_probes_and_metrics(client: TestClient) -> None:
     assert 'locust_finisher_webhook_requests_total{outcome="mutated"} 1.0' in text
     assert "locust_finisher_webhook_request_duration_seconds_bucket" in text
     assert client.get("/mutate").status_code == 405
+
+
+def test_each_decision_is_one_info_line_naming_the_pod_and_the_reason(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.webhook.handler")
+    client.post("/mutate", json=review("operator-go-2.2-master"))
+    client.post("/mutate", json=review("operator-go-2.2-worker"))
+    lines = [r for r in caplog.records if r.name == "app.webhook.handler"]
+    assert [(r.levelname, r.namespace, r.pod) for r in lines] == [  # type: ignore[attr-defined]
+        ("INFO", "golden", "t-go-22-master-"),
+        ("INFO", "golden", "t-go-22-worker-"),
+    ]
+    assert lines[0].getMessage().startswith("mutate: Locust master (locust-k8s-operator)")
+    assert lines[1].getMessage().startswith("skip: locust-k8s-operator worker pod")
+
+
+def test_readyz_follows_the_readiness_it_is_given() -> None:
+    state = {"ready": False}
+    with TestClient(create_app(InjectionConfig, ready=lambda: state["ready"])) as probe:
+        assert probe.get("/readyz").status_code == 503
+        state["ready"] = True
+        assert probe.get("/readyz").status_code == 200
+
+
+def test_a_certificate_is_ready_only_within_its_validity(tmp_path: Path) -> None:
+    ca = new_ca("test CA")
+    cert_file, key_file = write_pair(tmp_path, "tls", issue(ca, "webhook", ["localhost"], []))
+    files = server_context(cert_file, key_file)
+    assert files.valid_now()
+    assert not files.valid_now(time.time() + 20 * 365 * 86400), "expired in 20 years"
+    assert not files.valid_now(0), "not yet valid in 1970"

@@ -1,4 +1,8 @@
-"""``locust-finisher terminator``: the injected container's program."""
+"""``locust-finisher finish``: the injected container's program.
+
+Pods mutated by version 0.1 run it as ``locust-finisher terminator``; that name stays an
+alias, so those pods keep working with a newer image.
+"""
 
 import argparse
 
@@ -7,10 +11,11 @@ from app.cli.common import CliError, Subparsers
 
 def register(commands: Subparsers) -> None:
     """Add the subcommand."""
-    from app.terminator.config import add_arguments
+    from app.finisher.config import add_arguments
 
     parser = commands.add_parser(
-        "terminator",
+        "finish",
+        aliases=["terminator"],
         help="run inside a Locust master pod: end the exporter after the test",
         description="Watch the Locust master in this pod; after it exits, keep the exporter "
         "up for the TTL and the final scrape, end it, and write a JSON summary to the "
@@ -22,11 +27,11 @@ def register(commands: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the finisher; 2 only for a configuration error of ours."""
-    from app.terminator.config import ConfigurationError, resolve
-    from app.terminator.finisher import run_terminator
+    from app.finisher.config import ConfigurationError, resolve
+    from app.finisher.run import run_finisher
 
     try:
         config = resolve(args)
     except ConfigurationError as error:
         raise CliError(str(error)) from None
-    return run_terminator(config)
+    return run_finisher(config)

@@ -1,4 +1,4 @@
-"""``locust-finisher terminator``: end the exporter once the test is over and scraped.
+"""``locust-finisher finish``: end the exporter once the test is over and scraped.
 
 The sequence (see docs/design.md for the reasoning):
 
@@ -16,7 +16,6 @@ writing what it knows.
 """
 
 import contextlib
-import datetime
 import logging
 import os
 import select
@@ -31,11 +30,12 @@ from typing import Any
 from app.core.finish_plan import ExporterDeadline, waits_for_scrape
 from app.core.scrapes import ScrapeLedger, completed_scrapes
 from app.core.summary import FinalScrape, Summary, encode_summary, headline, summarize_stats
-from app.terminator.config import TerminatorConfig
-from app.terminator.processes import Process, find_master, open_pidfd, still_running
-from app.terminator.readiness import announce_ready
+from app.core.timestamps import format_time
+from app.finisher.config import FinisherConfig
+from app.finisher.processes import Process, find_master, open_pidfd, still_running
+from app.finisher.readiness import announce_ready
 
-log = logging.getLogger("locust-finisher.terminator")
+log = logging.getLogger(__name__)
 
 QUIT_ATTEMPTS = 3
 # After the stop, Locust's totals settle within a worker report interval (3 s) plus its
@@ -55,7 +55,7 @@ class TerminatedError(Exception):
 
 def utc_now() -> str:
     """Wall-clock time as Kubernetes writes it."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(time.time())
 
 
 @dataclass
@@ -131,11 +131,9 @@ class Waiter:
 
 
 class Finisher:
-    """One run of the terminator."""
+    """One run of the finisher."""
 
-    def __init__(
-        self, config: TerminatorConfig, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, config: FinisherConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.clock = clock
         self.progress = Progress()
@@ -317,7 +315,7 @@ class Finisher:
         )
 
 
-def run_terminator(config: TerminatorConfig) -> int:
+def run_finisher(config: FinisherConfig) -> int:
     """Run until done or SIGTERM; always exit 0 (the user's verdict is the master's)."""
     finisher = Finisher(config)
     listener = announce_ready()

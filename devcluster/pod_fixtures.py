@@ -1,4 +1,8 @@
-"""Shared helpers for tests that handle pods: fixtures on disk and the pod's own rules."""
+"""The captured pods on disk, and the pod rules a patch must keep: for tests and benchmarks.
+
+``python -m devcluster.capture_pods`` writes the pods; goldens, unit tests and the webhook
+benchmark read them from here.
+"""
 
 import copy
 from pathlib import Path
@@ -7,7 +11,7 @@ from typing import Any
 import jsonpatch
 import yaml
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 POD_FIXTURES = FIXTURES / "pods"
 
 
@@ -36,3 +40,19 @@ def pod_rule_violations(pod: dict[str, Any]) -> list[str]:
     if spec.get("hostPID") and spec.get("shareProcessNamespace"):
         problems.append("shareProcessNamespace together with hostPID")
     return problems
+
+
+def pod_review(pod: Any, namespace: str = "golden", uid: str = "4f2a") -> dict[str, Any]:
+    """An AdmissionReview v1 for creating ``pod``, as kube-apiserver sends it to a webhook."""
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "CREATE",
+            "namespace": namespace,
+            "object": pod,
+        },
+    }

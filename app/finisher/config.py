@@ -9,8 +9,15 @@ from pathlib import Path
 
 from app.core import finisher_spec as spec
 from app.core.durations import parse_duration
-from app.core.settings import FinishSettings, WaitForScrape
-from app.terminator.http import Endpoint
+from app.core.settings import (
+    DEFAULT_SETTINGS,
+    MAX_WAIT,
+    TTL,
+    WAIT_FOR_SCRAPE,
+    FinishSettings,
+    read_settings,
+)
+from app.finisher.http import Endpoint
 
 
 class ConfigurationError(ValueError):
@@ -18,7 +25,7 @@ class ConfigurationError(ValueError):
 
 
 @dataclass(frozen=True)
-class TerminatorConfig:
+class FinisherConfig:
     """Everything the finisher needs to know."""
 
     settings: FinishSettings
@@ -34,19 +41,13 @@ class TerminatorConfig:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The terminator's flags; each defaults to its env variable (see finisher_spec)."""
-    parser.add_argument(
-        "--ttl",
-        help=f"least time the exporter outlives the master (env {spec.ENV_TTL}, default 30s)",
-    )
-    parser.add_argument(
-        "--wait-for-scrape",
-        choices=[w.value for w in WaitForScrape],
-        help=f"wait for Prometheus's final scrape (env {spec.ENV_WAIT_FOR_SCRAPE}, default auto)",
-    )
-    parser.add_argument(
-        "--max-wait", help=f"longest wait for that scrape (env {spec.ENV_MAX_WAIT}, default 5m)"
-    )
+    """The finisher's flags; each defaults to its env variable (see finisher_spec)."""
+    for setting in (TTL, WAIT_FOR_SCRAPE, MAX_WAIT):
+        parser.add_argument(
+            f"--{setting.option}",
+            help=f"{setting.description} (env {setting.env}, "
+            f"default {setting.show(DEFAULT_SETTINGS)})",
+        )
     parser.add_argument(
         "--exporter-url",
         help=f"the exporter (env {spec.ENV_EXPORTER_URL}, default http://localhost:9646)",
@@ -78,31 +79,29 @@ def _duration(value: str, what: str) -> float:
         raise ConfigurationError(f"{what}: {error}") from None
 
 
-def resolve(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> TerminatorConfig:
+def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> FinishSettings:
+    given = dict(env)
+    for setting in (TTL, WAIT_FOR_SCRAPE, MAX_WAIT):
+        flag = getattr(args, setting.option.replace("-", "_"))
+        if flag is not None and setting.env:
+            given[setting.env] = flag
+    settings, rejected = read_settings(given, lambda setting: setting.env)
+    if rejected:
+        raise ConfigurationError(f"{rejected[0].setting.option}: {rejected[0].error}")
+    return settings
+
+
+def resolve(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> FinisherConfig:
     """Flags over env over defaults.
 
     Raises:
         ConfigurationError: naming the setting that is wrong.
     """
-    defaults = FinishSettings()
 
     def pick(flag: str | None, variable: str, default: str) -> str:
         return flag if flag is not None else env.get(variable, default)
 
-    wait_value = pick(
-        args.wait_for_scrape, spec.ENV_WAIT_FOR_SCRAPE, defaults.wait_for_scrape.value
-    )
-    try:
-        wait = WaitForScrape(wait_value.strip().lower())
-    except ValueError:
-        raise ConfigurationError(
-            f"wait-for-scrape: {wait_value!r} is not auto, true or false"
-        ) from None
-    settings = FinishSettings(
-        ttl_seconds=_duration(pick(args.ttl, spec.ENV_TTL, "30s"), "ttl"),
-        wait_for_scrape=wait,
-        max_wait_seconds=_duration(pick(args.max_wait, spec.ENV_MAX_WAIT, "5m"), "max-wait"),
-    )
+    settings = _settings(args, env)
     try:
         exporter = Endpoint.parse(
             pick(args.exporter_url, spec.ENV_EXPORTER_URL, "http://localhost:9646")
@@ -118,7 +117,7 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> Te
     if poll <= 0:
         raise ConfigurationError("poll-interval must be positive")
     sidecar = pick(args.exporter_sidecar, spec.ENV_EXPORTER_SIDECAR, "false").strip().lower()
-    return TerminatorConfig(
+    return FinisherConfig(
         settings=settings,
         exporter=exporter,
         locust=locust,

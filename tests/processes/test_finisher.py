@@ -1,126 +1,23 @@
 """The finisher with real processes: real Locust (master and worker), the exporter, a scraper.
 
-Each test runs one "pod" in fresh PID and network namespaces (see pod_harness.py). The
-exporter is ``$LOCUST_EXPORTER_BIN`` when set (the real locust_exporter), else the stand-in
-from devcluster/peers. Needs root (unshare).
+Each test runs one "pod" in fresh PID and network namespaces (see devcluster/finisher_pod.py).
+The exporter is ``$LOCUST_EXPORTER_BIN`` when set (the real locust_exporter), else the
+stand-in from devcluster/peers. Needs root (unshare).
 """
 
-import csv
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from app.core.summary import decode_summary
-
-HARNESS = Path(__file__).with_name("pod_harness.py")
-STANDIN = Path(__file__).resolve().parents[2] / "devcluster" / "peers" / "exporter_standin.py"
+from devcluster.finisher_pod import FAILING, PASSING, finisher_env, run_pod
 
 pytestmark = [
     pytest.mark.processes,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for PID and network namespaces"),
 ]
-
-PASSING = """
-from locust import HttpUser, constant, task
-class Visitor(HttpUser):
-    wait_time = constant(0.05)
-    @task
-    def home(self):
-        self.client.get("/")
-"""
-FAILING = (
-    PASSING
-    + """
-    @task
-    def broken(self):
-        self.client.get("/fail")
-"""
-)
-
-
-def exporter_command() -> list[str]:
-    real = os.environ.get("LOCUST_EXPORTER_BIN")
-    return [real] if real else [sys.executable, str(STANDIN)]
-
-
-class PodRun:
-    """The outcome of one harness run."""
-
-    def __init__(self, workdir: Path, result: dict[str, Any]) -> None:
-        self.workdir = workdir
-        self.result = result
-        self.events: dict[str, float] = result["events"]
-
-    def summary(self) -> dict[str, Any]:
-        summary = decode_summary((self.workdir / "termination-log").read_text())
-        assert summary is not None, self.log("finisher")
-        return dict(summary)
-
-    def locust_totals(self) -> tuple[int, int]:
-        with (self.workdir / "locust_stats.csv").open() as stats:
-            for row in csv.DictReader(stats):
-                if row["Name"] == "Aggregated":
-                    return int(row["Request Count"]), int(row["Failure Count"])
-        raise AssertionError("no Aggregated row in Locust's CSV")
-
-    def log(self, name: str) -> str:
-        return (self.workdir / f"{name}.log").read_text(errors="replace")
-
-    def last_scrape(self) -> dict[str, Any]:
-        scrapes = [s for s in self.result.get("scrapes", []) if s["aggregated"] is not None]
-        assert scrapes, "the scraper never collected a value"
-        return dict(scrapes[-1])
-
-
-def run_pod(
-    tmp_path: Path, locustfile: str = PASSING, harness_timeout: float = 240, **spec: Any
-) -> PodRun:
-    (tmp_path / "locustfile.py").write_text(locustfile)
-    tmp_path.chmod(0o755)
-    full = {
-        "workdir": str(tmp_path),
-        "result": str(tmp_path / "result.json"),
-        "locustfile": str(tmp_path / "locustfile.py"),
-        "exporter_cmd": exporter_command(),
-        "run_time": "4s",
-        "autoquit": 8,
-        "scrape_interval": 1.0,
-        **spec,
-    }
-    spec_file = tmp_path / "spec.json"
-    spec_file.write_text(json.dumps(full))
-    completed = subprocess.run(
-        [
-            "unshare",
-            "--pid",
-            "--net",
-            "--fork",
-            "--mount-proc",
-            sys.executable,
-            str(HARNESS),
-            str(spec_file),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=harness_timeout,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return PodRun(tmp_path, json.loads((tmp_path / "result.json").read_text()))
-
-
-def finisher_env(**settings: str) -> dict[str, str]:
-    names = {
-        "ttl": "LOCUST_FINISHER_TTL",
-        "wait": "LOCUST_FINISHER_WAIT_FOR_SCRAPE",
-        "max_wait": "LOCUST_FINISHER_MAX_WAIT",
-        "sidecar": "LOCUST_FINISHER_EXPORTER_SIDECAR",
-    }
-    return {names[key]: value for key, value in settings.items()}
 
 
 def test_a_passing_test_ends_with_the_final_numbers_scraped_and_every_exit_code_right(
@@ -131,11 +28,7 @@ def test_a_passing_test_ends_with_the_final_numbers_scraped_and_every_exit_code_
     assert requests > 0
 
     assert run.result["gate_exit"] == 0
-    assert (
-        run.result["master_exit"],
-        run.result["finisher_exit"],
-        run.result["exporter_exit"],
-    ) == (0, 0, 0)
+    assert run.exit_codes() == (0, 0, 0)
 
     last = run.last_scrape()
     assert last["aggregated"] == requests, "Prometheus's last value is Locust's final count"
@@ -154,11 +47,7 @@ def test_a_failing_test_keeps_its_verdict_and_the_finisher_still_exits_0(tmp_pat
     run = run_pod(tmp_path, FAILING, finisher_env=finisher_env(ttl="1s"))
     requests, failures = run.locust_totals()
     assert failures > 0
-    assert (
-        run.result["master_exit"],
-        run.result["finisher_exit"],
-        run.result["exporter_exit"],
-    ) == (1, 0, 0)
+    assert run.exit_codes() == (1, 0, 0)
     summary = run.summary()
     assert (summary["requests"], summary["failures"]) == (requests, failures)
     assert summary["errors"][0]["name"] == "/fail"
@@ -265,10 +154,6 @@ def test_locust_masters_outside_the_pod_are_ignored(tmp_path: Path) -> None:
         for process in outsiders:
             process.kill()
             process.wait()
-    assert (
-        run.result["master_exit"],
-        run.result["finisher_exit"],
-        run.result["exporter_exit"],
-    ) == (0, 0, 0)
+    assert run.exit_codes() == (0, 0, 0)
     assert run.summary()["requests"] == run.locust_totals()[0]
     assert f"watching Locust master pid {run.result['master_pid']}:" in run.log("finisher")

@@ -1,6 +1,6 @@
 """A Locust master "pod" made of real processes, run inside fresh PID and network namespaces.
 
-Run as ``unshare --pid --net --fork --mount-proc python pod_harness.py SPEC.json``: inside,
+Run as ``unshare --pid --net --fork --mount-proc python finisher_pod_harness.py SPEC.json``: inside,
 the finisher sees only this pod's processes, as with ``shareProcessNamespace``. It starts a
 load target, the finisher (and its postStart gate), the exporter, a scraper that plays
 Prometheus, the Locust master and workers, then records what happened, when, and with
@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 VENV_BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 AGGREGATED = re.compile(
     r'^locust_requests_num_requests\{method="",name="Aggregated"\} (\S+)$', re.M
 )
 
 
 def now() -> float:
+    """The harness's one clock."""
     return time.monotonic()
 
 
@@ -42,6 +43,7 @@ class Scraper(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        """Scrape until stopped."""
         while not self.stopped.is_set():
             started = now()
             try:
@@ -72,6 +74,7 @@ class Sampler(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        """Sample until stopped."""
         while not self.stopped.is_set():
             try:
                 fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -85,6 +88,7 @@ class Sampler(threading.Thread):
 
 
 def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with its output in ``log``."""
     with log.open("wb") as output:
         return subprocess.Popen(
             argv, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
@@ -92,6 +96,7 @@ def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subp
 
 
 def wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int | None, float | None]:
+    """(exit code, when) or (None, None) after ``timeout``."""
     try:
         code = process.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -100,6 +105,7 @@ def wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int | None, 
 
 
 def main() -> None:
+    """Run the pod described by the spec file in argv[1]."""
     spec = json.loads(Path(sys.argv[1]).read_text())
     work = Path(spec["workdir"])
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
@@ -115,7 +121,7 @@ def main() -> None:
     finisher = start(
         [
             str(VENV_BIN / "locust-finisher"),
-            "terminator",
+            "finish",
             "--termination-log",
             str(work / "termination-log"),
             *spec.get("finisher_args", []),

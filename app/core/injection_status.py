@@ -1,0 +1,88 @@
+"""The status annotation: what the webhook decided for a pod, with one writer and one reader.
+
+The webhook writes it once, at admission; the controller, ``wait`` and a second webhook pass
+read it. Its presence marks a pod as ours, and it carries what the others cannot work out
+from the pod alone (the effective settings, which containers are the master and the
+exporter, their ports). Pods live longer than a version of ours, so the reader takes what
+any version wrote: a missing or unusable field reads as its default.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from app.core import names
+from app.core.settings import DEFAULT_SETTINGS, FinishSettings, read_settings
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionStatus:
+    """The webhook's record on one pod."""
+
+    settings: FinishSettings
+    master_container: str
+    exporter_container: str
+    exporter_sidecar: bool
+    exporter_port: int = names.EXPORTER_DEFAULT_PORT
+    locust_web_port: int = names.LOCUST_DEFAULT_WEB_PORT
+    injected: tuple[str, ...] = ()
+    version: str = ""
+
+    def encode(self) -> str:
+        """The annotation's value: compact JSON, keys in a stable order."""
+        settings = self.settings.describe()
+        return orjson.dumps(
+            {
+                "version": self.version,
+                # The strategy first, as every version wrote it.
+                "strategy": settings.pop("strategy"),
+                **settings,
+                "masterContainer": self.master_container,
+                "exporterContainer": self.exporter_container,
+                "exporterSidecar": self.exporter_sidecar,
+                "exporterPort": self.exporter_port,
+                "locustWebPort": self.locust_web_port,
+                "injected": list(self.injected),
+            }
+        ).decode()
+
+
+def _port(value: Any, default: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
+        return value
+    return default
+
+
+def read_status(annotations: Mapping[str, Any]) -> InjectionStatus | None:
+    """The status a webhook of any version wrote on a pod; None if it carries none."""
+    text = annotations.get(names.STATUS_ANNOTATION)
+    if not isinstance(text, str):
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    # A setting this version cannot read is the default: the pod was admitted long ago.
+    settings, _ = read_settings(document, lambda setting: setting.key, DEFAULT_SETTINGS)
+    injected = document.get("injected")
+    return InjectionStatus(
+        settings=settings,
+        master_container=_text(document.get("masterContainer")),
+        exporter_container=_text(document.get("exporterContainer")),
+        exporter_sidecar=document.get("exporterSidecar") is True,
+        exporter_port=_port(document.get("exporterPort"), names.EXPORTER_DEFAULT_PORT),
+        locust_web_port=_port(document.get("locustWebPort"), names.LOCUST_DEFAULT_WEB_PORT),
+        injected=tuple(i for i in injected if isinstance(i, str))
+        if isinstance(injected, list)
+        else (),
+        version=_text(document.get("version")),
+    )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
