@@ -12,6 +12,10 @@ export UV_PYTHON ?= $(shell command -v /usr/bin/python3.11 || command -v python3
 export UV_LINK_MODE := copy
 UV_VERSION := 0.13.9
 UV := uv
+# Debian's pieces of the real node and of the image builds (see docs/local-cluster.md).
+NODE_PACKAGES := runc containernetworking-plugins nftables buildah mmdebstrap
+# The oldest Kubernetes we support; `make test` runs the end-to-end subset on it too.
+OLDEST_KUBERNETES := 1.28
 RUN := $(UV) run --locked
 
 .PHONY: run test setup build lint test-unit test-processes test-cluster bench clean-cluster
@@ -24,9 +28,17 @@ test: setup lint test-unit build test-processes test-cluster
 setup:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --locked --quiet
+	@missing=$$(for p in $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 build: setup
 	$(RUN) python -m devcluster.build
+	$(RUN) python -m devcluster.build $(OLDEST_KUBERNETES)
+	$(RUN) python -m devcluster.images
 
 lint: setup
 	$(RUN) ruff check .
@@ -42,12 +54,14 @@ test-processes: setup
 
 test-cluster: setup build
 	$(RUN) pytest -m cluster
+	LOCUST_FINISHER_KUBERNETES=$(OLDEST_KUBERNETES) $(RUN) pytest -m "cluster and oldest"
 
 bench: setup build
 	$(RUN) python -m bench.webhook_bench
 	$(RUN) python -m bench.finisher_bench
 	$(RUN) python -m bench.controller_bench
 
-# Removes what a killed cluster left behind (network namespaces, links, mount points).
+# Removes what a killed cluster left behind: processes, pods, mounts, cgroups, links, firewall
+# chains, and the sysctls the kubelet changed.
 clean-cluster: setup
 	$(RUN) python -m devcluster.clean

@@ -1,1 +1,1 @@
-"""A real local Kubernetes for tests and the demo: Go-built control plane, process kubelet."""
+"""A real local Kubernetes for tests and the demo: Go-built control plane and node."""

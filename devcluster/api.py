@@ -1,4 +1,4 @@
-"""A small REST client for the local API server, on plain dicts (tests, demo, process kubelet).
+"""A small REST client for the local API server, on plain dicts (tests and the demo).
 
 The product's controller uses the official client; the test harness talks REST directly so
 that what it does to the cluster is visible at a glance and nothing is lost in models.
@@ -6,7 +6,7 @@ that what it does to the cluster is visible at a glance and nothing is lost in m
 
 import json
 import ssl
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,15 +60,6 @@ def _check(response: httpx.Response) -> JsonDict:
 
 def _patch_headers(kind: str) -> dict[str, str]:
     return {"Content-Type": _PATCH_TYPES[kind]}
-
-
-def resource_path(
-    api_version: str, plural: str, namespace: str | None = None, name: str | None = None
-) -> str:
-    """The REST path of a resource collection or object."""
-    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
-    return f"{path}/{name}" if name else path
 
 
 class ApiClient:
@@ -125,60 +116,5 @@ class ApiClient:
                 stream.read()
                 raise ApiError(stream.status_code, stream.text)
             for line in stream.iter_lines():
-                if line:
-                    yield json.loads(line)
-
-
-class AsyncApiClient:
-    """Asynchronous client: the process kubelet."""
-
-    def __init__(self, credentials: Credentials, timeout: float = 30.0) -> None:
-        self._http = httpx.AsyncClient(timeout=timeout, **credentials.client_kwargs())
-
-    async def close(self) -> None:
-        """Release connections."""
-        await self._http.aclose()
-
-    async def get(self, path: str, **params: Any) -> JsonDict:
-        """GET an object or a list."""
-        return _check(await self._http.get(path, params=params))
-
-    async def create(self, path: str, body: Mapping[str, Any], **params: Any) -> JsonDict:
-        """POST a new object."""
-        return _check(await self._http.post(path, json=body, params=params))
-
-    async def patch(self, path: str, body: Any, kind: str = "merge") -> JsonDict:
-        """PATCH an object (merge, strategic or json)."""
-        content = json.dumps(body)
-        return _check(await self._http.patch(path, content=content, headers=_patch_headers(kind)))
-
-    async def delete(self, path: str, grace_period_seconds: int | None = None) -> JsonDict:
-        """DELETE an object; missing objects are not an error."""
-        params = (
-            {} if grace_period_seconds is None else {"gracePeriodSeconds": grace_period_seconds}
-        )
-        response = await self._http.delete(path, params=params)
-        if response.status_code == 404:
-            return {}
-        return _check(response)
-
-    async def watch(
-        self, path: str, resource_version: str, timeout_seconds: int = 60, **params: str
-    ) -> AsyncIterator[JsonDict]:
-        """Watch events from ``resource_version`` until the server ends the stream."""
-        query = {
-            "watch": "true",
-            "resourceVersion": resource_version,
-            "timeoutSeconds": str(timeout_seconds),
-            "allowWatchBookmarks": "true",
-            **params,
-        }
-        async with self._http.stream(
-            "GET", path, params=query, timeout=timeout_seconds + 10
-        ) as stream:
-            if stream.status_code >= 300:
-                await stream.aread()
-                raise ApiError(stream.status_code, stream.text)
-            async for line in stream.aiter_lines():
                 if line:
                     yield json.loads(line)

@@ -1,7 +1,9 @@
-"""Build (once) the real pieces of the local Kubernetes: control plane binaries and Prometheus.
+"""Build (once) the real pieces of the local Kubernetes: control plane, node and Prometheus.
 
-kube-apiserver, kube-controller-manager and kubectl come from the ``k8s.io/kubernetes`` Go
-module, etcd from ``go.etcd.io/etcd/server/v3`` and Prometheus from
+kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the node's kubelet and
+kube-proxy come from the ``k8s.io/kubernetes`` Go module; containerd (with its runc shim and
+``ctr``) from ``github.com/containerd/containerd/v2``, CoreDNS from
+``github.com/coredns/coredns``, etcd from ``go.etcd.io/etcd/server/v3`` and Prometheus from
 ``github.com/prometheus/prometheus`` (Debian's package is built without
 ``kubernetes_sd_configs``), helm from ``helm.sh/helm/v3`` and cert-manager's controller and
 cainjector from ``github.com/cert-manager/cert-manager``, through the wrapper modules
@@ -10,6 +12,10 @@ cache outside the repository, keyed by what it was built from, so a warm machine
 cluster in seconds:
 
     python -m devcluster.build        # prints progress; idempotent
+    python -m devcluster.build 1.28   # the same with the oldest supported Kubernetes
+
+The oldest supported version, 1.28, comes from its own wrapper module; kubectl, kube-proxy
+and everything that is not Kubernetes are shared by both.
 """
 
 import fcntl
@@ -22,13 +28,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GOMOD = Path(__file__).resolve().parent / "gomod"
-KUBERNETES_VERSION = "v1.36.3"
 
-# Go tools each wrapper module builds: (module dir, package, binary name).
+# The Kubernetes versions the local cluster can run: (wrapper module, exact version). The
+# default is the newest; the oldest we support runs a subset of the end-to-end tests.
+KUBERNETES_VERSIONS = {"1.36": ("kubernetes", "v1.36.3"), "1.28": ("kubernetes-1.28", "v1.28.15")}
+DEFAULT_KUBERNETES = "1.36"
+KUBERNETES_VERSION = KUBERNETES_VERSIONS[DEFAULT_KUBERNETES][1]
+
+# The pieces each Kubernetes version brings: (package, binary name).
+_KUBERNETES_TOOLS = (
+    ("k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"),
+    ("k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"),
+    ("k8s.io/kubernetes/cmd/kube-scheduler", "kube-scheduler"),
+    ("k8s.io/kubernetes/cmd/kubelet", "kubelet"),
+)
+# Everything else, whatever the version: (module dir, package, binary name). kubectl and
+# kube-proxy are the newest: both only talk to the API server's stable APIs, and only the
+# newest kube-proxy has the nftables mode that keeps the host's iptables untouched.
 _GO_TOOLS = (
-    ("kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"),
-    ("kubernetes", "k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"),
     ("kubernetes", "k8s.io/kubernetes/cmd/kubectl", "kubectl"),
+    ("kubernetes", "k8s.io/kubernetes/cmd/kube-proxy", "kube-proxy"),
+    ("containerd", "github.com/containerd/containerd/v2/cmd/containerd", "containerd"),
+    (
+        "containerd",
+        "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+        "containerd-shim-runc-v2",
+    ),
+    ("containerd", "github.com/containerd/containerd/v2/cmd/ctr", "ctr"),
+    ("coredns", "github.com/coredns/coredns", "coredns"),
     ("etcd", "go.etcd.io/etcd/server/v3", "etcd"),
     ("prometheus", "github.com/prometheus/prometheus/cmd/prometheus", "prometheus"),
     ("helm", "helm.sh/helm/v3/cmd/helm", "helm"),
@@ -45,6 +72,11 @@ _GO_TOOLS = (
 )
 
 
+# Go build tags per module. Prometheus without the cloud service discoveries builds in a
+# fraction of the time, and the local cluster only needs Kubernetes'.
+_BUILD_TAGS = {"prometheus": "remove_all_sd,enable_kubernetes_sd"}
+
+
 def cache_root() -> Path:
     """Where built pieces are kept: ``$LOCUST_FINISHER_CACHE`` or ``~/.cache/locust-finisher``."""
     configured = os.environ.get("LOCUST_FINISHER_CACHE")
@@ -58,9 +90,17 @@ def cache_root() -> Path:
 class Binaries:
     """Paths of everything the local cluster runs."""
 
+    kubernetes_version: str  # e.g. v1.36.3, of the control plane and the kubelet
     kube_apiserver: Path
     kube_controller_manager: Path
     kubectl: Path
+    kube_scheduler: Path
+    kubelet: Path
+    kube_proxy: Path
+    containerd: Path
+    containerd_shim: Path
+    ctr: Path
+    coredns: Path
     etcd: Path
     prometheus: Path
     helm: Path
@@ -80,14 +120,14 @@ def _go_version() -> str:
 
 def _module_key(module: str, go_version: str) -> str:
     digest = hashlib.sha256(go_version.encode())
+    digest.update(_BUILD_TAGS.get(module, "").encode())
     for name in ("go.mod", "go.sum"):
         digest.update((GOMOD / module / name).read_bytes())
     return digest.hexdigest()[:12]
 
 
-def _version_ldflags() -> str:
+def _version_ldflags(version: str) -> str:
     """Stamp the true version, or the API server reports v0.0.0-master to clients."""
-    version = KUBERNETES_VERSION
     minor = version.split(".")[1]
     flags = ["-s", "-w"]
     for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
@@ -101,13 +141,23 @@ def _version_ldflags() -> str:
     return " ".join(flags)
 
 
+def pause_source() -> Path:
+    """Kubernetes' own pause program, in the module cache once the module was built."""
+    modules = subprocess.run(
+        ["go", "env", "GOMODCACHE"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return Path(modules) / f"k8s.io/kubernetes@{KUBERNETES_VERSION}" / "build/pause/linux/pause.c"
+
+
 def _go_build(module: str, package: str, output: Path, name: str) -> None:
     env = {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
-    ldflags = _version_ldflags() if module == "kubernetes" else "-s -w"
+    versions = {module: version for module, version in KUBERNETES_VERSIONS.values()}
+    ldflags = _version_ldflags(versions[module]) if module in versions else "-s -w"
     started = time.monotonic()
     _say(f"building {name} from {package} (a cold build takes minutes) ...")
+    tags = [f"-tags={_BUILD_TAGS[module]}"] if module in _BUILD_TAGS else []
     subprocess.run(
-        ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(output), package],
+        ["go", "build", "-trimpath", *tags, f"-ldflags={ldflags}", "-o", str(output), package],
         cwd=GOMOD / module,
         env=env,
         check=True,
@@ -115,8 +165,14 @@ def _go_build(module: str, package: str, output: Path, name: str) -> None:
     _say(f"built {name} in {time.monotonic() - started:.0f}s")
 
 
-def ensure_binaries() -> Binaries:
-    """Build whatever is missing from the cache, and return the paths of every binary."""
+def ensure_binaries(kubernetes: str = DEFAULT_KUBERNETES) -> Binaries:
+    """Build whatever is missing from the cache, and return the paths of every binary.
+
+    ``kubernetes`` is a key of :data:`KUBERNETES_VERSIONS`: the control plane's and the
+    kubelet's version.
+    """
+    kubernetes_module, kubernetes_version = KUBERNETES_VERSIONS[kubernetes]
+    tools = [(kubernetes_module, package, name) for package, name in _KUBERNETES_TOOLS]
     root = cache_root() / "devcluster"
     root.mkdir(parents=True, exist_ok=True)
     with (root / ".lock").open("w") as lock:
@@ -124,7 +180,7 @@ def ensure_binaries() -> Binaries:
         fcntl.flock(lock, fcntl.LOCK_EX)
         go_version = _go_version()
         paths: dict[str, Path] = {}
-        for module, package, name in _GO_TOOLS:
+        for module, package, name in [*tools, *_GO_TOOLS]:
             directory = root / f"{module}-{_module_key(module, go_version)}"
             binary = directory / name
             if not binary.exists():
@@ -134,9 +190,17 @@ def ensure_binaries() -> Binaries:
                 partial.rename(binary)
             paths[name] = binary
     return Binaries(
+        kubernetes_version=kubernetes_version,
         kube_apiserver=paths["kube-apiserver"],
         kube_controller_manager=paths["kube-controller-manager"],
         kubectl=paths["kubectl"],
+        kube_scheduler=paths["kube-scheduler"],
+        kubelet=paths["kubelet"],
+        kube_proxy=paths["kube-proxy"],
+        containerd=paths["containerd"],
+        containerd_shim=paths["containerd-shim-runc-v2"],
+        ctr=paths["ctr"],
+        coredns=paths["coredns"],
         etcd=paths["etcd"],
         prometheus=paths["prometheus"],
         helm=paths["helm"],
@@ -147,7 +211,7 @@ def ensure_binaries() -> Binaries:
 
 if __name__ == "__main__":
     started = time.monotonic()
-    built = ensure_binaries()
+    built = ensure_binaries(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_KUBERNETES)
     for field, path in vars(built).items():
         _say(f"{field}: {path}")
     _say(f"ready in {time.monotonic() - started:.1f}s")

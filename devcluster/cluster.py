@@ -1,11 +1,14 @@
-"""A whole local Kubernetes in one object: control plane, process kubelet, and clean-up.
+"""A whole local Kubernetes in one object: control plane, a real node, and clean-up.
 
     with LocalCluster() as cluster:
         cluster.kubectl("get", "nodes")
 
-Needs root (network namespaces, mounts). Everything it makes is named after the cluster and
-removed on exit, also after a failed test; a later start also removes what a killed run
-left behind (its directory records its owner's PID).
+The node is the real kubelet with containerd and runc, running images built here
+(:mod:`devcluster.images`), with kube-scheduler, kube-proxy and CoreDNS beside it. Needs root.
+One real node per machine (a lock says who has it). Everything it makes is named after the
+cluster or written down before it is changed, and is removed or restored on exit, also
+after a failed test; a later start, or ``python -m devcluster.clean``, does the same for a
+run that was killed (its directory records its owner's PID).
 """
 
 import contextlib
@@ -16,25 +19,37 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from devcluster.api import ApiClient
-from devcluster.build import Binaries, ensure_binaries
+from devcluster.build import DEFAULT_KUBERNETES, Binaries, ensure_binaries, pause_source
 from devcluster.control_plane import ControlPlaneInfo, start_control_plane
-from devcluster.kubelet.images import exporter_binary_default
-from devcluster.kubelet.kubelet import remove_created_paths
-from devcluster.kubelet.network import ClusterNetwork, remove_leftovers
-from devcluster.processes import ProcessGroup, kill_marked, wait_until
+from devcluster.images import ImageArchive, ensure_images
+from devcluster.node.addons import deploy_coredns, start_kube_proxy, start_scheduler
+from devcluster.node.host import (
+    HostFacts,
+    NodeLock,
+    preflight,
+    record_host_state,
+    restore_host_state,
+    restore_sysctls,
+)
+from devcluster.node.kubelet import NODE_NAME, KubeletSettings, start_kubelet
+from devcluster.node.network import ClusterNetwork, remove_leftovers
+from devcluster.node.runtime import Runtime, start_containerd
+from devcluster.processes import ProcessGroup, free_port, kill_marked, wait_until
 from devcluster.prometheus import Prometheus, start_prometheus
 
-NODE_NAME = "devcluster-node"
 _DIRECTORY_PREFIX = "locust-finisher-cluster-"
+KUBERNETES_ENV = "LOCUST_FINISHER_KUBERNETES"
 
 
 def clean_abandoned_clusters() -> int:
-    """Remove the processes, network and mount points of clusters whose owner is gone.
+    """Remove the processes, network, mounts and host changes of clusters whose owner is gone.
 
     Returns:
         How many clusters were removed.
@@ -51,17 +66,68 @@ def clean_abandoned_clusters() -> int:
         except (OSError, ValueError):
             continue
         kill_marked(directory)
+        restore_host_state(directory)
         remove_leftovers(tag)
-        remove_created_paths(directory / "kubelet" / "created-paths")
         shutil.rmtree(directory, ignore_errors=True)
         removed += 1
     return removed
 
 
+def start_registry(archives: list[ImageArchive], processes: ProcessGroup) -> str:
+    """:mod:`devcluster.registry` serving ``archives``; its URL once it answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    served = processes.start(
+        "registry",
+        [
+            sys.executable,
+            "-m",
+            "devcluster.registry",
+            f"--port={port}",
+            *(str(archive.path) for archive in archives),
+        ],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/v2/", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    wait_until(answers, 120, "the local registry", served)
+    return url
+
+
+class _Stopwatch:
+    """How long each step of a cluster start took, said in one line at the end."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.monotonic()
+        self.laps: list[str] = []
+
+    def lap(self, what: str) -> None:
+        now = time.monotonic()
+        self.laps.append(f"{what} {now - self.last:.1f}s")
+        self.last = now
+
+    def report(self) -> None:
+        total = time.monotonic() - self.started
+        print(f"[devcluster] up in {total:.1f}s: {', '.join(self.laps)}", file=sys.stderr)
+
+
 class LocalCluster:
     """A running local cluster; use as a context manager."""
 
-    def __init__(self, keep_directory: bool = False, prometheus: bool = True) -> None:
+    def __init__(
+        self,
+        keep_directory: bool = False,
+        prometheus: bool = True,
+        kubernetes: str | None = None,
+    ) -> None:
+        # $LOCUST_FINISHER_KUBERNETES picks the version for a whole run (see `make test`).
+        self.kubernetes = kubernetes or os.environ.get(KUBERNETES_ENV) or DEFAULT_KUBERNETES
         self.keep_directory = keep_directory
         self.with_prometheus = prometheus
         self.prometheus: Prometheus | None = None
@@ -70,6 +136,8 @@ class LocalCluster:
         self.processes = ProcessGroup(self.directory)
         self.binaries: Binaries | None = None
         self.network: ClusterNetwork | None = None
+        self.runtime: Runtime | None = None
+        self.lock = NodeLock(f"cluster {self.directory}")
         self.info: ControlPlaneInfo | None = None
         self._api: ApiClient | None = None
 
@@ -91,46 +159,75 @@ class LocalCluster:
 
     def start(self) -> None:
         """Build (if needed) and start everything; return once the node is Ready."""
+        facts = preflight()
         clean_abandoned_clusters()
-        self.binaries = ensure_binaries()
+        self.lock.acquire()
+        self.binaries = ensure_binaries(self.kubernetes)
+        archives = ensure_images(self.binaries.coredns, pause_source())
         self.network = ClusterNetwork.create()
         (self.directory / "owner").write_text(f"{os.getpid()} {self.network.tag}\n")
-        self.info = start_control_plane(
-            self.binaries,
-            self.directory,
-            self.processes,
-            self.network.service_cidr,
-            self.network.kubernetes_service_ip,
-        )
-        kubelet_root = self.directory / "kubelet"
-        kubelet_root.mkdir()
-        kubelet_root.chmod(0o755)
-        admin = self.info.admin
-        kubelet = self.processes.start(
-            "process-kubelet",
-            [
-                sys.executable,
-                "-m",
-                "devcluster.kubelet.kubelet",
-                f"--server={admin.server}",
-                f"--ca-file={admin.ca_file}",
-                f"--cert-file={admin.cert_file}",
-                f"--key-file={admin.key_file}",
-                f"--node-name={NODE_NAME}",
-                f"--root={kubelet_root}",
-                f"--network-index={self.network.index}",
-                f"--exporter-binary={exporter_binary_default()}",
-                f"--api-port={self.info.port}",
-            ],
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-            stop_timeout=30,
-        )
-        wait_until(self._node_ready, 60, "the process kubelet's node to be Ready", kubelet)
-        wait_until(self._default_service_account, 60, "the default service account")
-        if self.with_prometheus:
-            self.prometheus = start_prometheus(
-                self.binaries.prometheus, self.kubeconfig, self.directory, self.processes
+        record_host_state(self.directory)
+        node = self.directory / "node"
+        cni = self.network.write_cni_config(node / "cni" / "net.d", node / "cni" / "ipam")
+        clock = _Stopwatch()
+        # The registry and containerd need no API server: they start alongside it.
+        with ThreadPoolExecutor(1) as background:
+            runtime = background.submit(
+                self._start_runtime, node / "containerd", cni, facts, archives
             )
+            self.info = start_control_plane(
+                self.binaries,
+                self.directory,
+                self.processes,
+                self.network.node_ip,
+                self.network.service_cidr,
+                self.network.kubernetes_service_ip,
+            )
+            clock.lap("control plane")
+            if self.with_prometheus:
+                self.prometheus = start_prometheus(
+                    self.binaries.prometheus, self.kubeconfig, self.directory, self.processes
+                )
+            self.runtime = runtime.result()
+            clock.lap(f"registry of {len(archives)} image archives and containerd")
+        start_scheduler(self.binaries, self.kubeconfig, self.processes)
+        start_kube_proxy(self.binaries, self.kubeconfig, self.network, node, self.processes)
+        kubelet = start_kubelet(
+            self.binaries,
+            node / "kubelet",
+            self.processes,
+            KubeletSettings(
+                node_ip=self.network.node_ip,
+                kubeconfig=self.kubeconfig,
+                client_ca_file=self.info.ca_file,
+                runtime_endpoint=self.runtime.endpoint,
+                cluster_dns=self.network.dns_service_ip,
+                minor_version=int(self.binaries.kubernetes_version.split(".")[1]),
+            ),
+            facts,
+        )
+        wait_until(self._node_ready, 90, "the node to be Ready", kubelet)
+        # The kubelet sets these host-wide at start; a shared machine keeps its own.
+        restore_sysctls(self.directory)
+        clock.lap("node Ready")
+        wait_until(self._default_service_account, 60, "the default service account")
+        deploy_coredns(self.network, self.apply)
+        wait_until(self._dns_ready, 120, "CoreDNS to be ready", kubelet)
+        clock.lap("CoreDNS ready")
+        clock.report()
+
+    def _start_runtime(
+        self, directory: Path, cni: Path, facts: HostFacts, archives: list[ImageArchive]
+    ) -> Runtime:
+        assert self.binaries is not None
+        registry = start_registry(archives, self.processes)
+        return start_containerd(self.binaries, directory, self.processes, cni, facts, registry)
+
+    def _dns_ready(self) -> bool:
+        with contextlib.suppress(Exception):
+            deployment = self.api().get("/apis/apps/v1/namespaces/kube-system/deployments/coredns")
+            return bool(deployment.get("status", {}).get("readyReplicas"))
+        return False
 
     def _node_ready(self) -> bool:
         with contextlib.suppress(Exception):
@@ -196,24 +293,36 @@ class LocalCluster:
 
     def container_pid(self, pod: dict[str, Any], container: str) -> int:
         """The host PID of a running container's process (to kill it like an OOM or a crash)."""
-        path = self.directory / "kubelet" / "pods" / pod["metadata"]["uid"] / f"{container}.pid"
-        return int(path.read_text())
+        assert self.runtime is not None
+        fresh = self.api().get(
+            f"/api/v1/namespaces/{pod['metadata']['namespace']}/pods/{pod['metadata']['name']}"
+        )
+        for status in fresh.get("status", {}).get("containerStatuses", []):
+            if status["name"] == container and status.get("containerID"):
+                return self.runtime.task_pid(status["containerID"].split("://", 1)[1])
+        raise LookupError(f"container {container} of {pod['metadata']['name']} has no ID yet")
 
-    def pod_log(self, pod_uid: str, container: str) -> str:
-        """A container's output (there is no kubelet API for `kubectl logs` here)."""
-        path = self.directory / "kubelet" / "pods" / pod_uid / f"{container}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    def pod_log(self, namespace: str, pod: str, container: str) -> str:
+        """A container's output, as ``kubectl logs`` gives it ("" if there is none yet)."""
+        return self.kubectl("logs", "-n", namespace, pod, "-c", container, check=False)
+
+    def node_info(self) -> dict[str, str]:
+        """The node's kubelet and runtime versions, as the node reports them."""
+        node = self.api().get(f"/api/v1/nodes/{NODE_NAME}")
+        info: dict[str, str] = node.get("status", {}).get("nodeInfo", {})
+        return info
 
     def stop(self) -> None:
-        """Stop everything and remove what the cluster made."""
+        """Stop everything and restore what the cluster changed on the machine."""
         if self._api is not None:
             self._api.close()
             self._api = None
         self.processes.stop_all()
-        kill_marked(self.directory)  # anything a stopped process left running
+        kill_marked(self.directory)  # anything a stopped process left running: shims
+        restore_host_state(self.directory)
         if self.network is not None:
             self.network.destroy()
-        remove_created_paths(self.directory / "kubelet" / "created-paths")
+        self.lock.release()
         if not self.keep_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -1,9 +1,11 @@
-"""The real control plane on loopback: etcd, kube-apiserver and kube-controller-manager.
+"""The real control plane: etcd, kube-apiserver and kube-controller-manager.
 
 Built from Go modules by :mod:`devcluster.build`; certificates from :mod:`app.certificates`.
 The API server runs with TLS, client-certificate authentication, RBAC, Pod Security
 admission and the mutating-webhook plugin, like a real cluster; the controller manager runs
 the job, garbage-collector, namespace and service-account controllers among its defaults.
+etcd stays on loopback; the API server listens on the node's address, where pods reach it
+through the ``kubernetes`` Service, and calls the kubelet with a client certificate.
 """
 
 import base64
@@ -54,6 +56,16 @@ current-context: local
 """
 
 
+def feature_gates(version: str) -> list[str]:
+    """Flags that turn on, in an older version, what locust-k8s-operator 2.3's pods need.
+
+    Native sidecars are on by default from 1.29; 1.28 has them as an alpha feature, so the
+    oldest version can still run pods of that shape.
+    """
+    minor = int(version.split(".")[1])
+    return ["--feature-gates=SidecarContainers=true"] if minor < 29 else []
+
+
 def _healthy(url: str, context: ssl.SSLContext | None = None) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2, context=context) as response:
@@ -66,10 +78,15 @@ def start_control_plane(
     binaries: Binaries,
     directory: Path,
     processes: ProcessGroup,
+    address: str,
     service_cidr: str,
     kubernetes_service_ip: str,
 ) -> ControlPlaneInfo:
-    """Start etcd, the API server and the controller manager; return once they serve."""
+    """Start etcd, the API server and the controller manager; return once they serve.
+
+    The API server listens on ``address``, the node's; etcd stays on loopback.
+    """
+    gates = feature_gates(binaries.kubernetes_version)
     pki = directory / "pki"
     ca = new_ca("locust-finisher local cluster CA")
     ca_file, _ = write_pair(pki, "ca", ca)
@@ -83,11 +100,15 @@ def start_control_plane(
             "kubernetes.default.svc",
             "kubernetes.default.svc.cluster.local",
         ],
-        ["127.0.0.1", kubernetes_service_ip],
+        ["127.0.0.1", address, kubernetes_service_ip],
     )
     serving_cert, serving_key = write_pair(pki, "apiserver", serving)
     admin = issue(ca, "admin", client=True, organization="system:masters")
     admin_cert, admin_key = write_pair(pki, "admin", admin)
+    kubelet_client = issue(
+        ca, "kube-apiserver-kubelet-client", client=True, organization="system:masters"
+    )
+    kubelet_client_cert, kubelet_client_key = write_pair(pki, "kubelet-client", kubelet_client)
     manager = issue(
         ca, "system:kube-controller-manager", client=True, organization="system:masters"
     )
@@ -112,13 +133,14 @@ def start_control_plane(
     )
     wait_until(lambda: _healthy(f"http://127.0.0.1:{etcd_port}/health"), 60, "etcd", etcd)
 
-    server = f"https://127.0.0.1:{api_port}"
+    server = f"https://{address}:{api_port}"
     apiserver = processes.start(
         "kube-apiserver",
         [
             str(binaries.kube_apiserver),
             f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            "--bind-address=127.0.0.1",
+            f"--bind-address={address}",
+            f"--advertise-address={address}",
             f"--secure-port={api_port}",
             f"--tls-cert-file={serving_cert}",
             f"--tls-private-key-file={serving_key}",
@@ -128,12 +150,16 @@ def start_control_plane(
             f"--service-account-signing-key-file={sa_key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={service_cidr}",
-            "--endpoint-reconciler-type=none",
-            # Webhooks addressed by Service are dialled at their endpoints' pod IPs: there is
-            # no cluster DNS here, and this is how the API server reaches them anyway.
+            # Webhooks addressed by Service are dialled at their endpoints' pod IPs: the API
+            # server runs outside the pod network's DNS, as on many managed clusters.
             "--enable-aggregator-routing=true",
+            f"--kubelet-client-certificate={kubelet_client_cert}",
+            f"--kubelet-client-key={kubelet_client_key}",
+            # The node registers under a name no DNS knows; its InternalIP is the way in.
+            "--kubelet-preferred-address-types=InternalIP",
             "--allow-privileged=true",
             "--profiling=false",
+            *gates,
             "--v=1",
         ],
         stop_timeout=15,
@@ -162,6 +188,7 @@ def start_control_plane(
             "--controllers=*,-nodeipam",
             # Finished Jobs and pods are the subject of our tests; keep them.
             "--terminated-pod-gc-threshold=1000",
+            *gates,
             "--v=1",
         ],
     )

@@ -1,10 +1,11 @@
 """``make run``: a whole Locust load test on a local Kubernetes, finished by locust-finisher.
 
-It builds (or reuses) the cluster's binaries, starts the control plane, the process kubelet
-and Prometheus, installs locust-finisher with its kustomize overlay, opts a namespace in,
-and runs a load test shaped exactly like locust-k8s-operator 2.2 makes it. It shows the
-master pod's containers while the test runs, and ends with the verdict, the pod's phase,
-the Job's condition, and the final request count in Prometheus next to Locust's own.
+It builds (or reuses) the cluster's binaries and images, starts the control plane, a real
+node (kubelet, containerd, runc, kube-proxy, CoreDNS) and Prometheus, installs
+locust-finisher with its kustomize overlay, opts a namespace in, and runs a load test
+shaped exactly like locust-k8s-operator 2.2 makes it. It shows the master pod's containers
+while the test runs, and ends with the verdict, the pod's phase, the Job's condition, and
+the final request count in Prometheus next to Locust's own.
 Ctrl-C, or the end, tears everything down.
 """
 
@@ -139,11 +140,17 @@ def main() -> int:
 
     say(
         "starting a local Kubernetes (etcd, kube-apiserver, kube-controller-manager, "
-        "a process kubelet, Prometheus); the first run builds them from Go modules"
+        "kube-scheduler, a real node: kubelet, containerd, runc, kube-proxy, CoreDNS; "
+        "Prometheus); the first run builds them from Go modules and the images with buildah"
     )
     started = time.monotonic()
     with LocalCluster() as cluster, tempfile.TemporaryDirectory() as scratch:
         say(f"cluster up in {time.monotonic() - started:.0f}s; kubeconfig {cluster.kubeconfig}")
+        node = cluster.node_info()
+        say(
+            f"node: kubelet {node.get('kubeletVersion')}, runtime "
+            f"{node.get('containerRuntimeVersion')}, kernel {node.get('kernelVersion')}"
+        )
         say(
             "installing locust-finisher: locust-finisher certs + kubectl apply --server-side -k "
             "manifests/overlays/self-signed"

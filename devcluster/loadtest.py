@@ -106,7 +106,8 @@ def run_load_test(
         time.sleep(1)
     pod = master_pod(cluster, test)
     assert pod is not None
-    master_log = cluster.pod_log(pod["metadata"]["uid"], f"{test.node_name}-master")
+    master = f"{test.node_name}-master"
+    master_log = cluster.pod_log(test.namespace, pod["metadata"]["name"], master)
     query = (
         f'last_over_time(locust_requests_num_requests{{name="Aggregated",'
         f'pod="{pod["metadata"]["name"]}"}}[15m])'

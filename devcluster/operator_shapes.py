@@ -17,6 +17,8 @@ VERSIONS = ("java-1.1", "go-2.2", "go-2.3", "go-2.2-otel", "java-0.2.1")
 
 LOCUST_IMAGE = "locustio/locust:2.47.0"
 EXPORTER_IMAGE = "containersol/locust_exporter:v0.5.0"
+# A plain Python image for hand-written pods (built locally as a Debian base).
+PYTHON_IMAGE = "python:3.11-slim-bookworm"
 
 LOCUSTFILE = """\
 from locust import HttpUser, constant, task
@@ -304,33 +306,34 @@ def master_service(test: LoadTest) -> dict[str, Any]:
     }
 
 
+def deployment(
+    name: str, namespace: str, labels: dict[str, str], pod_spec: dict[str, Any]
+) -> dict[str, Any]:
+    """A one-replica Deployment of ``pod_spec``, its pods labelled ``labels``."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
 def target_objects(namespace: str) -> list[dict[str, Any]]:
     """The load target: a Deployment and its Service ``target:8080``."""
     labels = {"app": "target"}
+    target = {
+        "name": "target",
+        "image": "locust-finisher.local/http-target:1",
+        "ports": [{"containerPort": 8080, "name": "http"}],
+        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+        "securityContext": _restricted_context(),
+    }
     return [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "target", "namespace": namespace},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "target",
-                                "image": "locust-finisher.local/http-target:1",
-                                "ports": [{"containerPort": 8080, "name": "http"}],
-                                "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
-                                "securityContext": _restricted_context(),
-                            }
-                        ],
-                    },
-                },
-            },
-        },
+        deployment("target", namespace, labels, {"containers": [target]}),
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -372,7 +375,7 @@ def quick_master_pod(namespace: str, name: str, ttl: str = "1s") -> dict[str, An
             "containers": [
                 {
                     "name": "master",
-                    "image": "python:3.11",
+                    "image": PYTHON_IMAGE,
                     "command": ["python", "-c", "pass", "--master"],
                 },
                 {"name": "exporter", "image": EXPORTER_IMAGE, "ports": [{"containerPort": 9646}]},

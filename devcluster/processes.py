@@ -14,6 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# What node daemons find on PATH (mount, iptables, nft, runc...), whatever ours looks like.
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""

@@ -1,1 +1,1 @@
-"""Programs that stand in for container images on the process kubelet."""
+"""Programs packaged as the local node's stand-in images (see devcluster/images.py)."""

@@ -1,18 +1,19 @@
 """Checks of what the controller records, shared by the cluster tests."""
 
-import datetime
 from typing import Any
 
 from app.core import names
 from app.core.summary import decode_summary
+from app.core.timestamps import parse_time
 from devcluster.cluster import LocalCluster
 from devcluster.processes import wait_until
 
 
 def seconds(stamp: str) -> float:
     """A Kubernetes timestamp as epoch seconds."""
-    parsed = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
-    return parsed.replace(tzinfo=datetime.UTC).timestamp()
+    parsed = parse_time(stamp)
+    assert parsed is not None, f"not a timestamp: {stamp!r}"
+    return parsed
 
 
 def events_for(cluster: LocalCluster, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:

@@ -140,16 +140,14 @@ def test_only_the_leader_acts(cluster: LocalCluster) -> None:
     )
     leading_pod = pod_of(leader(cluster))
     pods = {p["metadata"]["name"]: p for p in controller_pods(cluster)}
-    logs_before = {
-        name: len(cluster.pod_log(p["metadata"]["uid"], "controller")) for name, p in pods.items()
-    }
+    logs_before = {name: len(cluster.pod_log(NAMESPACE, name, "controller")) for name in pods}
     opt_in_namespace(cluster, "ctl-leader")
     cluster.api().create(
         "/api/v1/namespaces/ctl-leader/pods", shapes.quick_master_pod("ctl-leader", "quick")
     )
 
     def new_log(name: str) -> str:
-        return cluster.pod_log(pods[name]["metadata"]["uid"], "controller")[logs_before[name] :]
+        return cluster.pod_log(NAMESPACE, name, "controller")[logs_before[name] :]
 
     wait_until(lambda: '"pod": "quick"' in new_log(leading_pod), 60, "the leader to act on the pod")
     wait_until(

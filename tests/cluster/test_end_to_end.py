@@ -1,4 +1,7 @@
-"""End to end on the real API server, controller manager, Prometheus and process kubelet."""
+"""End to end on the real control plane, node (kubelet, containerd, runc) and Prometheus.
+
+The tests marked ``oldest`` also run on the oldest supported Kubernetes.
+"""
 
 import json
 import subprocess
@@ -73,6 +76,7 @@ def start_wait(cluster: LocalCluster, namespace: str, *extra: str) -> subprocess
     )
 
 
+@pytest.mark.oldest
 def test_a_passing_test_completes_with_its_final_numbers_in_prometheus(
     cluster: LocalCluster,
 ) -> None:
@@ -95,6 +99,7 @@ def test_a_passing_test_completes_with_its_final_numbers_in_prometheus(
     assert "Locust running:" in printed, "live numbers through the API server's pod proxy"
 
 
+@pytest.mark.oldest
 def test_a_failing_test_fails_the_pod_and_the_job_and_the_exporter_still_exits_0(
     cluster: LocalCluster,
 ) -> None:
@@ -111,6 +116,7 @@ def test_a_failing_test_fails_the_pod_and_the_job_and_the_exporter_still_exits_0
     assert outcome.prometheus_requests == outcome.locust_requests
 
 
+@pytest.mark.oldest
 def test_an_operator_2_3_pod_with_a_native_sidecar_exporter_completes_after_the_final_scrape(
     cluster: LocalCluster,
 ) -> None:

@@ -1,0 +1,685 @@
+"""Build, with no registry, the OCI images the local cluster's real node runs.
+
+The node is a real kubelet with containerd, so every container needs an image, and the
+machine this runs on has no registry and may reach nothing but package mirrors. So each
+image is built here: pause from Kubernetes' own C source, a Debian base with mmdebstrap
+(standing in for ``python:3.11-slim-bookworm``), Locust and uv from PyPI, our own image
+from the project's Dockerfile with ``buildah bud``, and the exporter stand-in, the load
+target and CoreDNS packaged on top. Each is saved as a ``docker-archive`` tar, whose
+RepoTags make ``ctr -n k8s.io images import`` name it exactly as manifests do.
+
+The tars live in the cache outside the repository (``<cache>/images``), each named after a
+key over everything it is built from, so a warm machine builds nothing. buildah keeps a
+private storage there too: never ``/var/lib/containers``, which belongs to whoever else
+uses buildah or podman on the machine. The repository is only ever read.
+
+    python -m devcluster.images      # builds what is missing; lists every archive
+"""
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import app
+from devcluster.build import cache_root, ensure_binaries, pause_source
+
+_REPO = Path(__file__).resolve().parent.parent
+_PEERS = Path(__file__).resolve().parent / "peers"
+
+_PLATFORM = "linux/amd64"
+# The machine intercepts TLS: pip and uv inside a build must trust the host's bundle, which
+# holds the proxy's CA. It is bind-mounted over the image's own bundle for RUN steps only,
+# so no image carries it.
+_HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+_CA_VOLUME = f"{_HOST_CA}:{_HOST_CA}:ro"
+
+PAUSE_VERSION = "3.10.2"
+LOCUST_VERSION = "2.47.0"
+UV_VERSION = "0.13.9"
+COREDNS_VERSION = "v1.15.0"
+EXPORTER_VERSIONS = ("v0.5.0", "v0.5.2")
+
+PAUSE_IMAGE = f"registry.k8s.io/pause:{PAUSE_VERSION}"
+BASE_IMAGE = "localhost/locust-finisher/debian-python:3.11-bookworm"
+LOCUST_IMAGE = f"docker.io/locustio/locust:{LOCUST_VERSION}"
+HTTP_TARGET_IMAGE = "locust-finisher.local/http-target:1"
+COREDNS_IMAGE = f"registry.k8s.io/coredns/coredns:{COREDNS_VERSION}"
+
+# Kubernetes' build/pause/Makefile flags; its VERSION is a git describe we do not have.
+_PAUSE_CFLAGS = ("-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{PAUSE_VERSION}-local")
+# The host's apt sources, spelled out so that they are part of the base's key.
+_DEBIAN_SOURCES = (
+    "deb http://deb.debian.org/debian bookworm main",
+    "deb http://deb.debian.org/debian bookworm-updates main",
+    "deb http://deb.debian.org/debian-security bookworm-security main",
+)
+_DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_SCRIPTS = "/usr/local/lib/locust-finisher"
+# Superseded archives kept per image, so switching branches back and forth stays warm.
+_KEEP_OLD_ARCHIVES = 2
+
+
+class ImageBuildError(RuntimeError):
+    """A build step failed; the message is one line, ``output`` has everything it printed."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
+@dataclass(frozen=True)
+class ImageArchive:
+    """One built image: the references to import it under, and its docker-archive tar."""
+
+    references: tuple[str, ...]  # fully qualified, e.g. "docker.io/locustio/locust:2.47.0"
+    path: Path
+
+
+def _say(message: str) -> None:
+    print(f"[devcluster images] {message}", file=sys.stderr, flush=True)
+
+
+def _tail(output: str, limit: int = 400) -> str:
+    """The gist of a failure: its last error lines (a RUN step's, then buildah's), else its end."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r"error|fatal", line, re.IGNORECASE)]
+    return " | ".join(errors[-2:] or lines[-3:])[-limit:]
+
+
+def _run(argv: Sequence[str | Path], env: Mapping[str, str] | None = None, what: str = "") -> str:
+    """Run one build command; fail with a one-line error naming it (``what``) and its gist."""
+    command = [str(word) for word in argv]
+    what = what or " ".join(command[:2])
+    try:
+        done = subprocess.run(
+            command,
+            check=True,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env=env,
+            # Nothing here reads input; mmdebstrap would otherwise read apt sources from it.
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError as error:
+        raise ImageBuildError(f"{command[0]} is not installed") from error
+    except subprocess.CalledProcessError as error:
+        output = f"$ {' '.join(command)}\n{error.stdout}\n{error.stderr}"
+        raise ImageBuildError(
+            f"{what} failed (exit {error.returncode}): {_tail(error.stdout + error.stderr)}",
+            output,
+        ) from error
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class _Store:
+    """Our private buildah storage, and the temporary directory builds use."""
+
+    directory: Path
+
+    @property
+    def tmp(self) -> Path:
+        """TMPDIR for every tool: buildah also keeps its RUN cache mounts (uv's) there."""
+        return self.directory / "tmp"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment build tools run with."""
+        return {**os.environ, "TMPDIR": str(self.tmp)}
+
+    def buildah(self, *args: str | Path) -> str:
+        """Run buildah against this storage."""
+        return _run(
+            [
+                "buildah",
+                "--root",
+                self.directory / "root",
+                "--runroot",
+                self.directory / "runroot",
+                "--storage-driver",
+                "overlay",
+                *args,
+            ],
+            self.env,
+            what=f"buildah {args[0]}",
+        )
+
+    def reference(self, tag: str) -> str:
+        """``tag`` in this storage, as skopeo names it."""
+        root, runroot = self.directory / "root", self.directory / "runroot"
+        return f"containers-storage:[overlay@{root}+{runroot}]{tag}"
+
+    def image_names(self) -> dict[str, list[str]]:
+        """Every stored image's ID and names (none for intermediate images)."""
+        listed = json.loads(self.buildah("images", "--all", "--json") or "[]")
+        return {entry["id"]: list(entry.get("names") or []) for entry in listed}
+
+    def remove_containers(self) -> None:
+        """Remove every working container: with the lock held, any left is from a failed build."""
+        self.buildah("rm", "--all")
+
+
+@dataclass(frozen=True)
+class _Image:
+    """How to make one image, and the key of everything it is made from."""
+
+    name: str  # short: the archive's file name and progress lines
+    references: tuple[str, ...]  # what the archive is imported as
+    key: str
+    build: Callable[[_Store, Path, str], None]  # (storage, scratch dir, tag to build)
+    bases: tuple["_Image", ...] = ()  # images its Containerfile starts FROM
+    for_node: bool = True  # False: only a step towards another image
+    hint: str = ""  # how long a cold build takes, for the progress line
+
+    @property
+    def tag(self) -> str:
+        """Its name in our storage: pinned to the key, so a FROM never finds a stale base."""
+        return f"localhost/locust-finisher/build/{self.name}:{self.key}"
+
+    def archive(self, directory: Path) -> Path:
+        """Where its docker-archive tar lives."""
+        return directory / f"{self.name}-{self.key}.tar"
+
+
+def _key(*parts: str | bytes | Path) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Path):
+            part = _file_digest(part)
+        data = part.encode() if isinstance(part, str) else part
+        # Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()[:12]
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tree_files(directory: Path) -> Iterator[Path]:
+    """Every file under ``directory`` the build context carries, in a stable order."""
+    for path in sorted(directory.rglob("*")):
+        # .dockerignore drops bytecode caches, and running the code rewrites them.
+        if path.is_file() and "__pycache__" not in path.parts:
+            yield path
+
+
+# ---- how each kind of image is built ------------------------------------------------------
+
+
+def _bud(
+    store: _Store,
+    tag: str,
+    containerfile: Path,
+    context: Path,
+    build_args: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """``buildah bud`` without a registry, without daemons, without touching the context."""
+    arguments = [f"--build-arg={name}={value}" for name, value in (build_args or {}).items()]
+    arguments += [f"--label={name}={value}" for name, value in (labels or {}).items()]
+    store.buildah(
+        "bud",
+        # RUN steps in a chroot on the host's network: no OCI runtime, no CNI network to set up.
+        "--isolation=chroot",
+        "--pull=never",
+        "--layers=false",  # the archive cache is our layer cache
+        "--force-rm",
+        f"--platform={_PLATFORM}",
+        f"--volume={_CA_VOLUME}",
+        *arguments,
+        f"--tag={tag}",
+        f"--file={containerfile}",
+        context,
+    )
+
+
+def _containerfile_build(
+    containerfile: str, files: Mapping[str, Path]
+) -> Callable[[_Store, Path, str], None]:
+    """A build from generated Containerfile text and a context of copied files."""
+
+    def build(store: _Store, scratch: Path, tag: str) -> None:
+        context = scratch / "context"
+        context.mkdir()
+        for name, source in files.items():
+            shutil.copy(source, context / name)
+        (scratch / "Containerfile").write_text(containerfile)
+        _bud(store, tag, scratch / "Containerfile", context)
+
+    return build
+
+
+def _generated(
+    name: str,
+    references: tuple[str, ...],
+    containerfile: str,
+    files: Mapping[str, Path] | None = None,
+    bases: tuple[_Image, ...] = (),
+    for_node: bool = True,
+) -> _Image:
+    """An image from Containerfile text and files, keyed by both.
+
+    Its bases' keys are covered too: the text names each base by its tag, which holds its key.
+    """
+    files = dict(files or {})
+    parts: list[str | bytes | Path] = [name, *references, containerfile]
+    for file_name, source in sorted(files.items()):
+        parts += [file_name, source]
+    return _Image(
+        name,
+        references,
+        _key(*parts),
+        _containerfile_build(containerfile, files),
+        bases,
+        for_node,
+    )
+
+
+def _labels(description: str) -> str:
+    return (
+        f'LABEL org.opencontainers.image.description="{description}" '
+        'org.opencontainers.image.vendor="locust-finisher devcluster (built locally)"\n'
+    )
+
+
+def _gcc_version() -> str:
+    return _run(["gcc", "--version"]).splitlines()[0]
+
+
+def _static_binary(name: str, description: str, settings: str) -> str:
+    """A Containerfile for one static binary ``name`` at ``/name``, its entrypoint."""
+    return (
+        f"FROM scratch\nCOPY {name} /{name}\n"
+        + _labels(description)
+        + settings
+        + f'ENTRYPOINT ["/{name}"]\n'
+    )
+
+
+def _pause(source: Path) -> _Image:
+    containerfile = _static_binary(
+        "pause",
+        f"Kubernetes' pause {PAUSE_VERSION}, compiled locally from build/pause",
+        "USER 65535:65535\n",
+    )
+
+    def build(store: _Store, scratch: Path, tag: str) -> None:
+        context = scratch / "context"
+        context.mkdir()
+        binary = context / "pause"
+        _run(["gcc", *_PAUSE_CFLAGS, "-o", binary, source])
+        _run(["strip", binary])
+        (scratch / "Containerfile").write_text(containerfile)
+        _bud(store, tag, scratch / "Containerfile", context)
+
+    key = _key("pause", PAUSE_IMAGE, containerfile, source, *_PAUSE_CFLAGS, _gcc_version())
+    return _Image("pause", (PAUSE_IMAGE,), key, build, hint="seconds")
+
+
+def _mmdebstrap_command(rootfs: Path) -> list[str]:
+    return [
+        "mmdebstrap",
+        "--variant=apt",
+        f"--include={','.join(_DEBIAN_PACKAGES)}",
+        # Like the slim images: no documentation, manual pages or translations.
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+        '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin',
+        "bookworm",
+        str(rootfs),
+        *_DEBIAN_SOURCES,
+    ]
+
+
+def _base() -> _Image:
+    containerfile = (
+        "FROM scratch\n"
+        "ADD rootfs.tar /\n"
+        f"ENV PATH={_PATH} LANG=C.UTF-8\n"
+        + _labels(
+            "Debian bookworm with python3 3.11 (mmdebstrap); stands in for"
+            " python:3.11-slim-bookworm, with Debian's /usr/bin/python3"
+        )
+        + 'CMD ["python3"]\n'
+    )
+
+    def build(store: _Store, scratch: Path, tag: str) -> None:
+        context = scratch / "context"
+        context.mkdir()
+        rootfs = context / "rootfs.tar"
+        _run(_mmdebstrap_command(rootfs), store.env)
+        # mmdebstrap's tar carries device nodes, which buildah cannot create from a tar.
+        _run(["tar", "--delete", "-f", rootfs, "--wildcards", "./dev/?*"])
+        (scratch / "Containerfile").write_text(containerfile)
+        _bud(store, tag, scratch / "Containerfile", context)
+
+    references = (BASE_IMAGE, "docker.io/library/python:3.11-slim-bookworm")
+    key = _key("base", *references, containerfile, *_mmdebstrap_command(Path("rootfs.tar")))
+    return _Image("debian-python", references, key, build, hint="about 1.5 min")
+
+
+def _locust(base: _Image) -> _Image:
+    # As the official image: a venv on PATH, user `locust` (uid 1000) by name, so that a pod
+    # with runAsNonRoot must name a uid, as it must on a real cluster.
+    containerfile = (
+        f"FROM {base.tag}\n"
+        "RUN python3 -m venv /opt/venv \\\n"
+        f" && PIP_CERT={_HOST_CA} /opt/venv/bin/pip install --no-cache-dir"
+        f" --disable-pip-version-check locust=={LOCUST_VERSION} \\\n"
+        " && useradd --create-home --uid 1000 --shell /bin/bash locust\n"
+        f"ENV PATH=/opt/venv/bin:{_PATH} PYTHONUNBUFFERED=1\n"
+        + _labels(
+            f"Locust {LOCUST_VERSION} from PyPI on the local Debian base; stands in for"
+            f" locustio/locust:{LOCUST_VERSION}"
+        )
+        + "EXPOSE 8089 5557\n"
+        "USER locust\n"
+        "WORKDIR /home/locust\n"
+        'ENTRYPOINT ["locust"]\n'
+    )
+    return _generated("locust", (LOCUST_IMAGE,), containerfile, bases=(base,))
+
+
+def _exporter(base: _Image) -> _Image:
+    real = os.environ.get("LOCUST_EXPORTER_BIN")
+    if real:
+        return _real_exporter(base, Path(real))
+    # The real image is FROM scratch with EXPOSE 9646, USER 1000 and no environment; the
+    # script reads LOCUST_EXPORTER_URI and friends itself, with the real defaults.
+    script = f"{_SCRIPTS}/exporter_standin.py"
+    containerfile = (
+        f"FROM {base.tag}\n"
+        f"COPY exporter_standin.py {script}\n"
+        "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1\n"
+        + _labels(
+            "STAND-IN for containersol/locust_exporter v0.5.x: devcluster/peers/"
+            "exporter_standin.py, not the real exporter"
+        )
+        + "LABEL io.locust-finisher.stand-in=containersol/locust_exporter\n"
+        "EXPOSE 9646\n"
+        "USER 1000\n"
+        f'ENTRYPOINT ["python3", "{script}"]\n'
+    )
+    references = tuple(
+        f"docker.io/containersol/locust_exporter:{version}" for version in EXPORTER_VERSIONS
+    )
+    files = {"exporter_standin.py": _PEERS / "exporter_standin.py"}
+    return _generated("locust-exporter-standin", references, containerfile, files, (base,))
+
+
+def _real_exporter(base: _Image, binary: Path) -> _Image:
+    """The real locust_exporter, from a binary built elsewhere ($LOCUST_EXPORTER_BIN)."""
+    containerfile = (
+        f"FROM {base.tag}\n"
+        "COPY locust_exporter /bin/locust_exporter\n"
+        + _labels("containersol/locust_exporter built from its source ($LOCUST_EXPORTER_BIN)")
+        + "EXPOSE 9646\n"
+        "USER 1000\n"
+        'ENTRYPOINT ["/bin/locust_exporter"]\n'
+    )
+    references = tuple(
+        f"docker.io/containersol/locust_exporter:{version}" for version in EXPORTER_VERSIONS
+    )
+    files = {"locust_exporter": binary}
+    return _generated("locust-exporter", references, containerfile, files, (base,))
+
+
+def _http_target(base: _Image) -> _Image:
+    script = f"{_SCRIPTS}/http_target.py"
+    containerfile = (
+        f"FROM {base.tag}\n"
+        f"COPY http_target.py {script}\n"
+        "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT=8080\n"
+        + _labels("The devcluster load target: devcluster/peers/http_target.py")
+        + "EXPOSE 8080\n"
+        "USER 1000\n"
+        f'ENTRYPOINT ["python3", "{script}"]\n'
+    )
+    files = {"http_target.py": _PEERS / "http_target.py"}
+    return _generated("http-target", (HTTP_TARGET_IMAGE,), containerfile, files, (base,))
+
+
+def _coredns(binary: Path) -> _Image:
+    # Root, unlike the official nonroot image: that one relies on a file capability on the
+    # binary to bind port 53, which a plain COPY does not carry.
+    containerfile = _static_binary(
+        "coredns",
+        f"CoreDNS {COREDNS_VERSION}, built locally from its Go module",
+        "EXPOSE 53 53/udp\n",
+    )
+    return _generated("coredns", (COREDNS_IMAGE,), containerfile, {"coredns": binary})
+
+
+def _uv_builder(base: _Image) -> _Image:
+    """The Dockerfile's builder stage base, made locally instead of ghcr.io/astral-sh/uv."""
+    containerfile = (
+        f"FROM {base.tag}\n"
+        "RUN python3 -m venv /opt/uv \\\n"
+        f" && PIP_CERT={_HOST_CA} /opt/uv/bin/pip install --no-cache-dir"
+        f" --disable-pip-version-check uv=={UV_VERSION} \\\n"
+        " && ln -s /opt/uv/bin/uv /usr/local/bin/uv\n"
+        # uv must trust the system bundle (the host's during builds) and use Debian's python.
+        "ENV UV_NATIVE_TLS=1 UV_PYTHON_DOWNLOADS=0\n"
+        + _labels(f"uv {UV_VERSION} on the local Debian base: the Dockerfile's local builder")
+    )
+    reference = f"localhost/locust-finisher/uv-builder:{UV_VERSION}"
+    return _generated("uv-builder", (reference,), containerfile, bases=(base,), for_node=False)
+
+
+# What the Dockerfile's build reads: its COPY and bind mounts, and what .dockerignore keeps.
+_APP_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "README.md")
+
+
+def _app(base: _Image, builder: _Image) -> _Image:
+    """Our image, from the project's own Dockerfile: the repository is its (read-only) context."""
+    build_args = {"BUILDER_IMAGE": builder.tag, "BASE_IMAGE": base.tag}
+    # Else it would inherit the base's description, which says it is a python stand-in.
+    labels = {
+        "org.opencontainers.image.description": "locust-finisher, built locally from the"
+        " project's Dockerfile on the local Debian base"
+    }
+
+    def build(store: _Store, scratch: Path, tag: str) -> None:
+        _bud(store, tag, _REPO / "Dockerfile", _REPO, build_args, labels)
+
+    reference = f"ghcr.io/locust-finisher/locust-finisher:{app.__version__}"
+    parts: list[str | bytes | Path] = [reference, *build_args.values(), *labels.values()]
+    for name in _APP_INPUTS:
+        parts += [name, _REPO / name]
+    for path in _tree_files(_REPO / "app"):
+        parts += [str(path.relative_to(_REPO)), path]
+    return _Image(
+        "locust-finisher", (reference,), _key(*parts), build, (base, builder), hint="about 1 min"
+    )
+
+
+def _plan(coredns_binary: Path, pause_c: Path) -> list[_Image]:
+    """Every image, each after the images it is built FROM."""
+    base = _base()
+    builder = _uv_builder(base)
+    return [
+        _pause(pause_c),
+        base,
+        _locust(base),
+        _exporter(base),
+        _http_target(base),
+        _coredns(coredns_binary),
+        builder,
+        _app(base, builder),
+    ]
+
+
+# ---- building, saving and tidying ---------------------------------------------------------
+
+
+def _save(store: _Store, image: _Image, archive: Path) -> None:
+    """Write the docker-archive: its RepoTags are every reference, so ctr names them all."""
+    partial = archive.with_name(archive.name + ".partial")
+    partial.unlink(missing_ok=True)  # docker-archive refuses to add to an existing file
+    first, *others = image.references
+    extra = [f"--additional-tag={reference}" for reference in others]
+    _run(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            *extra,
+            store.reference(image.tag),
+            f"docker-archive:{partial}:{first}",
+        ],
+        store.env,
+    )
+    partial.rename(archive)
+
+
+def _load(store: _Store, image: _Image, archive: Path) -> None:
+    """Put a base into storage from its archive, unless a build left it there."""
+    if any(image.tag in names for names in store.image_names().values()):
+        return
+    _say(f"loading {image.name} from {archive.name}")
+    _run(
+        ["skopeo", "copy", "--quiet", f"docker-archive:{archive}", store.reference(image.tag)],
+        store.env,
+    )
+
+
+def _build_one(store: _Store, directory: Path, image: _Image) -> None:
+    started = time.monotonic()
+    log = directory / f"{image.name}.failed.log"
+    hint = f" ({image.hint})" if image.hint else ""
+    _say(f"building {image.name}{hint} ...")
+    try:
+        with tempfile.TemporaryDirectory(dir=store.tmp, prefix=f"{image.name}-") as scratch:
+            try:
+                image.build(store, Path(scratch), image.tag)
+                _save(store, image, image.archive(directory))
+            finally:
+                store.remove_containers()
+    except ImageBuildError as error:
+        log.write_text(error.output)
+        raise ImageBuildError(f"{image.name}: {error} (full output: {log})") from error
+    log.unlink(missing_ok=True)
+    _say(f"built {image.name} in {time.monotonic() - started:.0f}s")
+
+
+def _tidy_storage(store: _Store, keep: set[str]) -> None:
+    """Drop stored images nothing will build FROM: the archives are what we keep."""
+    unused = [
+        image_id for image_id, names in store.image_names().items() if not keep.intersection(names)
+    ]
+    if unused:
+        store.buildah("rmi", "--force", *unused)
+
+
+def _prune_archives(directory: Path, images: list[_Image]) -> None:
+    """Keep the newest few superseded archives of each image: an app one is ~400 MB."""
+    for image in images:
+        pattern = re.compile(rf"{re.escape(image.name)}-[0-9a-f]{{12}}\.tar")
+        old = [
+            path
+            for path in directory.iterdir()
+            if pattern.fullmatch(path.name) and path != image.archive(directory)
+        ]
+        old.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+        for path in old[_KEEP_OLD_ARCHIVES:]:
+            path.unlink()
+
+
+def _require_tools() -> None:
+    missing = [
+        tool
+        for tool in ("buildah", "skopeo", "mmdebstrap", "gcc", "strip")
+        if not shutil.which(tool)
+    ]
+    if missing:
+        raise ImageBuildError(
+            f"missing {', '.join(missing)}: apt-get install buildah skopeo mmdebstrap gcc libc6-dev"
+        )
+    if not _HOST_CA.is_file():
+        raise ImageBuildError(f"{_HOST_CA} is missing: apt-get install ca-certificates")
+
+
+def _build_missing(directory: Path, images: list[_Image], missing: list[_Image]) -> None:
+    _require_tools()
+    store = _Store(directory / "buildah")
+    store.tmp.mkdir(parents=True, exist_ok=True)
+    store.remove_containers()
+    for partial in directory.glob("*.partial"):
+        partial.unlink()
+    for image in missing:
+        for base in image.bases:
+            _load(store, base, base.archive(directory))
+        _build_one(store, directory, image)
+    bases = {base.tag for image in images for base in image.bases}
+    _tidy_storage(store, bases)
+    _prune_archives(directory, images)
+
+
+def ensure_images(coredns_binary: Path, pause_source: Path) -> list[ImageArchive]:
+    """Build whatever image is missing from the cache; every image the local node needs."""
+    directory = cache_root() / "images"
+    directory.mkdir(parents=True, exist_ok=True)
+    for given in (coredns_binary, pause_source):
+        if not given.is_file():
+            raise ImageBuildError(f"{given} does not exist")
+    with (directory / ".lock").open("w") as lock:
+        # One builder at a time: runs may start together, and they share buildah's storage.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        images = _plan(coredns_binary, pause_source)
+        missing = [image for image in images if not image.archive(directory).exists()]
+        if missing:
+            _build_missing(directory, images, missing)
+    return [
+        ImageArchive(image.references, image.archive(directory))
+        for image in images
+        if image.for_node
+    ]
+
+
+def _main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--coredns", type=Path, help="the coredns binary (default: build it with devcluster.build)"
+    )
+    parser.add_argument("--pause-source", type=Path, help="pause.c (default: the module cache)")
+    options = parser.parse_args()
+    started = time.monotonic()
+    try:
+        archives = ensure_images(
+            options.coredns or ensure_binaries().coredns,
+            options.pause_source or pause_source(),
+        )
+    except ImageBuildError as error:
+        _say(f"error: {error}")
+        return 1
+    for archive in archives:
+        size = archive.path.stat().st_size / 1e6
+        print(f"{archive.path}  {size:.0f} MB")
+        for reference in archive.references:
+            print(f"    {reference}")
+    _say(f"ready in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -1,1 +1,0 @@
-"""The process kubelet: runs pods as local processes in their own namespaces."""
