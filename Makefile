@@ -13,7 +13,7 @@ export UV_LINK_MODE := copy
 UV_VERSION := 0.13.9
 UV := uv
 # Debian's pieces of the real node and of the image builds (see docs/local-cluster.md).
-NODE_PACKAGES := runc containernetworking-plugins nftables buildah mmdebstrap
+NODE_PACKAGES := runc containernetworking-plugins nftables iptables conntrack buildah mmdebstrap
 # The oldest Kubernetes we support; `make test` runs the end-to-end subset on it too.
 OLDEST_KUBERNETES := 1.28
 RUN := $(UV) run --locked

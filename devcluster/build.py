@@ -14,8 +14,8 @@ cluster in seconds:
     python -m devcluster.build        # prints progress; idempotent
     python -m devcluster.build 1.28   # the same with the oldest supported Kubernetes
 
-The oldest supported version, 1.28, comes from its own wrapper module; kubectl, kube-proxy
-and everything that is not Kubernetes are shared by both.
+The oldest supported version, 1.28, comes from its own wrapper module; kubectl and everything
+that is not Kubernetes are shared by both.
 """
 
 import fcntl
@@ -41,13 +41,12 @@ _KUBERNETES_TOOLS = (
     ("k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"),
     ("k8s.io/kubernetes/cmd/kube-scheduler", "kube-scheduler"),
     ("k8s.io/kubernetes/cmd/kubelet", "kubelet"),
+    ("k8s.io/kubernetes/cmd/kube-proxy", "kube-proxy"),
 )
-# Everything else, whatever the version: (module dir, package, binary name). kubectl and
-# kube-proxy are the newest: both only talk to the API server's stable APIs, and only the
-# newest kube-proxy has the nftables mode that keeps the host's iptables untouched.
+# Everything else, whatever the version: (module dir, package, binary name). kubectl is the
+# newest: it only uses the API server's stable APIs.
 _GO_TOOLS = (
     ("kubernetes", "k8s.io/kubernetes/cmd/kubectl", "kubectl"),
-    ("kubernetes", "k8s.io/kubernetes/cmd/kube-proxy", "kube-proxy"),
     ("containerd", "github.com/containerd/containerd/v2/cmd/containerd", "containerd"),
     (
         "containerd",

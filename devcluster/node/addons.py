@@ -1,8 +1,9 @@
 """What every cluster has beside the kubelet: the scheduler, kube-proxy and CoreDNS.
 
-kube-scheduler binds pods to the node; kube-proxy (nftables mode: its own table, nothing in
-iptables) makes ClusterIPs work; CoreDNS, in a pod like on any cluster, resolves Service
-names, so Locust workers find their master by name.
+kube-scheduler binds pods to the node; kube-proxy makes ClusterIPs work, in nftables mode
+(its own table, nothing in iptables) from 1.31 and in iptables mode before; CoreDNS, in a
+pod like on any cluster, resolves Service names, so Locust workers find their master by
+name.
 """
 
 import json
@@ -13,10 +14,14 @@ from typing import Any
 from devcluster.build import Binaries
 from devcluster.control_plane import feature_gates
 from devcluster.images import COREDNS_IMAGE
+from devcluster.node.host import add_cleanup_command
 from devcluster.node.kubelet import NODE_NAME
 from devcluster.node.network import ClusterNetwork
 from devcluster.operator_shapes import deployment
 from devcluster.processes import SYSTEM_PATH, Managed, ProcessGroup, free_port
+
+# The first version whose kube-proxy has the nftables mode as beta, on by default.
+NFTABLES_SINCE = 31
 
 
 def start_scheduler(binaries: Binaries, kubeconfig: Path, processes: ProcessGroup) -> Managed:
@@ -45,11 +50,12 @@ def start_kube_proxy(
     directory: Path,
     processes: ProcessGroup,
 ) -> Managed:
-    """kube-proxy in nftables mode; it leaves the host's conntrack sysctls alone."""
-    config = {
+    """kube-proxy; it leaves the host's conntrack and route_localnet sysctls alone."""
+    nftables = int(binaries.kubernetes_version.split(".")[1]) >= NFTABLES_SINCE
+    config: dict[str, Any] = {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
-        "mode": "nftables",
+        "mode": "nftables" if nftables else "iptables",
         "clientConnection": {"kubeconfig": str(kubeconfig)},
         "hostnameOverride": NODE_NAME,
         "clusterCIDR": network.pod_cidr,
@@ -64,6 +70,12 @@ def start_kube_proxy(
             "tcpCloseWaitTimeout": "0s",
         },
     }
+    if not nftables:
+        # Else it sets net.ipv4.conf.all.route_localnet host-wide for localhost NodePorts.
+        config["iptables"] = {"localhostNodePorts": False}
+        # Its chains live in iptables; `--cleanup` is how it removes them, also for a node
+        # whose run was killed.
+        add_cleanup_command(directory.parent, [str(binaries.kube_proxy), "--cleanup"])
     config_file = directory / "kube-proxy.yaml"
     config_file.write_text(json.dumps(config, indent=1))
     return processes.start(

@@ -18,8 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-# The kubelet sets these at start (setupKernelTunables); they are host-wide.
-KUBELET_SYSCTLS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops")
+# Host-wide: the kubelet sets the first three at start (setupKernelTunables); an iptables
+# kube-proxy may set the last one.
+NODE_SYSCTLS = (
+    "vm/overcommit_memory",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "net/ipv4/conf/all/route_localnet",
+)
 # Paths the kubelet and containerd use whatever their configured directories.
 HOST_PATHS = (
     Path("/var/lib/kubelet"),
@@ -128,13 +134,21 @@ def _existing(paths: tuple[Path, ...]) -> list[str]:
 def record_host_state(directory: Path) -> None:
     """Write down what the node will change, before it changes anything."""
     state = {
-        "sysctls": {name: _read_sysctl(name) for name in KUBELET_SYSCTLS},
+        "sysctls": {name: _read_sysctl(name) for name in NODE_SYSCTLS},
         "pathsBefore": _existing(HOST_PATHS),
         "chainsBefore": iptables_chains(),
         "netnsBefore": network_namespaces(),
         "nftTablesBefore": nft_tables(),
     }
     (directory / STATE_FILE).write_text(json.dumps(state, indent=1))
+
+
+def add_cleanup_command(directory: Path, argv: list[str]) -> None:
+    """Have ``argv`` run when the node's changes are undone (before anything else is)."""
+    state_file = directory / STATE_FILE
+    state = json.loads(state_file.read_text())
+    state.setdefault("cleanupCommands", []).append(argv)
+    state_file.write_text(json.dumps(state, indent=1))
 
 
 def restore_sysctls(directory: Path) -> None:
@@ -151,6 +165,8 @@ def restore_host_state(directory: Path) -> None:
     if not state_file.exists():
         return
     state = json.loads(state_file.read_text())
+    for argv in state.get("cleanupCommands", []):
+        subprocess.run(argv, capture_output=True, check=False)
     kill_pod_processes()
     remove_pod_cgroups()
     unmount_below(directory)

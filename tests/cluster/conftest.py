@@ -30,12 +30,21 @@ class SharedCluster:
         self.scratch = scratch
         self._stack = contextlib.ExitStack()
         self._cluster: LocalCluster | None = None
+        self._failure: str | None = None
 
     def get(self) -> LocalCluster:
         """The running shared cluster (started, and locust-finisher installed, if need be)."""
+        if self._failure is not None:
+            # Once is enough: every later test would wait minutes for the same failure.
+            raise RuntimeError(f"the shared cluster did not start: {self._failure}")
         if self._cluster is None:
-            running = self._stack.enter_context(LocalCluster())
-            install(running, self.scratch, overlay="dev")
+            try:
+                running = self._stack.enter_context(LocalCluster())
+                install(running, self.scratch, overlay="dev")
+            except Exception as error:
+                self._failure = str(error).splitlines()[0] if str(error) else repr(error)
+                self._stack.close()
+                raise
             self._cluster = running
         return self._cluster
 

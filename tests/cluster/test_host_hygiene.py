@@ -17,7 +17,7 @@ from devcluster.cluster import LocalCluster
 from devcluster.node.host import (
     CGROUP_NAMES,
     HOST_PATHS,
-    KUBELET_SYSCTLS,
+    NODE_SYSCTLS,
     PreflightError,
     iptables_chains,
     network_namespaces,
@@ -45,7 +45,7 @@ def host_snapshot() -> dict[str, object]:
     ) + sorted(str(path) for name in CGROUP_NAMES for path in Path("/sys/fs/cgroup").glob(name))
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     return {
-        "sysctls": {name: (Path("/proc/sys") / name).read_text() for name in KUBELET_SYSCTLS},
+        "sysctls": {name: (Path("/proc/sys") / name).read_text() for name in NODE_SYSCTLS},
         "paths": [str(path) for path in HOST_PATHS if path.exists()],
         "cgroups": cgroups,
         "netns": sorted(network_namespaces()),
