@@ -160,6 +160,12 @@ class LocalCluster:
     def start(self) -> None:
         """Build (if needed) and start everything; return once the node is Ready."""
         facts = preflight()
+        if not facts.can_lower_oom_score:
+            print(
+                "[devcluster] root may not lower oom_score_adj here (no CAP_SYS_RESOURCE): "
+                "containerd clamps pod scores to its own (restrict_oom_score_adj)",
+                file=sys.stderr,
+            )
         clean_abandoned_clusters()
         self.lock.acquire()
         self.binaries = ensure_binaries(self.kubernetes)
@@ -221,7 +227,9 @@ class LocalCluster:
     ) -> Runtime:
         assert self.binaries is not None
         registry = start_registry(archives, self.processes)
-        return start_containerd(self.binaries, directory, self.processes, cni, facts, registry)
+        runtime = start_containerd(self.binaries, directory, self.processes, cni, facts, registry)
+        runtime.prepull([archive.references[0] for archive in archives], self.processes)
+        return runtime
 
     def _dns_ready(self) -> bool:
         with contextlib.suppress(Exception):

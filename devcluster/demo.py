@@ -26,9 +26,12 @@ from devcluster.loadtest import Outcome, prepare_namespace, run_load_test
 NAMESPACE = "loadtest"
 
 
+STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    """One line of the demo's story."""
-    print(f"==> {message}", flush=True)
+    """One line of the demo's story, with the time since the demo started."""
+    print(f"==> [{time.monotonic() - STARTED:5.1f}s] {message}", flush=True)
 
 
 def _container_states(pod: dict[str, Any]) -> str:

@@ -49,8 +49,14 @@ def _totals(stats: dict[str, Any]) -> tuple[int, int]:
     return summary.get("requests", 0), summary.get("failures", 0)
 
 
-class TerminatedError(Exception):
-    """SIGTERM or SIGINT arrived: the pod is going away."""
+class TerminatedError(BaseException):
+    """SIGTERM or SIGINT arrived: the pod is going away.
+
+    A BaseException, like KeyboardInterrupt: raised from the signal handler wherever the
+    finisher happens to be, it must not be taken for a failed HTTP read by the
+    ``except Exception`` that guards those reads (it was, once: the finisher then waited out
+    its whole TTL).
+    """
 
 
 def utc_now() -> str:
