@@ -138,7 +138,7 @@ def main() -> int:
         choices=shapes.VERSIONS[:3],
         help="which locust-k8s-operator version's pod shape to use",
     )
-    parser.add_argument("--run-time", default="20s", help="the load test's --run-time")
+    parser.add_argument("--run-time", default="15s", help="the load test's --run-time")
     args = parser.parse_args()
 
     say(
@@ -172,11 +172,11 @@ def main() -> int:
             run_time=args.run_time,
             autoquit=10,
             workers=2,
-            master_annotations={names.TTL_ANNOTATION: "10s"},
+            master_annotations={names.TTL_ANNOTATION: "5s"},
         )
         say(
             f"creating a locust-k8s-operator {args.version} test: master Job, worker Job, Service, "
-            f"locustfile ConfigMap (run time {args.run_time}, 2 workers, TTL 10s)"
+            f"locustfile ConfigMap (run time {args.run_time}, 2 workers, TTL 5s)"
         )
         outcome = run_load_test(
             cluster, test, failing=args.failing, timeout=600, progress=Progress()
