@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from app.core import names
-from app.core.durations import format_duration, parse_duration
+from app.core.durations import MAX_SECONDS, format_duration, parse_duration
 
 # The API server shows warnings to users and may truncate long ones; stay well under.
 MAX_WARNING_LENGTH = 120
@@ -93,8 +93,8 @@ def _parse_duration(value: object) -> float:
         except ValueError:
             raise SettingError(value, _DURATION) from None
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    if is_number and 0 <= value < float("inf"):  # type: ignore[operator]
-        return float(value)  # type: ignore[arg-type]
+    if is_number and 0 <= value <= MAX_SECONDS:  # type: ignore[operator]
+        return round(float(value), 3)  # type: ignore[arg-type]
     raise SettingError(value, _DURATION)
 
 

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from app.core.durations import format_duration, parse_duration
@@ -33,3 +35,26 @@ def test_rejects_anything_else_with_a_message_that_says_what_works(text: str) ->
 def test_formats_back_the_way_users_write(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+def test_a_huge_value_is_refused_in_linear_time() -> None:
+    # A backtracking regex took 18 s over this, stalling a webhook replica.
+    attack = "1" * 32_000 + "x"
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="too long"):
+        parse_duration(attack)
+    assert time.perf_counter() - started < 1.0
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("1" * 20 + "x")
+
+
+@pytest.mark.parametrize("text", ["0.01ms", "500000.5s", "0.0001s", "12.3456s", "167h59m59s"])
+def test_every_accepted_value_formats_to_text_that_parses_back(text: str) -> None:
+    seconds = parse_duration(text)
+    assert parse_duration(format_duration(seconds)) == seconds
+    assert "e" not in format_duration(seconds)
+
+
+def test_more_than_a_week_is_refused() -> None:
+    with pytest.raises(ValueError, match="longer than a week"):
+        parse_duration("169h")
