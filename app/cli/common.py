@@ -1,6 +1,7 @@
 """What every subcommand shares: the bad-input error and the flags for finishing defaults."""
 
 import argparse
+import re
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, NoReturn, Protocol
@@ -35,6 +36,34 @@ def duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def positive_duration(text: str) -> float:
+    """Argparse type for an interval: a duration above zero (zero would spin)."""
+    seconds = duration(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not above zero")
+    return seconds
+
+
+def port(text: str) -> int:
+    """Argparse type for a TCP port, 1-65535."""
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return int(text)
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def namespace(text: str) -> str:
+    """Argparse type for a namespace name: a DNS-1123 label, as Kubernetes requires."""
+    if len(text) > 63 or not _DNS_LABEL.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text[:70]!r} is not a namespace name (lower-case letters, digits and '-', "
+            "at most 63)"
+        )
+    return text
 
 
 def setting_type(setting: Setting) -> Callable[[str], Any]:

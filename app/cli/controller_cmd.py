@@ -5,7 +5,7 @@ import os
 import socket
 import uuid
 
-from app.cli.common import CliError, Subparsers
+from app.cli.common import CliError, Subparsers, namespace, port
 
 
 def register(commands: Subparsers) -> None:
@@ -22,6 +22,7 @@ def register(commands: Subparsers) -> None:
     )
     parser.add_argument(
         "--lease-namespace",
+        type=namespace,
         default=os.environ.get("POD_NAMESPACE", "locust-finisher"),
         help="namespace of the leader-election Lease (default: $POD_NAMESPACE or locust-finisher)",
     )
@@ -33,7 +34,7 @@ def register(commands: Subparsers) -> None:
         help="this replica's name in the Lease (default: $POD_NAME_<random>)",
     )
     parser.add_argument(
-        "--metrics-port", type=int, default=8080, help="/metrics and /healthz (default 8080)"
+        "--metrics-port", type=port, default=8080, help="/metrics and /healthz (default 8080)"
     )
     parser.set_defaults(run=run)
 

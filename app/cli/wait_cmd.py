@@ -2,7 +2,7 @@
 
 import argparse
 
-from app.cli.common import CliError, Subparsers, duration
+from app.cli.common import CliError, Subparsers, duration, namespace, positive_duration
 
 
 def register(commands: Subparsers) -> None:
@@ -18,13 +18,17 @@ def register(commands: Subparsers) -> None:
     target.add_argument("--job", help="a master Job's name")
     target.add_argument("--pod", help="a master pod's name")
     parser.add_argument(
-        "-n", "--namespace", default="default", help="the test's namespace (default: default)"
+        "-n",
+        "--namespace",
+        type=namespace,
+        default="default",
+        help="the test's namespace (default: default)",
     )
     parser.add_argument(
         "--timeout", type=duration, default=1800.0, help="give up after this long (default 30m)"
     )
     parser.add_argument(
-        "--interval", type=duration, default=2.0, help="how often to look (default 2s)"
+        "--interval", type=positive_duration, default=2.0, help="how often to look (default 2s)"
     )
     parser.add_argument(
         "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"

@@ -5,7 +5,14 @@ import logging
 import tempfile
 from pathlib import Path
 
-from app.cli.common import CliError, Subparsers, add_finish_defaults, duration, finish_defaults
+from app.cli.common import (
+    CliError,
+    Subparsers,
+    add_finish_defaults,
+    finish_defaults,
+    port,
+    positive_duration,
+)
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +26,7 @@ def register(commands: Subparsers) -> None:
         "over TLS. Certificate files are re-read when they change.",
     )
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")  # noqa: S104
-    parser.add_argument("--port", type=int, default=8443, help="port to listen on (default: 8443)")
+    parser.add_argument("--port", type=port, default=8443, help="port to listen on (default: 8443)")
     parser.add_argument("--cert-file", type=Path, help="PEM serving certificate")
     parser.add_argument("--key-file", type=Path, help="PEM private key of the certificate")
     parser.add_argument(
@@ -34,7 +41,7 @@ def register(commands: Subparsers) -> None:
     )
     parser.add_argument(
         "--reload-interval",
-        type=duration,
+        type=positive_duration,
         default=10.0,
         help="how often certificate and configuration files are checked for changes (default 10s)",
     )

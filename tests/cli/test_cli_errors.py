@@ -20,6 +20,13 @@ from tests.conftest import run_cli
         (["finish", "--exporter-url", "ftp://x"], "is not an http://host:port URL"),
         (["terminator", "--master-pattern", "("], "master-pattern:"),
         (["await-ready", "--timeout", "x"], "is not a duration"),
+        (["webhook", "--dev", "--port", "70000"], "'70000' is not a port (1-65535)"),
+        (["webhook", "--dev", "--port", "0"], "'0' is not a port"),
+        (["webhook", "--dev", "--reload-interval", "0s"], "'0s' is not above zero"),
+        (["controller", "--metrics-port", "99999"], "is not a port"),
+        (["wait", "--test", "t", "--interval", "0"], "'0' is not above zero"),
+        (["wait", "--test", "t", "-n", "Load_Tests"], "'Load_Tests' is not a namespace name"),
+        (["controller", "--lease-namespace", "Locust"], "'Locust' is not a namespace name"),
         (["nonsense"], "invalid choice"),
     ],
 )
