@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -207,15 +208,27 @@ def _pod_cgroups() -> list[Path]:
     return [h / name for h in hierarchies for name in CGROUP_NAMES if (h / name).is_dir()]
 
 
-def remove_pod_cgroups() -> None:
-    """Remove the kubelet's cgroups, deepest first (a cgroup goes once it is empty)."""
-    for group in _pod_cgroups():
-        children = sorted(
-            (p for p in group.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
-        )
-        for child in [*children, group]:
-            with contextlib.suppress(OSError):
-                child.rmdir()
+def remove_pod_cgroups(timeout: float = 15.0) -> None:
+    """Remove the kubelet's cgroups, deepest first, once their processes are gone.
+
+    A cgroup can only go when it is empty, and SIGKILLed processes take a moment to leave:
+    kill and remove again until nothing is left or ``timeout`` passes.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        kill_pod_processes()
+        for group in _pod_cgroups():
+            children = sorted(
+                (p for p in group.rglob("*") if p.is_dir()),
+                key=lambda p: len(p.parts),
+                reverse=True,
+            )
+            for child in [*children, group]:
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+        if not _pod_cgroups() or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
 
 
 def unmount_below(path: Path) -> None:
