@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     import jsonpatch
     import yaml
 
+    from app.core import podview
     from app.core.finisher_spec import FinisherImage
     from app.core.inject import InjectionConfig, Mutation, mutate_pod
     from app.core.review import BadReviewError, decide, parse_review
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     outputs = []
     for pod, mutation in results:
-        name = _pod_name(pod)
+        name = podview.display_name(pod) or "pod"
         print(f"{name}: {mutation.decision}: {mutation.reason}", file=sys.stderr)
         for text in mutation.warnings:
             print(f"{name}: warning: {text}", file=sys.stderr)
@@ -105,15 +106,6 @@ def _read(filename: str, yaml: Any) -> Any:
     if len(documents) > 1:
         return {"kind": "List", "items": documents}
     return documents[0]
-
-
-def _pod_name(pod: Any) -> str:
-    metadata = pod.get("metadata") if isinstance(pod, dict) else None
-    if isinstance(metadata, dict):
-        name = metadata.get("name") or metadata.get("generateName")
-        if isinstance(name, str):
-            return name
-    return "pod"
 
 
 def _write(result: Any, form: str, out: TextIO, yaml: Any) -> None:

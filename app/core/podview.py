@@ -35,6 +35,12 @@ def text(obj: Any, key: str) -> str | None:
     return None
 
 
+def display_name(pod: Any) -> str | None:
+    """The pod's name for messages: its name, or its generateName before it has one."""
+    metadata = mapping(pod, "metadata")
+    return text(metadata, "name") or text(metadata, "generateName")
+
+
 def objects(obj: Any, key: str) -> list[JsonObject]:
     """The JSON objects in the list ``obj[key]``; anything else in it is ignored."""
     if isinstance(obj, dict):

@@ -14,9 +14,9 @@ from typing import Literal
 
 import orjson
 
+from app.core import podview
 from app.core.inject import InjectionConfig
 from app.core.review import (
-    AdmissionRequest,
     BadReviewError,
     decide,
     fail_open_response,
@@ -86,13 +86,6 @@ async def answer_request(
     return handle_review(document, config)
 
 
-def _pod_name(request: AdmissionRequest) -> str:
-    metadata = request.object.get("metadata") if isinstance(request.object, dict) else None
-    metadata = metadata if isinstance(metadata, dict) else {}
-    name = request.name or metadata.get("name") or metadata.get("generateName")
-    return name if isinstance(name, str) else "(unnamed)"
-
-
 def handle_review(body: bytes, config: InjectionConfig) -> Answer:
     """Answer one AdmissionReview body (already size-checked)."""
     try:
@@ -111,8 +104,10 @@ def handle_review(body: bytes, config: InjectionConfig) -> Answer:
     except Exception as error:  # a bug of ours: admit unchanged and say so
         log.exception("internal error on review %s; admitting unchanged", uid)
         return Answer(200, orjson.dumps(fail_open_response(uid, type(error).__name__)), "error")
-    pod_log(log, review.request.namespace, _pod_name(review.request)).info(
-        "%s: %s", mutation.decision, mutation.reason
-    )
+    if log.isEnabledFor(logging.INFO):  # the name is looked up only for a line we write
+        name = review.request.name or podview.display_name(review.request.object) or "(unnamed)"
+        pod_log(log, review.request.namespace, name).info(
+            "%s: %s", mutation.decision, mutation.reason
+        )
     outcome: Outcome = "mutated" if mutation.decision == "mutate" else "skipped"
     return Answer(200, orjson.dumps(answer), outcome)

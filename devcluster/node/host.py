@@ -168,8 +168,7 @@ def restore_host_state(directory: Path) -> None:
     state = json.loads(state_file.read_text())
     for argv in state.get("cleanupCommands", []):
         subprocess.run(argv, capture_output=True, check=False)
-    kill_pod_processes()
-    remove_pod_cgroups()
+    remove_pod_cgroups()  # kills what is left in them first
     unmount_below(directory)
     for path in HOST_PATHS:
         if str(path) not in state["pathsBefore"]:

@@ -74,12 +74,6 @@ class Runtime:
                 return int(words[1])
         raise LookupError(f"no running task for container {container_id}")
 
-    def version(self) -> str:
-        """Containerd's version, as ``ctr version`` reports the server's."""
-        lines = self.ctr("version").splitlines()
-        server = lines[lines.index("Server:") + 1 :] if "Server:" in lines else lines
-        return next((line.split()[-1] for line in server if "Version:" in line), "unknown")
-
 
 def _registry_hosts(directory: Path, registry: str) -> Path:
     """Containerd's per-registry settings: every host (``_default``) is our registry."""

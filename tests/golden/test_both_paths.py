@@ -107,6 +107,7 @@ def test_the_webhook_and_the_preview_give_the_golden_patch(
         result: dict[str, Any] = {
             "decision": mutation.decision,
             "reason": mutation.reason,
+            "warnings": mutation.warnings,
             "patch": mutation.ops,
         }
         if mutation.ops:
@@ -116,7 +117,8 @@ def test_the_webhook_and_the_preview_give_the_golden_patch(
 
     webhook_patch, webhook_warnings = _through_the_webhook(case, variant.config)
     assert webhook_patch == golden["patch"]
-    assert webhook_warnings == golden.get("warnings", webhook_warnings)
+    assert mutation.warnings == golden["warnings"]
+    assert webhook_warnings == golden["warnings"]
     assert _through_the_cli(case, variant.flags, capsys) == golden["patch"]
 
 
