@@ -14,30 +14,37 @@ UV_VERSION := 0.13.9
 UV := uv
 # Debian's pieces of the real node and of the image builds (see docs/local-cluster.md).
 NODE_PACKAGES := runc containernetworking-plugins nftables iptables conntrack buildah mmdebstrap
+# actionlint checks the workflows' shell steps with it.
+LINT_PACKAGES := shellcheck
 # The oldest Kubernetes we support; `make test` runs the end-to-end subset on it too.
 OLDEST_KUBERNETES := 1.28
 RUN := $(UV) run --locked
 
-.PHONY: run test setup build lint test-unit test-processes test-cluster bench clean-cluster
+.PHONY: run test setup build images lint test-unit test-package test-processes test-cluster bench \
+	clean-cluster release-manifests
 
 run: setup build
 	$(RUN) python -m devcluster.demo
 
-test: setup lint test-unit build test-processes test-cluster
+test: setup lint test-unit test-package build test-processes test-cluster
 
 setup:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --locked --quiet
-	@missing=$$(for p in $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(NODE_PACKAGES) $(LINT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-build: setup
+build: setup images
 	$(RUN) python -m devcluster.build
 	$(RUN) python -m devcluster.build $(OLDEST_KUBERNETES)
+
+# Every image the local node runs, ours from the Dockerfile's two targets, built offline with
+# buildah; prints each one's uncompressed size.
+images: setup
 	$(RUN) python -m devcluster.images
 
 lint: setup
@@ -45,9 +52,16 @@ lint: setup
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) lint-imports
+	$(RUN) python -m devcluster.lint_workflows
+	$(RUN) python -m devcluster.version check
 
 test-unit: setup
-	$(RUN) pytest -m "not processes and not cluster"
+	$(RUN) pytest -m "not processes and not cluster and not package"
+
+# The sdist and wheel: built, twine-checked, installed and run on Python 3.11-3.13 (venv, uvx,
+# pipx, and the finisher image's --no-deps layout); prints each step's wall time.
+test-package: setup
+	$(RUN) pytest -m package
 
 test-processes: setup
 	$(RUN) pytest -m processes
@@ -58,8 +72,13 @@ test-cluster: setup build
 
 bench: setup build
 	$(RUN) python -m bench.webhook_bench
+	$(RUN) python -m bench.webhook_fuzz --reviews 20000
 	$(RUN) python -m bench.finisher_bench
 	$(RUN) python -m bench.controller_bench
+
+# The install manifests a GitHub release attaches (release.yml), rendered from manifests/.
+release-manifests: setup
+	$(RUN) python -m devcluster.release_manifests dist/release
 
 # Removes what a killed cluster left behind: processes, pods, mounts, cgroups, links, firewall
 # chains, and the sysctls the kubelet changed.

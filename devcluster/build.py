@@ -5,8 +5,9 @@ kube-proxy come from the ``k8s.io/kubernetes`` Go module; containerd (with its r
 ``ctr``) from ``github.com/containerd/containerd/v2``, CoreDNS from
 ``github.com/coredns/coredns``, etcd from ``go.etcd.io/etcd/server/v3`` and Prometheus from
 ``github.com/prometheus/prometheus`` (Debian's package is built without
-``kubernetes_sd_configs``), helm from ``helm.sh/helm/v3`` and cert-manager's controller and
-cainjector from ``github.com/cert-manager/cert-manager``, through the wrapper modules
+``kubernetes_sd_configs``), helm from ``helm.sh/helm/v3``, cert-manager's controller and
+cainjector from ``github.com/cert-manager/cert-manager``, and actionlint (which checks our
+workflows) from ``github.com/rhysd/actionlint``, through the wrapper modules
 under ``devcluster/gomod/`` (only their go.mod/go.sum are committed). Everything lands in a
 cache outside the repository, keyed by what it was built from, so a warm machine starts the
 cluster in seconds:
@@ -68,6 +69,7 @@ _GO_TOOLS = (
         "github.com/cert-manager/cert-manager/cmd/cainjector",
         "cert-manager-cainjector",
     ),
+    ("actionlint", "github.com/rhysd/actionlint/cmd/actionlint", "actionlint"),
 )
 
 
@@ -164,14 +166,8 @@ def _go_build(module: str, package: str, output: Path, name: str) -> None:
     _say(f"built {name} in {time.monotonic() - started:.0f}s")
 
 
-def ensure_binaries(kubernetes: str = DEFAULT_KUBERNETES) -> Binaries:
-    """Build whatever is missing from the cache, and return the paths of every binary.
-
-    ``kubernetes`` is a key of :data:`KUBERNETES_VERSIONS`: the control plane's and the
-    kubelet's version.
-    """
-    kubernetes_module, kubernetes_version = KUBERNETES_VERSIONS[kubernetes]
-    tools = [(kubernetes_module, package, name) for package, name in _KUBERNETES_TOOLS]
+def _build_missing(tools: list[tuple[str, str, str]]) -> dict[str, Path]:
+    """Build each ``(module, package, name)`` missing from the cache; every one's path."""
     root = cache_root() / "devcluster"
     root.mkdir(parents=True, exist_ok=True)
     with (root / ".lock").open("w") as lock:
@@ -179,7 +175,7 @@ def ensure_binaries(kubernetes: str = DEFAULT_KUBERNETES) -> Binaries:
         fcntl.flock(lock, fcntl.LOCK_EX)
         go_version = _go_version()
         paths: dict[str, Path] = {}
-        for module, package, name in [*tools, *_GO_TOOLS]:
+        for module, package, name in tools:
             directory = root / f"{module}-{_module_key(module, go_version)}"
             binary = directory / name
             if not binary.exists():
@@ -188,6 +184,26 @@ def ensure_binaries(kubernetes: str = DEFAULT_KUBERNETES) -> Binaries:
                 _go_build(module, package, partial, name)
                 partial.rename(binary)
             paths[name] = binary
+    return paths
+
+
+def ensure_tool(name: str) -> Path:
+    """One tool that is not Kubernetes (e.g. ``actionlint``), built alone if it is missing.
+
+    So that ``make lint`` on a cold machine does not wait for the whole cluster's build.
+    """
+    return _build_missing([tool for tool in _GO_TOOLS if tool[2] == name])[name]
+
+
+def ensure_binaries(kubernetes: str = DEFAULT_KUBERNETES) -> Binaries:
+    """Build whatever is missing from the cache, and return the paths of every binary.
+
+    ``kubernetes`` is a key of :data:`KUBERNETES_VERSIONS`: the control plane's and the
+    kubelet's version.
+    """
+    kubernetes_module, kubernetes_version = KUBERNETES_VERSIONS[kubernetes]
+    tools = [(kubernetes_module, package, name) for package, name in _KUBERNETES_TOOLS]
+    paths = _build_missing([*tools, *_GO_TOOLS])
     return Binaries(
         kubernetes_version=kubernetes_version,
         kube_apiserver=paths["kube-apiserver"],

@@ -39,6 +39,47 @@ FAILING = (
 """
 )
 
+# 5,000 request names, some failing in 500 distinct ways, and far more than a million
+# requests, reported straight to Locust's stats (no HTTP, so a laptop reaches it in seconds):
+# the read the finisher takes of Locust's stats is megabytes, its summary must stay 4 KiB.
+MANY_NAMES = """
+import gevent
+from locust import User, constant, task
+
+NAMES = 5000
+
+
+class Flood(User):
+    wait_time = constant(0)
+
+    @task
+    def flood(self):
+        fire = self.environment.events.request.fire
+        for i in range(NAMES):
+            failed = RuntimeError(f"broken {i % 500}") if i % 10 == 0 else None
+            fire(
+                request_type="GET",
+                name=f"/items/{i}",
+                response_time=1 + i % 7,
+                response_length=0,
+                exception=failed,
+                context={},
+            )
+        gevent.sleep(0)
+"""
+
+# An exporter that accepts connections and never answers anything, /quitquitquit included.
+SILENT_EXPORTER = """
+import socket
+import time
+
+server = socket.create_server(("0.0.0.0", 9646))
+held = []
+while True:
+    connection, _ = server.accept()
+    held.append(connection)
+"""
+
 
 def exporter_command() -> list[str]:
     """The real exporter when ``$LOCUST_EXPORTER_BIN`` names it, else the stand-in."""

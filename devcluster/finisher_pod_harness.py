@@ -8,6 +8,7 @@ which exit codes into ``SPEC.json``'s ``result`` file. All times are seconds on 
 monotonic clock.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -62,45 +63,137 @@ class Scraper(threading.Thread):
             self.stopped.wait(self.interval)
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the finisher's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 class Sampler(threading.Thread):
-    """Samples a process's CPU time and resident memory (for the finisher's cost benchmark)."""
+    """Samples the finisher's CPU time and peak resident memory, its workers' apart."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
         self.ticks_per_second = os.sysconf("SC_CLK_TCK")
-        self.cpu_seconds = 0.0
+        self.ticks: dict[int, int] = {}  # per process, the supervisor's and each worker's
         self.max_rss_kib = 0
+        self.worker_max_rss_kib = 0
+        self.worker_oom_score_adj: int | None = None
         self.stopped = threading.Event()
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time of the supervisor and every worker so far."""
+        return sum(self.ticks.values()) / self.ticks_per_second
+
+    @property
+    def workers_seen(self) -> set[int]:
+        """Every worker seen."""
+        return set(self.ticks) - {self.pid}
 
     def run(self) -> None:
         """Sample until stopped."""
         while not self.stopped.is_set():
             try:
-                fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                self.cpu_seconds = (int(fields[11]) + int(fields[12])) / self.ticks_per_second
-                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.max_rss_kib = max(self.max_rss_kib, int(line.split()[1]))
+                self.ticks[self.pid] = _cpu_ticks(self.pid)
+                self.max_rss_kib = max(self.max_rss_kib, _peak_rss_kib(self.pid))
             except (OSError, IndexError, ValueError):
                 return
-            self.stopped.wait(0.5)
+            for child in children(self.pid):
+                with contextlib.suppress(OSError, IndexError, ValueError):  # it has just exited
+                    self.ticks[child] = _cpu_ticks(child)
+                    self.worker_max_rss_kib = max(self.worker_max_rss_kib, _peak_rss_kib(child))
+                    adj = Path(f"/proc/{child}/oom_score_adj").read_text()
+                    self.worker_oom_score_adj = int(adj)
+            self.stopped.wait(0.2)
 
 
-def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+class WorkerKiller(threading.Thread):
+    """SIGKILLs the finisher's worker: once after ``first`` seconds, then every ``every``."""
+
+    def __init__(self, pid: int, first: float, every: float | None) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.first = first
+        self.every = every
+        self.kills: list[float] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        """Kill until stopped (or once)."""
+        if self.stopped.wait(self.first):
+            return
+        while True:
+            for child in children(self.pid):
+                try:
+                    os.kill(child, signal.SIGKILL)
+                    self.kills.append(now())
+                except OSError:
+                    pass
+            if self.every is None or self.stopped.wait(self.every):
+                return
+
+
+def start(
+    argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.Popen[bytes]:
     """Start ``argv`` with its output in ``log``."""
     with log.open("wb") as output:
         return subprocess.Popen(
-            argv, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            argv,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
 
 
-def wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int | None, float | None]:
+class ExitClock(threading.Thread):
+    """Notes when a process exits, while the harness waits for others."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        super().__init__(daemon=True)
+        self.process = process
+        self.exited_at: float | None = None
+
+    def run(self) -> None:
+        """Wait for the process."""
+        self.process.wait()
+        self.exited_at = now()
+
+
+def wait(
+    process: subprocess.Popen[bytes], timeout: float, clock: ExitClock | None = None
+) -> tuple[int | None, float | None]:
     """(exit code, when) or (None, None) after ``timeout``."""
     try:
         code = process.wait(timeout)
     except subprocess.TimeoutExpired:
         return None, None
+    if clock is not None:
+        clock.join(1)
+        return code, clock.exited_at or now()
     return code, now()
 
 
@@ -130,6 +223,8 @@ def main() -> None:
         spec.get("finisher_env", {}),
     )
     events["finisher_started"] = now()
+    finisher_clock = ExitClock(finisher)
+    finisher_clock.start()
     sampler = Sampler(finisher.pid)
     sampler.start()
     gate = subprocess.run(
@@ -147,6 +242,21 @@ def main() -> None:
         scraper = Scraper("http://127.0.0.1:9646/metrics", spec["scrape_interval"])
         scraper.start()
 
+    if spec.get("sigterm_finisher_before_master") is not None:
+        time.sleep(spec["sigterm_finisher_before_master"])
+        events["sigterm_sent"] = now()
+        finisher.send_signal(signal.SIGTERM)
+
+    if spec.get("no_master"):
+        # A master that never starts: only the finisher's own bound may end this pod.
+        result["master_exit"] = None
+        result["finisher_exit"], events["finisher_exited"] = wait(
+            finisher, spec.get("finisher_timeout", 120), finisher_clock
+        )
+        result["exporter_exit"], events["exporter_exited"] = wait(exporter, 5)
+        finish(spec, result, sampler, scraper, [exporter, finisher, target])
+        return
+
     time.sleep(spec.get("master_delay", 0))
     locust = [
         str(VENV_BIN / "locust"),
@@ -158,7 +268,8 @@ def main() -> None:
     master = start(
         [
             *locust,
-            "--master",
+            *([] if spec.get("master_flag") is False else ["--master"]),
+            *spec.get("master_args", []),
             "--expect-workers",
             "1",
             "--autostart",
@@ -175,8 +286,20 @@ def main() -> None:
             str(work / "locust"),
         ],
         work / "master.log",
+        spec.get("master_env"),
+        spec.get("master_cwd"),
     )
     events["master_started"] = now()
+    killer = None
+    if spec.get("kill_worker_after_master_start") is not None:
+        killer = WorkerKiller(
+            finisher.pid, spec["kill_worker_after_master_start"], spec.get("kill_worker_every")
+        )
+        killer.start()
+    if spec.get("sigterm_finisher_after_master_start") is not None:
+        time.sleep(spec["sigterm_finisher_after_master_start"])
+        events["sigterm_sent"] = now()
+        finisher.send_signal(signal.SIGTERM)
     worker = start([*locust, "--worker", "--master-host", "127.0.0.1"], work / "worker.log")
     result["master_pid"] = master.pid
 
@@ -186,24 +309,44 @@ def main() -> None:
 
     result["master_exit"], events["master_exited"] = wait(master, 120)
     result["finisher_cpu_at_master_exit"] = sampler.cpu_seconds
+    if spec.get("kill_worker_after_master_exit") is not None:
+        killer = WorkerKiller(finisher.pid, spec["kill_worker_after_master_exit"], None)
+        killer.start()
     if spec.get("sigterm_finisher_after_master") is not None:
         time.sleep(spec["sigterm_finisher_after_master"])
         events["sigterm_sent"] = now()
         finisher.send_signal(signal.SIGTERM)
     result["finisher_exit"], events["finisher_exited"] = wait(
-        finisher, spec.get("finisher_timeout", 120)
+        finisher, spec.get("finisher_timeout", 120), finisher_clock
     )
     result["exporter_exit"], events["exporter_exited"] = wait(exporter, 5)
+    if killer is not None:
+        killer.stopped.set()
+        result["worker_kills"] = killer.kills
+    finish(spec, result, sampler, scraper, [exporter, finisher, worker, target])
+
+
+def finish(
+    spec: dict[str, Any],
+    result: dict[str, Any],
+    sampler: Sampler,
+    scraper: Scraper | None,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    """Record the costs and scrapes, end what still runs, write the result."""
     sampler.stopped.set()
     result["finisher_cpu_seconds"] = sampler.cpu_seconds
     result["finisher_max_rss_kib"] = sampler.max_rss_kib
+    result["worker_max_rss_kib"] = sampler.worker_max_rss_kib
+    result["workers_seen"] = len(sampler.workers_seen)
+    result["worker_oom_score_adj"] = sampler.worker_oom_score_adj
     if result["exporter_exit"] is None:
         result["exporter_still_running"] = True
     if scraper is not None:
         scraper.stopped.set()
         scraper.join(5)
         result["scrapes"] = scraper.samples
-    for process in (exporter, finisher, worker, target):
+    for process in processes:
         if process.poll() is None:
             process.kill()
             process.wait()

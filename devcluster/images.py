@@ -2,9 +2,10 @@
 
 The node is a real kubelet with containerd, so every container needs an image, and the
 machine this runs on has no registry and may reach nothing but package mirrors. So each
-image is built here: pause from Kubernetes' own C source, a Debian base with mmdebstrap
-(standing in for ``python:3.11-slim-bookworm``), Locust and uv from PyPI, our own image
-from the project's Dockerfile with ``buildah bud``, and the exporter stand-in, the load
+image is built here: pause from Kubernetes' own C source, two Debian bases made with
+mmdebstrap (standing in for ``python:3.11-slim-bookworm`` and for distroless's
+``python3-debian12``), Locust from PyPI, our two images from the project's Dockerfile with
+``buildah bud`` (its ``app`` and ``finisher`` targets), and the exporter stand-in, the load
 target and CoreDNS packaged on top. Each is saved as a ``docker-archive`` tar, whose
 RepoTags make ``ctr -n k8s.io images import`` name it exactly as manifests do.
 
@@ -13,7 +14,7 @@ key over everything it is built from, so a warm machine builds nothing. buildah 
 private storage there too: never ``/var/lib/containers``, which belongs to whoever else
 uses buildah or podman on the machine. The repository is only ever read.
 
-    python -m devcluster.images      # builds what is missing; lists every archive
+    python -m devcluster.images      # builds what is missing; lists every archive and size
 """
 
 import argparse
@@ -25,13 +26,16 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import app
+from app.core import names
 from devcluster.build import cache_root, ensure_binaries, pause_source
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -46,7 +50,6 @@ _CA_VOLUME = f"{_HOST_CA}:{_HOST_CA}:ro"
 
 PAUSE_VERSION = "3.10.2"
 LOCUST_VERSION = "2.47.0"
-UV_VERSION = "0.13.9"
 COREDNS_VERSION = "v1.15.0"
 EXPORTER_VERSIONS = ("v0.5.0", "v0.5.2")
 
@@ -65,6 +68,15 @@ _DEBIAN_SOURCES = (
     "deb http://deb.debian.org/debian-security bookworm-security main",
 )
 _DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+# The finisher's base: the interpreter and its standard library, with what they link.
+_BARE_PYTHON_PACKAGES = ("python3.11-minimal", "libpython3.11-stdlib")
+# Like the slim images: no documentation, manual pages or translations (licences stay).
+_SLIM_PATHS = (
+    "--dpkgopt=path-exclude=/usr/share/doc/*",
+    "--dpkgopt=path-exclude=/usr/share/man/*",
+    "--dpkgopt=path-exclude=/usr/share/locale/*",
+    "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+)
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _SCRIPTS = "/usr/local/lib/locust-finisher"
 # Superseded archives kept per image, so switching branches back and forth stays warm.
@@ -231,16 +243,21 @@ def _bud(
     context: Path,
     build_args: Mapping[str, str] | None = None,
     labels: Mapping[str, str] | None = None,
+    target: str = "",
 ) -> None:
-    """``buildah bud`` without a registry, without daemons, without touching the context."""
+    """``buildah bud`` without a registry, without daemons, without touching the context.
+
+    A multi-target Containerfile keeps its layers, so that its targets share their stages;
+    for the rest the archive cache is the layer cache.
+    """
     arguments = [f"--build-arg={name}={value}" for name, value in (build_args or {}).items()]
     arguments += [f"--label={name}={value}" for name, value in (labels or {}).items()]
+    arguments += [f"--target={target}", "--layers=true"] if target else ["--layers=false"]
     store.buildah(
         "bud",
         # RUN steps in a chroot on the host's network: no OCI runtime, no CNI network to set up.
         "--isolation=chroot",
         "--pull=never",
-        "--layers=false",  # the archive cache is our layer cache
         "--force-rm",
         f"--platform={_PLATFORM}",
         f"--volume={_CA_VOLUME}",
@@ -334,48 +351,95 @@ def _pause(source: Path) -> _Image:
     return _Image("pause", (PAUSE_IMAGE,), key, build, hint="seconds")
 
 
-def _mmdebstrap_command(rootfs: Path) -> list[str]:
+def _mmdebstrap_command(
+    rootfs: Path, variant: str, packages: tuple[str, ...], *extra: str
+) -> list[str]:
     return [
         "mmdebstrap",
-        "--variant=apt",
-        f"--include={','.join(_DEBIAN_PACKAGES)}",
-        # Like the slim images: no documentation, manual pages or translations.
-        "--dpkgopt=path-exclude=/usr/share/doc/*",
-        "--dpkgopt=path-exclude=/usr/share/man/*",
-        "--dpkgopt=path-exclude=/usr/share/locale/*",
-        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-        '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin',
+        f"--variant={variant}",
+        f"--include={','.join(packages)}",
+        *_SLIM_PATHS,
+        *extra,
         "bookworm",
         str(rootfs),
         *_DEBIAN_SOURCES,
     ]
 
 
-def _base() -> _Image:
+def _base_command(rootfs: Path) -> list[str]:
+    clean_apt = '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin'
+    return _mmdebstrap_command(rootfs, "apt", _DEBIAN_PACKAGES, clean_apt)
+
+
+def _bare_command(rootfs: Path) -> list[str]:
+    # iconv's modules: Python's codecs are its own.
+    no_iconv = "--dpkgopt=path-exclude=/usr/lib/x86_64-linux-gnu/gconv/*"
+    return _mmdebstrap_command(rootfs, "extract", _BARE_PYTHON_PACKAGES, no_iconv)
+
+
+def _rootfs_image(
+    name: str,
+    key_name: str,
+    references: tuple[str, ...],
+    command: Callable[[Path], list[str]],
+    description: str,
+    settings: str,
+    for_node: bool,
+    hint: str,
+) -> _Image:
+    """An image of one root filesystem made by mmdebstrap from Debian's packages."""
     containerfile = (
         "FROM scratch\n"
         "ADD rootfs.tar /\n"
-        f"ENV PATH={_PATH} LANG=C.UTF-8\n"
-        + _labels(
-            "Debian bookworm with python3 3.11 (mmdebstrap); stands in for"
-            " python:3.11-slim-bookworm, with Debian's /usr/bin/python3"
-        )
-        + 'CMD ["python3"]\n'
+        f"ENV PATH={_PATH} LANG=C.UTF-8\n" + _labels(description) + settings
     )
 
     def build(store: _Store, scratch: Path, tag: str) -> None:
         context = scratch / "context"
         context.mkdir()
         rootfs = context / "rootfs.tar"
-        _run(_mmdebstrap_command(rootfs), store.env)
+        _run(command(rootfs), store.env)
         # mmdebstrap's tar carries device nodes, which buildah cannot create from a tar.
         _run(["tar", "--delete", "-f", rootfs, "--wildcards", "./dev/?*"])
         (scratch / "Containerfile").write_text(containerfile)
         _bud(store, tag, scratch / "Containerfile", context)
 
-    references = (BASE_IMAGE, "docker.io/library/python:3.11-slim-bookworm")
-    key = _key("base", *references, containerfile, *_mmdebstrap_command(Path("rootfs.tar")))
-    return _Image("debian-python", references, key, build, hint="about 1.5 min")
+    key = _key(key_name, *references, containerfile, *command(Path("rootfs.tar")))
+    return _Image(name, references, key, build, for_node=for_node, hint=hint)
+
+
+def _base() -> _Image:
+    return _rootfs_image(
+        "debian-python",
+        "base",
+        (BASE_IMAGE, "docker.io/library/python:3.11-slim-bookworm"),
+        _base_command,
+        "Debian bookworm with python3 3.11 (mmdebstrap); stands in for"
+        " python:3.11-slim-bookworm, with Debian's /usr/bin/python3",
+        'CMD ["python3"]\n',
+        for_node=True,
+        hint="about 1.5 min",
+    )
+
+
+def _finisher_base() -> _Image:
+    """Debian's bare Python, as distroless builds it: packages extracted, nothing installed.
+
+    Stands in for ``gcr.io/distroless/python3-debian12:nonroot``: Debian's ``/usr/bin/python3.11``
+    with its standard library and the shared libraries it links, and no shell, package
+    manager or certificates. The finisher image is this plus our wheel.
+    """
+    return _rootfs_image(
+        "debian-python-bare",
+        "finisher-base",
+        ("localhost/locust-finisher/debian-python-bare:3.11-bookworm",),
+        _bare_command,
+        "Debian bookworm's python3.11, extracted without a package manager (mmdebstrap"
+        " --variant=extract); stands in for gcr.io/distroless/python3-debian12:nonroot",
+        'USER 65532:65532\nENTRYPOINT ["/usr/bin/python3.11"]\n',
+        for_node=False,
+        hint="seconds",
+    )
 
 
 def _locust(base: _Image) -> _Image:
@@ -470,62 +534,78 @@ def _coredns(binary: Path) -> _Image:
     return _generated("coredns", (COREDNS_IMAGE,), containerfile, {"coredns": binary})
 
 
-def _uv_builder(base: _Image) -> _Image:
-    """The Dockerfile's builder stage base, made locally instead of ghcr.io/astral-sh/uv."""
-    containerfile = (
-        f"FROM {base.tag}\n"
-        "RUN python3 -m venv /opt/uv \\\n"
-        f" && PIP_CERT={_HOST_CA} /opt/uv/bin/pip install --no-cache-dir"
-        f" --disable-pip-version-check uv=={UV_VERSION} \\\n"
-        " && ln -s /opt/uv/bin/uv /usr/local/bin/uv\n"
-        # uv must trust the system bundle (the host's during builds) and use Debian's python.
-        "ENV UV_NATIVE_TLS=1 UV_PYTHON_DOWNLOADS=0\n"
-        + _labels(f"uv {UV_VERSION} on the local Debian base: the Dockerfile's local builder")
-    )
-    reference = f"localhost/locust-finisher/uv-builder:{UV_VERSION}"
-    return _generated("uv-builder", (reference,), containerfile, bases=(base,), for_node=False)
-
-
 # What the Dockerfile's build reads: its COPY and bind mounts, and what .dockerignore keeps.
-_APP_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "README.md")
+_APP_INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "README.md", "LICENSE")
 
 
-def _app(base: _Image, builder: _Image) -> _Image:
-    """Our image, from the project's own Dockerfile: the repository is its (read-only) context."""
-    build_args = {"BUILDER_IMAGE": builder.tag, "BASE_IMAGE": base.tag}
-    # Else it would inherit the base's description, which says it is a python stand-in.
-    labels = {
-        "org.opencontainers.image.description": "locust-finisher, built locally from the"
-        " project's Dockerfile on the local Debian base"
+@dataclass(frozen=True)
+class _Target:
+    """One build target of the project's Dockerfile, and the image it is published as."""
+
+    name: str  # the Dockerfile's target, and the archive's name
+    repository: str
+    description: str
+
+
+_TARGETS = (
+    _Target(
+        "finisher",
+        names.FINISHER_IMAGE_REPOSITORY,
+        "the in-pod finisher, built locally from the project's Dockerfile on the bare Debian base",
+    ),
+    _Target(
+        "app",
+        names.IMAGE_REPOSITORY,
+        "locust-finisher, built locally from the project's Dockerfile on the local Debian base",
+    ),
+)
+
+
+def _app(target: _Target, base: _Image, finisher_base: _Image) -> _Image:
+    """One of our images, from the project's Dockerfile: the repository is its read-only context."""
+    build_args = {
+        "BASE_IMAGE": base.tag,
+        "FINISHER_BASE_IMAGE": finisher_base.tag,
+        "VERSION": app.__version__,
+        "REVISION": "local",
     }
+    # Else it would inherit the base's description, which says it is a stand-in.
+    labels = {"org.opencontainers.image.description": target.description}
 
     def build(store: _Store, scratch: Path, tag: str) -> None:
-        _bud(store, tag, _REPO / "Dockerfile", _REPO, build_args, labels)
+        # With layers, the second target reuses the builder stage the first one made.
+        _bud(store, tag, _REPO / "Dockerfile", _REPO, build_args, labels, target.name)
 
-    reference = f"ghcr.io/locust-finisher/locust-finisher:{app.__version__}"
-    parts: list[str | bytes | Path] = [reference, *build_args.values(), *labels.values()]
+    reference = f"{target.repository}:{app.__version__}"
+    parts: list[str | bytes | Path] = [target.name, reference, *build_args.values()]
+    parts += [*labels.values()]
     for name in _APP_INPUTS:
         parts += [name, _REPO / name]
     for path in _tree_files(_REPO / "app"):
         parts += [str(path.relative_to(_REPO)), path]
     return _Image(
-        "locust-finisher", (reference,), _key(*parts), build, (base, builder), hint="about 1 min"
+        f"locust-finisher-{target.name}",
+        (reference,),
+        _key(*parts),
+        build,
+        (base, finisher_base),
+        hint="about 1 min",
     )
 
 
 def _plan(coredns_binary: Path, pause_c: Path) -> list[_Image]:
     """Every image, each after the images it is built FROM."""
     base = _base()
-    builder = _uv_builder(base)
+    finisher_base = _finisher_base()
     return [
         _pause(pause_c),
         base,
+        finisher_base,
         _locust(base),
         _exporter(base),
         _http_target(base),
         _coredns(coredns_binary),
-        builder,
-        _app(base, builder),
+        *(_app(target, base, finisher_base) for target in _TARGETS),
     ]
 
 
@@ -656,6 +736,31 @@ def ensure_images(coredns_binary: Path, pause_source: Path) -> list[ImageArchive
     ]
 
 
+def _archive_json(archive: Path, bundle: tarfile.TarFile, name: str) -> Any:
+    member = bundle.extractfile(name)
+    if member is None:
+        raise ImageBuildError(f"{archive} has no {name}")
+    return json.load(member)
+
+
+def uncompressed_size(archive: Path) -> int:
+    """An image's size as ``docker images`` shows it: its layers, uncompressed, in bytes.
+
+    A docker-archive keeps each layer as an uncompressed tar, listed in its manifest.
+    """
+    with tarfile.open(archive) as bundle:
+        layers = _archive_json(archive, bundle, "manifest.json")[0]["Layers"]
+        return sum(bundle.getmember(layer).size for layer in layers)
+
+
+def image_config(archive: Path) -> dict[str, Any]:
+    """An archived image's run configuration: User, Entrypoint, Env, Labels, ..."""
+    with tarfile.open(archive) as bundle:
+        config_name = _archive_json(archive, bundle, "manifest.json")[0]["Config"]
+        config: dict[str, Any] = _archive_json(archive, bundle, config_name)["config"]
+        return config
+
+
 def _main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -673,8 +778,7 @@ def _main() -> int:
         _say(f"error: {error}")
         return 1
     for archive in archives:
-        size = archive.path.stat().st_size / 1e6
-        print(f"{archive.path}  {size:.0f} MB")
+        print(f"{archive.path}  {uncompressed_size(archive.path) / 1e6:.1f} MB uncompressed")
         for reference in archive.references:
             print(f"    {reference}")
     _say(f"ready in {time.monotonic() - started:.1f}s")

@@ -1,8 +1,9 @@
 """Install locust-finisher into the local cluster the way a user does, and wait until it works.
 
-The manifests are copied out of the repository (so generated certificates never land in
-it), ``locust-finisher certs`` makes the certificate, ``kubectl apply --server-side -k``
-installs an overlay, and a dry-run pod proves the API server is really calling the webhook.
+The manifests and the certs/ folder are copied out of the repository (so generated
+certificates never land in it), ``locust-finisher certs`` makes the certificate in the copy's
+certs/ as certs/README.md says, ``kubectl apply --server-side -k`` installs an overlay, and a
+dry-run pod proves the API server is really calling the webhook.
 """
 
 import contextlib
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +19,38 @@ from devcluster.api import ApiError
 from devcluster.cluster import LocalCluster
 from devcluster.processes import wait_until
 
-MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
+REPOSITORY = Path(__file__).resolve().parent.parent
+MANIFESTS = REPOSITORY / "manifests"
+CERTS = REPOSITORY / "certs"
+# What certs/ holds in git; everything else in it is generated (and ignored).
+CERTS_IN_GIT = ("README.md", "kustomization.yaml")
 NAMESPACE = "locust-finisher"
 
 
 def copy_manifests(directory: Path) -> Path:
-    """A private copy of manifests/ (generated files stay out of the repository)."""
+    """A private copy of manifests/ and certs/, side by side as in the repository.
+
+    Generated files stay out of the repository: the copy's certs/ starts with only what git
+    holds. Returns the copy of manifests/.
+    """
     target = directory / "manifests"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(MANIFESTS, target, ignore=shutil.ignore_patterns("certs"))
+    certs = directory / "certs"
+    shutil.rmtree(certs, ignore_errors=True)
+    certs.mkdir()
+    for name in CERTS_IN_GIT:
+        shutil.copy2(CERTS / name, certs / name)
     return target
 
 
+def certs_directory(overlay: Path) -> Path:
+    """The certs/ folder the self-signed ``overlay`` (of a copy) reads: ``../../../certs``."""
+    return overlay.parent.parent.parent / "certs"
+
+
 def make_certificates(overlay: Path) -> None:
-    """``locust-finisher certs`` into the overlay, as its README says."""
+    """``locust-finisher certs`` into the certs/ folder ``overlay`` reads, as its README says."""
     subprocess.run(
         [
             sys.executable,
@@ -38,7 +58,7 @@ def make_certificates(overlay: Path) -> None:
             "app.cli.main",
             "certs",
             "--dir",
-            str(overlay / "certs"),
+            str(certs_directory(overlay)),
             "--namespace",
             NAMESPACE,
         ],
@@ -113,3 +133,33 @@ def wait_for_webhook(cluster: LocalCluster) -> None:
     print(
         f"[install] webhook answering {time.monotonic() - started:.1f}s after rollout", flush=True
     )
+
+
+CONFIG_MAP = f"/api/v1/namespaces/{NAMESPACE}/configmaps/locust-finisher-config"
+
+
+@contextlib.contextmanager
+def cluster_config(cluster: LocalCluster, edit: Callable[[str], str]) -> Iterator[None]:
+    """The cluster-wide configuration (the ConfigMap's config.yaml) edited, then restored.
+
+    The webhook re-reads it on its own; callers wait until it is in force.
+    """
+    config = cluster.api().get(CONFIG_MAP)
+    original = config["data"]["config.yaml"]
+    config["data"]["config.yaml"] = edit(original)
+    cluster.api().replace(CONFIG_MAP, config)
+    try:
+        yield
+    finally:
+        latest = cluster.api().get(CONFIG_MAP)
+        latest["data"]["config.yaml"] = original
+        cluster.api().replace(CONFIG_MAP, latest)
+
+
+def probe_finisher(cluster: LocalCluster, namespace: str) -> dict[str, Any]:
+    """The finisher container the webhook would inject now (a dry-run pod in ``namespace``)."""
+    created = cluster.api().create(
+        f"/api/v1/namespaces/{namespace}/pods", probe_pod(namespace), dryRun="All"
+    )
+    container: dict[str, Any] = created["spec"]["containers"][0]
+    return container

@@ -6,6 +6,8 @@ log) and Prometheus's last value.
 """
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,3 +116,32 @@ def run_load_test(
     )
     value = cluster.prometheus.value(query) if cluster.prometheus else None
     return Outcome(job=job, pod=pod, master_log=master_log, prometheus_requests=value)
+
+
+def start_wait(
+    cluster: LocalCluster, namespace: str, test: str, *extra: str
+) -> subprocess.Popen[str]:
+    """``locust-finisher wait --test`` as CI runs it, with the cluster's kubeconfig.
+
+    ``extra`` flags come last, so they override the 5-minute timeout.
+    """
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli.main",
+            "wait",
+            "--test",
+            test,
+            "-n",
+            namespace,
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "--timeout",
+            "5m",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

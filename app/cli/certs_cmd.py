@@ -38,6 +38,12 @@ def register(commands: Subparsers) -> None:
     parser.add_argument(
         "--days", type=int, default=365, help="serving certificate lifetime (default: 365)"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="make a new CA even where half of one (ca.crt or ca.key) is left; the caBundle "
+        "changes, so every webhook configuration that trusts the old one must be updated",
+    )
     parser.set_defaults(run=run)
 
 
@@ -55,6 +61,14 @@ def run(args: argparse.Namespace) -> int:
             ipaddress.ip_address(address)
         except ValueError:
             raise CliError(f"--ip {address!r} is not an IP address") from None
+    half = [p.name for p in (args.dir / "ca.crt", args.dir / "ca.key") if p.is_file()]
+    if len(half) == 1 and not args.force:
+        # Replacing a CA changes the caBundle that clusters already trust: never silently.
+        missing = "ca.key" if half == ["ca.crt"] else "ca.crt"
+        raise CliError(
+            f"{args.dir}/{half[0]} exists but {missing} is missing; restore it, or pass "
+            "--force to make a new CA (and a new caBundle)"
+        )
     try:
         ca = read_pair(args.dir, "ca")
         reused = ca is not None

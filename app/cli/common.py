@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any, NoReturn, Protocol
 
 from app.core.durations import parse_duration
+from app.core.podview import parse_port
 from app.core.settings import SETTINGS, FinishSettings, Setting, SettingError
 
 
@@ -48,9 +49,10 @@ def positive_duration(text: str) -> float:
 
 def port(text: str) -> int:
     """Argparse type for a TCP port, 1-65535."""
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
-    return int(text)
+    number = parse_port(text)
+    if number is None:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a port (1-65535)")
+    return number
 
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

@@ -1,9 +1,14 @@
 """``locust-finisher webhook``: serve the mutating admission webhook over TLS."""
 
 import argparse
+import contextlib
 import logging
+import signal
 import tempfile
+import types
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from app.cli.common import (
     CliError,
@@ -61,51 +66,85 @@ def run(args: argparse.Namespace) -> int:
     from app.core.inject import InjectionConfig
     from app.webhook.config_file import ConfigFile
     from app.webhook.server import serve
+    from app.webhook.tls import CertificateFilesError
 
     image = FinisherImage(image=args.finisher_image) if args.finisher_image else FinisherImage()
     base = InjectionConfig(defaults=finish_defaults(args), image=image)
-    cert_file, key_file = _certificate_files(args)
+    background = []
 
-    if args.config is None:
-        serve(args.host, args.port, cert_file, key_file, lambda: base, args.reload_interval)
-        return 0
-    try:
-        config_file = ConfigFile(args.config, base)
-    except (OSError, ConfigError) as error:
-        raise CliError(str(error)) from None
-    serve(
-        args.host,
-        args.port,
-        cert_file,
-        key_file,
-        config_file.current,
-        args.reload_interval,
-        background=[lambda: config_file.follow(args.reload_interval)],
-    )
+    def config_source() -> InjectionConfig:
+        return base
+
+    if args.config is not None:
+        try:
+            config_file = ConfigFile(args.config, base)
+        except (OSError, ConfigError) as error:
+            raise CliError(str(error)) from None
+        config_source = config_file.current
+        background.append(lambda: config_file.follow(args.reload_interval))
+
+    with _certificate_files(args) as (cert_file, key_file):
+        try:
+            serve(
+                args.host,
+                args.port,
+                cert_file,
+                key_file,
+                config_source,
+                args.reload_interval,
+                background=background,
+            )
+        except CertificateFilesError as error:
+            raise CliError(str(error)) from None
     return 0
 
 
-def _certificate_files(args: argparse.Namespace) -> tuple[Path, Path]:
+@contextlib.contextmanager
+def _certificate_files(args: argparse.Namespace) -> Iterator[tuple[Path, Path]]:
     if args.dev:
         if args.cert_file or args.key_file:
             raise CliError("--dev makes its own certificate; drop --cert-file/--key-file")
-        return _throwaway_certificate()
+        with _throwaway_certificate() as pair:
+            yield pair
+        return
     if not args.cert_file or not args.key_file:
         raise CliError("give --cert-file and --key-file (or --dev for a throwaway certificate)")
     for path in (args.cert_file, args.key_file):
         if not path.is_file():
             raise CliError(f"{path}: no such file")
-    return args.cert_file, args.key_file
+    yield args.cert_file, args.key_file
 
 
-def _throwaway_certificate() -> tuple[Path, Path]:
+@contextlib.contextmanager
+def _throwaway_certificate() -> Iterator[tuple[Path, Path]]:
+    """A CA and serving certificate that live as long as the webhook.
+
+    The CA's key signs the serving certificate and is never written: a CA key left in /tmp
+    would let anyone who reads it mint certificates that the user's client trusts.
+    """
     from app.certificates import issue, new_ca, service_dns_names, write_pair
 
-    directory = Path(tempfile.mkdtemp(prefix="locust-finisher-dev-"))
-    ca = new_ca("locust-finisher throwaway CA")
-    names = ["localhost", *service_dns_names("locust-finisher-webhook", "locust-finisher")]
-    serving = issue(ca, "locust-finisher-webhook", names, ["127.0.0.1", "::1"])
-    ca_file, _ = write_pair(directory, "ca", ca)
-    cert_file, key_file = write_pair(directory, "tls", serving)
-    log.warning("--dev: throwaway certificate in %s; trust %s to call it", directory, ca_file)
-    return cert_file, key_file
+    with tempfile.TemporaryDirectory(prefix="locust-finisher-dev-") as name:
+        directory = Path(name)
+        ca = new_ca("locust-finisher throwaway CA")
+        names = ["localhost", *service_dns_names("locust-finisher-webhook", "locust-finisher")]
+        serving = issue(ca, "locust-finisher-webhook", names, ["127.0.0.1", "::1"])
+        ca_file = directory / "ca.crt"
+        ca_file.write_bytes(ca.cert_pem)
+        cert_file, key_file = write_pair(directory, "tls", serving)
+        log.warning(
+            "--dev: throwaway certificate in %s (removed on exit); trust %s to call it",
+            directory,
+            ca_file,
+        )
+        # uvicorn re-raises the SIGTERM it handled once it has shut down; under the default
+        # action the process would die there, before the directory is removed.
+        previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+        try:
+            yield cert_file, key_file
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_signal(signum: int, frame: types.FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)

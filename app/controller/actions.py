@@ -1,16 +1,19 @@
-"""Carrying out the controller's decisions: annotations, Events, and the fallback quit.
+"""Carrying out the controller's decisions: annotations, Events, the fallback quit, Services.
 
 Events get stable names (object, reason key, pod UID), so creating one twice after a crash
 or a failover answers 409 and is not a second Event. Annotations are merge-patched, which
-leaves every other annotation alone.
+leaves every other annotation alone. Nothing is written to a Job that does not own the pod
+(see :mod:`app.controller.ownership`).
 """
 
 import asyncio
 import contextlib
 import logging
 import time
-from typing import Literal
+from typing import Any, Literal
 
+from app.controller.ownership import job_owns
+from app.controller.publish_not_ready import ServicesSeen, publish_not_ready
 from app.core.pod_facts import PodFacts
 from app.core.reconcile import EventSpec
 from app.core.timestamps import format_time
@@ -20,6 +23,7 @@ log = logging.getLogger(__name__)
 
 QuitOutcome = Literal["quit", "gone", "answered", "error"]
 COMPONENT = "locust-finisher-controller"
+BATCH = "batch/v1"
 
 
 async def quit_exporter(
@@ -55,31 +59,90 @@ async def quit_exporter(
     return "answered", f"the exporter answered {status!r} instead of exiting"
 
 
+# Verified pod -> Job ownerships kept (a Job's uid and selector never change); oldest dropped.
+_OWNERSHIPS_KEPT = 4096
+
+
 class Actor:
     """Writes to the API on behalf of the controller."""
 
     def __init__(self, client: KubeClient, identity: str) -> None:
         self.client = client
         self.identity = identity
+        self._owned_by: dict[str, str] = {}
+
+    async def trusted_job(self, facts: PodFacts) -> str | None:
+        """The uid of the pod's Job if the Job exists and owns the pod; None otherwise."""
+        if not facts.job or not facts.job_uid:
+            return None
+        known = self._owned_by.get(facts.uid)
+        if known is not None:
+            return known
+        try:
+            job = await self.client.get(path_of("jobs", facts.namespace, facts.job, group=BATCH))
+        except KubeError as error:
+            if error.status == 404:  # gone already (ttlSecondsAfterFinished: 0), or never was
+                return None
+            raise
+        if not job_owns(job, facts):
+            log.warning(
+                "pod %s names Job %s as its controller, but that Job does not own it: "
+                "writing nothing to the Job",
+                facts.key,
+                facts.job,
+            )
+            return None
+        if len(self._owned_by) >= _OWNERSHIPS_KEPT:
+            self._owned_by.pop(next(iter(self._owned_by)))
+        self._owned_by[facts.uid] = facts.job_uid
+        return facts.job_uid
+
+    def forget(self, pod_uid: str) -> None:
+        """The pod is gone from our view."""
+        self._owned_by.pop(pod_uid, None)
 
     async def annotate(self, facts: PodFacts, annotations: dict[str, str]) -> None:
-        """Merge ``annotations`` into the pod and its Job."""
-        patch = {"metadata": {"annotations": annotations}}
-        await self.client.merge_patch(path_of("pods", facts.namespace, facts.name), patch)
-        if facts.job:
+        """Merge ``annotations`` into the pod (unless deleted) and into the Job that owns it."""
+        patch: dict[str, Any] = {"metadata": {"annotations": annotations}}
+        if not facts.deleted:
             try:
-                await self.client.merge_patch(
-                    path_of("jobs", facts.namespace, facts.job, group="batch/v1"), patch
-                )
+                await self.client.merge_patch(path_of("pods", facts.namespace, facts.name), patch)
             except KubeError as error:
-                if error.status != 404:  # a Job deleted before its pod is not our problem
+                if error.status != 404:  # deleted meanwhile: its DELETED event reports it
                     raise
+        job_uid = await self.trusted_job(facts)
+        if job_uid is None or facts.job is None:
+            return
+        # The uid makes the patch conditional: a Job of the same name made since is refused.
+        job_patch = {"metadata": {"uid": job_uid, "annotations": annotations}}
+        try:
+            await self.client.merge_patch(
+                path_of("jobs", facts.namespace, facts.job, group=BATCH), job_patch
+            )
+        except KubeError as error:
+            if error.status not in (404, 409, 422):  # gone, or replaced by another Job
+                raise
+            log.info("Job %s/%s not annotated: %s", facts.namespace, facts.job, error)
+
+    async def publish_not_ready(self, facts: PodFacts) -> ServicesSeen:
+        """Let the Services that select the pod route to it while it is not Ready."""
+        return await publish_not_ready(self.client, facts)
 
     async def emit(self, facts: PodFacts, event: EventSpec) -> None:
-        """The event on the pod and on its Job, once each."""
-        targets = [("v1", "Pod", facts.name, facts.uid)]
-        if facts.job and facts.job_uid:
-            targets.append(("batch/v1", "Job", facts.job, facts.job_uid))
+        """The event on the pod and on its Job, once each; on whichever still exists.
+
+        A deleted pod's Event goes on its Job; with the Job gone too, it goes on the pod
+        (Events may name deleted objects) and its message names the Job.
+        """
+        job_uid = await self.trusted_job(facts)
+        targets: list[tuple[str, str, str, str]] = []
+        if not facts.deleted or job_uid is None:
+            targets.append(("v1", "Pod", facts.name, facts.uid))
+        if job_uid is not None and facts.job:
+            targets.append(("batch/v1", "Job", facts.job, job_uid))
+        message = event.message
+        if facts.job and job_uid is None:
+            message = f"{message} (Job {facts.job})"
         stamp = format_time(time.time())
         for api_version, kind, name, uid in targets:
             body = {
@@ -97,7 +160,7 @@ class Actor:
                     "uid": uid,
                 },
                 "reason": event.reason,
-                "message": event.message[:1024],
+                "message": message[:1024],
                 "type": event.type,
                 "source": {"component": COMPONENT},
                 "reportingComponent": "locust-finisher.io/controller",

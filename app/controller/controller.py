@@ -1,9 +1,10 @@
 """The controller loop: list and watch managed pods, keep their facts, act on their plans.
 
 Modelled on kopf's continuous watch and controller-runtime's workqueue: list (paged), then
-watch from the list's resourceVersion with bookmarks; a watch that simply ends is re-opened
+watch from the list's resourceVersion with bookmarks; a watch that ends or is cut is re-opened
 from the last version seen; ``410 Gone`` means our version is too old to resume from, so we
 re-list and rebuild everything (decisions depend only on the objects, so nothing is lost).
+A pod deleted before its report is reported from the DELETED event's copy of it.
 A small queue with per-pod de-duplication feeds a few workers; a pod is never worked on by
 two of them at once. Timers bring a pod back when a deadline in its plan comes due.
 """
@@ -17,26 +18,35 @@ from typing import Any, assert_never
 
 from app.controller.actions import Actor, quit_exporter
 from app.controller.metrics import ControllerMetrics
-from app.core import names
+from app.core import names, podview
 from app.core.pod_facts import PodFacts, facts_from_pod
 from app.core.reconcile import (
     Action,
     GiveUpQuitting,
     NoteExporterStopped,
+    PublishNotReady,
     QuitExporter,
     QuitHistory,
     QuitResult,
     RecordVerdict,
     Report,
+    fallback_event,
+    fallback_note,
     plan,
     quit_due_at,
 )
-from app.kube.client import GoneError, KubeClient, KubeError, path_of
+from app.kube.client import TRANSPORT_ERRORS, GoneError, KubeClient, KubeError, path_of
 from app.logs import PodLog, pod_log
 
 log = logging.getLogger(__name__)
 
 MANAGED_SELECTOR = f"{names.MANAGED_LABEL}=true"
+# Waits after a failed list or watch: long enough not to hammer a struggling API server,
+# short enough that a deadline in a plan is barely late.
+MIN_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 30.0
+# A watch that ends sooner than this with no event is treated as a failure (backoff applies).
+MIN_WATCH_SECONDS = 1.0
 
 
 class Controller:
@@ -64,6 +74,8 @@ class Controller:
         self.queued: set[str] = set()
         self.busy: set[str] = set()
         self.again: set[str] = set()
+        # The latest resourceVersion seen; None until listed, and after a 410.
+        self.version: str | None = None
 
     # ----------------------------------------------------------------- queue
 
@@ -111,10 +123,27 @@ class Controller:
         self.metrics.pods_tracked.set(len(self.facts))
         self.enqueue(facts.uid)
 
+    def observe_deleted(self, pod: dict[str, Any]) -> None:
+        """A pod was deleted: report it from its last state if that is still to be done.
+
+        The DELETED event carries the pod as it was last stored, the master's termination
+        included; a pod removed at once (a Job's ttlSecondsAfterFinished: 0) is reported from
+        it, never from a GET that could only answer 404.
+        """
+        uid = str(podview.mapping(pod, "metadata").get("uid") or "")
+        facts = facts_from_pod(pod, deleted=True)
+        if facts is None or facts.master is None or facts.reported:
+            self.forget(uid)
+            return
+        self.facts[uid] = facts
+        self.quits.pop(uid, None)
+        self.enqueue(uid)
+
     def forget(self, uid: str) -> None:
-        """A pod was deleted."""
+        """A pod is gone, and nothing is left to do about it."""
         self.facts.pop(uid, None)
         self.quits.pop(uid, None)
+        self.actor.forget(uid)
         self._schedule(uid, None)
         self.metrics.pods_tracked.set(len(self.facts))
 
@@ -135,6 +164,9 @@ class Controller:
         decided = plan(facts, now, self.quits.get(uid, QuitHistory()))
         for action in decided.actions:
             facts = await self._carry_out(uid, facts, action, now)
+        if facts.deleted:
+            self.forget(uid)  # its one report is made; there is no pod left to watch
+            return
         # Decide again with what we just did: the outcome of a quit asks for a note at once,
         # otherwise the plan yields the next deadline.
         again = plan(facts, self.clock(), self.quits.get(uid, QuitHistory()))
@@ -172,6 +204,14 @@ class Controller:
                 pod.info("%s", what, extra={"action": "exporter-stopped"})
             case QuitExporter():
                 await self._quit(uid, facts, action, pod)
+            case PublishNotReady():
+                seen = await self.actor.publish_not_ready(facts)
+                event = fallback_event(action, seen.published, seen.already)
+                await self.actor.emit(facts, event)
+                note = fallback_note(seen.published, seen.already)
+                await self.actor.annotate(facts, {names.FALLBACK_ANNOTATION: note})
+                facts = self._update(uid, fallback_done=True)
+                pod.warning("%s", event.message, extra={"action": "fallback"})
             case GiveUpQuitting(event):
                 await self.actor.emit(facts, event)
                 await self.actor.annotate(facts, {names.EXPORTER_STOPPED_ANNOTATION: "failed"})
@@ -213,43 +253,66 @@ class Controller:
                 seen.add(pod.get("metadata", {}).get("uid", ""))
             version = str(page.get("metadata", {}).get("resourceVersion", version))
         for uid in set(self.facts) - seen:
-            self.forget(uid)
+            if not self.facts[uid].deleted:  # a deleted pod's report is still to be made
+                self.forget(uid)
         log.info("listed %d managed pods", len(self.facts))
         return version
 
-    async def _watch_from(self, version: str) -> str:
+    async def _watch_from(self, version: str) -> int:
+        """Watch from ``version``; the number of events seen. Keeps the latest version."""
+        self.version = version
+        seen = 0
         async for event in self.client.watch(path_of("pods"), version, labelSelector=self.selector):
+            seen += 1
             kind = event.get("type")
             obj = event.get("object") or {}
-            version = str(obj.get("metadata", {}).get("resourceVersion", version))
+            self.version = str(podview.mapping(obj, "metadata").get("resourceVersion") or version)
             if kind == "BOOKMARK":
                 continue
             if kind == "DELETED":
-                self.forget(str(obj.get("metadata", {}).get("uid", "")))
+                self.observe_deleted(obj)
             else:
                 self.observe(obj)
-        return version
+        return seen
 
     async def watch(self) -> None:
-        """List and watch forever, re-listing on 410 and after errors (with backoff)."""
-        backoff = 1.0
+        """List, then watch forever; never ends but by cancellation.
+
+        A stream that ends or is cut (a dropped connection, an API server restarting) is
+        watched again from the last version seen; only a version the server no longer has
+        (410) costs a re-list. Failures, and streams closed as soon as opened, wait a backoff
+        that doubles up to :data:`MAX_BACKOFF_SECONDS` and resets once events flow again.
+        """
+        backoff = MIN_BACKOFF_SECONDS
+        self.version = None
         reason = "start"
         while True:
             try:
-                self.metrics.relists.labels(reason).inc()
-                version = await self._relist()
-                backoff = 1.0
-                while True:
-                    version = await self._watch_from(version)
-                    self.metrics.watch_restarts.inc()
+                if self.version is None:
+                    self.metrics.relists.labels(reason).inc()
+                    self.version = await self._relist()
+                    backoff = MIN_BACKOFF_SECONDS
+                opened = time.monotonic()
+                seen = await self._watch_from(self.version)
+                self.metrics.watch_restarts.inc()
+                if seen or time.monotonic() - opened >= MIN_WATCH_SECONDS:
+                    backoff = MIN_BACKOFF_SECONDS
+                    continue  # ended as watches do (the server's timeout): watch again now
             except GoneError as error:
                 log.info("watch expired (%s); re-listing", error)
-                reason = "gone"
-            except (KubeError, OSError, ValueError) as error:
-                log.warning("watch failed (%s); re-listing in %.0fs", error, backoff)
+                self.version, reason = None, "gone"
+                continue
+            except (KubeError, *TRANSPORT_ERRORS) as error:
+                again = "watching again" if self.version is not None else "re-listing"
+                log.warning("watch failed (%s); %s in %.1fs", error, again, backoff)
+                self.metrics.watch_restarts.inc()
                 reason = "error"
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+            except Exception:  # the watch must outlive anything one stream does
+                log.exception("watch failed; re-listing in %.1fs", backoff)
+                self.metrics.watch_restarts.inc()
+                self.version, reason = None, "error"
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     async def run(self) -> None:
         """Watch and work until cancelled."""

@@ -45,6 +45,8 @@ class LocustMaster:
     exporter: Exporter
     locust_web_port: int
     reason: str
+    # Values we could not use and replaced by a default, for the admission warnings.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,13 +146,15 @@ def _managed(pod: Any, origin: str, master: JsonObject, exporter: JsonObject) ->
         too_old = _exporter_without_quit(exporter)
         if too_old is not None:
             return NotManaged(too_old)
+    warnings: list[str] = []
     return LocustMaster(
         origin=origin,
         master_container=master_name,
         exporter=Exporter(
-            name=exporter_name, native_sidecar=sidecar, port=_exporter_port(exporter)
+            name=exporter_name, native_sidecar=sidecar, port=_exporter_port(exporter, warnings)
         ),
-        locust_web_port=_locust_web_port(master),
+        locust_web_port=_locust_web_port(master, warnings),
+        warnings=tuple(warnings),
         reason=(
             f"Locust master ({origin}): master container {master_name}, exporter "
             f"{exporter_name} as a {'native sidecar' if sidecar else 'regular container'}"
@@ -234,22 +238,33 @@ def _exporter_without_quit(exporter: JsonObject) -> str | None:
     )
 
 
-def _exporter_port(exporter: JsonObject) -> int:
+def _exporter_port(exporter: JsonObject, warnings: list[str]) -> int:
+    ports = podview.container_ports(exporter)
+    fallback = ports[0] if len(ports) == 1 else names.EXPORTER_DEFAULT_PORT
     # The exporter's listen address may be set through its documented env variable.
     for variable in podview.objects(exporter, "env"):
         if variable.get("name") == "LOCUST_EXPORTER_WEB_LISTEN_ADDRESS":
-            port = (podview.text(variable, "value") or "").rpartition(":")[2]
-            if port.isdigit():
-                return int(port)
-    ports = podview.container_ports(exporter)
-    return ports[0] if len(ports) == 1 else names.EXPORTER_DEFAULT_PORT
+            address = podview.text(variable, "value") or ""
+            port = podview.parse_port(address.rpartition(":")[2])
+            if port is not None:
+                return port
+            warnings.append(
+                f"LOCUST_EXPORTER_WEB_LISTEN_ADDRESS {address[:40]!r} has no usable port: "
+                f"using {fallback}"
+            )
+    return fallback
 
 
-def _locust_web_port(master: JsonObject) -> int:
+def _locust_web_port(master: JsonObject, warnings: list[str]) -> int:
     tokens = podview.command_tokens(master)
     values = [tokens[i + 1] for i, token in enumerate(tokens[:-1]) if token in ("--web-port", "-P")]
     values += [token[len("--web-port=") :] for token in tokens if token.startswith("--web-port=")]
     for value in values:
-        if value.isdigit():
-            return int(value)
+        port = podview.parse_port(value)
+        if port is not None:
+            return port
+        warnings.append(
+            f"--web-port {value[:40]!r} is not a port (1-65535): "
+            f"using {names.LOCUST_DEFAULT_WEB_PORT}"
+        )
     return names.LOCUST_DEFAULT_WEB_PORT

@@ -5,10 +5,13 @@ webhook as this document and take effect on the next admission, without a restar
 that does not parse is reported as a whole and the previous configuration stays in force.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
+from app.core.finisher_spec import FinisherResources
 from app.core.inject import InjectionConfig
 from app.core.settings import SETTINGS, read_settings
 
@@ -17,7 +20,25 @@ KNOWN_KEYS = (
     *(setting.key for setting in SETTINGS),
     "finisherImage",
     "finisherImagePullPolicy",
+    "finisherImagePullSecrets",
+    "finisherResources",
 )
+
+# A Secret's name is a DNS-1123 subdomain; anything else the API server refuses on the pod.
+_SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_RESOURCE_SECTIONS = ("requests", "limits")
+_RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+# Kubernetes' quantity grammar, without signs (a negative request is refused anyway) and with
+# short exponents, so comparing a request with its limit stays cheap.
+_QUANTITY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d{1,2})?")
+_SUFFIXES = {
+    "": Fraction(1),
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 1000),
+    **{suffix: Fraction(1000) ** power for power, suffix in enumerate("kMGTPE", 1)},
+    **{suffix + "i": Fraction(1024) ** power for power, suffix in enumerate("KMGTPE", 1)},
+}
 
 
 class ConfigError(ValueError):
@@ -34,7 +55,8 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
         return base
     if not isinstance(document, Mapping):
         raise ConfigError("the configuration must be a mapping of keys to values")
-    unknown = sorted(set(document) - set(KNOWN_KEYS))
+    # key=str: YAML keys may be numbers too, and a refusal must never be a TypeError.
+    unknown = sorted(set(document) - set(KNOWN_KEYS), key=str)
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} (known: {', '.join(KNOWN_KEYS)})")
 
@@ -52,4 +74,74 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
         if value not in _PULL_POLICIES:
             raise ConfigError(f"finisherImagePullPolicy must be one of {', '.join(_PULL_POLICIES)}")
         image = replace(image, pull_policy=value)
-    return InjectionConfig(defaults=defaults, image=image)
+    if "finisherImagePullSecrets" in document:
+        image = replace(image, pull_secrets=_pull_secrets(document["finisherImagePullSecrets"]))
+    resources = base.resources
+    if "finisherResources" in document:
+        resources = _resources(document["finisherResources"], resources)
+    return InjectionConfig(defaults=defaults, image=image, resources=resources)
+
+
+def _pull_secrets(value: object) -> tuple[str, ...]:
+    """Secret names, each once, in the order given."""
+    expected = "finisherImagePullSecrets must be a list of Secret names"
+    if not isinstance(value, list):
+        raise ConfigError(expected)
+    for name in value:
+        if not isinstance(name, str) or len(name) > 253 or not _SECRET_NAME.fullmatch(name):
+            raise ConfigError(f"{expected}; {name!r} is not one")
+    return tuple(dict.fromkeys(value))
+
+
+def _resources(value: object, base: FinisherResources) -> FinisherResources:
+    """``requests`` and ``limits``; a section given replaces the default one wholly.
+
+    A request above its limit would make the API server refuse every mutated pod (the
+    webhook's failurePolicy cannot help then), so it is refused here, where it is one line in
+    the webhook's log and the previous configuration stays in force.
+    """
+    key = "finisherResources"
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key} must be a mapping with requests and/or limits")
+    unknown = sorted(set(value) - set(_RESOURCE_SECTIONS), key=str)
+    if unknown:
+        raise ConfigError(f"{key}: unknown key {unknown[0]!r} (known: requests, limits)")
+    sections = {"requests": base.requests, "limits": base.limits}
+    for section in _RESOURCE_SECTIONS:
+        if section in value:
+            sections[section] = _resource_list(f"{key}.{section}", value[section])
+    requests, limits = sections["requests"], sections["limits"]
+    for name in sorted(set(requests) & set(limits)):
+        if _quantity(requests[name]) > _quantity(limits[name]):
+            raise ConfigError(
+                f"{key}: the {name} request {requests[name]} is above its limit {limits[name]}"
+            )
+    return FinisherResources(requests=requests, limits=limits)
+
+
+def _resource_list(where: str, value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping of cpu, memory, ephemeral-storage")
+    amounts: dict[str, str] = {}
+    for name, amount in value.items():
+        if name not in _RESOURCE_NAMES:
+            raise ConfigError(f"{where}: unknown resource {name!r} (known: cpu, memory, ...)")
+        # YAML reads `cpu: 1` and `cpu: 0.5` as numbers; they mean the same quantity.
+        text = str(amount) if isinstance(amount, int | float) else amount
+        if isinstance(amount, bool) or not isinstance(text, str) or not _QUANTITY.fullmatch(text):
+            raise ConfigError(f"{where}.{name}: {amount!r} is not a quantity like 100m or 64Mi")
+        amounts[name] = text
+    return amounts
+
+
+def _quantity(text: str) -> Fraction:
+    """The exact amount a quantity stands for."""
+    found = _QUANTITY.fullmatch(text)
+    if found is None:
+        raise ConfigError(f"{text!r} is not a quantity")
+    number, suffix = found.group(1), found.group(2) or ""
+    if suffix[:1] in ("e", "E"):
+        return Fraction(number) * Fraction(10) ** int(suffix[1:])
+    return Fraction(number) * _SUFFIXES[suffix]

@@ -5,9 +5,11 @@ finisher reads the same names (flags override them). The settings travel through
 codecs in :mod:`app.core.settings`, the rest is named here, so both ends cannot drift apart.
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
+from app import __version__
 from app.core import names
 from app.core.classify import LocustMaster
 from app.core.settings import SETTINGS, FinishSettings
@@ -33,8 +35,29 @@ FINISHER_UID: Final = 65532
 class FinisherImage:
     """Where the finisher's image comes from (cluster-wide webhook configuration)."""
 
-    image: str = "ghcr.io/locust-finisher/locust-finisher:0.1.0"
+    image: str = f"{names.FINISHER_IMAGE_REPOSITORY}:{__version__}"
     pull_policy: str = "IfNotPresent"
+    # Secrets in the test's namespace the kubelet pulls the image with (a private mirror).
+    pull_secrets: tuple[str, ...] = ()
+
+
+# Explicit, because built-in defaulting (LimitRanger) has already run when webhooks are
+# called, and quota'd namespaces reject containers without limits.
+DEFAULT_REQUESTS: Final[Mapping[str, str]] = {"cpu": "10m", "memory": "32Mi"}
+DEFAULT_LIMITS: Final[Mapping[str, str]] = {"cpu": "200m", "memory": "64Mi"}
+
+
+@dataclass(frozen=True)
+class FinisherResources:
+    """Requests and limits of the injected container (cluster-wide webhook configuration)."""
+
+    requests: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_REQUESTS))
+    limits: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+
+    def spec(self) -> dict[str, dict[str, str]]:
+        """The container's ``resources``; an empty section is left out, as the API does."""
+        sections = {"requests": self.requests, "limits": self.limits}
+        return {name: dict(values) for name, values in sections.items() if values}
 
 
 def finisher_env(master: LocustMaster, settings: FinishSettings) -> dict[str, str]:
@@ -50,7 +73,10 @@ def finisher_env(master: LocustMaster, settings: FinishSettings) -> dict[str, st
 
 
 def finisher_container(
-    master: LocustMaster, settings: FinishSettings, image: FinisherImage
+    master: LocustMaster,
+    settings: FinishSettings,
+    image: FinisherImage,
+    resources: FinisherResources | None = None,
 ) -> dict[str, Any]:
     """The container spec injected first into a managed master pod."""
     return {
@@ -62,12 +88,7 @@ def finisher_container(
             {"name": key, "value": value} for key, value in finisher_env(master, settings).items()
         ],
         "lifecycle": {"postStart": {"exec": {"command": list(AWAIT_READY_COMMAND)}}},
-        # Explicit, because built-in defaulting (LimitRanger) has already run when webhooks
-        # are called, and quota'd namespaces reject containers without limits.
-        "resources": {
-            "requests": {"cpu": "10m", "memory": "32Mi"},
-            "limits": {"cpu": "200m", "memory": "64Mi"},
-        },
+        "resources": (resources or FinisherResources()).spec(),
         # Pod Security "restricted" compliant on its own, whatever the pod says.
         "securityContext": {
             "runAsNonRoot": True,

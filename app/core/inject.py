@@ -12,7 +12,7 @@ from typing import Any, Literal
 from app import __version__
 from app.core import names, podview
 from app.core.classify import LocustMaster, NotManaged, classify_pod
-from app.core.finisher_spec import FinisherImage, finisher_container
+from app.core.finisher_spec import FinisherImage, FinisherResources, finisher_container
 from app.core.injection_status import InjectionStatus
 from app.core.patch import PatchOp, add, put_entries
 from app.core.settings import FinishSettings, Strategy, resolve_settings
@@ -20,10 +20,11 @@ from app.core.settings import FinishSettings, Strategy, resolve_settings
 
 @dataclass(frozen=True)
 class InjectionConfig:
-    """Cluster-wide webhook configuration: default settings and the finisher image."""
+    """Cluster-wide webhook configuration: default settings and the finisher container."""
 
     defaults: FinishSettings = field(default_factory=FinishSettings)
     image: FinisherImage = field(default_factory=FinisherImage)
+    resources: FinisherResources = field(default_factory=FinisherResources)
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,20 @@ def mutate_pod(pod: Mapping[str, Any], config: InjectionConfig) -> Mutation:
         return Mutation("skip", found.reason)
 
     settings, warnings = resolve_settings(podview.annotations(pod), config.defaults)
+    warnings = [*warnings, *found.warnings]
     if settings.strategy is Strategy.FINISHER:
         blocker = _process_namespace_blocker(pod)
         if blocker is not None:
             return Mutation("skip", blocker, warnings=warnings)
-        ops = [add(finisher_container(found, settings, config.image), "spec", "containers", 0)]
+        container = finisher_container(found, settings, config.image, config.resources)
+        ops = [add(container, "spec", "containers", 0)]
         if podview.spec(pod).get("shareProcessNamespace") is not True:
             ops.insert(0, add(True, "spec", "shareProcessNamespace"))
         injected = ["shareProcessNamespace", f"container/{names.FINISHER_CONTAINER}"]
+        pull_secrets = _pull_secret_ops(pod, config.image.pull_secrets)
+        if pull_secrets:
+            ops += pull_secrets
+            injected.append("imagePullSecrets")
     else:
         ops = []
         injected = []
@@ -58,7 +65,36 @@ def mutate_pod(pod: Mapping[str, Any], config: InjectionConfig) -> Mutation:
     status = _status(found, settings, injected).encode()
     ops += put_entries(pod, ("metadata", "labels"), {names.MANAGED_LABEL: "true"})
     ops += put_entries(pod, ("metadata", "annotations"), {names.STATUS_ANNOTATION: status})
-    return Mutation("mutate", f"{found.reason}; strategy {settings.strategy.value}", ops, warnings)
+    return Mutation("mutate", f"{found.reason}; {_mode(settings)}", ops, warnings)
+
+
+def _mode(settings: FinishSettings) -> str:
+    """How the pod is finished, and why that way (``mutate`` and the webhook's log say it)."""
+    if settings.strategy is Strategy.FINISHER:
+        # Measured on the real kubelet (tests/cluster/test_verdict_safety.py).
+        return (
+            "strategy finisher: a regular container that always exits 0 (a native sidecar "
+            "whose image cannot be pulled would keep the test from starting)"
+        )
+    return "strategy controller: no container added, the controller ends the exporter"
+
+
+def _pull_secret_ops(pod: Mapping[str, Any], secrets: tuple[str, ...]) -> list[PatchOp]:
+    """Ops that add the finisher's pull secrets the pod does not list yet, keeping its own.
+
+    The kubelet pulls every container of a pod with the pod's one list of Secrets, so the
+    finisher's must be on it; each must exist in the pod's namespace.
+    """
+    present = {
+        podview.text(entry, "name")
+        for entry in podview.objects(podview.spec(pod), "imagePullSecrets")
+    }
+    missing = [{"name": name} for name in secrets if name not in present]
+    if not missing:
+        return []
+    if not isinstance(podview.spec(pod).get("imagePullSecrets"), list):
+        return [add(missing, "spec", "imagePullSecrets")]
+    return [add(entry, "spec", "imagePullSecrets", "-") for entry in missing]
 
 
 def _process_namespace_blocker(pod: Mapping[str, Any]) -> str | None:

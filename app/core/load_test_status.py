@@ -2,7 +2,9 @@
 
 It prefers what the controller recorded (annotations), and falls back on the pod status
 alone (the master's exit code, the finisher's termination message) so that CI gets its
-verdict even where the controller is not installed.
+verdict even where the controller is not installed. It also names what keeps a test from
+starting (an image that cannot be pulled, a missing Secret, no node), so that CI hears why
+instead of waiting out its timeout.
 """
 
 from collections.abc import Mapping
@@ -44,6 +46,18 @@ def _describe(name: str, state: Mapping[str, Any]) -> str:
     return f"{name} {reason}"
 
 
+def _master_name(pod: Mapping[str, Any], states: Mapping[str, Any]) -> str | None:
+    """The Locust master container's name, when the pod says which it is."""
+    injection = read_status(podview.annotations(pod))
+    if injection and injection.master_container in states:
+        return injection.master_container
+    # Not mutated (or not a master we know): the first container that carries --master.
+    for container in podview.containers(pod):
+        if "--master" in podview.command_tokens(container):
+            return podview.text(container, "name")
+    return None
+
+
 def status_of_test(pod: Mapping[str, Any], job: Mapping[str, Any] | None = None) -> LoadTestStatus:
     """The status of the test whose master pod is ``pod`` (and whose Job is ``job``)."""
     annotations = podview.annotations(pod)
@@ -57,16 +71,8 @@ def status_of_test(pod: Mapping[str, Any], job: Mapping[str, Any] | None = None)
         job_annotations, names.SUMMARY_ANNOTATION
     )
 
-    injection = read_status(annotations)
-    master_name = injection.master_container if injection else ""
+    master_name = _master_name(pod, states)
     master_state = states.get(master_name) if master_name else None
-    if master_state is None:
-        # Not mutated (or not a master we know): the first container that carries --master.
-        for container in podview.containers(pod):
-            if "--master" in podview.command_tokens(container):
-                master_name = podview.text(container, "name") or ""
-                master_state = states.get(master_name)
-                break
     line = f"pod {phase}; " + ", ".join(_describe(n, s) for n, s in states.items())
 
     if recorded in ("passed", "failed") and summary_text:
@@ -94,6 +100,61 @@ def status_of_test(pod: Mapping[str, Any], job: Mapping[str, Any] | None = None)
         return LoadTestStatus(False, exit_code == 0, exit_code, None, line + " (finishing)", "")
     summary = decode_summary(podview.text(finisher, "message"))
     return LoadTestStatus(True, exit_code == 0, exit_code, summary, line, "pod status")
+
+
+# Waiting reasons the kubelet keeps retrying but that rarely mend themselves: a registry
+# hiccup clears within a grace period, a wrong image name or missing pull secret does not.
+_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull"})
+# Waiting reasons that need someone to change the pod or the objects it names.
+_BROKEN_REASONS = frozenset(
+    {"CreateContainerConfigError", "InvalidImageName", "ErrImageNeverPull", "CreateContainerError"}
+)
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Something that keeps the test from starting, as the pod status says."""
+
+    kind: str  # "image" or "unschedulable" (may mend within a grace period), or "broken"
+    reason: str  # for humans, one line
+
+
+def blocker_of(pod: Mapping[str, Any]) -> Blocker | None:
+    """What keeps the master from running, if anything: only states that block the test.
+
+    A sidecar (the exporter, the finisher) that cannot start does not stop Locust, so only
+    init containers and the master count; every container does when the master is unknown.
+    """
+    status = podview.mapping(pod, "status")
+    for condition in podview.objects(status, "conditions"):
+        if condition.get("type") == "PodScheduled" and condition.get("reason") == "Unschedulable":
+            message = podview.text(condition, "message") or "no node fits"
+            return Blocker("unschedulable", f"unschedulable: {message}")
+    regular = {str(s.get("name")): s for s in podview.objects(status, "containerStatuses")}
+    master = _master_name(pod, {name: s.get("state") for name, s in regular.items()})
+    if master in regular and "terminated" in podview.mapping(regular[master], "state"):
+        return None
+    watched = podview.objects(status, "initContainerStatuses")
+    watched += [regular[master]] if master in regular else list(regular.values())
+    for container in watched:
+        waiting = podview.mapping(podview.mapping(container, "state"), "waiting")
+        reason = podview.text(waiting, "reason") or ""
+        kind = "image" if reason in _PULL_REASONS else "broken" if reason in _BROKEN_REASONS else ""
+        if kind:
+            said = podview.text(waiting, "message")
+            detail = f"{reason}: {said}" if said else reason
+            return Blocker(kind, f"container {container.get('name')}: {detail}")
+    return None
+
+
+def job_failure(job: Mapping[str, Any] | None) -> str | None:
+    """The Job's own failure (a deadline, its backoff limit), when its condition says so."""
+    for condition in podview.objects(podview.mapping(job or {}, "status"), "conditions"):
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            reason = podview.text(condition, "reason") or "Failed"
+            message = podview.text(condition, "message")
+            return f"{reason}: {message}" if message else reason
+    return None
 
 
 def progress_line(status: LoadTestStatus, stats: Mapping[str, Any] | None) -> str:

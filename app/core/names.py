@@ -19,6 +19,15 @@ MAX_WAIT_ANNOTATION: Final = f"{DOMAIN}/max-wait"
 STRATEGY_ANNOTATION: Final = f"{DOMAIN}/strategy"
 MASTER_CONTAINER_ANNOTATION: Final = f"{DOMAIN}/master-container"
 EXPORTER_CONTAINER_ANNOTATION: Final = f"{DOMAIN}/exporter-container"
+USER_ANNOTATIONS: Final = (
+    INJECT_ANNOTATION,
+    TTL_ANNOTATION,
+    MAX_WAIT_ANNOTATION,
+    WAIT_FOR_SCRAPE_ANNOTATION,
+    STRATEGY_ANNOTATION,
+    MASTER_CONTAINER_ANNOTATION,
+    EXPORTER_CONTAINER_ANNOTATION,
+)
 
 # Written by the webhook.
 MANAGED_LABEL: Final = f"{DOMAIN}/managed"
@@ -30,8 +39,15 @@ EXIT_CODE_ANNOTATION: Final = f"{DOMAIN}/exit-code"
 FINISHED_AT_ANNOTATION: Final = f"{DOMAIN}/finished-at"
 SUMMARY_ANNOTATION: Final = f"{DOMAIN}/summary"
 EXPORTER_STOPPED_ANNOTATION: Final = f"{DOMAIN}/exporter-stopped"
+# What the controller did in a fallback (on the pod, its Job, and any Service it changed).
+FALLBACK_ANNOTATION: Final = f"{DOMAIN}/fallback"
 
 FINISHER_CONTAINER: Final = "locust-finisher"
+
+# The two published images: the webhook, controller and CLI; and the small in-pod finisher
+# (standard library only), which every managed master pod pulls.
+IMAGE_REPOSITORY: Final = "ghcr.io/locust-finisher/locust-finisher"
+FINISHER_IMAGE_REPOSITORY: Final = "ghcr.io/locust-finisher/finisher"
 
 # locust-k8s-operator's own names (every version, Java 0.x to Go 2.3).
 OPERATOR_MANAGED_BY_LABEL: Final = "managed-by"

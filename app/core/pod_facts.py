@@ -27,6 +27,18 @@ class Terminated:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """A container that has not run yet, and why the kubelet says it waits."""
+
+    reason: str
+    message: str = ""
+
+
+# Enough of the kubelet's pull error for an Event; its full text can run to kilobytes.
+WAITING_MESSAGE_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
 class PodFacts:
     """What the controller needs to know about one managed pod."""
 
@@ -50,6 +62,26 @@ class PodFacts:
     recorded_result: str | None
     reported: bool
     exporter_stop_recorded: str | None
+    # The pod's labels, to check it against its Job's selector before writing to the Job.
+    labels: tuple[tuple[str, str], ...] = ()
+    # Seen in a DELETED event: its last state is final and only its Job can still be written.
+    deleted: bool = False
+    # When the kubelet took the pod on (status.startTime), the start of the pull grace.
+    started_at: float | None = None
+    finisher_image: str = ""
+    # The finisher waiting without ever having run (its image not pulled, most often).
+    finisher_waiting: Waiting | None = None
+    # The controller's work-around for an unpullable finisher is done (names.FALLBACK_ANNOTATION).
+    fallback_done: bool = False
+
+    @property
+    def finisher_runs(self) -> bool:
+        """Whether a finisher is in the pod and has run: it, not the controller, ends the test.
+
+        A finisher still waiting on its image has not; while it waits the pod is as one
+        without a finisher. If it starts after all, it picks up where the test is.
+        """
+        return self.has_finisher and self.finisher_waiting is None
 
     @property
     def key(self) -> str:
@@ -71,15 +103,40 @@ def _terminated(status: Mapping[str, Any] | None) -> Terminated | None:
     return Terminated(exit_code, finished, finished_text, podview.text(state, "message") or "")
 
 
+def _never_ran(status: Mapping[str, Any] | None) -> Waiting | None:
+    """The waiting state of a container that has not run once (no last termination)."""
+    if not status or podview.mapping(podview.mapping(status, "lastState"), "terminated"):
+        return None
+    waiting = podview.mapping(podview.mapping(status, "state"), "waiting")
+    if not waiting:
+        return None
+    message = podview.text(waiting, "message") or ""
+    return Waiting(podview.text(waiting, "reason") or "", message[:WAITING_MESSAGE_CHARS])
+
+
 def _owning_job(pod: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The Job the pod's controller ownerReference names, with the uid it names.
+
+    Only a claim: anyone who creates a pod writes its ownerReferences. The controller checks
+    the claim against the Job itself before it writes anything there.
+    """
     for owner in podview.objects(podview.mapping(pod, "metadata"), "ownerReferences"):
-        if owner.get("kind") == "Job" and owner.get("controller") is True:
+        if (
+            owner.get("kind") == "Job"
+            and str(owner.get("apiVersion", "batch/v1")).startswith("batch/")
+            and owner.get("controller") is True
+            and podview.text(owner, "uid")
+        ):
             return podview.text(owner, "name"), podview.text(owner, "uid")
     return None, None
 
 
-def facts_from_pod(pod: Mapping[str, Any]) -> PodFacts | None:
-    """The facts of a pod our webhook mutated; None for any other pod."""
+def facts_from_pod(pod: Mapping[str, Any], *, deleted: bool = False) -> PodFacts | None:
+    """The facts of a pod our webhook mutated; None for any other pod.
+
+    Ours means the webhook's status annotation, not the managed label: the label only narrows
+    the watch.
+    """
     metadata = podview.mapping(pod, "metadata")
     annotations = podview.annotations(pod)
     injection = read_status(annotations)
@@ -95,6 +152,10 @@ def facts_from_pod(pod: Mapping[str, Any]) -> PodFacts | None:
     }
     exporter_status = statuses.get(exporter_name, {})
     job, job_uid = _owning_job(pod)
+    finisher = next(
+        (c for c in podview.containers(pod) if podview.text(c, "name") == names.FINISHER_CONTAINER),
+        None,
+    )
     return PodFacts(
         namespace=podview.text(metadata, "namespace") or "",
         name=podview.text(metadata, "name") or "",
@@ -106,8 +167,7 @@ def facts_from_pod(pod: Mapping[str, Any]) -> PodFacts | None:
         exporter_container=exporter_name,
         exporter_sidecar=injection.exporter_sidecar,
         exporter_port=injection.exporter_port,
-        has_finisher=names.FINISHER_CONTAINER
-        in {podview.text(c, "name") for c in podview.containers(pod)},
+        has_finisher=finisher is not None,
         pod_ip=podview.text(status, "podIP"),
         terminal=status.get("phase") in ("Succeeded", "Failed"),
         master=_terminated(statuses.get(master_name)),
@@ -117,4 +177,16 @@ def facts_from_pod(pod: Mapping[str, Any]) -> PodFacts | None:
         recorded_result=podview.text(annotations, names.RESULT_ANNOTATION),
         reported=names.SUMMARY_ANNOTATION in annotations,
         exporter_stop_recorded=podview.text(annotations, names.EXPORTER_STOPPED_ANNOTATION),
+        labels=tuple(
+            sorted(
+                (str(key), str(value))
+                for key, value in podview.mapping(metadata, "labels").items()
+                if isinstance(value, str)
+            )
+        ),
+        deleted=deleted,
+        started_at=parse_time(podview.text(status, "startTime")),
+        finisher_image=(podview.text(finisher, "image") or "") if finisher else "",
+        finisher_waiting=_never_ran(statuses.get(names.FINISHER_CONTAINER)) if finisher else None,
+        fallback_done=names.FALLBACK_ANNOTATION in annotations,
     )

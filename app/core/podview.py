@@ -93,12 +93,24 @@ def command_tokens(container: JsonObject) -> list[str]:
     return " ".join(parts).split()
 
 
+def parse_port(text: str) -> int | None:
+    """A TCP port (1-65535) written in ASCII digits, else None.
+
+    ``str.isdigit`` alone also accepts digits ``int`` refuses ("²"), and an unbounded
+    number would reach the finisher's URLs and the status annotation's encoder.
+    """
+    if not (0 < len(text) <= 5 and text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 0 < number < 65536 else None
+
+
 def container_ports(container: JsonObject) -> list[int]:
-    """The containerPort numbers a container declares."""
+    """The containerPort numbers a container declares (1-65535; others are not ports)."""
     return [
         port["containerPort"]
         for port in objects(container, "ports")
-        if isinstance(port.get("containerPort"), int)
+        if type(port.get("containerPort")) is int and 0 < port["containerPort"] < 65536
     ]
 
 

@@ -7,6 +7,7 @@ controller decides the same; Events get stable names and annotations mark what i
 so each happens once.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,6 +26,14 @@ CONTROLLER_GRACE_SECONDS = 5.0
 FINISHER_SILENCE_SECONDS = 60.0
 # Waits between quit attempts; after the last one the controller gives up and says so.
 QUIT_BACKOFF_SECONDS = (1.0, 2.0, 4.0)
+# How long the finisher's image may fail to pull, from the pod's start, before the controller
+# works around it. The kubelet retries a failed pull 10 s later, so a passing registry hiccup
+# gets one retry; Locust workers keep trying to reach the master for much longer than this.
+IMAGE_PULL_GRACE_SECONDS = 20.0
+# The kubelet's waiting reasons for an image it did not get, and will not get by waiting.
+IMAGE_PULL_ERRORS = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+)
 
 EventType = Literal["Normal", "Warning"]
 
@@ -78,7 +87,26 @@ class GiveUpQuitting:
     event: EventSpec
 
 
-Action = RecordVerdict | Report | NoteExporterStopped | QuitExporter | GiveUpQuitting
+@dataclass(frozen=True)
+class PublishNotReady:
+    """The finisher's image cannot be pulled: make the pod's Services route to it unready.
+
+    A container that waits keeps the pod from being Ready, and a Service that does not
+    publish not-ready addresses then has no endpoint for it: Locust workers never reach the
+    master, and a test that expects workers never starts. Once done, say so in an Event
+    (:func:`fallback_event`) and mark the pod (:func:`fallback_note`).
+    """
+
+    image: str
+    reason: str
+    message: str
+    # How the test ends without its finisher (who ends the exporter, and when), for the Event.
+    consequence: str
+
+
+Action = (
+    RecordVerdict | Report | NoteExporterStopped | QuitExporter | GiveUpQuitting | PublishNotReady
+)
 
 
 QuitResult = Literal["quit", "gone"]
@@ -117,7 +145,7 @@ def quit_due_at(facts: PodFacts) -> float | None:
     """When the controller should end a still-running exporter itself."""
     if facts.master is None or facts.exporter_sidecar:
         return None
-    if facts.settings.strategy is Strategy.CONTROLLER or not facts.has_finisher:
+    if facts.settings.strategy is Strategy.CONTROLLER or not facts.finisher_runs:
         return facts.master.finished_at + facts.settings.ttl_seconds + CONTROLLER_GRACE_SECONDS
     return (
         facts.master.finished_at + finisher_deadline_offset(facts.settings) + FINISHER_GRACE_SECONDS
@@ -128,7 +156,7 @@ def _report_due_at(facts: PodFacts) -> float | None:
     """When the verdict can be reported (None: not before something changes)."""
     if facts.master is None:
         return None
-    if not facts.has_finisher or facts.finisher is not None or facts.terminal:
+    if not facts.finisher_runs or facts.finisher is not None or facts.terminal:
         return facts.master.finished_at
     return (
         facts.master.finished_at
@@ -162,11 +190,14 @@ def _report(facts: PodFacts) -> Report:
     result = verdict_of(facts.master.exit_code)
     summary = decode_summary(facts.finisher.message) if facts.finisher else None
     if summary is None:
-        why = (
-            "strategy controller: no finisher in the pod"
-            if not facts.has_finisher
-            else "the finisher left no summary"
-        )
+        if not facts.has_finisher:
+            why = "strategy controller: no finisher in the pod"
+        elif facts.finisher_waiting is not None:
+            why = f"the finisher never ran (waiting: {facts.finisher_waiting.reason or 'unknown'})"
+        elif facts.deleted:
+            why = "the pod was deleted before the finisher left a summary"
+        else:
+            why = "the finisher left no summary"
         summary = {"version": 1, "masterFinishedAt": facts.master.finished_at_text, "notes": [why]}
     numbers = f": {headline(summary)}" if "requests" in summary else ""
     verdict_event = EventSpec(
@@ -201,6 +232,14 @@ def _stopped_by(facts: PodFacts) -> str:
     return "itself"
 
 
+def _finisher_may_still_speak(facts: PodFacts, now: float) -> bool:
+    """Whether a finisher that has not ended yet may still leave its summary."""
+    if not facts.finisher_runs or facts.finisher is not None or facts.terminal:
+        return False
+    silent_at = _report_due_at(facts)
+    return silent_at is not None and now < silent_at
+
+
 def _stopped_by_controller(facts: PodFacts, quits: QuitHistory) -> NoteExporterStopped:
     if quits.stopped != "quit" or facts.master is None:
         return NoteExporterStopped(None, "controller")  # it had gone before we called
@@ -214,13 +253,104 @@ def _stopped_by_controller(facts: PodFacts, quits: QuitHistory) -> NoteExporterS
     )
 
 
+def _fallback_due_at(facts: PodFacts, now: float) -> float | None:
+    """When to work around a finisher whose image cannot be pulled (None: no need)."""
+    waiting = facts.finisher_waiting
+    if (
+        waiting is None
+        or waiting.reason not in IMAGE_PULL_ERRORS
+        or facts.fallback_done
+        or facts.master is not None  # the test is over: nothing left to unblock
+        or facts.terminal
+        or facts.deleted
+    ):
+        return None
+    if facts.started_at is None:  # the kubelet always sets it before pulling; never wait on it
+        return now
+    return facts.started_at + IMAGE_PULL_GRACE_SECONDS
+
+
+def _publish_not_ready(facts: PodFacts) -> PublishNotReady:
+    assert facts.finisher_waiting is not None
+    ttl = format_duration(facts.settings.ttl_seconds)
+    if facts.exporter_sidecar:
+        consequence = "the kubelet stops the exporter when the Locust master exits"
+    else:
+        consequence = (
+            f"the controller ends the exporter {ttl} (the TTL) after the Locust master exits, "
+            "without waiting for a final scrape"
+        )
+    return PublishNotReady(
+        facts.finisher_image,
+        facts.finisher_waiting.reason,
+        facts.finisher_waiting.message,
+        consequence,
+    )
+
+
+def _service_list(services: Sequence[str]) -> str:
+    return f"{'Service' if len(services) == 1 else 'Services'} {', '.join(services)}"
+
+
+def _publish_verb(services: Sequence[str]) -> str:
+    return "publishes" if len(services) == 1 else "publish"
+
+
+def fallback_note(published: Sequence[str], already: Sequence[str]) -> str:
+    """The fallback annotation's value: what the controller did about the pod's Services."""
+    if published:
+        return f"publishNotReadyAddresses set on {_service_list(published)}"
+    if already:
+        return f"publishNotReadyAddresses already set on {_service_list(already)}"
+    return "no Service selects the pod"
+
+
+def fallback_event(
+    action: PublishNotReady, published: Sequence[str], already: Sequence[str]
+) -> EventSpec:
+    """The Warning Event for ``action``, once the Services that select the pod are seen to.
+
+    ``published`` are the Services the controller changed, ``already`` those that published
+    not-ready addresses before.
+    """
+    error = f"{action.reason}: {action.message}" if action.message else action.reason
+    if published:
+        done = (
+            f"so its Services would have no endpoint for it: {_service_list(published)} now "
+            f"{_publish_verb(published)} not-ready addresses, and Locust workers can reach the "
+            "master"
+        )
+    elif already:
+        done = f"but {_service_list(already)} already {_publish_verb(already)} not-ready addresses"
+    else:
+        done = "and no Service selects it, so nothing was changed"
+    return EventSpec(
+        "FinisherImageUnpullable",
+        f"the finisher's image {action.image or '(none)'} cannot be pulled ({error}); the pod "
+        f"cannot become Ready, {done}. The test runs without the finisher: {action.consequence}",
+        "Warning",
+        "finisher-image-unpullable",
+    )
+
+
 def plan(facts: PodFacts, now: float, quits: QuitHistory = QuitHistory()) -> Plan:
     """Decide what to do about ``facts`` at time ``now``."""
+    fallback_due = _fallback_due_at(facts, now)
+    if fallback_due is not None:
+        # Only while the master runs, so there is nothing else to do yet.
+        if now >= fallback_due:
+            return Plan([_publish_not_ready(facts)])
+        return Plan(wake_at=fallback_due)
     actions: list[Action] = []
     wakes: list[float] = []
     master = facts.master
     if master is None:
         return Plan()
+
+    if facts.deleted:
+        # Gone at once (a Job's ttlSecondsAfterFinished: 0): its last state is all there will
+        # be, so report now; only the Job is left to write to, and there is nothing to quit.
+        return Plan([] if facts.reported else [_report(facts)])
 
     report_due = None if facts.reported else _report_due_at(facts)
     if report_due is not None and now >= report_due:
@@ -234,6 +364,12 @@ def plan(facts: PodFacts, now: float, quits: QuitHistory = QuitHistory()) -> Pla
     if not facts.exporter_sidecar and facts.exporter_stop_recorded is None:
         if quits.stopped is not None:
             actions.append(_stopped_by_controller(facts, quits))
+        elif facts.exporter_ended is not None and _finisher_may_still_speak(facts, now):
+            # Only the finisher's summary says whether it quit the exporter; it follows the
+            # exporter's end by a moment, so wait for it (or for the finisher's silence).
+            silent_at = _report_due_at(facts)
+            if silent_at is not None:
+                wakes.append(silent_at)
         elif facts.exporter_ended is not None:
             who = _stopped_by(facts)
             delay = max(facts.exporter_ended.finished_at - master.finished_at, 0.0)

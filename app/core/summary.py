@@ -5,6 +5,7 @@ the pod status after the container ends (at most 4 KiB); the controller copies i
 ``locust-finisher.io/summary`` annotation of the pod and its Job, where CI finds it.
 """
 
+import heapq
 import json
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, cast
@@ -34,13 +35,27 @@ class ErrorSummary(TypedDict):
 
 
 class FinalScrape(TypedDict):
-    """Whether Prometheus collected the final numbers before the exporter ended."""
+    """Whether Prometheus collected the final numbers before the exporter ended.
+
+    ``confirmed`` means a scrape after priming carried Locust's final numbers; it is never
+    set when the exporter held no numbers from Locust (``exporterHadData`` false: Locust's
+    web UI behind a login or a base path the exporter does not use).
+    """
 
     primed: bool
     scrapedDuringTest: bool
     waited: bool
     confirmed: bool
     confirmedAt: NotRequired[str]
+    exporterHadData: NotRequired[bool]
+
+
+class LeftOut(TypedDict, total=False):
+    """How many entries of each list the summary does not show (it keeps the largest)."""
+
+    endpoints: int
+    errors: int
+    notes: int
 
 
 class Summary(TypedDict, total=False):
@@ -65,6 +80,7 @@ class Summary(TypedDict, total=False):
     finalScrape: FinalScrape
     exporter: str
     notes: list[str]
+    leftOut: LeftOut
 
 
 def _number(row: Mapping[str, Any], key: str) -> float:
@@ -77,13 +93,27 @@ def _count(row: Mapping[str, Any], key: str) -> int:
     return int(value) if isinstance(value, int | float) else 0
 
 
-def summarize_stats(stats: Mapping[str, Any], top: int = 5) -> Summary:
-    """The totals of a Locust ``/stats/requests`` document."""
+TOP_ENDPOINTS = 5
+TOP_ERRORS = 3
+
+
+def summarize_stats(
+    stats: Mapping[str, Any], top: int = TOP_ENDPOINTS, top_errors: int = TOP_ERRORS
+) -> Summary:
+    """The totals of a Locust ``/stats/requests`` document, with its largest entries."""
     rows = [row for row in stats.get("stats", []) or [] if isinstance(row, Mapping)]
     total = next((row for row in rows if row.get("name") in ("Aggregated", "Total")), {})
-    endpoints = sorted(
-        (row for row in rows if row is not total), key=lambda row: -_count(row, "num_requests")
+    # heapq keeps only the largest few: a test may have thousands of request names.
+    endpoints = heapq.nlargest(
+        top, (row for row in rows if row is not total), key=lambda row: _count(row, "num_requests")
     )
+    all_errors = [e for e in stats.get("errors", []) or [] if isinstance(e, Mapping)]
+    errors = heapq.nlargest(top_errors, all_errors, key=lambda e: _count(e, "occurrences"))
+    left_out: LeftOut = {}
+    if len(rows) - (1 if total else 0) > len(endpoints):
+        left_out["endpoints"] = len(rows) - (1 if total else 0) - len(endpoints)
+    if len(all_errors) > len(errors):
+        left_out["errors"] = len(all_errors) - len(errors)
     summary: Summary = {
         "state": str(stats.get("state", "")),
         "requests": _count(total, "num_requests"),
@@ -105,7 +135,7 @@ def summarize_stats(stats: Mapping[str, Any], top: int = 5) -> Summary:
                 "avgMs": _number(row, "avg_response_time"),
                 "p95Ms": _number(row, "response_time_percentile_0.95"),
             }
-            for row in endpoints[:top]
+            for row in endpoints
         ],
         "errors": [
             {
@@ -114,28 +144,33 @@ def summarize_stats(stats: Mapping[str, Any], top: int = 5) -> Summary:
                 "error": str(error.get("error") or "")[:160],
                 "occurrences": _count(error, "occurrences"),
             }
-            for error in sorted(
-                (e for e in stats.get("errors", []) or [] if isinstance(e, Mapping)),
-                key=lambda e: -_count(e, "occurrences"),
-            )[:3]
+            for error in errors
         ],
     }
+    if left_out:
+        summary["leftOut"] = left_out
     return summary
 
 
 def encode_summary(summary: Summary, limit: int = SUMMARY_LIMIT) -> str:
-    """Compact JSON no longer than ``limit`` bytes: detail is dropped before totals."""
+    """Compact JSON no longer than ``limit`` bytes: lists are cut before totals.
+
+    Whatever is dropped from a list is counted in ``leftOut``, so a reader knows.
+    """
     trimmed: dict[str, Any] = {"version": SUMMARY_VERSION, **summary}
+    given = summary.get("leftOut", {})
+    left_out: dict[str, int] = {key: int(given[key]) for key in given}  # type: ignore[literal-required]
 
     def size() -> int:
+        if left_out:
+            trimmed["leftOut"] = left_out
         return len(json.dumps(trimmed, separators=(",", ":")).encode())
 
-    for key in ("notes", "errors", "endpoints"):
+    # Notes go last: they say what happened, which matters more than one more endpoint.
+    for key in ("errors", "endpoints", "notes"):
         while size() > limit and trimmed.get(key):
             trimmed[key] = trimmed[key][:-1]
-    for key in ("notes", "errors", "endpoints"):
-        if size() > limit:
-            trimmed.pop(key, None)
+            left_out[key] = left_out.get(key, 0) + 1
     encoded = json.dumps(trimmed, separators=(",", ":"))
     if len(encoded.encode()) > limit:
         totals = {k: trimmed[k] for k in ("version", "requests", "failures") if k in trimmed}

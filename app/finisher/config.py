@@ -1,14 +1,22 @@
-"""The finisher's settings: what the webhook put in its environment, overridden by flags."""
+"""The finisher's settings: what the webhook put in its environment, overridden by flags.
+
+A bad value must never fail the test's pod (a non-zero exit of a regular container makes a
+``restartPolicy: Never`` pod Failed, whatever Locust said). So a value from the environment,
+which the webhook wrote, becomes a warning and the setting's default. Only flags are refused
+(``strict_flags``, exit 2): the webhook passes no flags, so they come from a human trying the
+finisher by hand, who is better told at once.
+"""
 
 import argparse
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from app.core import finisher_spec as spec
-from app.core.durations import parse_duration
+from app.core.durations import format_duration, parse_duration
 from app.core.settings import (
     DEFAULT_SETTINGS,
     MAX_WAIT,
@@ -19,9 +27,18 @@ from app.core.settings import (
 )
 from app.finisher.http import Endpoint
 
+DEFAULT_EXPORTER_URL = "http://localhost:9646"
+DEFAULT_LOCUST_URL = "http://localhost:8089"
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+DEFAULT_POLL_SECONDS = 2.0
+# Long enough for kubelet to pull a big Locust image after ours has started, short enough
+# that a master which never starts does not hold the pod for ever.
+DEFAULT_MASTER_START_SECONDS = 600.0
+ENV_MASTER_START_TIMEOUT = "LOCUST_FINISHER_MASTER_START_TIMEOUT"
+
 
 class ConfigurationError(ValueError):
-    """Our own configuration is unusable: the only reason the finisher exits non-zero."""
+    """A flag is unusable: the only reason ``finish`` exits non-zero."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +53,11 @@ class FinisherConfig:
     master_pattern: re.Pattern[str] | None
     master_container: str
     exporter_container: str
-    poll_seconds: float = 2.0
+    poll_seconds: float = DEFAULT_POLL_SECONDS
     wait_check_seconds: float = 1.0
+    master_start_seconds: float = DEFAULT_MASTER_START_SECONDS
+    # Each bad value that was replaced by its default, for the log and the summary.
+    warnings: tuple[str, ...] = field(default=())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,11 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument(
         "--exporter-url",
-        help=f"the exporter (env {spec.ENV_EXPORTER_URL}, default http://localhost:9646)",
+        help=f"the exporter (env {spec.ENV_EXPORTER_URL}, default {DEFAULT_EXPORTER_URL})",
     )
     parser.add_argument(
         "--locust-url",
-        help=f"Locust's web UI (env {spec.ENV_LOCUST_URL}, default http://localhost:8089)",
+        help=f"Locust's web UI (env {spec.ENV_LOCUST_URL}, default {DEFAULT_LOCUST_URL})",
     )
     parser.add_argument(
         "--exporter-sidecar",
@@ -63,68 +83,137 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the exporter is a native sidecar: do not quit it (env {spec.ENV_EXPORTER_SIDECAR})",
     )
     parser.add_argument(
-        "--termination-log", help="where the summary goes (default /dev/termination-log)"
+        "--termination-log", help=f"where the summary goes (default {DEFAULT_TERMINATION_LOG})"
     )
     parser.add_argument(
         "--master-pattern",
-        help="regex for the master's command line (default: has --master, not --worker)",
+        help="regex for the master's command line (default: how Locust itself is told to be "
+        "a master: --master, LOCUST_MODE_MASTER, a config file)",
     )
     parser.add_argument("--poll-interval", help="how often to read Locust's stats (default 2s)")
+    parser.add_argument(
+        "--master-start-timeout",
+        help=f"no master by then: end the exporter after the TTL (env {ENV_MASTER_START_TIMEOUT}, "
+        f"default {format_duration(DEFAULT_MASTER_START_SECONDS)})",
+    )
 
 
-def _duration(value: str, what: str) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError as error:
-        raise ConfigurationError(f"{what}: {error}") from None
+_Value = TypeVar("_Value")
 
 
-def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> FinishSettings:
-    given = dict(env)
-    for setting in (TTL, WAIT_FOR_SCRAPE, MAX_WAIT):
-        flag = getattr(args, setting.option.replace("-", "_"))
-        if flag is not None and setting.env:
-            given[setting.env] = flag
-    settings, rejected = read_settings(given, lambda setting: setting.env)
-    if rejected:
-        raise ConfigurationError(f"{rejected[0].setting.option}: {rejected[0].error}")
-    return settings
+@dataclass
+class _Reader:
+    """Reads each value once, from a flag or the env; decides what a bad one means."""
+
+    args: argparse.Namespace
+    env: Mapping[str, str]
+    strict_flags: bool
+    warnings: list[str] = field(default_factory=list)
+
+    def bad(self, what: str, from_flag: bool, error: str, default: str) -> None:
+        if from_flag and self.strict_flags:
+            raise ConfigurationError(f"--{what}: {error}")
+        self.warnings.append(f"{what}: {error}; using the default {default}")
+
+    def value(
+        self,
+        option: str,
+        variable: str | None,
+        default: _Value,
+        parse: Callable[[str], _Value],
+        shown: str,
+    ) -> _Value:
+        flag = getattr(self.args, option.replace("-", "_"), None)
+        text = flag if flag is not None else (self.env.get(variable) if variable else None)
+        if text is None:
+            return default
+        try:
+            return parse(text)
+        except (ValueError, re.error) as error:
+            where = option if flag is not None else f"{option} (env {variable})"
+            self.bad(where, flag is not None, str(error), shown)
+            return default
+
+    def settings(self) -> FinishSettings:
+        given: dict[str, str] = {}
+        from_flag: set[str] = set()
+        for setting in (TTL, WAIT_FOR_SCRAPE, MAX_WAIT):
+            flag = getattr(self.args, setting.option.replace("-", "_"), None)
+            if flag is not None:
+                given[setting.option] = flag
+                from_flag.add(setting.option)
+            elif setting.env and setting.env in self.env:
+                given[setting.option] = self.env[setting.env]
+        settings, rejected = read_settings(given, lambda setting: setting.option)
+        for bad in rejected:
+            option = bad.setting.option
+            where = option if option in from_flag else f"{option} (env {bad.setting.env})"
+            self.bad(where, option in from_flag, str(bad.error), bad.setting.show(settings))
+        return settings
 
 
-def resolve(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> FinisherConfig:
-    """Flags over env over defaults.
+def _positive_duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"{text!r} is not above zero")
+    return seconds
+
+
+def _pattern(text: str) -> re.Pattern[str] | None:
+    return re.compile(text) if text else None
+
+
+def resolve(
+    args: argparse.Namespace, env: Mapping[str, str] = os.environ, *, strict_flags: bool = False
+) -> FinisherConfig:
+    """Flags over env over defaults; every bad value is a warning and its default.
 
     Raises:
-        ConfigurationError: naming the setting that is wrong.
+        ConfigurationError: only with ``strict_flags``, for a bad flag.
     """
-
-    def pick(flag: str | None, variable: str, default: str) -> str:
-        return flag if flag is not None else env.get(variable, default)
-
-    settings = _settings(args, env)
-    try:
-        exporter = Endpoint.parse(
-            pick(args.exporter_url, spec.ENV_EXPORTER_URL, "http://localhost:9646")
-        )
-        locust = Endpoint.parse(pick(args.locust_url, spec.ENV_LOCUST_URL, "http://localhost:8089"))
-    except ValueError as error:
-        raise ConfigurationError(str(error)) from None
-    try:
-        pattern = re.compile(args.master_pattern) if args.master_pattern else None
-    except re.error as error:
-        raise ConfigurationError(f"master-pattern: {error}") from None
-    poll = _duration(args.poll_interval or "2s", "poll-interval")
-    if poll <= 0:
-        raise ConfigurationError("poll-interval must be positive")
-    sidecar = pick(args.exporter_sidecar, spec.ENV_EXPORTER_SIDECAR, "false").strip().lower()
+    read = _Reader(args, env, strict_flags)
+    settings = read.settings()
+    exporter = read.value(
+        "exporter-url",
+        spec.ENV_EXPORTER_URL,
+        Endpoint.parse(DEFAULT_EXPORTER_URL),
+        Endpoint.parse,
+        DEFAULT_EXPORTER_URL,
+    )
+    locust = read.value(
+        "locust-url",
+        spec.ENV_LOCUST_URL,
+        Endpoint.parse(DEFAULT_LOCUST_URL),
+        Endpoint.parse,
+        DEFAULT_LOCUST_URL,
+    )
+    pattern = read.value("master-pattern", None, None, _pattern, "(Locust's own ways)")
+    poll = read.value("poll-interval", None, DEFAULT_POLL_SECONDS, _positive_duration, "2s")
+    master_start = read.value(
+        "master-start-timeout",
+        ENV_MASTER_START_TIMEOUT,
+        DEFAULT_MASTER_START_SECONDS,
+        _positive_duration,
+        format_duration(DEFAULT_MASTER_START_SECONDS),
+    )
+    sidecar = read.value("exporter-sidecar", spec.ENV_EXPORTER_SIDECAR, False, _boolean, "false")
     return FinisherConfig(
         settings=settings,
         exporter=exporter,
         locust=locust,
-        exporter_sidecar=sidecar == "true",
-        termination_log=Path(args.termination_log or "/dev/termination-log"),
+        exporter_sidecar=sidecar,
+        termination_log=Path(args.termination_log or DEFAULT_TERMINATION_LOG),
         master_pattern=pattern,
         master_container=env.get(spec.ENV_MASTER_CONTAINER, ""),
         exporter_container=env.get(spec.ENV_EXPORTER_CONTAINER, ""),
         poll_seconds=poll,
+        master_start_seconds=master_start,
+        warnings=tuple(read.warnings),
     )
+
+
+def _boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word not in ("true", "false"):
+        raise ValueError(f"{text[:24]!r} is not true or false")
+    return word == "true"

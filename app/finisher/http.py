@@ -1,14 +1,18 @@
 """The finisher's few HTTP calls, on the standard library.
 
 It lives in every test pod, so it stays small: no HTTP client package, no event loop.
+``http.client`` (which loads ``ssl``, megabytes) is imported on the first request, so the
+supervisor, which only parses URLs, never pays for it.
 """
 
-import http.client
 import json
 import socket
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import http.client
 
 QuitOutcome = Literal["quit", "gone", "answered"]
 
@@ -27,12 +31,19 @@ class Endpoint:
         Raises:
             ValueError: for anything else.
         """
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"{url!r} is not an http://host:port URL")
-        return cls(parts.hostname, parts.port or 80)
+        shown = repr(url if len(url) <= 60 else url[:57] + "...")
+        try:
+            parts = urlsplit(url)
+            port = 80 if parts.port is None else parts.port
+        except ValueError:  # a port that is not a number in 0-65535
+            raise ValueError(f"{shown} is not an http://host:port URL") from None
+        if parts.scheme != "http" or not parts.hostname or port == 0:
+            raise ValueError(f"{shown} is not an http://host:port URL")
+        return cls(parts.hostname, port)
 
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+    def _connection(self, timeout: float) -> "http.client.HTTPConnection":
+        import http.client
+
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def get(self, path: str, timeout: float = 3.0) -> tuple[int, bytes]:
@@ -51,6 +62,8 @@ class Endpoint:
 
     def get_json(self, path: str, timeout: float = 3.0) -> dict[str, Any] | None:
         """GET a JSON object; None if unreachable, not 200 or not JSON."""
+        import http.client
+
         try:
             status, body = self.get(path, timeout)
             document = json.loads(body) if status == 200 else None
@@ -64,6 +77,8 @@ class Endpoint:
         locust_exporter exits inside the handler without answering, so a closed or reset
         connection means it worked; a refused one means it was already gone.
         """
+        import http.client
+
         connection = self._connection(timeout)
         try:
             connection.request("POST", path)

@@ -6,7 +6,12 @@ container comes first and its hook returns only once the finisher is watching, s
 Locust master can never start, or end, unseen.
 
 The signal is an abstract Unix socket: it lives in the pod's network namespace and needs
-no file, so it works with a read-only root filesystem and no volume.
+no file, so it works with a read-only root filesystem and no volume. A ``hostNetwork`` pod
+shares the node's network namespace, where every such pod's socket would meet: the name
+therefore carries our container's mount namespace. The hook is exec'd into our container,
+so it joins that namespace and computes the same name; no other running container has it
+(the kernel reuses a namespace's number only once it is gone). This needs nothing from the
+webhook, so pods mutated by older versions get it too.
 """
 
 import os
@@ -17,9 +22,20 @@ DEFAULT_NAME = "locust-finisher.ready"
 ENV_NAME = "LOCUST_FINISHER_READY_SOCKET"
 
 
+NAMESPACE_LINK = "/proc/self/ns/mnt"
+
+
 def socket_name() -> str:
-    """The abstract socket's name (configurable so tests can run several "pods" at once)."""
-    return os.environ.get(ENV_NAME, DEFAULT_NAME)
+    """The abstract socket's name: per container, or as configured (tests run several)."""
+    configured = os.environ.get(ENV_NAME)
+    if configured:
+        return configured
+    try:
+        namespace = os.readlink(NAMESPACE_LINK)  # "mnt:[4026532417]"
+    except OSError:
+        return DEFAULT_NAME
+    number = "".join(character for character in namespace if character.isdigit())
+    return f"{DEFAULT_NAME}.{number}" if number else DEFAULT_NAME
 
 
 def announce_ready(name: str | None = None) -> socket.socket:

@@ -1,39 +1,41 @@
-"""``locust-finisher finish``: end the exporter once the test is over and scraped.
+"""The finisher's worker: end the exporter once the test is over and scraped.
 
 The sequence (see docs/design.md for the reasoning):
 
-1. say "ready" for the postStart gate, then find the Locust master process;
-2. while it runs, keep Locust's latest stats; when Locust reports ``stopped``, prime the
+1. find the Locust master process (for at most the master-start timeout);
+2. while it runs, keep Locust's latest totals; when Locust reports ``stopped``, prime the
    exporter (one read of its /metrics makes it fetch and keep the final numbers) and note
    whether anyone else scraped it during the test;
 3. after the master exits, keep the exporter up for the TTL, and for a final scrape by
    someone else when that is asked for, up to max-wait;
 4. end the exporter (``/quitquitquit``; a native sidecar is left to kubelet), write the
-   summary to the termination log, exit 0.
+   summary to the termination log.
 
-Nothing the user's test does makes it exit non-zero; SIGTERM ends it within a second,
-writing what it knows.
+It runs in a process forked by the supervisor (:mod:`app.finisher.supervisor`), which
+restarts it if it is killed, so it tells the supervisor what it learns (:mod:`handoff`) and
+a new worker starts from there: a master that already exited is not waited for again, and
+the exporter's deadlines stay counted from the master's real exit.
 """
 
-import contextlib
 import logging
 import os
 import select
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from app.core.finish_plan import ExporterDeadline, waits_for_scrape
 from app.core.scrapes import ScrapeLedger, completed_scrapes
-from app.core.summary import FinalScrape, Summary, encode_summary, headline, summarize_stats
+from app.core.summary import FinalScrape, Summary, decode_summary, encode_summary, summarize_stats
 from app.core.timestamps import format_time
 from app.finisher.config import FinisherConfig
+from app.finisher.faults import inject, read_fault
+from app.finisher.handoff import WORKER_FAILED, Known, Reporter
 from app.finisher.processes import Process, find_master, open_pidfd, still_running
-from app.finisher.readiness import announce_ready
+from app.finisher.report import write_summary
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,18 @@ QUIT_ATTEMPTS = 3
 # After the stop, Locust's totals settle within a worker report interval (3 s) plus its
 # stats cache (2 s); reading every second catches the last change well within --autoquit.
 STOPPED_POLL_SECONDS = 1.0
+# /stats/requests lists this many request names and errors at most (sorted by name, not size).
+LOCUST_LISTS_AT_MOST = 500
 
 
-def _totals(stats: dict[str, Any]) -> tuple[int, int]:
-    """(requests, failures) of a /stats/requests document's aggregated row."""
-    summary = summarize_stats(stats, top=0)
+# The exporter's per-request gauges; they keep their last values once Locust is gone.
+_NUMBERS_LINE = "locust_requests_num_requests{"
+# The worker is the process the kernel's OOM killer should pick in our container, never the
+# supervisor; raising one's own score needs no privilege.
+OOM_SCORE_ADJ = Path("/proc/self/oom_score_adj")
+
+
+def _totals(summary: Summary) -> tuple[int, int]:
     return summary.get("requests", 0), summary.get("failures", 0)
 
 
@@ -68,12 +77,14 @@ def utc_now() -> str:
 class Progress:
     """What the finisher knows so far; the summary is made from it at any moment."""
 
-    stats: dict[str, Any] | None = None
+    totals: Summary | None = None  # the last stats read, summarised (never the whole read)
+    inherited: Summary | None = None  # an earlier worker's summary, until we read our own
     stats_at: str | None = None
     last_state: str = ""
     primed_totals: tuple[int, int] | None = None
     master_finished_at: str | None = None
     primed: bool = False
+    exporter_had_data: bool | None = None
     waited: bool = False
     confirmed_at: str | None = None
     exporter: str = "not ended"
@@ -82,9 +93,15 @@ class Progress:
 
     def summary(self) -> Summary:
         """The summary as of now."""
-        summary: Summary = summarize_stats(self.stats) if self.stats is not None else {}
+        summary: Summary = {}
         notes = list(self.notes)
-        if self.stats is None:
+        if self.totals is not None:
+            summary = dict(self.totals)  # type: ignore[assignment]
+        elif self.inherited is not None:
+            for key in _STATS_KEYS:
+                if key in self.inherited:
+                    summary[key] = self.inherited[key]  # type: ignore[literal-required]
+        else:
             notes.append("Locust's stats were never reachable: no totals")
         if self.master_finished_at:
             summary["masterFinishedAt"] = self.master_finished_at
@@ -98,6 +115,8 @@ class Progress:
         }
         if self.confirmed_at:
             final["confirmedAt"] = self.confirmed_at
+        if self.exporter_had_data is not None:
+            final["exporterHadData"] = self.exporter_had_data
         summary["finalScrape"] = final
         summary["exporter"] = self.exporter
         if notes:
@@ -110,39 +129,71 @@ class Progress:
             self.notes.append(text)
 
 
+# What a restarted worker keeps of its predecessor's summary until it reads Locust itself.
+_STATS_KEYS = (
+    "statsAt",
+    "state",
+    "requests",
+    "failures",
+    "failRatio",
+    "avgMs",
+    "medianMs",
+    "p95Ms",
+    "maxMs",
+    "rps",
+    "users",
+    "workers",
+    "endpoints",
+    "errors",
+    "leftOut",
+)
+
+
 class Waiter:
     """Sleeps that SIGTERM cuts short, with an optional file descriptor to wake on."""
-
-    def __init__(self, listener: socket.socket) -> None:
-        self.listener = listener
 
     def wait(self, seconds: float, fd: int | None = None) -> bool:
         """Sleep up to ``seconds``; True if ``fd`` became readable."""
         poller = select.poll()
         if fd is not None:
             poller.register(fd, select.POLLIN)
-        poller.register(self.listener.fileno(), select.POLLIN)
         deadline = time.monotonic() + seconds
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            events = poller.poll(remaining * 1000)
-            for ready_fd, _ in events:
-                if ready_fd == fd:
-                    return True
-                # A postStart probe connected: accept and close, so the backlog stays empty.
-                with contextlib.suppress(OSError):
-                    self.listener.accept()[0].close()
+            if poller.poll(remaining * 1000):
+                return True
 
 
 class Finisher:
-    """One run of the finisher."""
+    """One worker's run of the finisher."""
 
-    def __init__(self, config: FinisherConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: FinisherConfig,
+        known: Known | None = None,
+        reporter: Reporter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.clock = clock
-        self.progress = Progress()
+        self.known = known or Known(started_at=clock())
+        self.reporter = reporter or Reporter(None)
+        self.progress = Progress(notes=list(self.known.notes))
+        self.progress.inherited = decode_summary(self.known.summary)
+        self._reported = ""
+        self.fault = read_fault(os.environ)
+
+    def _inject(self, phase: str) -> None:
+        inject(self.fault, phase, self.known, self.reporter)
+
+    def report_summary(self) -> None:
+        """Hand the supervisor the summary as of now, if it changed."""
+        encoded = encode_summary(self.progress.summary())
+        if encoded != self._reported:
+            self._reported = encoded
+            self.reporter.send(summary=encoded)
 
     # ----------------------------------------------------------------- the exporter
 
@@ -158,7 +209,12 @@ class Finisher:
             return None
         if status != 200:
             return None
-        return completed_scrapes(body.decode(errors="replace"))
+        text = body.decode(errors="replace")
+        if _NUMBERS_LINE in text:
+            self.progress.exporter_had_data = True
+        elif self.progress.exporter_had_data is None:
+            self.progress.exporter_had_data = False
+        return completed_scrapes(text)
 
     def _prime(self) -> bool:
         """One read that makes the exporter fetch and keep Locust's current totals."""
@@ -180,7 +236,11 @@ class Finisher:
         if counter is None:
             return self.config.exporter.accepts_connections()
         self.progress.ledger.record_read(counter)
-        if self.progress.ledger.scraped_since_priming and self.progress.confirmed_at is None:
+        if (
+            self.progress.ledger.scraped_since_priming
+            and self.progress.confirmed_at is None
+            and self.progress.exporter_had_data
+        ):
             self.progress.confirmed_at = utc_now()
             log.info("final scrape confirmed: someone scraped the exporter after priming")
         return True
@@ -189,6 +249,7 @@ class Finisher:
         if self.config.exporter_sidecar:
             self.progress.exporter = "left to kubelet (native sidecar)"
             return
+        detail = ""
         for attempt in range(1, QUIT_ATTEMPTS + 1):
             outcome, detail = self.config.exporter.quit()
             if outcome == "gone":
@@ -207,31 +268,45 @@ class Finisher:
 
     # ----------------------------------------------------------------- the master
 
-    def _find_master(self, waiter: Waiter) -> Process:
+    def _find_master(self, waiter: Waiter) -> Process | None:
+        """The master, once it runs; None when none appeared within the master-start timeout."""
+        give_up = self.known.started_at + self.config.master_start_seconds
         announced = False
         while True:
             master = find_master(self.config.master_pattern)
             if master is not None:
                 log.info("watching Locust master pid %d: %s", master.pid, master.command_line[:200])
                 return master
+            if self.clock() >= give_up:
+                return None
             if not announced:
                 log.info("waiting for the Locust master process to appear")
                 announced = True
-            waiter.wait(0.5)
+            waiter.wait(min(0.5, max(give_up - self.clock(), 0.0)))
 
     def _poll_stats(self) -> None:
         stats = self.config.locust.get_json("/stats/requests")
         if stats is None:
             return
         progress = self.progress
-        progress.stats = stats
+        # Keep the summary only: the read of a test with thousands of names is megabytes.
+        progress.totals = summarize_stats(stats)
+        for key, what in (("stats", "request names"), ("errors", "kinds of error")):
+            listed = stats.get(key)
+            if isinstance(listed, list) and len(listed) >= LOCUST_LISTS_AT_MOST:
+                progress.note(
+                    f"Locust's web UI lists at most {LOCUST_LISTS_AT_MOST} {what}, by name: "
+                    "the summary's top entries are the largest of those"
+                )
+        del stats
         progress.stats_at = utc_now()
-        progress.last_state = str(stats.get("state", ""))
+        progress.last_state = progress.totals.get("state", "")
+        self.report_summary()
         if progress.last_state != "stopped":
             return
         # Workers report their last samples up to one report interval (3 s) after the
         # master says "stopped", so the totals may still grow: prime again whenever they do.
-        totals = _totals(stats)
+        totals = _totals(progress.totals)
         if totals != progress.primed_totals:
             if progress.primed_totals is not None:
                 log.info("totals grew after the stop to %s; priming the exporter again", totals)
@@ -247,6 +322,7 @@ class Finisher:
                     return
                 if self.clock() >= next_poll:
                     self._poll_stats()
+                    self._inject("test")
                     interval = self.config.poll_seconds
                     if self.progress.last_state == "stopped":
                         interval = min(interval, STOPPED_POLL_SECONDS)
@@ -260,24 +336,71 @@ class Finisher:
             if pidfd is not None:
                 os.close(pidfd)
 
+    def _master_exit(self, waiter: Waiter) -> float | None:
+        """When the master exited (watching it first if it runs); None if it never started."""
+        known, progress = self.known, self.progress
+        if known.master_exited_at is not None:
+            progress.master_finished_at = known.master_finished_at
+            return known.master_exited_at
+        if known.gave_up_at is not None:
+            return None
+        master = None
+        if known.master is not None:
+            earlier = Process(known.master[0], (), known.master[1])
+            if still_running(earlier):
+                master = earlier
+                log.info("still watching Locust master pid %d", earlier.pid)
+            else:
+                progress.note("the master exited while no worker watched: TTL counted from later")
+        else:
+            master = self._find_master(waiter)
+            if master is None:
+                known.gave_up_at = self.clock()
+                self.reporter.send(gaveUpAt=known.gave_up_at)
+                return None
+            self.reporter.send(master=[master.pid, master.start_ticks])
+        if master is not None:
+            self._watch_master(master, waiter)
+        exited = self.clock()
+        progress.master_finished_at = utc_now()
+        self.reporter.send(masterExitedAt=exited, masterFinishedAt=progress.master_finished_at)
+        log.info("Locust master exited")
+        return exited
+
     # ----------------------------------------------------------------- the whole run
 
     def run(self, waiter: Waiter) -> None:
-        """Steps 1-4 of the module docstring (readiness is announced by the caller)."""
+        """Steps 1-4 of the module docstring, from wherever an earlier worker got to."""
         progress = self.progress
-        master = self._find_master(waiter)
-        self._watch_master(master, waiter)
-        exited = self.clock()
-        progress.master_finished_at = utc_now()
-        log.info("Locust master exited")
-        if not progress.primed:
+        if self.known.exporter is not None:
+            progress.exporter = self.known.exporter
+            return
+        inherited_exit = self.known.master_exited_at is not None
+        self._inject("start")
+        exited = self._master_exit(waiter)
+        if exited is None:
+            minutes = self.config.master_start_seconds / 60
             progress.note(
-                "the master exited without Locust reporting 'stopped': totals may be short"
+                f"no Locust master process appeared within {minutes:g} min: "
+                "the exporter was ended after the TTL"
             )
-            self._prime()
-        wait_for_scrape = waits_for_scrape(
-            self.config.settings.wait_for_scrape, progress.ledger.scraped_before_priming
-        )
+            exited = self.known.gave_up_at or self.clock()
+            wait_for_scrape = False
+        else:
+            if not progress.primed:
+                if not inherited_exit:
+                    progress.note(
+                        "the master exited without Locust reporting 'stopped': totals may be short"
+                    )
+                self._prime()
+            if self.known.waits_for_scrape is not None:
+                wait_for_scrape = self.known.waits_for_scrape
+            else:
+                wait_for_scrape = waits_for_scrape(
+                    self.config.settings.wait_for_scrape, progress.ledger.scraped_before_priming
+                )
+                self.reporter.send(waitsForScrape=wait_for_scrape)
+        self.report_summary()
         deadline = ExporterDeadline(exited, self.config.settings, wait_for_scrape)
         progress.waited = wait_for_scrape
         exporter_alive = True
@@ -285,6 +408,7 @@ class Finisher:
             reason = deadline.decide(self.clock(), progress.ledger.scraped_since_priming)
             if reason is not None or not exporter_alive:
                 break
+            self._inject("scrape" if wait_for_scrape else "ttl")
             if wait_for_scrape and progress.primed:
                 exporter_alive = self._check_scrapes()
             pause = self.config.wait_check_seconds
@@ -293,38 +417,36 @@ class Finisher:
             waiter.wait(max(min(pause, deadline.latest_end - self.clock()), 0.0))
         if not wait_for_scrape and progress.primed:
             self._check_scrapes()  # report whether Prometheus happened to scrape anyway
-        if wait_for_scrape and progress.confirmed_at is None:
+        if progress.exporter_had_data is False:
+            progress.note(
+                "the exporter held no numbers from Locust (its web UI behind a login, or "
+                "under --web-base-path?): a scrape could not carry the final numbers"
+            )
+        elif wait_for_scrape and progress.confirmed_at is None:
             progress.note(
                 "no final scrape seen within max-wait: raise locust-finisher.io/max-wait "
                 "or check that Prometheus scrapes this pod"
             )
         self._end_exporter(waiter)
+        self.reporter.send(exporter=progress.exporter)
 
     def write_summary(self) -> None:
         """The summary to the termination log, and one line for humans."""
-        summary = self.progress.summary()
-        encoded = encode_summary(summary)
-        try:
-            self.config.termination_log.write_text(encoded)
-        except OSError as error:
-            log.warning("summary not written to %s: %s", self.config.termination_log, error)
-        final = summary["finalScrape"]
-        scrape = (
-            f"final scrape confirmed at {final['confirmedAt']}"
-            if final["confirmed"]
-            else "final scrape not confirmed"
-        )
-        print(
-            f"locust-finisher: {headline(summary) if 'requests' in summary else 'no totals'}; "
-            f"{scrape}; exporter {summary['exporter']}",
-            flush=True,
-        )
+        encoded = write_summary(self.config.termination_log, self.progress.summary())
+        self.reporter.send(summary=encoded, done=True)
 
 
-def run_finisher(config: FinisherConfig) -> int:
-    """Run until done or SIGTERM; always exit 0 (the user's verdict is the master's)."""
-    finisher = Finisher(config)
-    listener = announce_ready()
+def _raise_oom_score() -> None:
+    try:
+        OOM_SCORE_ADJ.write_text("1000")
+    except OSError as error:
+        log.info("could not raise the worker's OOM score: %s", error)
+
+
+def run_worker(config: FinisherConfig, known: Known, report_fd: int | None) -> int:
+    """One worker: 0 once the summary is written, :data:`WORKER_FAILED` on a bug of ours."""
+    _raise_oom_score()
+    finisher = Finisher(config, known, Reporter(report_fd))
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -333,27 +455,16 @@ def run_finisher(config: FinisherConfig) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    described = config.settings.describe()
-    log.info(
-        "ready: ttl %s, wait-for-scrape %s, max-wait %s, exporter %s:%d%s",
-        described["ttl"],
-        described["waitForScrape"],
-        described["maxWait"],
-        config.exporter.host,
-        config.exporter.port,
-        " (native sidecar)" if config.exporter_sidecar else "",
-    )
     try:
-        finisher.run(Waiter(listener))
+        finisher.run(Waiter())
     except TerminatedError:
         finisher.progress.note("the pod is terminating: stopped early")
         if finisher.progress.exporter == "not ended":
             finisher.progress.exporter = "left to kubelet (pod terminating)"
-    except Exception as error:  # a bug of ours must not fail the user's pod
-        log.exception("unexpected error; the exporter is left as it is")
-        finisher.progress.note(f"finisher error: {type(error).__name__}")
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        finisher.write_summary()
-        listener.close()
+    except Exception as error:  # a bug of ours: the supervisor starts a new worker
+        log.exception("unexpected error in the finisher's worker")
+        finisher.reporter.send(error=f"{type(error).__name__}: {str(error)[:120]}")
+        return WORKER_FAILED
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    finisher.write_summary()
     return 0

@@ -9,17 +9,21 @@ pooling) and moves raw JSON.
 
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import yaml
 from kubernetes.aio.client import ApiClient, Configuration
 from kubernetes.aio.config import load_incluster_config, load_kube_config
 from kubernetes.aio.config.config_exception import ConfigException
 
 JsonDict = dict[str, Any]
 
-SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+SERVICE_ACCOUNT_TOKEN = SERVICE_ACCOUNT / "token"
 
 
 class KubeError(Exception):
@@ -29,6 +33,39 @@ class KubeError(Exception):
         super().__init__(f"{status}: {message}" if status else message)
         self.status = status
         self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        """Whether asking again later may succeed: an outage, overload or throttling."""
+        return self.status >= 500 or self.status in (0, 408, 429)
+
+
+class UnreachableError(KubeError):
+    """No answer: the connection was refused, dropped or timed out (worth retrying)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+
+
+class UntrustedServerError(KubeError):
+    """The TLS handshake failed: a wrong CA or server name; retrying cannot help."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+
+    @property
+    def retryable(self) -> bool:
+        """Never: the same certificate will be presented again."""
+        return False
+
+
+class NotAnApiServerError(KubeError):
+    """An answer that is not Kubernetes JSON, such as a proxy's or a login page's HTML."""
+
+    @property
+    def retryable(self) -> bool:
+        """Never: whatever answered is not the API server."""
+        return False
 
 
 class GoneError(KubeError):
@@ -53,15 +90,43 @@ def decode_watch_event(line: bytes) -> JsonDict:
 
 
 class ConfigurationMissingError(Exception):
-    """No kubeconfig and not running in a pod."""
+    """No usable kubeconfig and not running in a pod."""
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _error_message(status: int, body: bytes) -> str:
     try:
         document = json.loads(body)
-        return str(document.get("message") or document.get("reason") or body[:200])
     except ValueError:
-        return body[:200].decode(errors="replace")
+        document = None
+    if isinstance(document, dict):
+        return str(document.get("message") or document.get("reason") or body[:200])
+    # Not a Status object: a proxy or load balancer answered; its first line says enough.
+    text = body[:200].decode(errors="replace").strip()
+    return text.splitlines()[0] if text else "no body"
+
+
+def _transport_error(error: BaseException, seconds: float | None) -> KubeError:
+    """The :class:`KubeError` for an exception raised by the transport."""
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return UntrustedServerError(
+            f"the API server's certificate is not trusted: {_first_line(error.certificate_error)}"
+        )
+    if isinstance(error, aiohttp.ClientSSLError | ssl.SSLError):
+        return UntrustedServerError(f"TLS with the API server failed: {_first_line(error)}")
+    if isinstance(error, TimeoutError):
+        return UnreachableError(f"no answer from the API server within {seconds or 0:g}s")
+    if isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return UnreachableError(f"the API server dropped the connection: {_first_line(error)}")
+    return UnreachableError(f"cannot reach the API server: {_first_line(error)}")
+
+
+# What a failing request can raise below us: aiohttp's errors, socket errors, and its timeouts.
+TRANSPORT_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 
 
 def path_of(
@@ -99,11 +164,33 @@ def _kubeconfig_to_use(given: str | None) -> str | None:
     return default
 
 
+def _pod_namespace() -> str:
+    try:
+        return (SERVICE_ACCOUNT / "namespace").read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+# A kubeconfig's shape is whatever a user or a cloud tool wrote; the loader reports a missing
+# or mistyped field as any of these.
+_KUBECONFIG_ERRORS = (
+    ConfigException,
+    OSError,
+    ValueError,
+    yaml.YAMLError,
+    KeyError,
+    TypeError,
+    AttributeError,
+)
+
+
 class KubeClient:
     """Dict-in, dict-out REST calls with the official client's configuration and auth."""
 
-    def __init__(self, api: ApiClient) -> None:
+    def __init__(self, api: ApiClient, namespace: str = "default") -> None:
         self._api = api
+        # The namespace kubectl would use: the context's, or the pod's own.
+        self.namespace = namespace
 
     @classmethod
     async def connect(
@@ -112,22 +199,27 @@ class KubeClient:
         """From ``kubeconfig`` (or $KUBECONFIG, ~/.kube/config), or the pod's service account.
 
         Raises:
-            ConfigurationMissingError: when neither is available.
+            ConfigurationMissingError: when neither is available or usable, in one line.
         """
         configuration = Configuration()
         kubeconfig = _kubeconfig_to_use(kubeconfig)
+        where = kubeconfig or "the pod's service account"
         try:
             if kubeconfig is None:
                 load_incluster_config(client_configuration=configuration)
+                namespace = _pod_namespace()
             else:
-                await load_kube_config(
+                loader = await load_kube_config(
                     config_file=kubeconfig, context=context, client_configuration=configuration
                 )
-        except (ConfigException, OSError) as error:
+                namespace = loader.current_context["context"].get("namespace") or "default"
+            # The TLS context is built here, so a CA that is not a certificate fails here.
+            api = ApiClient(configuration)
+        except _KUBECONFIG_ERRORS as error:
             raise ConfigurationMissingError(
-                f"no usable Kubernetes configuration: {str(error).splitlines()[0]}"
+                f"{where} is not a usable Kubernetes configuration: {_first_line(error)}"
             ) from None
-        return cls(ApiClient(configuration))
+        return cls(api, str(namespace))
 
     async def close(self) -> None:
         """Release connections."""
@@ -157,8 +249,8 @@ class KubeClient:
             response = await self._api.call_api(
                 method_, url, headers, data, post, _request_timeout=request_timeout
             )
-        except OSError as error:
-            raise KubeError(0, f"cannot reach the API server: {error}") from None
+        except TRANSPORT_ERRORS as error:
+            raise _transport_error(error, request_timeout) from None
         return response
 
     async def request(
@@ -170,12 +262,25 @@ class KubeClient:
         content_type: str = "application/json",
         request_timeout: float = 30,
     ) -> JsonDict:
-        """Call and decode; non-2xx answers raise :class:`KubeError`."""
+        """Call and decode; non-2xx and non-JSON answers raise :class:`KubeError`."""
         response = await self._call(method, path, query, body, content_type, request_timeout)
-        data = await response.read()
+        try:
+            data = await response.read()
+        except TRANSPORT_ERRORS as error:
+            raise _transport_error(error, request_timeout) from None
         if response.status >= 300:
             raise api_error(response.status, _error_message(response.status, data))
-        document: JsonDict = json.loads(data) if data else {}
+        try:
+            document = json.loads(data) if data else {}
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            kind = response.headers.get("Content-Type") or "no content type"
+            raise NotAnApiServerError(
+                response.status,
+                f"the answer is {kind}, not Kubernetes JSON: is {self._api.configuration.host} "
+                "the API server?",
+            )
         return document
 
     async def get(self, path: str, **query: Any) -> JsonDict:
@@ -238,5 +343,8 @@ class KubeClient:
                 for line in lines:
                     if line.strip():
                         yield decode_watch_event(line)
+        except TRANSPORT_ERRORS as error:
+            # A cut stream is an ordinary watch ending for the caller: it watches again.
+            raise _transport_error(error, timeout_seconds + 30) from None
         finally:
             response.response.release()

@@ -1,22 +1,62 @@
 """Follow one load test until it ends: progress while it runs, then the verdict and summary.
 
-Exit codes are CI's contract: 0 passed, 1 failed, 2 timeout or error (with the reason).
-Live numbers come from Locust's own /stats/requests through the API server's pod proxy
-when the caller may use it (``pods/proxy``); otherwise progress is the pod status alone.
+Exit codes are CI's contract: 0 passed, 1 failed, 2 anything else. Exit 1 must mean only
+"Locust said the test failed", so every other ending (no access, an API server that cannot be
+reached or is not one, a test that cannot start, a pod deleted, the timeout) is a
+:class:`NoVerdictError` with one line saying why, never an exception's traceback.
+Pods are watched, not polled: every state a pod passes through reaches the wait, its last
+one too when the pod is deleted the moment it ends. Live numbers come from Locust's own
+/stats/requests through the API server's pod proxy when the caller may use it
+(``pods/proxy``); otherwise progress is the pod status alone.
 """
 
 import asyncio
+import math
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from app.core import names, podview
+from app.core.durations import format_duration
 from app.core.injection_status import read_status
-from app.core.load_test_status import LoadTestStatus, progress_line, status_of_test, summary_table
-from app.kube.client import KubeClient, KubeError, path_of
+from app.core.load_test_status import (
+    LoadTestStatus,
+    blocker_of,
+    job_failure,
+    progress_line,
+    status_of_test,
+    summary_table,
+)
+from app.kube.client import GoneError, KubeClient, KubeError, NotAnApiServerError, path_of
+from app.waiting.selectors import label_selector, owned_by
 
 PASSED, FAILED, UNDECIDED = 0, 1, 2
+
+JsonDict = dict[str, Any]
+
+
+class NoVerdictError(Exception):
+    """The wait ends without a verdict (exit 2); the message is one line for CI's log."""
+
+
+@dataclass(frozen=True)
+class Patience:
+    """How long states that may still mend are given before the wait gives up on them."""
+
+    # A registry hiccup or a slow pull-secret sync clears in seconds; a wrong name never does.
+    image_pull: float = 120.0
+    # Long enough for a cluster autoscaler to add a node.
+    unschedulable: float = 300.0
+    # An API server restart or a load balancer failover, once it has answered us.
+    api_outage: float = 60.0
+
+    def grace(self, blocker_kind: str) -> float:
+        """The grace period of a :class:`~app.core.load_test_status.Blocker` kind."""
+        return {"image": self.image_pull, "unschedulable": self.unschedulable}.get(
+            blocker_kind, 0.0
+        )
 
 
 @dataclass(frozen=True)
@@ -33,48 +73,285 @@ class Target:
         return f"job/{self.job}" if self.job else f"pod/{self.pod}"
 
 
-class Follower:
-    """Polls the API and reports what changes."""
+def describe(error: KubeError) -> str:
+    """A failed call in words: the transport's own message, or the API server's answer."""
+    if error.status == 0 or isinstance(error, NotAnApiServerError):
+        return error.message
+    return f"the API server answered {error.status}: {error.message}"
 
-    def __init__(self, client: KubeClient, target: Target, out: TextIO = sys.stdout) -> None:
+
+class Follower:
+    """Watches the test's pods (and looks at its Job) and reports what changes."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        target: Target,
+        out: TextIO = sys.stdout,
+        patience: Patience | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.target = target
         self.out = out
+        self.patience = patience or Patience()
+        self.clock = clock
         self.last_line = ""
         self.last_printed = 0.0
         self.stats_allowed = True
+        # What the API has told us so far, for the messages that end the wait.
+        self._reached = False
+        self._last_error: KubeError | None = None
+        self._outage_since: float | None = None
+        self._seen_job = False
+        self._last_pod: JsonDict | None = None
+        self._last_status: LoadTestStatus | None = None
+        self._blocked_since: dict[str, float] = {}
+        self._announced = ""
+        # The pods followed, kept current by a watch from the list's resourceVersion.
+        self._job_uid = ""
+        self._pod_query: dict[str, str] = (
+            {"fieldSelector": f"metadata.name={target.pod}"} if target.pod else {}
+        )
+        self._pods: dict[str, JsonDict] = {}
+        self._pod_version: str | None = None
 
     def say(self, line: str) -> None:
         """Print one line now."""
         print(line, file=self.out, flush=True)
 
-    async def _job_and_pod(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        namespace = self.target.namespace
-        if self.target.pod:
-            try:
-                return None, await self.client.get(path_of("pods", namespace, self.target.pod))
-            except KubeError as error:
-                if error.status == 404:
-                    return None, None
-                raise
-        assert self.target.job is not None
+    async def follow(self, timeout_seconds: float, interval_seconds: float = 2.0) -> int:
+        """Follow until the test ends; its exit code.
+
+        Raises:
+            NoVerdictError: when there will be no verdict, including at the timeout, which is
+                never overshot (a hung request is cut at the deadline).
+        """
+        limit = asyncio.timeout(timeout_seconds)
         try:
-            job = await self.client.get(
-                path_of("jobs", namespace, self.target.job, group="batch/v1")
-            )
+            async with limit:
+                return await self._follow(interval_seconds)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            waited = format_duration(round(timeout_seconds, 3))
+            raise NoVerdictError(f"timed out after {waited} {self._waiting_for()}") from None
+
+    async def _follow(self, interval_seconds: float) -> int:
+        while True:
+            try:
+                job, pod = await self._job_and_pod()
+            except KubeError as error:
+                self._api_trouble(error)
+                await asyncio.sleep(interval_seconds)
+                continue
+            verdict = await self._look(job, pod)
+            if verdict is not None:
+                return verdict
+            try:
+                await self._watch_pods(interval_seconds)
+                self._answered()
+            except KubeError as error:
+                self._api_trouble(error)
+                await asyncio.sleep(interval_seconds)
+
+    def _api_trouble(self, error: KubeError) -> None:
+        """Retry an outage of an API server that has answered before; give up on the rest."""
+        self._last_error = error
+        if error.status == 401:
+            raise NoVerdictError(f"the API server refused the credentials: {error.message}")
+        if error.status == 403:
+            raise NoVerdictError(f"not allowed: {error.message}")
+        if not error.retryable or not self._reached:
+            # Never answered: a wrong address, CA or proxy far more often than an outage.
+            raise NoVerdictError(describe(error))
+        now = self.clock()
+        since = self._outage_since = self._outage_since or now
+        if now - since >= self.patience.api_outage:
+            failing = format_duration(self.patience.api_outage)
+            raise NoVerdictError(f"the API server failed for over {failing}: {describe(error)}")
+        self._progress(f"API error, retrying: {describe(error)}")
+
+    def _answered(self) -> None:
+        """The API server answered: any outage is over."""
+        self._reached, self._last_error, self._outage_since = True, None, None
+
+    async def _get_or_none(self, path: str) -> JsonDict | None:
+        try:
+            found = await self.client.get(path)
         except KubeError as error:
-            if error.status == 404:
+            if error.status != 404:
+                raise
+            found = None
+        self._answered()
+        return found
+
+    async def _job_and_pod(self) -> tuple[JsonDict | None, JsonDict | None]:
+        """The Job (None for a pod target, or when gone) and the newest of its live pods."""
+        namespace = self.target.namespace
+        job: JsonDict | None = None
+        if self.target.job:
+            job = await self._get_or_none(path_of("jobs", namespace, self.target.job, "batch/v1"))
+            if job is None:
                 return None, None
-            raise
-        pods = (
-            await self.client.get(
-                path_of("pods", namespace), labelSelector=f"job-name={self.target.job}"
-            )
-        )["items"]
-        newest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), default=None)
+            self._seen_job = True
+            uid = str(podview.mapping(job, "metadata").get("uid") or "")
+            if uid != self._job_uid:  # first seen, or deleted and made again under its name
+                self._job_uid, self._pod_version = uid, None
+                selector = label_selector(podview.mapping(podview.mapping(job, "spec"), "selector"))
+                self._pod_query = {
+                    "labelSelector": selector or f"batch.kubernetes.io/controller-uid={uid}"
+                }
+        if self._pod_version is None:
+            await self._list_pods()
+        newest = max(
+            self._pods.values(),
+            key=lambda p: podview.text(podview.mapping(p, "metadata"), "creationTimestamp") or "",
+            default=None,
+        )
         return job, newest
 
-    async def _live_stats(self, pod: dict[str, Any]) -> dict[str, Any] | None:
+    def _ours(self, pod: Mapping[str, Any]) -> bool:
+        """A Job's pods are those it controls, by uid: a label anyone can set does not count."""
+        if self.target.pod:
+            return podview.text(podview.mapping(pod, "metadata"), "name") == self.target.pod
+        return owned_by(pod, self._job_uid)
+
+    async def _list_pods(self) -> None:
+        listed = await self.client.get(path_of("pods", self.target.namespace), **self._pod_query)
+        self._answered()
+        self._pods = {
+            str(podview.mapping(p, "metadata").get("uid")): dict(p)
+            for p in podview.objects(listed, "items")
+            if self._ours(p)
+        }
+        self._pod_version = str(podview.mapping(listed, "metadata").get("resourceVersion") or "")
+
+    async def _watch_pods(self, seconds: float) -> None:
+        """Take the pods' changes for ``seconds``, each one, from where the last look ended.
+
+        Each state comes from its watch event, so a pod deleted the moment it ends (a Job's
+        ttlSecondsAfterFinished: 0) still shows its master's exit: the DELETED event carries
+        the pod as it was last stored.
+        """
+        if not self._pod_version:
+            await asyncio.sleep(seconds)  # nothing to resume from: the next look lists again
+            self._pod_version = None
+            return
+        window = asyncio.timeout(seconds)
+        try:
+            async with window:
+                stream = self.client.watch(
+                    path_of("pods", self.target.namespace),
+                    self._pod_version,
+                    timeout_seconds=max(1, math.ceil(seconds)),
+                    **self._pod_query,
+                )
+                async for event in stream:
+                    self._apply(event)
+        except GoneError:
+            self._pod_version = None  # too old to resume from: list again
+        except TimeoutError:
+            if not window.expired():
+                raise
+
+    def _apply(self, event: JsonDict) -> None:
+        pod = podview.mapping(event, "object")
+        metadata = podview.mapping(pod, "metadata")
+        self._pod_version = podview.text(metadata, "resourceVersion") or self._pod_version
+        if event.get("type") not in ("ADDED", "MODIFIED", "DELETED") or not self._ours(pod):
+            return
+        uid = str(metadata.get("uid"))
+        if event.get("type") == "DELETED":
+            self._pods.pop(uid, None)
+            # Its last state: the verdict, if the master had exited, and the finisher's summary.
+            status = status_of_test(pod, None)
+            if self._last_status is None or status.exit_code is not None:
+                self._last_pod, self._last_status = dict(pod), status
+        else:
+            self._pods[uid] = dict(pod)
+
+    async def _look(self, job: JsonDict | None, pod: JsonDict | None) -> int | None:
+        """One look at the test: its exit code once decided, else None to look again."""
+        if pod is None:
+            return self._absent(job)
+        status = status_of_test(pod, job)
+        self._last_pod, self._last_status = pod, status
+        if status.finished:
+            return self._finish(pod, status)
+        self._check_blocker(pod)
+        self._progress(progress_line(status, await self._live_stats(pod)))
+        return None
+
+    def _absent(self, job: JsonDict | None) -> int | None:
+        """No pod to look at: not yet, replaced, or gone with or without its verdict."""
+        last_pod, last_status = self._last_pod, self._last_status
+        if last_pod is not None and last_status is not None and last_status.exit_code is not None:
+            # Deleted after Locust exited (a Job's ttlSecondsAfterFinished: 0): the verdict
+            # was seen, only the finisher's summary is lost.
+            return self._finish(last_pod, last_status, gone=True)
+        failure = job_failure(job)
+        if failure:
+            raise NoVerdictError(f"{self.target.label} failed without a verdict: {failure}")
+        if last_pod is not None:
+            pod_name = podview.display_name(last_pod) or "?"
+            if job is None:
+                gone = (
+                    self.target.label
+                    if self.target.pod
+                    else f"{self.target.label} (pod {pod_name})"
+                )
+                seen = last_status.line if last_status else ""
+                raise NoVerdictError(f"{gone} was deleted before the test ended; last seen: {seen}")
+            self._announce(
+                f"pod {pod_name} is gone; waiting for {self.target.label} to start another"
+            )
+            return None
+        if self._seen_job and job is None:
+            raise NoVerdictError(f"{self.target.label} was deleted before its pod started")
+        where = f"in namespace {self.target.namespace}"
+        if job is None:
+            self._announce(f"waiting for {self.target.label} {where} to appear")
+        else:
+            self._announce(f"waiting for a pod of {self.target.label} {where}")
+        return None
+
+    def _announce(self, line: str) -> None:
+        if line != self._announced:
+            self.say(line)
+            self._announced = line
+
+    def _check_blocker(self, pod: JsonDict) -> None:
+        """End the wait on a state that will not mend, or has not within its grace period."""
+        blocker = blocker_of(pod)
+        if blocker is None:
+            self._blocked_since = {}
+            return
+        now = self.clock()
+        since = self._blocked_since.get(blocker.kind, now)
+        self._blocked_since = {blocker.kind: since}
+        grace = self.patience.grace(blocker.kind)
+        if now - since < grace:
+            return
+        pod_name = podview.display_name(pod) or "?"
+        waited = f", still after {format_duration(grace)}" if grace else ""
+        raise NoVerdictError(
+            f"{self.target.label} (pod {pod_name}) cannot start{waited}: {blocker.reason}"
+        )
+
+    def _waiting_for(self) -> str:
+        """What the wait was last waiting for, starting with "waiting for"."""
+        if not self._reached and self._last_error is None:
+            return "waiting for the API server's first answer"
+        if self._last_error is not None:
+            return f"waiting for the API server: {describe(self._last_error)}"
+        if self._last_status is not None:
+            return f"waiting for {self.target.label} to finish; last seen: {self._last_status.line}"
+        if self._seen_job:
+            return f"waiting for a pod of {self.target.label}"
+        return f"waiting for {self.target.label} to appear in namespace {self.target.namespace}"
+
+    async def _live_stats(self, pod: JsonDict) -> JsonDict | None:
         if (
             not self.stats_allowed
             or podview.text(podview.mapping(pod, "status"), "phase") != "Running"
@@ -85,12 +362,11 @@ class Follower:
         name = pod["metadata"]["name"]
         path = path_of("pods", self.target.namespace, f"{name}:{port}") + "/proxy/stats/requests"
         try:
-            return await self.client.get(path)
+            # Short: the numbers are a nicety, the pod status is what the wait is for.
+            return await self.client.request("GET", path, request_timeout=5)
         except KubeError as error:
             if error.status in (401, 403):
                 self.stats_allowed = False  # no pods/proxy permission: pod status only
-            return None
-        except ValueError:
             return None
 
     def _progress(self, line: str) -> None:
@@ -99,41 +375,15 @@ class Follower:
             self.say(f"[{time.strftime('%H:%M:%S')}] {line}")
             self.last_line, self.last_printed = line, now
 
-    async def follow(self, timeout_seconds: float, interval_seconds: float = 2.0) -> int:
-        """Poll until the test ends or the timeout passes; the exit code."""
-        deadline = time.monotonic() + timeout_seconds
-        announced_missing = False
-        while True:
-            try:
-                job, pod = await self._job_and_pod()
-            except KubeError as error:
-                if error.status in (401, 403):
-                    self.say(f"error: not allowed to read {self.target.label}: {error.message}")
-                    return UNDECIDED
-                self._progress(f"API error, retrying: {error}")
-                job, pod = None, None
-            if pod is None:
-                if not announced_missing:
-                    where = f"in namespace {self.target.namespace}"
-                    self.say(f"waiting for {self.target.label} {where} to appear")
-                    announced_missing = True
-            else:
-                status = status_of_test(pod, job)
-                if status.finished:
-                    return self._finish(pod, status)
-                self._progress(progress_line(status, await self._live_stats(pod)))
-            if time.monotonic() >= deadline:
-                what = "did not appear" if pod is None else "is still running"
-                self.say(f"timed out after {timeout_seconds:g}s: {self.target.label} {what}")
-                return UNDECIDED
-            await asyncio.sleep(interval_seconds)
-
-    def _finish(self, pod: dict[str, Any], status: LoadTestStatus) -> int:
+    def _finish(self, pod: JsonDict, status: LoadTestStatus, *, gone: bool = False) -> int:
         verdict = "PASSED" if status.passed else "FAILED"
         self.say(
             f"{self.target.label} (pod {pod['metadata']['name']}): {verdict}, "
-            f"Locust exit code {status.exit_code} (from the {status.source})"
+            f"Locust exit code {status.exit_code} (from the {status.source or 'pod status'})"
         )
-        for line in summary_table(status.summary):
-            self.say(line)
+        if gone and status.summary is None:
+            self.say("  (no summary: the pod was deleted before the finisher left one)")
+        else:
+            for line in summary_table(status.summary):
+                self.say(line)
         return PASSED if status.passed else FAILED

@@ -3,6 +3,8 @@
 The webhook reads the current configuration once per review from memory; this module swaps
 that object when the file changes. Swapping one reference is atomic, so an admission in
 flight sees either the old or the new configuration, never a mix, and none is dropped.
+Whatever goes wrong in parsing a file becomes one :class:`ConfigError`: at start that is one
+line and exit 2, on a reload a log line and the last good configuration, never a dead loop.
 """
 
 import asyncio
@@ -36,8 +38,8 @@ class ConfigFile:
         self._digest = hashlib.sha256(content).digest()
         try:
             return parse_cluster_config(yaml.safe_load(content), self.base)
-        except (ConfigError, yaml.YAMLError) as error:
-            message = f"{self.path}: {str(error).splitlines()[0]}"
+        except Exception as error:  # any refusal, even a bug's, is one line: never a dead reload
+            message = f"{self.path}: {(str(error).splitlines() or [type(error).__name__])[0]}"
             if initial:
                 raise ConfigError(message) from None
             raise ConfigError(message) from error

@@ -71,17 +71,50 @@ class CertificateFiles:
             self.reload_if_changed()
 
 
+# TLS 1.2 suites: Mozilla's "intermediate" profile without its DHE ones; forward secret and
+# authenticated encryption only (no CBC, no SHA-1). TLS 1.3's suites are all of that kind, and
+# the API server speaks both.
+TLS12_CIPHERS = ":".join(
+    [
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ]
+)
+
+
+class CertificateFilesError(Exception):
+    """The certificate and key cannot serve TLS; the message says why in one line."""
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, ssl.SSLError) and error.reason == "KEY_VALUES_MISMATCH":
+        return "the key does not match the certificate"
+    if isinstance(error, ssl.SSLError) and error.library == "PEM":
+        return "not a PEM certificate and key"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
 def server_context(cert_file: Path, key_file: Path) -> CertificateFiles:
     """A TLS 1.2+ server context loaded from the files.
 
     Raises:
-        OSError, ssl.SSLError: when the files cannot be read or do not form a pair; at start
+        CertificateFilesError: when the files cannot be read or do not form a pair; at start
             that is a configuration error the operator must see.
     """
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(TLS12_CIPHERS)
     files = CertificateFiles(cert_file, key_file, context)
-    context.load_cert_chain(str(cert_file), str(key_file))
-    files._fingerprint = files.fingerprint()
-    files._note_validity()
+    try:
+        context.load_cert_chain(str(cert_file), str(key_file))
+        files._fingerprint = files.fingerprint()
+        files._note_validity()
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        raise CertificateFilesError(f"{cert_file}, {key_file}: {_why(error)}") from None
     return files

@@ -40,3 +40,20 @@ def test_bad_input_exits_2(tmp_path: Path) -> None:
     result = run_cli("certs", "--dir", str(tmp_path / "f"))
     assert result.returncode == 2
     assert result.stderr.startswith("locust-finisher certs: ")
+
+
+def test_a_ca_without_its_key_is_not_replaced_without_force(tmp_path: Path) -> None:
+    assert run_cli("certs", "--dir", str(tmp_path)).returncode == 0
+    old_ca = (tmp_path / "ca.crt").read_bytes()
+    (tmp_path / "ca.key").unlink()
+    refused = run_cli("certs", "--dir", str(tmp_path))
+    assert refused.returncode == 2
+    assert "ca.crt exists but ca.key is missing" in refused.stderr
+    assert "--force" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "ca.crt").read_bytes() == old_ca, "the trusted CA is untouched"
+
+    forced = run_cli("certs", "--dir", str(tmp_path), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "new CA" in forced.stdout
+    assert (tmp_path / "ca.crt").read_bytes() != old_ca

@@ -3,7 +3,13 @@
 import pytest
 
 from devcluster.cluster import LocalCluster
-from devcluster.install import NAMESPACE, opt_in_namespace, probe_pod, webhook_answers
+from devcluster.install import (
+    NAMESPACE,
+    cluster_config,
+    opt_in_namespace,
+    probe_finisher,
+    webhook_answers,
+)
 from devcluster.processes import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -13,14 +19,8 @@ def test_cluster_defaults_change_without_a_restart_or_a_dropped_admission(
     cluster: LocalCluster,
 ) -> None:
     opt_in_namespace(cluster, "defaults-reload")
-    config = cluster.api().get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/locust-finisher-config")
-    original = config["data"]["config.yaml"]
     restarts_before = webhook_restarts(cluster)
-    try:
-        config["data"]["config.yaml"] = original.replace("ttl: 30s", "ttl: 7s")
-        cluster.api().replace(
-            f"/api/v1/namespaces/{NAMESPACE}/configmaps/locust-finisher-config", config
-        )
+    with cluster_config(cluster, lambda text: text.replace("ttl: 30s", "ttl: 7s")):
         seen: list[str] = []
 
         def new_ttl_in_force() -> bool:
@@ -30,21 +30,10 @@ def test_cluster_defaults_change_without_a_restart_or_a_dropped_admission(
 
         wait_until(new_ttl_in_force, 90, "the new default TTL to be used", interval=0.5)
         assert webhook_restarts(cluster) == restarts_before
-    finally:
-        latest = cluster.api().get(
-            f"/api/v1/namespaces/{NAMESPACE}/configmaps/locust-finisher-config"
-        )
-        latest["data"]["config.yaml"] = original
-        cluster.api().replace(
-            f"/api/v1/namespaces/{NAMESPACE}/configmaps/locust-finisher-config", latest
-        )
 
 
 def probe_ttl(cluster: LocalCluster, namespace: str) -> str:
-    created = cluster.api().create(
-        f"/api/v1/namespaces/{namespace}/pods", probe_pod(namespace), dryRun="All"
-    )
-    env = {e["name"]: e["value"] for e in created["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in probe_finisher(cluster, namespace)["env"]}
     return str(env["LOCUST_FINISHER_TTL"])
 
 

@@ -16,7 +16,7 @@ from app.core.summary import decode_summary
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
 from devcluster.install import NAMESPACE, opt_in_namespace
-from devcluster.loadtest import Outcome, prepare_namespace, run_load_test
+from devcluster.loadtest import Outcome, prepare_namespace, run_load_test, start_wait
 from devcluster.processes import wait_until
 from tests.cluster.reporting import seconds, wait_for_report
 
@@ -52,36 +52,12 @@ def assert_finished_cleanly(outcome: Outcome, passed: bool) -> None:
     assert TTL_SECONDS - 1 <= ended - seconds(master["finishedAt"]) <= TTL_SECONDS + 12
 
 
-def start_wait(cluster: LocalCluster, namespace: str, *extra: str) -> subprocess.Popen[str]:
-    """``locust-finisher wait`` as CI runs it, with the cluster's kubeconfig."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli.main",
-            "wait",
-            "--test",
-            "e2e",
-            "-n",
-            namespace,
-            "--kubeconfig",
-            str(cluster.kubeconfig),
-            "--timeout",
-            "5m",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 @pytest.mark.oldest
 def test_a_passing_test_completes_with_its_final_numbers_in_prometheus(
     cluster: LocalCluster,
 ) -> None:
     test = load_test(cluster, "e2e-pass")
-    waiting = start_wait(cluster, "e2e-pass")
+    waiting = start_wait(cluster, "e2e-pass", "e2e")
     outcome = run_load_test(cluster, test)
     assert_finished_cleanly(outcome, passed=True)
     assert outcome.terminated("locust-metrics-exporter")["exitCode"] == 0
@@ -104,7 +80,7 @@ def test_a_failing_test_fails_the_pod_and_the_job_and_the_exporter_still_exits_0
     cluster: LocalCluster,
 ) -> None:
     test = load_test(cluster, "e2e-fail")
-    waiting = start_wait(cluster, "e2e-fail")
+    waiting = start_wait(cluster, "e2e-fail", "e2e")
     outcome = run_load_test(cluster, test, failing=True)
     assert_finished_cleanly(outcome, passed=False)
     wait_for_report(cluster, outcome.pod, "e2e-master", "failed")
@@ -217,7 +193,7 @@ def test_the_stored_pod_is_what_mutate_previews(cluster: LocalCluster, tmp_path:
 
 
 def test_wait_times_out_with_exit_2_and_says_why(cluster: LocalCluster) -> None:
-    waiting = start_wait(cluster, "e2e-nothing-here", "--timeout", "3s", "--interval", "1s")
+    waiting = start_wait(cluster, "e2e-nothing-here", "e2e", "--timeout", "3s", "--interval", "1s")
     printed, _ = waiting.communicate(timeout=60)
     assert waiting.returncode == 2
     assert "timed out after 3s: job/e2e-master did not appear" in printed

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from app import __version__
 from devcluster import operator_shapes as shapes
+from devcluster import release_manifests
 from devcluster.cert_manager import start_cert_manager
 from devcluster.cluster import LocalCluster
 from devcluster.install import (
@@ -138,11 +140,15 @@ def test_the_helm_chart_lints_renders_installs_upgrades_in_place_and_uninstalls(
         assert rendered.returncode == 0, rendered.stderr
         assert "kind: MutatingWebhookConfiguration" in rendered.stdout
 
+    # The artifact a release pushes to oci://ghcr.io/locust-finisher/charts.
+    packaged = fresh.run_tool("helm", "package", str(CHART), "--destination", str(tmp_path))
+    assert packaged.returncode == 0, packaged.stderr
+    chart = tmp_path / f"locust-finisher-{__version__}.tgz"
     install = [
         "upgrade",
         "--install",
         "lf",
-        str(CHART),
+        str(chart),
         "-n",
         NAMESPACE,
         "--create-namespace",
@@ -179,12 +185,15 @@ def test_the_helm_chart_lints_renders_installs_upgrades_in_place_and_uninstalls(
     nothing_left(fresh)
 
 
-def test_the_cert_manager_overlay_gets_its_certificate_and_ca_from_cert_manager(
+def test_the_release_manifest_gets_its_certificate_and_ca_from_cert_manager(
     fresh: LocalCluster, tmp_path: Path
 ) -> None:
+    # The file a release attaches (`make release-manifests`), applied as the README says.
     start_cert_manager(fresh)
-    overlay = copy_manifests(tmp_path) / "overlays" / "cert-manager"
-    fresh.kubectl("apply", "--server-side", "-k", str(overlay))
+    release = next(
+        path for path in release_manifests.write(tmp_path) if path.name == "locust-finisher.yaml"
+    )
+    fresh.kubectl("apply", "--server-side", "-f", str(release))
 
     def injected() -> bool:
         webhook = fresh.api().get(
@@ -196,7 +205,7 @@ def test_the_cert_manager_overlay_gets_its_certificate_and_ca_from_cert_manager(
     wait_for_webhook(fresh)
     finishes_a_load_test(fresh, "install-cert-manager")
 
-    again = fresh.run_tool("kubectl", "diff", "--server-side", "-k", str(overlay))
+    again = fresh.run_tool("kubectl", "diff", "--server-side", "-f", str(release))
     if again.returncode != 0:
         # cert-manager before 1.12 (the newest we can build here is 1.11.5) updates the webhook
         # configuration through a Kubernetes 1.26 client that does not know matchConditions
@@ -215,5 +224,5 @@ def test_the_cert_manager_overlay_gets_its_certificate_and_ca_from_cert_manager(
             for line in changed
         ), again.stdout[-2000:]
 
-    fresh.kubectl("delete", "-k", str(overlay), "--wait=true", "--timeout=120s")
+    fresh.kubectl("delete", "-f", str(release), "--wait=true", "--timeout=120s")
     nothing_left(fresh)

@@ -9,17 +9,21 @@ from typing import Any
 
 import pytest
 
+from app import __version__
 from app.core import names
 from app.core.timestamps import parse_time
 from devcluster import operator_shapes as shapes
+from devcluster.build import ensure_binaries, pause_source
 from devcluster.cluster import LocalCluster
+from devcluster.images import ensure_images, image_config, uncompressed_size
 from devcluster.install import opt_in_namespace
 from devcluster.loadtest import Outcome, prepare_namespace, run_load_test
 from devcluster.processes import wait_until
 
 pytestmark = pytest.mark.cluster
 
-APP_IMAGE = "ghcr.io/locust-finisher/locust-finisher:0.1.0"
+# The webhook/controller/CLI image: it has a shell, which the gate test below needs.
+APP_IMAGE = f"{names.IMAGE_REPOSITORY}:{__version__}"
 GATE_DELAY_SECONDS = 5
 
 
@@ -111,6 +115,11 @@ def test_the_finisher_finds_the_master_across_the_shared_pid_namespace(
 ) -> None:
     outcome = short_load_test(cluster, "pid", "go-2.2")
     assert outcome.phase == "Succeeded"
+    # The small finisher image, on a read-only root filesystem, as uid 65532.
+    finisher = outcome.pod["spec"]["containers"][0]
+    assert finisher["image"] == f"{names.FINISHER_IMAGE_REPOSITORY}:{__version__}"
+    assert finisher["securityContext"]["readOnlyRootFilesystem"] is True
+    assert statuses(outcome.pod)[names.FINISHER_CONTAINER]["state"]["terminated"]["exitCode"] == 0
     log = cluster.pod_log("node-pid", outcome.pod["metadata"]["name"], names.FINISHER_CONTAINER)
     watching = next(line for line in log.splitlines() if "watching Locust master pid" in line)
     pid = int(watching.split("watching Locust master pid ")[1].split(":")[0])
@@ -152,3 +161,12 @@ def test_an_operator_2_3_pod_ends_with_its_native_sidecar_stopped_by_the_kubelet
     assert exporter_end is not None
     assert exporter_end >= master_end
     assert names.FINISHER_CONTAINER not in init, "the finisher stays a regular container"
+
+
+def test_the_injected_finisher_image_is_small_and_runs_as_nonroot() -> None:
+    # Every managed master pod pulls it: the budget is 60 MB uncompressed.
+    archives = ensure_images(ensure_binaries().coredns, pause_source())
+    reference = f"{names.FINISHER_IMAGE_REPOSITORY}:{__version__}"
+    archive = next(found for found in archives if reference in found.references)
+    assert uncompressed_size(archive.path) <= 60_000_000
+    assert image_config(archive.path)["User"] == "65532:65532"

@@ -4,14 +4,16 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from unittest import mock
 
+import aiohttp
 import pytest
 
 from app.controller.actions import Actor
 from app.controller.controller import Controller
 from app.controller.metrics import ControllerMetrics
 from app.core import names
-from app.kube.client import GoneError, KubeError, decode_watch_event
+from app.kube.client import GoneError, KubeError, UnreachableError, decode_watch_event
 
 
 def finished_pod(uid: str = "u1", annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -31,10 +33,19 @@ def finished_pod(uid: str = "u1", annotations: dict[str, str] | None = None) -> 
             "namespace": "ns",
             "uid": uid,
             "resourceVersion": "5",
-            "labels": {names.MANAGED_LABEL: "true"},
+            "labels": {
+                names.MANAGED_LABEL: "true",
+                "batch.kubernetes.io/controller-uid": "job-uid",
+            },
             "annotations": {names.STATUS_ANNOTATION: json.dumps(status), **(annotations or {})},
             "ownerReferences": [
-                {"kind": "Job", "name": "job-1", "uid": "job-uid", "controller": True}
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": "job-1",
+                    "uid": "job-uid",
+                    "controller": True,
+                }
             ],
         },
         "spec": {"containers": [{"name": "m"}, {"name": "e"}]},
@@ -55,14 +66,32 @@ def finished_pod(uid: str = "u1", annotations: dict[str, str] | None = None) -> 
     }
 
 
-class FakeKube:
-    """Records writes; Events with a name that exists answer 409, as the API server does."""
+JOB: dict[str, Any] = {
+    "metadata": {"name": "job-1", "namespace": "ns", "uid": "job-uid"},
+    "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "job-uid"}}},
+}
 
-    def __init__(self, pods: list[dict[str, Any]]) -> None:
+
+class FakeKube:
+    """Records writes; Events with a name that exists answer 409, as the API server does.
+
+    Jobs answer GETs; a merge patch naming a uid other than the Job's is refused (422), and
+    writes to a pod, Job or Service that is not there answer 404, as the API server does.
+    Services are listed and merge-patched in place.
+    """
+
+    def __init__(
+        self, pods: list[dict[str, Any]], jobs: list[dict[str, Any]] | None = None
+    ) -> None:
         self.pods = pods
+        self.jobs = {job["metadata"]["name"]: job for job in ([JOB] if jobs is None else jobs)}
+        self.deleted_pods: set[str] = set()
         self.events: dict[str, dict[str, Any]] = {}
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.watch_calls = 0
+        self.watch_versions: list[str] = []
+        self.gets: list[str] = []
+        self.services: dict[str, dict[str, Any]] = {}
 
     async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         name = body["metadata"]["name"]
@@ -71,15 +100,43 @@ class FakeKube:
         self.events[name] = body
         return body
 
+    async def get(self, path: str, **query: Any) -> dict[str, Any]:
+        self.gets.append(path)
+        kind, name = path.rsplit("/", 2)[-2:]
+        if kind == "jobs" and name in self.jobs:
+            return self.jobs[name]
+        raise KubeError(404, f"{kind} {name!r} not found")
+
     async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        kind, name = path.rsplit("/", 2)[-2:]
+        if kind == "pods" and name in self.deleted_pods:
+            raise KubeError(404, f"pods {name!r} not found")
+        if kind == "jobs":
+            job = self.jobs.get(name)
+            if job is None:
+                raise KubeError(404, f"jobs {name!r} not found")
+            uid = patch["metadata"].get("uid")
+            if uid is not None and uid != job["metadata"]["uid"]:
+                raise KubeError(422, "metadata.uid: Invalid value: field is immutable")
+        if kind == "services":
+            service = self.services.get(name)
+            if service is None:
+                raise KubeError(404, f"services {name!r} not found")
+            service["spec"].update(patch.get("spec", {}))
+            annotations = service["metadata"].setdefault("annotations", {})
+            annotations.update(patch["metadata"].get("annotations", {}))
         self.patches.append((path, patch))
         return {}
 
     async def list_pages(self, path: str, **query: Any) -> AsyncIterator[dict[str, Any]]:
+        if path.endswith("/services"):
+            yield {"items": list(self.services.values()), "metadata": {"resourceVersion": "10"}}
+            return
         yield {"items": self.pods, "metadata": {"resourceVersion": "10"}}
 
     async def watch(self, path: str, version: str, **query: Any) -> AsyncIterator[dict[str, Any]]:
         self.watch_calls += 1
+        self.watch_versions.append(version)
         if self.watch_calls == 1:
             # As the client decodes the line the API server sends (it raises GoneError).
             yield decode_watch_event(
@@ -87,6 +144,21 @@ class FakeKube:
             )
         await asyncio.sleep(3600)
         yield {}
+
+    def written(self, kind: str) -> dict[str, str]:
+        """The annotations merged into objects of ``kind`` ("pods" or "jobs")."""
+        return {
+            key: value
+            for path, patch in self.patches
+            if f"/{kind}/" in path
+            for key, value in patch["metadata"]["annotations"].items()
+        }
+
+    def event_targets(self) -> list[tuple[str, str, str]]:
+        return sorted(
+            (e["involvedObject"]["kind"], e["involvedObject"]["name"], e["reason"])
+            for e in self.events.values()
+        )
 
 
 def controller_on(fake: FakeKube) -> Controller:
@@ -158,3 +230,181 @@ def test_a_watch_error_event_is_raised_as_the_error_it_carries() -> None:
     assert caught.value.status == 500
     event = decode_watch_event(b'{"type": "ADDED", "object": {"metadata": {"name": "p"}}}')
     assert event["object"]["metadata"]["name"] == "p"
+
+
+def running_pod(uid: str = "u1") -> dict[str, Any]:
+    pod = finished_pod(uid)
+    pod["status"] = {
+        "phase": "Running",
+        "podIP": "127.0.0.1",
+        "containerStatuses": [
+            {"name": "m", "state": {"running": {}}},
+            {"name": "e", "state": {"running": {}}},
+        ],
+    }
+    return pod
+
+
+class ScriptedWatch(FakeKube):
+    """Each watch call plays the next script: events, then an exception or a long wait."""
+
+    def __init__(self, pods: list[dict[str, Any]], scripts: list[list[Any]], **kw: Any) -> None:
+        super().__init__(pods, **kw)
+        self.scripts = scripts
+        self.lists = 0
+
+    async def list_pages(self, path: str, **query: Any) -> AsyncIterator[dict[str, Any]]:
+        self.lists += 1
+        async for page in super().list_pages(path, **query):
+            yield page
+
+    async def watch(self, path: str, version: str, **query: Any) -> AsyncIterator[dict[str, Any]]:
+        self.watch_calls += 1
+        self.watch_versions.append(version)
+        script = self.scripts.pop(0) if self.scripts else []
+        for step in script:
+            if isinstance(step, BaseException):
+                raise step
+            yield step
+        await asyncio.sleep(3600)
+
+
+async def until(condition: Any, what: str) -> None:
+    for _ in range(300):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")
+
+
+async def watching(controller: Controller, condition: Any, what: str) -> None:
+    """Run the controller's watch and workers until ``condition``; the watch must still run."""
+    task = asyncio.ensure_future(controller.run())
+    try:
+        await until(condition, what)
+        assert not task.done(), task
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def event(kind: str, pod: dict[str, Any], version: str) -> dict[str, Any]:
+    pod = json.loads(json.dumps(pod))
+    pod["metadata"]["resourceVersion"] = version
+    return {"type": kind, "object": pod}
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        UnreachableError("the API server dropped the connection: payload is not completed"),
+        # Whatever the transport raises that the client did not turn into a KubeError.
+        aiohttp.ClientPayloadError("Response payload is not completed"),
+        ConnectionResetError("Connection reset by peer"),
+    ],
+    ids=["as-the-client-reports-it", "raw-payload-error", "raw-reset"],
+)
+async def test_a_cut_watch_stream_is_watched_again_from_the_last_version_seen(
+    cut: BaseException,
+) -> None:
+    fake = ScriptedWatch(
+        [],
+        [
+            [event("ADDED", running_pod("a"), "11"), cut],
+            [event("ADDED", running_pod("b"), "12")],
+        ],
+    )
+    controller = controller_on(fake)
+    await watching(controller, lambda: {"a", "b"} <= set(controller.facts), "both pods seen")
+    # Resumed where the cut stream stopped: no re-list, no event missed or replayed.
+    assert fake.watch_versions == ["10", "11"]
+    assert fake.lists == 1
+
+
+async def test_a_watch_that_keeps_failing_backs_off_and_never_ends() -> None:
+    failures = [[UnreachableError("connection refused")] for _ in range(3)]
+    fake = ScriptedWatch([], [*failures, [event("ADDED", running_pod("late"), "20")]])
+    controller = controller_on(fake)
+    with mock.patch("app.controller.controller.MIN_BACKOFF_SECONDS", 0.01):
+        await watching(controller, lambda: "late" in controller.facts, "the pod after 3 failures")
+    assert fake.watch_calls == 4
+
+
+async def test_a_pod_deleted_as_soon_as_it_ended_is_reported_on_its_job() -> None:
+    # ttlSecondsAfterFinished: 0: the master's end and the deletion come one after the other;
+    # the DELETED event's copy is the only place the verdict is left.
+    failed = finished_pod("gone")
+    failed["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] = 1
+    failed["status"]["phase"] = "Failed"
+    fake = ScriptedWatch([running_pod("gone")], [[event("DELETED", failed, "11")]])
+    fake.deleted_pods.add("pod-gone")
+    controller = controller_on(fake)
+    await watching(controller, lambda: fake.written("jobs"), "the verdict on the Job")
+    assert fake.written("jobs")[names.RESULT_ANNOTATION] == "failed"
+    assert fake.written("jobs")[names.EXIT_CODE_ANNOTATION] == "1"
+    assert ("Job", "job-1", "LoadTestFailed") in fake.event_targets()
+    assert not [g for g in fake.gets if "/pods/" in g], "never a GET of the pod"
+    await until(lambda: "gone" not in controller.facts, "forgotten once reported")
+
+
+async def test_with_its_job_gone_too_the_event_is_on_the_pod_and_names_the_job() -> None:
+    fake = FakeKube([], jobs=[])
+    fake.deleted_pods.add("pod-u1")
+    controller = controller_on(fake)
+    controller.observe_deleted(finished_pod())
+    await controller.reconcile("u1")
+    [verdict] = [e for e in fake.events.values() if e["reason"] == "LoadTestPassed"]
+    assert verdict["involvedObject"]["kind"] == "Pod"
+    assert "(Job job-1)" in verdict["message"]
+    assert "u1" not in controller.facts
+
+
+async def test_a_pod_deleted_before_its_master_ended_leaves_nothing_to_do() -> None:
+    fake = FakeKube([])
+    controller = controller_on(fake)
+    controller.observe(running_pod())
+    controller.observe_deleted(running_pod())
+    assert controller.facts == {}
+
+
+def impostor(**owner: Any) -> dict[str, Any]:
+    """A pod anyone may create: managed label, status annotation, a claim on job-1."""
+    pod = finished_pod("evil")
+    reference = pod["metadata"]["ownerReferences"][0]
+    reference.update(owner)
+    return pod
+
+
+@pytest.mark.parametrize(
+    "pod",
+    [
+        impostor(uid="made-up"),
+        # The Job's real uid, but the Job's selector does not select it.
+        impostor(),
+    ],
+    ids=["wrong-uid", "not-selected"],
+)
+async def test_a_pod_that_merely_claims_a_job_writes_nothing_to_that_job(
+    pod: dict[str, Any],
+) -> None:
+    if pod["metadata"]["ownerReferences"][0]["uid"] == "job-uid":
+        del pod["metadata"]["labels"]["batch.kubernetes.io/controller-uid"]
+    fake = FakeKube([])
+    controller = controller_on(fake)
+    controller.observe(pod)
+    await controller.reconcile("evil")
+    assert fake.written("jobs") == {}
+    assert all(kind == "Pod" for kind, _, _ in fake.event_targets())
+    assert fake.written("pods")[names.RESULT_ANNOTATION] == "passed", "its own pod is fine"
+
+
+async def test_a_job_replaced_by_one_of_the_same_name_is_not_written() -> None:
+    fake = FakeKube([])
+    controller = controller_on(fake)
+    controller.observe(finished_pod())
+    assert await controller.actor.trusted_job(controller.facts["u1"]) == "job-uid"
+    # Deleted and created again under the same name after we checked it.
+    fake.jobs["job-1"] = {**JOB, "metadata": {**JOB["metadata"], "uid": "new-uid"}}
+    await controller.reconcile("u1")
+    assert fake.written("jobs") == {}

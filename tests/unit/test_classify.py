@@ -128,3 +128,42 @@ def test_an_already_shared_process_namespace_is_not_patched_again() -> None:
     mutation = mutate_pod(opted_in(MASTER, EXPORTER, shareProcessNamespace=True), InjectionConfig())
     assert mutation.decision == "mutate"
     assert not any(op["path"] == "/spec/shareProcessNamespace" for op in mutation.ops)
+
+
+@pytest.mark.parametrize(
+    ("master_args", "listen", "web_port", "exporter_port"),
+    [
+        (["--master", "--web-port", "²"], None, 8089, 9646),
+        (["--master", "--web-port=99999999999999999999"], None, 8089, 9646),
+        (["--master", "--web-port", "0"], None, 8089, 9646),
+        (["--master"], ":²", 8089, 9646),
+        (["--master"], ":99999999999999999999", 8089, 9646),
+        (["--master"], ":70000", 8089, 9646),
+        (["--master", "--web-port", "8090"], ":9647", 8090, 9647),
+    ],
+)
+def test_ports_that_are_not_ports_fall_back_to_the_defaults_with_a_warning(
+    master_args: list[str], listen: str | None, web_port: int, exporter_port: int
+) -> None:
+    exporter: dict[str, object] = {
+        "name": "exporter",
+        "image": "containersol/locust_exporter:v0.5.2",
+    }
+    if listen is not None:
+        exporter["env"] = [{"name": "LOCUST_EXPORTER_WEB_LISTEN_ADDRESS", "value": listen}]
+    pod = {
+        "metadata": {"annotations": {"locust-finisher.io/inject": "true"}},
+        "spec": {
+            "containers": [
+                {"name": "master", "image": "locustio/locust", "args": master_args},
+                exporter,
+            ]
+        },
+    }
+    found = classify_pod(pod)
+    assert isinstance(found, LocustMaster)
+    assert (found.locust_web_port, found.exporter.port) == (web_port, exporter_port)
+    mutation = mutate_pod(pod, InjectionConfig())
+    assert mutation.decision == "mutate"
+    usable = (web_port, exporter_port) == (8090, 9647)
+    assert bool(mutation.warnings) is not usable, mutation.warnings

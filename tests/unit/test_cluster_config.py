@@ -44,3 +44,16 @@ def test_a_bad_document_names_the_key(document: object, message: str) -> None:
     with pytest.raises(ConfigError, match=None) as caught:
         parse_cluster_config(document, InjectionConfig())
     assert message in str(caught.value)
+
+
+def test_unknown_keys_of_mixed_types_are_one_refusal_not_a_crash() -> None:
+    # YAML reads `1:` as a number: sorting it with a string key raised a TypeError, which
+    # the webhook's start and its reload loop did not expect.
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_cluster_config({1: "x", "tll": "1m"}, InjectionConfig())
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 10**400, "1000000.5s", "9" * 400])
+def test_a_ttl_the_finisher_could_not_use_is_refused_where_it_is_set(value: object) -> None:
+    with pytest.raises(ConfigError, match="ttl:"):
+        parse_cluster_config({"ttl": value}, InjectionConfig())

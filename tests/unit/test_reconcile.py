@@ -2,24 +2,30 @@
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 
 from app.core import names
-from app.core.pod_facts import PodFacts, Terminated, facts_from_pod
+from app.core.pod_facts import PodFacts, Terminated, Waiting, facts_from_pod
 from app.core.reconcile import (
     CONTROLLER_GRACE_SECONDS,
     FINISHER_GRACE_SECONDS,
+    IMAGE_PULL_GRACE_SECONDS,
     GiveUpQuitting,
     NoteExporterStopped,
+    PublishNotReady,
     QuitExporter,
     QuitHistory,
     RecordVerdict,
     Report,
+    fallback_event,
+    fallback_note,
     plan,
 )
 from app.core.settings import FinishSettings, Strategy, WaitForScrape
 from app.core.summary import decode_summary
+from app.core.timestamps import parse_time
 
 EXIT = 1000.0
 SUMMARY = json.dumps(
@@ -306,3 +312,194 @@ def test_pods_mutated_by_0_1_read_strategy_terminator_as_the_finisher() -> None:
     assert found is not None
     assert found.settings.strategy is Strategy.FINISHER
     assert found.has_finisher
+
+
+def test_the_exporters_stop_is_credited_once_the_finishers_summary_says_who() -> None:
+    # The finisher quit the exporter; its own end (and summary) follows a moment later.
+    quit_by_finisher = facts(
+        recorded_result="passed",
+        exporter_running=False,
+        exporter_ended=Terminated(0, EXIT + 40, "t"),
+    )
+    early = plan(quit_by_finisher, EXIT + 40.5)
+    assert not any(isinstance(a, NoteExporterStopped) for a in early.actions)
+    assert early.wake_at is not None
+    ended = dataclasses.replace(quit_by_finisher, finisher=Terminated(0, EXIT + 41, "t", SUMMARY))
+    [note] = [a for a in plan(ended, EXIT + 41).actions if isinstance(a, NoteExporterStopped)]
+    assert note.stopped_by == "finisher"
+    # A finisher that never speaks: past its silence, the exporter stopped on its own.
+    silent = plan(quit_by_finisher, early.wake_at)
+    [note] = [a for a in silent.actions if isinstance(a, NoteExporterStopped)]
+    assert note.stopped_by == "itself"
+
+
+def test_a_deleted_pod_is_reported_at_once_from_its_last_state() -> None:
+    gone = facts(deleted=True, master=Terminated(2, EXIT, "t"), exporter_running=True)
+    decided = plan(gone, EXIT + 0.1)
+    assert kinds(decided) == [Report]
+    report = decided.actions[0]
+    assert isinstance(report, Report)
+    assert report.annotations[names.RESULT_ANNOTATION] == "failed"
+    summary = decode_summary(report.annotations[names.SUMMARY_ANNOTATION])
+    assert summary is not None
+    assert summary["notes"] == ["the pod was deleted before the finisher left a summary"]
+    assert plan(dataclasses.replace(gone, reported=True), EXIT + 1).actions == []
+
+
+# ------------------------------------------------ a finisher whose image cannot be pulled
+
+START = EXIT - 100  # the pod's status.startTime
+IMAGE = "registry.example/finisher:missing"
+BACK_OFF = Waiting("ImagePullBackOff", f'Back-off pulling image "{IMAGE}"')
+
+
+def unpullable(**changes: object) -> PodFacts:
+    """The master runs; the finisher waits on an image the kubelet cannot pull."""
+    base = facts(
+        master=None,
+        started_at=START,
+        finisher_image=IMAGE,
+        finisher_waiting=BACK_OFF,
+        labels=(("performance-test-pod-name", "t-master"),),
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "reason", ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"]
+)
+def test_an_unpullable_finisher_gets_a_short_grace_then_its_pods_services_are_opened(
+    reason: str,
+) -> None:
+    pod = unpullable(finisher_waiting=Waiting(reason, "no such image"))
+    due = START + IMAGE_PULL_GRACE_SECONDS
+    early = plan(pod, due - 1)
+    assert (early.actions, early.wake_at) == ([], due)
+    [action] = plan(pod, due).actions
+    assert action == PublishNotReady(
+        IMAGE,
+        reason,
+        "no such image",
+        "the controller ends the exporter 30s (the TTL) after the Locust master exits, "
+        "without waiting for a final scrape",
+    )
+
+
+def test_a_finisher_seen_late_in_back_off_is_worked_around_at_once() -> None:
+    # A controller that starts (or fails over) long after the pod did does not wait again.
+    assert kinds(plan(unpullable(), START + 600)) == [PublishNotReady]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"fallback_done": True},  # done before (the annotation): once per pod
+        {"master": Terminated(0, EXIT, "t")},  # the test is over: nothing left to unblock
+        {"finisher_waiting": Waiting("ContainerCreating")},  # still being pulled
+        {"finisher_waiting": None},  # it runs
+        {"terminal": True},
+        {"deleted": True},
+    ],
+    ids=["done", "master-ended", "pulling", "running", "terminal", "deleted"],
+)
+def test_no_work_around_when_it_is_done_or_not_needed(change: dict[str, object]) -> None:
+    pod = unpullable(**change)
+    assert not any(isinstance(a, PublishNotReady) for a in plan(pod, START + 600).actions)
+
+
+def test_a_finisher_that_never_ran_leaves_the_exporter_to_the_controller_after_the_ttl() -> None:
+    # Without the fallback, the controller would wait for the finisher's max-wait (300 s) + 30 s.
+    ended = unpullable(master=Terminated(0, EXIT, "2026-11-26T10:00:00Z"), fallback_done=True)
+    decided = plan(ended, EXIT + 1)
+    report = decided.actions[0]
+    assert isinstance(report, Report), "reported at once: no summary will come"
+    summary = decode_summary(report.annotations[names.SUMMARY_ANNOTATION])
+    assert summary is not None
+    assert summary["notes"] == ["the finisher never ran (waiting: ImagePullBackOff)"]
+    assert report.annotations[names.RESULT_ANNOTATION] == "passed"
+    due = EXIT + 30 + CONTROLLER_GRACE_SECONDS
+    assert decided.wake_at == due
+    reported = dataclasses.replace(ended, reported=True, recorded_result="passed")
+    assert plan(reported, due).actions == [QuitExporter("198.18.0.9", 9646, 1)]
+
+
+def test_the_exporters_end_is_credited_at_once_when_the_finisher_never_ran() -> None:
+    ended = unpullable(
+        master=Terminated(0, EXIT, "t"),
+        reported=True,
+        recorded_result="passed",
+        exporter_running=False,
+        exporter_ended=Terminated(0, EXIT + 35, "t"),
+    )
+    [note] = plan(ended, EXIT + 35).actions
+    assert isinstance(note, NoteExporterStopped)
+    assert note.stopped_by == "itself"
+
+
+def test_the_warning_names_the_image_the_error_and_what_was_done() -> None:
+    [action] = plan(unpullable(), START + 600).actions
+    assert isinstance(action, PublishNotReady)
+    event = fallback_event(action, ["t-master"], [])
+    assert (event.reason, event.type) == ("FinisherImageUnpullable", "Warning")
+    for needle in (IMAGE, "ImagePullBackOff", "Back-off pulling image", "Service t-master now"):
+        assert needle in event.message, needle
+    assert "after the Locust master exits" in event.message
+    assert "no Service selects it" in fallback_event(action, [], []).message
+    assert "already publishes" in fallback_event(action, [], ["t-master"]).message
+    assert fallback_note(["a", "b"], []) == "publishNotReadyAddresses set on Services a, b"
+    assert fallback_note([], []) == "no Service selects the pod"
+
+
+def test_with_a_native_sidecar_exporter_the_warning_leaves_its_end_to_the_kubelet() -> None:
+    [action] = plan(unpullable(exporter_sidecar=True), START + 600).actions
+    assert isinstance(action, PublishNotReady)
+    assert action.consequence == "the kubelet stops the exporter when the Locust master exits"
+
+
+def finisher_pod(finisher_status: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
+    status = {"strategy": "finisher", "ttl": "30s", "masterContainer": "m"}
+    return {
+        "metadata": {
+            "name": "p",
+            "uid": "u",
+            "annotations": {names.STATUS_ANNOTATION: json.dumps(status), **annotations},
+        },
+        "spec": {
+            "containers": [
+                {"name": names.FINISHER_CONTAINER, "image": IMAGE},
+                {"name": "m", "image": "locustio/locust"},
+            ]
+        },
+        "status": {
+            "phase": "Pending",
+            "startTime": "2026-11-26T09:58:20Z",
+            "containerStatuses": [
+                {"name": names.FINISHER_CONTAINER, **finisher_status},
+                {"name": "m", "state": {"running": {}}},
+            ],
+        },
+    }
+
+
+def test_facts_tell_a_finisher_waiting_on_its_image_from_one_that_ran() -> None:
+    waiting = {"state": {"waiting": {"reason": "ErrImagePull", "message": "x" * 5000}}}
+    found = facts_from_pod(finisher_pod(waiting, {}))
+    assert found is not None
+    assert (found.finisher_image, found.started_at) == (IMAGE, parse_time("2026-11-26T09:58:20Z"))
+    assert found.finisher_waiting is not None
+    assert found.finisher_waiting.reason == "ErrImagePull"
+    assert len(found.finisher_waiting.message) <= 300, "facts stay small"
+    assert not found.finisher_runs
+    assert not found.fallback_done
+    # Waiting again after it ended once (a restarted container): it did run.
+    again = {
+        "state": {"waiting": {"reason": "ImagePullBackOff"}},
+        "lastState": {"terminated": {"exitCode": 0, "finishedAt": "2026-11-26T10:00:00Z"}},
+    }
+    ran = facts_from_pod(
+        finisher_pod(again, {names.FALLBACK_ANNOTATION: "no Service selects the pod"})
+    )
+    assert ran is not None
+    assert ran.finisher_waiting is None
+    assert ran.finisher_runs
+    assert ran.fallback_done

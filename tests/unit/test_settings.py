@@ -8,6 +8,7 @@ from app.core.cluster_config import ConfigError, parse_cluster_config
 from app.core.finisher_spec import finisher_env
 from app.core.inject import InjectionConfig
 from app.core.settings import (
+    DEFAULT_SETTINGS,
     MAX_WAIT,
     SETTINGS,
     STRATEGY,
@@ -109,18 +110,24 @@ def test_a_bad_value_is_one_error_naming_what_is_accepted(setting: Setting, valu
 
 
 def test_each_source_chooses_its_policy_for_the_same_bad_value() -> None:
-    # An annotation warns and falls back; the ConfigMap and the finisher's env refuse.
+    # An annotation and the finisher's env warn and fall back (a pod must never fail on our
+    # configuration); the ConfigMap and a flag typed at a terminal refuse.
     _, warnings = resolve_settings({names.TTL_ANNOTATION: "soon"}, FinishSettings())
     assert warnings == [
         f"{names.TTL_ANNOTATION}: 'soon' is not {TTL.expected}; using the default 30s"
     ]
     with pytest.raises(ConfigError, match="ttl: 'soon' is not a duration"):
         parse_cluster_config({"ttl": "soon"}, InjectionConfig())
-    with pytest.raises(ConfigurationError, match="ttl: 'soon' is not a duration"):
-        resolve(_finisher_flags(), {str(TTL.env): "soon"})
+    config = resolve(_finisher_flags(), {str(TTL.env): "soon"})
+    assert config.settings.ttl_seconds == DEFAULT_SETTINGS.ttl_seconds
+    assert config.warnings == (
+        f"ttl (env {TTL.env}): 'soon' is not {TTL.expected}; using the default 30s",
+    )
+    with pytest.raises(ConfigurationError, match="--ttl: 'soon' is not a duration"):
+        resolve(_finisher_flags("--ttl", "soon"), {}, strict_flags=True)
 
 
-def _finisher_flags() -> argparse.Namespace:
+def _finisher_flags(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    return parser.parse_args([])
+    return parser.parse_args(list(argv))

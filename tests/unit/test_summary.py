@@ -72,3 +72,20 @@ def test_decoding_rejects_what_is_not_a_summary() -> None:
         "version": 1,
         "requests": 1,
     }
+
+
+def test_the_summary_keeps_the_busiest_and_counts_what_it_left_out() -> None:
+    summary = summarize_stats(stats(endpoints=5000, errors=40))
+    assert [e["name"] for e in summary["endpoints"]] == [f"/item/{i}" for i in range(5)]
+    assert summary["leftOut"] == {"endpoints": 4995, "errors": 37}
+
+
+def test_cutting_to_4_kib_counts_each_cut_and_keeps_the_notes() -> None:
+    summary = summarize_stats(stats(endpoints=400, errors=50), top=400, top_errors=50)
+    summary["notes"] = ["the finisher's worker was killed by SIGKILL (out of memory?)"]
+    decoded = decode_summary(encode_summary(summary))
+    assert decoded is not None
+    shown = len(decoded["endpoints"]) + len(decoded["errors"])
+    left = decoded["leftOut"]
+    assert shown + left.get("endpoints", 0) + left.get("errors", 0) == 450
+    assert decoded["notes"] == summary["notes"], "what happened outlives endpoint detail"

@@ -1,7 +1,9 @@
 """The webhook as users run it: a process serving TLS, following certificate and config files."""
 
+import asyncio
 import base64
 import json
+import re
 import ssl
 import subprocess
 from collections.abc import Callable
@@ -11,6 +13,7 @@ import httpx
 import pytest
 
 from app.certificates import issue, new_ca, write_pair
+from app.webhook.tls import server_context
 from devcluster.processes import free_port
 from devcluster.processes import wait_until as wait_for
 from tests.conftest import CLI
@@ -111,17 +114,92 @@ def test_bad_flags_exit_2_with_one_line(args: list[str], message: str) -> None:
     assert len(result.stderr.strip().splitlines()) <= 3
 
 
-def test_dev_mode_serves_with_a_throwaway_certificate(
+def test_dev_mode_serves_with_a_throwaway_certificate_and_leaves_no_ca_key(
     spawn: Callable[..., subprocess.Popen[str]],
 ) -> None:
     port = free_port()
-    spawn(*CLI, "webhook", "--dev", "--host", "127.0.0.1", "--port", str(port))
+    server = spawn(
+        *CLI, "webhook", "--dev", "--host", "127.0.0.1", "--port", str(port), stderr=subprocess.PIPE
+    )
+    assert server.stderr is not None
+    announced = re.search(r"throwaway certificate in (\S+) ", server.stderr.readline())
+    assert announced, "--dev says where its certificate is"
+    directory = Path(announced.group(1))
+    wait_for(lambda: call(directory / "ca.crt", port, "/healthz") == 200, 30, "the --dev webhook")
+    assert not (directory / "ca.key").exists(), "the CA key is never on disk"
 
-    def ready() -> bool:
-        try:
-            with httpx.Client(verify=False, timeout=2) as client:
-                return client.get(f"https://127.0.0.1:{port}/healthz").status_code == 200
-        except httpx.HTTPError:
-            return False
+    server.terminate()
+    assert server.wait(10) != 0
+    assert not directory.exists(), "the throwaway files are removed on exit"
 
-    wait_for(ready, 30, "the --dev webhook")
+
+def test_a_key_that_does_not_match_the_certificate_is_one_line(tmp_path: Path) -> None:
+    ca = new_ca("ca")
+    write_pair(tmp_path, "tls", issue(ca, "webhook", ["localhost"]))
+    write_pair(tmp_path / "other", "tls", issue(ca, "webhook", ["localhost"]))
+    result = subprocess.run(
+        [
+            *CLI,
+            "webhook",
+            "--cert-file",
+            str(tmp_path / "tls.crt"),
+            "--key-file",
+            str(tmp_path / "other" / "tls.key"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"locust-finisher webhook: {tmp_path / 'tls.crt'}, {tmp_path / 'other' / 'tls.key'}: "
+        "the key does not match the certificate"
+    ]
+
+
+async def handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> str:
+    """The TLS version and suite a client and the server agree on; raises if they cannot."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    listening = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server)
+    port = listening.sockets[0].getsockname()[1]
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+        tls = writer.get_extra_info("ssl_object")
+        agreed = f"{tls.version()} {tls.cipher()[0]}"
+        writer.close()
+        return agreed
+    finally:
+        listening.close()
+
+
+@pytest.mark.parametrize(
+    "suites",
+    [
+        "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384",  # CBC with SHA-2
+        "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA",  # CBC with SHA-1
+    ],
+)
+async def test_tls_1_2_clients_offering_only_cbc_suites_are_refused(
+    tmp_path: Path, suites: str
+) -> None:
+    ca_file = serving_cert(tmp_path, "ca")
+    server = server_context(tmp_path / "tls.crt", tmp_path / "tls.key").context
+
+    def client(ciphers: str) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(ca_file))
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        # SHA-1 suites sit below OpenSSL's default security level; a legacy client lowers it.
+        context.set_ciphers(f"{ciphers}:@SECLEVEL=0")
+        return context
+
+    # The server sends a handshake_failure alert and closes; the client may see either first.
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        await handshake(server, client(suites))
+    assert await handshake(server, client("ECDHE-ECDSA-AES128-GCM-SHA256")) == (
+        "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256"
+    )
+    modern = ssl.create_default_context(cafile=str(ca_file))
+    assert (await handshake(server, modern)).startswith("TLSv1.3 ")

@@ -1,0 +1,97 @@
+"""The plain finish the supervisor falls back on when its workers keep failing.
+
+No stats, no priming, no scrape ledger: whatever made the workers fail (memory, a bug in
+reading Locust) stays out of it. It waits for the master to go (bounded by the
+master-start timeout when none was ever seen), keeps the exporter up for the TTL counted
+from the master's exit, ends it, and writes a summary from what the workers reported.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+
+from app.core.summary import Summary, decode_summary
+from app.core.timestamps import format_time
+from app.finisher.config import FinisherConfig
+from app.finisher.handoff import Known
+from app.finisher.processes import Process, find_master, still_running
+from app.finisher.report import write_summary
+
+log = logging.getLogger(__name__)
+
+Pause = Callable[[float], bool]
+
+
+def _master_gone_at(
+    config: FinisherConfig, known: Known, pause: Pause, stop: Callable[[], bool]
+) -> float:
+    """When the master exited, watching it (or for it) if need be."""
+    if known.master_exited_at is not None:
+        return known.master_exited_at
+    if known.gave_up_at is not None:
+        return known.gave_up_at
+    master = Process(known.master[0], (), known.master[1]) if known.master else None
+    give_up = known.started_at + config.master_start_seconds
+    while not stop():
+        if master is None:
+            master = find_master(config.master_pattern)
+            if master is None and time.monotonic() >= give_up:
+                known.note(
+                    "no Locust master process appeared: the exporter was ended after the TTL"
+                )
+                break
+        elif not still_running(master):
+            known.master_finished_at = format_time(time.time())
+            break
+        pause(1.0)
+    return time.monotonic()
+
+
+def _end_exporter(config: FinisherConfig) -> str:
+    if config.exporter_sidecar:
+        return "left to kubelet (native sidecar)"
+    detail = ""
+    for _ in range(2):
+        outcome, detail = config.exporter.quit()
+        if outcome == "gone":
+            return "already gone"
+        if outcome == "quit":
+            return "quit"
+    return f"left running: {detail}"
+
+
+def finish_plainly(
+    config: FinisherConfig, known: Known, pause: Pause, stop: Callable[[], bool]
+) -> None:
+    """Wait for the master, the TTL, end the exporter, write the summary; never raises."""
+    try:
+        if known.exporter is None and not stop():
+            known.note("the finisher fell back to a plain TTL: no final-scrape wait")
+            exited = _master_gone_at(config, known, pause, stop)
+            end = exited + config.settings.ttl_seconds
+            while not stop() and time.monotonic() < end:
+                pause(min(end - time.monotonic(), 1.0))
+            if not stop():
+                known.exporter = _end_exporter(config)
+        if stop():
+            known.note("the pod is terminating: stopped early")
+            if known.exporter is None:
+                known.exporter = "left to kubelet (pod terminating)"
+    except Exception as error:
+        log.exception("the plain finish failed")
+        known.note(f"finisher error: {type(error).__name__}")
+    write_known_summary(config, known)
+
+
+def write_known_summary(config: FinisherConfig, known: Known) -> None:
+    """The last summary a worker reported, with what happened since."""
+    summary: Summary = decode_summary(known.summary) or {}
+    summary.pop("version", None)
+    if known.master_finished_at:
+        summary["masterFinishedAt"] = known.master_finished_at
+    if "requests" not in summary:
+        known.note("Locust's stats were never reachable: no totals")
+    notes = list(summary.get("notes", []))
+    summary["notes"] = notes + [note for note in known.notes if note not in notes]
+    summary["exporter"] = known.exporter or "not ended"
+    write_summary(config.termination_log, summary)

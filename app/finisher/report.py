@@ -1,0 +1,37 @@
+"""The summary's two readers: the termination log (for the controller) and one line for humans.
+
+Both the worker and, when it could not finish, the supervisor end by writing it, so the
+words of that line are in one place.
+"""
+
+import logging
+from pathlib import Path
+
+from app.core.summary import Summary, encode_summary, headline
+
+log = logging.getLogger(__name__)
+
+
+def scrape_words(summary: Summary) -> str:
+    """What is known about the final scrape, and nothing more."""
+    final = summary.get("finalScrape")
+    if final is None:
+        return "final scrape unknown"
+    if final.get("exporterHadData") is False:
+        return "the exporter held no numbers from Locust, so no final scrape to confirm"
+    if final["confirmed"] and "confirmedAt" in final:
+        return f"final scrape confirmed at {final['confirmedAt']}"
+    return "final scrape not confirmed"
+
+
+def write_summary(path: Path, summary: Summary) -> str:
+    """Write the summary where Kubernetes keeps it, print the human line; the encoded text."""
+    encoded = encode_summary(summary)
+    try:
+        path.write_text(encoded)
+    except OSError as error:
+        log.warning("summary not written to %s: %s", path, error)
+    totals = headline(summary) if "requests" in summary else "no totals"
+    exporter = summary.get("exporter", "not ended")
+    print(f"locust-finisher: {totals}; {scrape_words(summary)}; exporter {exporter}", flush=True)
+    return encoded

@@ -1,0 +1,164 @@
+"""The fault campaign: hurt the finisher at every phase of a real test; the verdict stays Locust's.
+
+For a passing and a failing Locust test, the finisher's worker is SIGKILLed, or driven into
+the kernel's OOM killer under its real 64Mi cgroup limit, before the master starts, during
+the test, in the TTL and while waiting for the final scrape; or the finisher is given
+nonsense settings. Each time the Job's condition and our ``locust-finisher.io/result`` must
+be what Locust's exit code says, and the finisher must exit 0.
+
+The faults are asked for with ``LOCUST_FINISHER_FAULT`` (app/finisher/faults.py): the master
+Job is created with the pod template the webhook would make (``mutate_pod``, the webhook's
+own function) plus that variable; the webhook leaves an already-mutated pod as it is. The
+tests of one verdict run side by side, to keep the campaign to minutes.
+"""
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from app.core import names
+from app.core.inject import InjectionConfig, mutate_pod
+from app.finisher.faults import FAULT_ENV
+from devcluster import operator_shapes as shapes
+from devcluster.cluster import LocalCluster
+from devcluster.loadtest import Outcome, job_finished, master_pod, prepare_namespace
+from devcluster.pod_fixtures import apply_patch
+
+pytestmark = pytest.mark.cluster
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fault: where and what, or a misconfiguration."""
+
+    name: str
+    env: dict[str, str]
+    annotations: dict[str, str]
+    # What the finisher's summary must say happened, so a fault that never fired cannot pass.
+    evidence: str
+
+
+QUICK = {names.TTL_ANNOTATION: "3s", names.WAIT_FOR_SCRAPE_ANNOTATION: "false"}
+# Waits for Prometheus's scrape after the test (the devcluster's Prometheus scrapes pods).
+SCRAPE = {
+    names.TTL_ANNOTATION: "1s",
+    names.WAIT_FOR_SCRAPE_ANNOTATION: "true",
+    names.MAX_WAIT_ANNOTATION: "30s",
+}
+CASES = [
+    *(
+        Case(
+            f"{phase}-{kind}",
+            {FAULT_ENV: f"{phase}:{kind}"},
+            SCRAPE if phase == "scrape" else QUICK,
+            "worker was killed by SIGKILL",
+        )
+        for phase in ("start", "test", "ttl", "scrape")
+        for kind in ("kill", "oom")
+    ),
+    Case(
+        "misconfigured",
+        {
+            "LOCUST_FINISHER_MAX_WAIT": "soon",
+            "LOCUST_FINISHER_EXPORTER_SIDECAR": "maybe",
+            "LOCUST_FINISHER_MASTER_START_TIMEOUT": "-5s",
+        },
+        QUICK,
+        "configuration:",
+    ),
+]
+
+
+def faulty_objects(test: shapes.LoadTest, case: Case, failing: bool) -> list[dict[str, Any]]:
+    """The operator's objects for ``test``, its master pod template mutated and faulted."""
+    objects = shapes.load_test_objects(test, failing)
+    for item in objects:
+        if item["kind"] == "Job" and item["metadata"]["name"] == f"{test.node_name}-master":
+            template = item["spec"]["template"]
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {**copy.deepcopy(template["metadata"]), "namespace": test.namespace},
+                "spec": copy.deepcopy(template["spec"]),
+            }
+            mutation = mutate_pod(pod, InjectionConfig())
+            assert mutation.decision == "mutate", mutation.reason
+            mutated = apply_patch(pod, mutation.ops)
+            finisher = mutated["spec"]["containers"][0]
+            assert finisher["name"] == names.FINISHER_CONTAINER
+            overrides = set(case.env)
+            finisher["env"] = [e for e in finisher["env"] if e["name"] not in overrides]
+            finisher["env"] += [{"name": k, "value": v} for k, v in case.env.items()]
+            del mutated["metadata"]["namespace"]
+            template["metadata"], template["spec"] = mutated["metadata"], mutated["spec"]
+    return objects
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["passing", "failing"])
+def test_no_fault_of_the_finisher_changes_the_verdict(cluster: LocalCluster, failing: bool) -> None:
+    namespace = f"faults-{'fail' if failing else 'pass'}"
+    prepare_namespace(cluster, namespace)
+    tests = {
+        case.name: shapes.LoadTest(
+            name=case.name,
+            namespace=namespace,
+            run_time="6s",
+            autoquit=10,
+            master_annotations=case.annotations,
+        )
+        for case in CASES
+    }
+    for case in CASES:
+        cluster.apply(faulty_objects(tests[case.name], case, failing))
+    jobs = {
+        name: f"/apis/batch/v1/namespaces/{namespace}/jobs/{test.node_name}-master"
+        for name, test in tests.items()
+    }
+    deadline = time.monotonic() + 420
+    pending = set(jobs)
+    while pending:
+        assert time.monotonic() < deadline, f"not finished after 7 minutes: {sorted(pending)}"
+        pending = {name for name in pending if not job_finished(cluster.api().get(jobs[name]))}
+        time.sleep(2)
+
+    expected_exit = 1 if failing else 0
+    verdict = "failed" if failing else "passed"
+    table: list[str] = []
+    wrong: list[str] = []
+    for case in CASES:
+        test = tests[case.name]
+        pod = master_pod(cluster, test)
+        assert pod is not None
+        outcome = Outcome(cluster.api().get(jobs[case.name]), pod, "", None)
+        master = outcome.terminated(f"{test.node_name}-master")["exitCode"]
+        finisher = outcome.terminated(names.FINISHER_CONTAINER)
+        recorded = wait_for_verdict(cluster, jobs[case.name])
+        row = (
+            f"{case.name}: Locust {master}, Job {outcome.job_condition}, result {recorded}, "
+            f"finisher exit {finisher['exitCode']}"
+        )
+        table.append(row)
+        if (
+            master != expected_exit
+            or outcome.job_condition != ("Failed" if failing else "Complete")
+            or recorded != verdict
+            or finisher["exitCode"] != 0
+            or case.evidence not in finisher.get("message", "")
+        ):
+            wrong.append(f"{row}; finisher said: {finisher.get('message', '')[:300]}")
+    print("\n[fault campaign] " + "\n[fault campaign] ".join(table), flush=True)
+    assert not wrong, "\n".join(wrong)
+
+
+def wait_for_verdict(cluster: LocalCluster, job_path: str, timeout: float = 60) -> str:
+    """The Job's ``locust-finisher.io/result`` once the controller wrote it ("" if never)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        annotations = cluster.api().get(job_path)["metadata"].get("annotations", {})
+        recorded = str(annotations.get(names.RESULT_ANNOTATION, ""))
+        if recorded or time.monotonic() > deadline:
+            return recorded
+        time.sleep(1)

@@ -1,0 +1,29 @@
+"""The controller's ClusterRole: what it may do to Services, from either install path."""
+
+from typing import Any
+
+import pytest
+
+from tests.manifests.render import MANIFESTS, chart_objects, kustomize_objects
+
+ROLE = ("ClusterRole", "", "locust-finisher-controller")
+
+
+def verbs_on(role: dict[str, Any], resource: str) -> set[str]:
+    return {
+        verb
+        for rule in role["rules"]
+        if "" in rule["apiGroups"] and resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+@pytest.mark.parametrize("install", ["chart", "kustomize"])
+def test_it_may_read_and_patch_services_and_nothing_more(install: str) -> None:
+    # Patching publishNotReadyAddresses when a finisher's image cannot be pulled; never
+    # creating, deleting or replacing a Service, nor watching them all.
+    if install == "chart":
+        found = chart_objects("certManager.enabled=true")
+    else:
+        found = kustomize_objects(MANIFESTS / "overlays" / "cert-manager")
+    assert verbs_on(found[ROLE], "services") == {"get", "list", "patch"}
