@@ -21,9 +21,11 @@ from app.core.summary import decode_summary, headline
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
 from devcluster.install import install
-from devcluster.loadtest import Outcome, prepare_namespace, run_load_test
+from devcluster.loadtest import Outcome, prepare_namespace, run_load_test, start_wait
 
 NAMESPACE = "loadtest"
+# What CI would keep of each test: `wait`'s JUnit, Markdown and JSON (git ignores it).
+RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
 STARTED = time.monotonic()
@@ -178,12 +180,30 @@ def main() -> int:
             f"creating a locust-k8s-operator {args.version} test: master Job, worker Job, Service, "
             f"locustfile ConfigMap (run time {args.run_time}, 2 workers, TTL 5s)"
         )
+        results = RESULTS / test.name
+        waiting = start_wait(
+            cluster,
+            NAMESPACE,
+            test.name,
+            "--junit",
+            str(results / "junit.xml"),
+            "--markdown",
+            str(results / "summary.md"),
+            "--report-dir",
+            str(results),
+        )
         outcome = run_load_test(
             cluster, test, failing=args.failing, timeout=600, progress=Progress()
         )
         print(cluster.kubectl("get", "jobs,pods", "-n", NAMESPACE))
         ok = report(outcome)
         show_recorded_verdict(cluster)
+        printed, _ = waiting.communicate(timeout=300)
+        say(f"locust-finisher wait exited {waiting.returncode}; its files are in {results}:")
+        print(printed.rstrip())
+        for path in sorted(results.iterdir()):
+            print(f"    {path.relative_to(RESULTS.parent)}")
+        ok = ok and waiting.returncode == (1 if args.failing else 0)
         say("tearing the cluster down")
     return 0 if ok else 1
 

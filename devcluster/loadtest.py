@@ -5,6 +5,7 @@ its end, then gather the verdict, the pods, Locust's own final count (from the m
 log) and Prometheus's last value.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -123,8 +124,10 @@ def start_wait(
 ) -> subprocess.Popen[str]:
     """``locust-finisher wait --test`` as CI runs it, with the cluster's kubeconfig.
 
-    ``extra`` flags come last, so they override the 5-minute timeout.
+    ``extra`` flags come last, so they override the 5-minute timeout. A CI job's step summary
+    is not for these waits: ``GITHUB_STEP_SUMMARY`` is left out of their environment.
     """
+    env = {name: value for name, value in os.environ.items() if name != "GITHUB_STEP_SUMMARY"}
     return subprocess.Popen(
         [
             sys.executable,
@@ -144,4 +147,5 @@ def start_wait(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=env,
     )

@@ -1,10 +1,13 @@
 """``locust-finisher wait``: block CI until a load test ends; exit 0 passed, 1 failed, else 2.
 
 Anything that is not Locust's verdict (bad configuration, no access, a test that cannot
-start, the timeout) is one line on stderr and exit 2: CI must never read it as "failed".
+start, the timeout, an output file that cannot be written) is one line on stderr and exit 2:
+CI must never read it as "failed".
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 from app.cli.common import CliError, Subparsers, duration, namespace, positive_duration
 
@@ -39,32 +42,80 @@ def register(commands: Subparsers) -> None:
         "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
     )
     parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="the verdict on stdout as text, or as one JSON object (progress then goes to "
+        "stderr) (default: text)",
+    )
+    parser.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="write a JUnit XML file: a testcase per request name, check and the exit code",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="FILE",
+        help="write a Markdown summary (with $GITHUB_STEP_SUMMARY set, the same summary is "
+        "appended there, with or without this flag)",
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        metavar="DIR",
+        help="write summary.json, stats.json and, when it was kept, Locust's report.html",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Follow the test; its exit code."""
+    """Follow the test, write the outputs asked for; its exit code."""
     import asyncio
 
+    from app.core.results import FinishedTest, encode_document
     from app.kube.client import ConfigurationMissingError, KubeClient
     from app.waiting.follow import UNDECIDED, Follower, NoVerdictError, Target
+    from app.waiting.kept_report import KeptReport, fetch_kept_report
+    from app.waiting.outputs import OutputError, OutputFiles, step_summary_path, write_outputs
 
     job = f"{args.test.replace('.', '-')}-master" if args.test else args.job
+    files = OutputFiles(args.junit, args.markdown, step_summary_path(), args.report_dir)
+    # With JSON on stdout, everything for humans goes to stderr, so stdout parses as is.
+    human = sys.stderr if args.output == "json" else sys.stdout
 
-    async def follow() -> int:
+    async def follow() -> tuple[int, FinishedTest | None, KeptReport | None]:
         try:
             client = await KubeClient.connect(args.kubeconfig, args.context)
         except ConfigurationMissingError as error:
             raise CliError(str(error)) from None
-        target = Target(namespace=args.namespace or client.namespace, job=job, pod=args.pod)
+        namespace = args.namespace or client.namespace
+        target = Target(namespace=namespace, job=job, pod=args.pod, test=args.test)
+        follower = Follower(client, target, human)
         try:
-            return await Follower(client, target).follow(args.timeout, args.interval)
+            code = await follower.follow(args.timeout, args.interval)
+            finished = follower.finished
+            kept = None
+            if finished is not None and files.report_dir is not None:
+                kept = await fetch_kept_report(client, finished)
+            return code, finished, kept
         except NoVerdictError as error:
             raise CliError(str(error)) from None
         finally:
             await client.close()
 
     try:
-        return asyncio.run(follow())
+        code, finished, kept = asyncio.run(follow())
     except KeyboardInterrupt:
         return UNDECIDED
+    if finished is not None:
+        if args.output == "json":
+            print(encode_document(finished), end="", flush=True)
+        try:
+            write_outputs(finished, files, kept)
+        except OutputError as error:
+            raise CliError(str(error)) from None
+    return code

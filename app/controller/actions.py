@@ -1,9 +1,9 @@
-"""Carrying out the controller's decisions: annotations, Events, the fallback quit, Services.
+"""Carrying out the controller's decisions: annotations, labels, Events, quits, Services.
 
 Events get stable names (object, reason key, pod UID), so creating one twice after a crash
-or a failover answers 409 and is not a second Event. Annotations are merge-patched, which
-leaves every other annotation alone. Nothing is written to a Job that does not own the pod
-(see :mod:`app.controller.ownership`).
+or a failover answers 409 and is not a second Event. Annotations and labels are
+merge-patched, which leaves every other one alone. Nothing is written to a Job that does not
+own the pod (see :mod:`app.controller.ownership`).
 """
 
 import asyncio
@@ -101,9 +101,14 @@ class Actor:
         """The pod is gone from our view."""
         self._owned_by.pop(pod_uid, None)
 
-    async def annotate(self, facts: PodFacts, annotations: dict[str, str]) -> None:
-        """Merge ``annotations`` into the pod (unless deleted) and into the Job that owns it."""
-        patch: dict[str, Any] = {"metadata": {"annotations": annotations}}
+    async def annotate(
+        self, facts: PodFacts, annotations: dict[str, str], labels: dict[str, str] | None = None
+    ) -> None:
+        """Merge ``annotations`` (and ``labels``) into the pod, unless deleted, and its Job."""
+        metadata: dict[str, Any] = {"annotations": annotations}
+        if labels:
+            metadata["labels"] = labels
+        patch: dict[str, Any] = {"metadata": metadata}
         if not facts.deleted:
             try:
                 await self.client.merge_patch(path_of("pods", facts.namespace, facts.name), patch)
@@ -114,7 +119,7 @@ class Actor:
         if job_uid is None or facts.job is None:
             return
         # The uid makes the patch conditional: a Job of the same name made since is refused.
-        job_patch = {"metadata": {"uid": job_uid, "annotations": annotations}}
+        job_patch = {"metadata": {"uid": job_uid, **metadata}}
         try:
             await self.client.merge_patch(
                 path_of("jobs", facts.namespace, facts.job, group=BATCH), job_patch

@@ -13,7 +13,7 @@ from typing import Any
 
 from app.core.finisher_spec import FinisherResources
 from app.core.inject import InjectionConfig
-from app.core.settings import SETTINGS, read_settings
+from app.core.settings import CHECK_SETTINGS, SETTINGS, read_settings
 
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 KNOWN_KEYS = (
@@ -22,7 +22,10 @@ KNOWN_KEYS = (
     "finisherImagePullPolicy",
     "finisherImagePullSecrets",
     "finisherResources",
+    "checks",
 )
+# The ``checks`` mapping's keys: each check setting's key after "checks." (failRatio, p95, ...).
+CHECK_KEYS = tuple(setting.key.removeprefix("checks.") for setting in CHECK_SETTINGS)
 
 # A Secret's name is a DNS-1123 subdomain; anything else the API server refuses on the pod.
 _SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -60,7 +63,8 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} (known: {', '.join(KNOWN_KEYS)})")
 
-    defaults, rejected = read_settings(document, lambda setting: setting.key, base.defaults)
+    values = {**document, **_checks(document.get("checks"))}
+    defaults, rejected = read_settings(values, lambda setting: setting.key, base.defaults)
     if rejected:
         raise ConfigError(f"{rejected[0].name}: {rejected[0].error}")
     image = base.image
@@ -80,6 +84,18 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
     if "finisherResources" in document:
         resources = _resources(document["finisherResources"], resources)
     return InjectionConfig(defaults=defaults, image=image, resources=resources)
+
+
+def _checks(value: object) -> dict[str, Any]:
+    """The ``checks`` mapping under the keys its settings go by (``checks.p95``)."""
+    if value is None:  # `checks:` with nothing under it
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"checks must be a mapping of {', '.join(CHECK_KEYS)}")
+    unknown = sorted(set(value) - set(CHECK_KEYS), key=str)
+    if unknown:
+        raise ConfigError(f"checks: unknown key {unknown[0]!r} (known: {', '.join(CHECK_KEYS)})")
+    return {f"checks.{key}": limit for key, limit in value.items()}
 
 
 def _pull_secrets(value: object) -> tuple[str, ...]:

@@ -2,9 +2,10 @@
 
 It prefers what the controller recorded (annotations), and falls back on the pod status
 alone (the master's exit code, the finisher's termination message) so that CI gets its
-verdict even where the controller is not installed. It also names what keeps a test from
-starting (an image that cannot be pulled, a missing Secret, no node), so that CI hears why
-instead of waiting out its timeout.
+verdict even where the controller is not installed (or has not reported yet); there it
+judges the pod's checks on the finisher's summary as the controller would (app/core/checks.py).
+It also names what keeps a test from starting (an image that cannot be pulled, a missing
+Secret, no node), so that CI hears why instead of waiting out its timeout.
 """
 
 from collections.abc import Mapping
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core import names, podview
+from app.core.checks import judge
 from app.core.injection_status import read_status
+from app.core.settings import DEFAULT_SETTINGS
 from app.core.summary import Summary, decode_summary, headline
 
 
@@ -99,7 +102,11 @@ def status_of_test(pod: Mapping[str, Any], job: Mapping[str, Any] | None = None)
         # The verdict is known; the finisher is still waiting for the final scrape.
         return LoadTestStatus(False, exit_code == 0, exit_code, None, line + " (finishing)", "")
     summary = decode_summary(podview.text(finisher, "message"))
-    return LoadTestStatus(True, exit_code == 0, exit_code, summary, line, "pod status")
+    # The checks the pod carries, judged as the controller will: wait may see the end first.
+    injection = read_status(annotations)
+    settings = injection.settings if injection else DEFAULT_SETTINGS
+    result, summary = judge(exit_code, settings, summary)
+    return LoadTestStatus(True, result == "passed", exit_code, summary, line, "pod status")
 
 
 # Waiting reasons the kubelet keeps retrying but that rarely mend themselves: a registry

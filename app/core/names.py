@@ -19,6 +19,12 @@ MAX_WAIT_ANNOTATION: Final = f"{DOMAIN}/max-wait"
 STRATEGY_ANNOTATION: Final = f"{DOMAIN}/strategy"
 MASTER_CONTAINER_ANNOTATION: Final = f"{DOMAIN}/master-container"
 EXPORTER_CONTAINER_ANNOTATION: Final = f"{DOMAIN}/exporter-container"
+# The verdict policy: limits the test's final numbers must meet (app/core/checks.py).
+CHECK_FAIL_RATIO_ANNOTATION: Final = f"{DOMAIN}/check-fail-ratio"
+CHECK_P95_ANNOTATION: Final = f"{DOMAIN}/check-p95"
+CHECK_P99_ANNOTATION: Final = f"{DOMAIN}/check-p99"
+CHECK_AVG_ANNOTATION: Final = f"{DOMAIN}/check-avg"
+CHECK_RPS_ANNOTATION: Final = f"{DOMAIN}/check-rps"
 USER_ANNOTATIONS: Final = (
     INJECT_ANNOTATION,
     TTL_ANNOTATION,
@@ -27,6 +33,11 @@ USER_ANNOTATIONS: Final = (
     STRATEGY_ANNOTATION,
     MASTER_CONTAINER_ANNOTATION,
     EXPORTER_CONTAINER_ANNOTATION,
+    CHECK_FAIL_RATIO_ANNOTATION,
+    CHECK_P95_ANNOTATION,
+    CHECK_P99_ANNOTATION,
+    CHECK_AVG_ANNOTATION,
+    CHECK_RPS_ANNOTATION,
 )
 
 # Written by the webhook.
@@ -35,6 +46,8 @@ STATUS_ANNOTATION: Final = f"{DOMAIN}/status"
 
 # Written by the controller, on the pod and on its Job.
 RESULT_ANNOTATION: Final = f"{DOMAIN}/result"
+# The same verdict as a label, so `kubectl get jobs -L`/`-l` can show and select it.
+RESULT_LABEL: Final = RESULT_ANNOTATION
 EXIT_CODE_ANNOTATION: Final = f"{DOMAIN}/exit-code"
 FINISHED_AT_ANNOTATION: Final = f"{DOMAIN}/finished-at"
 SUMMARY_ANNOTATION: Final = f"{DOMAIN}/summary"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from app.core import names
+from app.core.checks import describe_check, evaluate_checks, failed_checks, has_checks, verdict
 from app.core.durations import format_duration
 from app.core.finish_plan import latest_end_offset, waits_for_scrape
 from app.core.pod_facts import PodFacts
@@ -50,17 +51,19 @@ class EventSpec:
 
 @dataclass(frozen=True)
 class RecordVerdict:
-    """Write the verdict annotations on the pod and its Job."""
+    """Write the verdict annotations and label on the pod and its Job."""
 
     annotations: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Report:
-    """Emit the events, then write the annotations (the summary marks the report as done)."""
+    """Emit the events, then write the annotations and labels (the summary marks it done)."""
 
     events: tuple[EventSpec, ...]
     annotations: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,9 +133,17 @@ class Plan:
     wake_at: float | None = None
 
 
-def verdict_of(exit_code: int) -> str:
-    """``passed`` for exit code 0, ``failed`` for anything else."""
-    return "passed" if exit_code == 0 else "failed"
+def _early_verdict(facts: PodFacts) -> str | None:
+    """The verdict before the summary is in; None while it still depends on the checks.
+
+    Locust's non-zero exit code fails the test whatever the checks say; its 0 is the verdict
+    only when the pod sets no check, which needs the finisher's final numbers.
+    """
+    if facts.master is None:
+        return None
+    if facts.master.exit_code == 0 and has_checks(facts.settings):
+        return None
+    return verdict(facts.master.exit_code)
 
 
 def finisher_deadline_offset(settings: FinishSettings) -> float:
@@ -187,7 +198,7 @@ def _final_scrape_warning(facts: PodFacts, summary: Summary) -> EventSpec | None
 
 def _report(facts: PodFacts) -> Report:
     assert facts.master is not None
-    result = verdict_of(facts.master.exit_code)
+    exit_code = facts.master.exit_code
     summary = decode_summary(facts.finisher.message) if facts.finisher else None
     if summary is None:
         if not facts.has_finisher:
@@ -199,27 +210,38 @@ def _report(facts: PodFacts) -> Report:
         else:
             why = "the finisher left no summary"
         summary = {"version": 1, "masterFinishedAt": facts.master.finished_at_text, "notes": [why]}
+    # Judged on the finisher's final numbers; without them each check says it was not made.
+    checks = evaluate_checks(facts.settings, summary)
+    result = verdict(exit_code, checks)
+    cause = f"Locust exit code {exit_code}"
+    failed = failed_checks(checks)
+    if failed:
+        cause += f"; failed checks: {', '.join(failed)}"
     numbers = f": {headline(summary)}" if "requests" in summary else ""
+    judged = f"; checks: {', '.join(map(describe_check, checks))}" if checks else ""
     verdict_event = EventSpec(
         "LoadTestPassed" if result == "passed" else "LoadTestFailed",
-        f"load test {result} (Locust exit code {facts.master.exit_code}){numbers}",
+        f"load test {result} ({cause}){numbers}{judged}",
         "Normal" if result == "passed" else "Warning",
         "verdict",
     )
+    if checks:
+        summary["checks"] = checks
     events = [verdict_event]
     scrape_warning = _final_scrape_warning(facts, summary)
     if scrape_warning is not None:
         events.append(scrape_warning)
     return Report(
         tuple(events),
-        {**_verdict_annotations(facts), names.SUMMARY_ANNOTATION: encode_summary(summary)},
+        {**_verdict_annotations(facts, result), names.SUMMARY_ANNOTATION: encode_summary(summary)},
+        {names.RESULT_LABEL: result},
     )
 
 
-def _verdict_annotations(facts: PodFacts) -> dict[str, str]:
+def _verdict_annotations(facts: PodFacts, result: str) -> dict[str, str]:
     assert facts.master is not None
     return {
-        names.RESULT_ANNOTATION: verdict_of(facts.master.exit_code),
+        names.RESULT_ANNOTATION: result,
         names.EXIT_CODE_ANNOTATION: str(facts.master.exit_code),
         names.FINISHED_AT_ANNOTATION: facts.master.finished_at_text,
     }
@@ -358,8 +380,12 @@ def plan(facts: PodFacts, now: float, quits: QuitHistory = QuitHistory()) -> Pla
     else:
         if report_due is not None:
             wakes.append(report_due)
-        if facts.recorded_result != verdict_of(master.exit_code):
-            actions.append(RecordVerdict(_verdict_annotations(facts)))
+        # With checks, a pod already reported keeps the verdict its report judged.
+        early = _early_verdict(facts)
+        if early is not None and facts.recorded_result != early:
+            actions.append(
+                RecordVerdict(_verdict_annotations(facts, early), {names.RESULT_LABEL: early})
+            )
 
     if not facts.exporter_sidecar and facts.exporter_stop_recorded is None:
         if quits.stopped is not None:

@@ -1,4 +1,4 @@
-"""The settings that decide how one pod is finished: one codec each, one set of defaults.
+"""The settings that decide how one pod is finished and judged: one codec each, one set of defaults.
 
 A setting reaches us from five sources: a command-line flag, the cluster ConfigMap, a pod
 annotation, the finisher's environment and the status annotation of a pod mutated earlier.
@@ -8,6 +8,7 @@ must never fail admission (warn and use the default), a pod written by another v
 read as well as it can be, and a flag, the ConfigMap or the finisher's env is refused.
 """
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -42,20 +43,32 @@ STRATEGY_ALIASES: Mapping[str, Strategy] = {"terminator": Strategy.FINISHER}
 
 @dataclass(frozen=True)
 class FinishSettings:
-    """How one test pod is finished; also the cluster-wide defaults.
+    """How one test pod is finished, and the checks its verdict must pass; also the defaults.
 
     The defaults below are the only ones: flags, the ConfigMap, the chart and the finisher
-    all start from them.
+    all start from them. A check of None is not made (see :mod:`app.core.checks`).
     """
 
     ttl_seconds: float = 30.0
     wait_for_scrape: WaitForScrape = WaitForScrape.AUTO
     max_wait_seconds: float = 300.0
     strategy: Strategy = Strategy.FINISHER
+    check_fail_ratio: float | None = None  # at most this share of requests failed
+    check_p95_seconds: float | None = None  # at most
+    check_p99_seconds: float | None = None  # at most
+    check_avg_seconds: float | None = None  # at most
+    check_rps: float | None = None  # at least
 
     def describe(self) -> dict[str, str]:
-        """The settings as users write them, keyed as in the ConfigMap and status annotation."""
-        return {setting.key: setting.show(self) for setting in SETTINGS}
+        """The settings as users write them, keyed as in the ConfigMap and status annotation.
+
+        Checks appear only when set, so a pod without any is described as before they existed.
+        """
+        described = {setting.key: setting.show(self) for setting in SETTINGS}
+        for check in CHECK_SETTINGS:
+            if check.default(self) is not None:
+                described[check.key] = check.show(self)
+        return described
 
 
 DEFAULT_SETTINGS = FinishSettings()
@@ -199,6 +212,127 @@ MAX_WAIT = Setting(
 SETTINGS: tuple[Setting, ...] = (TTL, WAIT_FOR_SCRAPE, MAX_WAIT, STRATEGY)
 
 
+# ---------------------------------------------------------------- the verdict policy's limits
+#
+# Checks are settings like the others (an annotation per pod, a ConfigMap default, carried in
+# the status annotation to the controller and ``wait``), but none is set by default, none
+# reaches the finisher, and the webhook's flags do not set them: only the ConfigMap and the
+# annotations do. ``none`` turns off, for one pod, a check the cluster sets by default.
+
+NO_CHECK = "none"
+_RATIO = f"a ratio from 0 to 1 like 0.01, or {NO_CHECK}"
+_LATENCY = f"a duration like 500ms, or {NO_CHECK}"
+_RATE = f"requests per second like 50, or {NO_CHECK}"
+# Limits are kept to these many decimals, so what is written reads back the same.
+_RATIO_DECIMALS = 6
+_RATE_DECIMALS = 3
+MAX_RPS = 10_000_000.0
+# A plain decimal: never "nan", "inf", "1e3", a sign, or an endless string of digits.
+_DECIMAL = re.compile(r"\d{1,16}(\.\d{0,15})?|\.\d{1,15}")
+
+
+def _decimal(value: object, expected: str, decimals: int, highest: float) -> float:
+    """A non-negative decimal (``0.01``, ``50``), from text or a YAML number."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise SettingError(value, expected)
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip()):
+        raise SettingError(value, expected)
+    number = float(value)
+    if not 0 <= number <= highest:  # also refuses nan
+        raise SettingError(value, expected)
+    return round(number, decimals)
+
+
+def _show_decimal(number: float, decimals: int) -> str:
+    return f"{number:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def _ratio(value: object) -> float:
+    return _decimal(value, _RATIO, _RATIO_DECIMALS, 1.0)
+
+
+def _rate(value: object) -> float:
+    return _decimal(value, _RATE, _RATE_DECIMALS, MAX_RPS)
+
+
+def _latency(value: object) -> float:
+    try:
+        return _parse_duration(value)
+    except SettingError:
+        raise SettingError(value, _LATENCY) from None
+
+
+def _limit(parse: Callable[[object], float]) -> Callable[[object], float | None]:
+    """A check's codec: its limit, or None for ``none`` (no such check)."""
+
+    def parse_limit(value: object) -> float | None:
+        if isinstance(value, str) and value.strip().lower() == NO_CHECK:
+            return None
+        return parse(value)
+
+    return parse_limit
+
+
+def _shown_limit(show: Callable[[float], str]) -> Callable[[float | None], str]:
+    def show_limit(value: float | None) -> str:
+        return NO_CHECK if value is None else show(value)
+
+    return show_limit
+
+
+CHECK_FAIL_RATIO = Setting(
+    "check_fail_ratio",
+    "checks.failRatio",
+    names.CHECK_FAIL_RATIO_ANNOTATION,
+    None,
+    _RATIO,
+    _limit(_ratio),
+    _shown_limit(lambda ratio: _show_decimal(ratio, _RATIO_DECIMALS)),
+    "the highest share of failed requests that passes",
+)
+CHECK_P95 = Setting(
+    "check_p95_seconds",
+    "checks.p95",
+    names.CHECK_P95_ANNOTATION,
+    None,
+    _LATENCY,
+    _limit(_latency),
+    _shown_limit(format_duration),
+    "the highest 95th percentile response time that passes",
+)
+CHECK_P99 = Setting(
+    "check_p99_seconds",
+    "checks.p99",
+    names.CHECK_P99_ANNOTATION,
+    None,
+    _LATENCY,
+    _limit(_latency),
+    _shown_limit(format_duration),
+    "the highest 99th percentile response time that passes",
+)
+CHECK_AVG = Setting(
+    "check_avg_seconds",
+    "checks.avg",
+    names.CHECK_AVG_ANNOTATION,
+    None,
+    _LATENCY,
+    _limit(_latency),
+    _shown_limit(format_duration),
+    "the highest average response time that passes",
+)
+CHECK_RPS = Setting(
+    "check_rps",
+    "checks.rps",
+    names.CHECK_RPS_ANNOTATION,
+    None,
+    _RATE,
+    _limit(_rate),
+    _shown_limit(lambda rate: _show_decimal(rate, _RATE_DECIMALS)),
+    "the lowest throughput (requests per second over the test) that passes",
+)
+CHECK_SETTINGS: tuple[Setting, ...] = (CHECK_FAIL_RATIO, CHECK_P95, CHECK_P99, CHECK_AVG, CHECK_RPS)
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A value one source gave that its setting cannot take."""
@@ -222,7 +356,7 @@ def read_settings(
     """
     changes: dict[str, Any] = {}
     rejected: list[Rejected] = []
-    for setting in SETTINGS:
+    for setting in (*SETTINGS, *CHECK_SETTINGS):
         name = name_of(setting)
         if name is None or name not in values:
             continue
@@ -256,7 +390,13 @@ def resolve_settings(
         annotations, lambda s: s.annotation, defaults, text_only=True
     )
     warnings = [
-        warning(f"{bad.name}: {bad.error}; using the default {bad.setting.show(defaults)}")
-        for bad in rejected
+        warning(f"{bad.name}: {bad.error}; {_instead(bad.setting, defaults)}") for bad in rejected
     ]
     return settings, warnings
+
+
+def _instead(setting: Setting, defaults: FinishSettings) -> str:
+    """What stands for a rejected annotation: the default, or, for a check, none at all."""
+    if setting in CHECK_SETTINGS and setting.default(defaults) is None:
+        return "no check"
+    return f"using the default {setting.show(defaults)}"

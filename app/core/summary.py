@@ -58,6 +58,20 @@ class LeftOut(TypedDict, total=False):
     notes: int
 
 
+class CheckResult(TypedDict):
+    """One check of the verdict policy against the final numbers (app/core/checks.py).
+
+    ``value`` is None when the summary lacks the number the check reads: the check could not
+    be made, and ``passed`` is then true, since it does not fail the test.
+    """
+
+    name: str
+    limit: str
+    value: str | None
+    passed: bool
+    reads: str
+
+
 class Summary(TypedDict, total=False):
     """The compact JSON summary of one test (every field optional for forward compatibility)."""
 
@@ -71,6 +85,7 @@ class Summary(TypedDict, total=False):
     avgMs: float
     medianMs: float
     p95Ms: float
+    p99Ms: float
     maxMs: float
     rps: float
     users: int
@@ -81,6 +96,7 @@ class Summary(TypedDict, total=False):
     exporter: str
     notes: list[str]
     leftOut: LeftOut
+    checks: list[CheckResult]  # written by the controller, never by the finisher
 
 
 def _number(row: Mapping[str, Any], key: str) -> float:
@@ -121,7 +137,18 @@ def summarize_stats(
         "failRatio": round(float(stats.get("fail_ratio") or 0.0), 4),
         "avgMs": _number(total, "avg_response_time"),
         "medianMs": _number(total, "median_response_time"),
-        "p95Ms": _number(total, "response_time_percentile_0.95"),
+    }
+    # Percentiles only when Locust gave them: a check must not pass on a number that is not
+    # there. Locust 2.x keeps response_time_percentile_<p> for each of its
+    # PERCENTILES_TO_STATISTICS (0.95 and 0.99 unless a locustfile changes them); older
+    # versions named the 99th ninety_ninth_response_time.
+    p95 = _percentile(total, "response_time_percentile_0.95")
+    if p95 is not None:
+        summary["p95Ms"] = p95
+    p99 = _percentile(total, "response_time_percentile_0.99", "ninety_ninth_response_time")
+    if p99 is not None:
+        summary["p99Ms"] = p99
+    summary |= {
         "maxMs": _number(total, "max_response_time"),
         "rps": _number(total, "total_rps"),
         "users": _count(stats, "user_count"),
@@ -152,6 +179,15 @@ def summarize_stats(
     return summary
 
 
+def _percentile(row: Mapping[str, Any], *keys: str) -> float | None:
+    """The first of ``keys`` that holds a number in ``row``, in ms; None if none does."""
+    for key in keys:
+        value = row.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return round(float(value), 2)
+    return None
+
+
 def encode_summary(summary: Summary, limit: int = SUMMARY_LIMIT) -> str:
     """Compact JSON no longer than ``limit`` bytes: lists are cut before totals.
 
@@ -173,7 +209,9 @@ def encode_summary(summary: Summary, limit: int = SUMMARY_LIMIT) -> str:
             left_out[key] = left_out.get(key, 0) + 1
     encoded = json.dumps(trimmed, separators=(",", ":"))
     if len(encoded.encode()) > limit:
-        totals = {k: trimmed[k] for k in ("version", "requests", "failures") if k in trimmed}
+        # The checks stay too: they are the verdict's reasons.
+        kept = ("version", "requests", "failures", "checks")
+        totals = {k: trimmed[k] for k in kept if k in trimmed}
         encoded = json.dumps(totals, separators=(",", ":"))
     return encoded
 

@@ -139,6 +139,7 @@ _STATS_KEYS = (
     "avgMs",
     "medianMs",
     "p95Ms",
+    "p99Ms",
     "maxMs",
     "rps",
     "users",

@@ -29,6 +29,7 @@ from app.core.load_test_status import (
     status_of_test,
     summary_table,
 )
+from app.core.results import FinishedTest
 from app.kube.client import GoneError, KubeClient, KubeError, NotAnApiServerError, path_of
 from app.waiting.selectors import label_selector, owned_by
 
@@ -66,6 +67,7 @@ class Target:
     namespace: str
     job: str | None = None
     pod: str | None = None
+    test: str | None = None  # the LocustTest's name, when the Job was found from it
 
     @property
     def label(self) -> str:
@@ -99,6 +101,8 @@ class Follower:
         self.last_line = ""
         self.last_printed = 0.0
         self.stats_allowed = True
+        # The test with its verdict, once there is one: what CI's output files are made from.
+        self.finished: FinishedTest | None = None
         # What the API has told us so far, for the messages that end the wait.
         self._reached = False
         self._last_error: KubeError | None = None
@@ -377,6 +381,16 @@ class Follower:
 
     def _finish(self, pod: JsonDict, status: LoadTestStatus, *, gone: bool = False) -> int:
         verdict = "PASSED" if status.passed else "FAILED"
+        self.finished = FinishedTest(
+            passed=bool(status.passed),
+            exit_code=status.exit_code,
+            namespace=self.target.namespace,
+            pod=str(pod["metadata"]["name"]),
+            job=self.target.job,
+            test=self.target.test,
+            source=status.source or "pod status",
+            summary=status.summary,
+        )
         self.say(
             f"{self.target.label} (pod {pod['metadata']['name']}): {verdict}, "
             f"Locust exit code {status.exit_code} (from the {status.source or 'pod status'})"

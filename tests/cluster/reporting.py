@@ -38,6 +38,9 @@ def wait_for_report(
 
     wait_until(reported, 120, f"the controller's report on {name}")
     job_object = cluster.api().get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{job}")
+    for labelled in (found, job_object):
+        # As a label too, so `kubectl get jobs -l locust-finisher.io/result=failed` finds it.
+        assert labelled["metadata"]["labels"][names.RESULT_LABEL] == result
     for annotations in (found["metadata"]["annotations"], job_object["metadata"]["annotations"]):
         assert annotations[names.RESULT_ANNOTATION] == result
         assert annotations[names.EXIT_CODE_ANNOTATION] == ("0" if result == "passed" else "1")

@@ -109,9 +109,16 @@ def test_the_controller_may_write_only_our_annotations_on_managed_pods(
         def patch(*args: str) -> subprocess.CompletedProcess[str]:
             return cluster.run_tool("kubectl", *as_controller, *args)
 
-        # The policy takes effect once the API server has loaded it.
+        # The policy takes effect once the API server has loaded it; a server-side dry run
+        # passes admission without changing the pod, so an early attempt leaves it as it was.
         def image_refused() -> bool:
-            result = patch("set", "image", "pod/guarded", f"master={shapes.EXPORTER_IMAGE}")
+            result = patch(
+                "set",
+                "image",
+                "pod/guarded",
+                f"master={shapes.EXPORTER_IMAGE}",
+                "--dry-run=server",
+            )
             return result.returncode != 0 and "ValidatingAdmissionPolicy" in result.stderr
 
         wait_until(image_refused, 60, "the policy to refuse the controller an image change")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -90,6 +91,43 @@ def test_a_failing_test_fails_the_pod_and_the_job_and_the_exporter_still_exits_0
     assert "GET /fail" in printed
     assert outcome.terminated("locust-metrics-exporter")["exitCode"] == 0
     assert outcome.prometheus_requests == outcome.locust_requests
+
+
+def test_a_test_locust_passes_but_a_check_fails_is_failed_and_its_pod_still_succeeds(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    # No load test here reaches 100,000 requests a second: the check must fail.
+    test = load_test(
+        cluster, "e2e-check", master_annotations={names.CHECK_RPS_ANNOTATION: "100000"}
+    )
+    waiting = start_wait(
+        cluster,
+        "e2e-check",
+        "e2e",
+        "--report-dir",
+        str(tmp_path),
+        "--junit",
+        str(tmp_path / "junit.xml"),
+    )
+    outcome = run_load_test(cluster, test)
+    # Our code never turns a passed pod into a Failed one: the phase stays Locust's.
+    assert_finished_cleanly(outcome, passed=True)
+    printed, _ = waiting.communicate(timeout=120)
+    assert waiting.returncode == 1, printed
+    result = json.loads((tmp_path / "summary.json").read_text())
+    assert result["verdict"] == "failed"
+    assert result["exitCode"] == 0
+    assert [c["name"] for c in result["checks"] if not c["passed"]] == ["rps"]
+    suites = ElementTree.parse(tmp_path / "junit.xml").getroot()
+    assert int(suites.findall("testsuite")[0].get("failures", "0")) >= 1
+
+    def labelled_failed() -> bool:
+        listed = cluster.kubectl(
+            "get", "jobs", "-n", "e2e-check", "-l", f"{names.RESULT_LABEL}=failed", "-o", "name"
+        )
+        return "job.batch/e2e-master" in listed
+
+    wait_until(labelled_failed, 60, "the Job to be selectable by its failed verdict")
 
 
 @pytest.mark.oldest
@@ -196,7 +234,11 @@ def test_wait_times_out_with_exit_2_and_says_why(cluster: LocalCluster) -> None:
     waiting = start_wait(cluster, "e2e-nothing-here", "e2e", "--timeout", "3s", "--interval", "1s")
     printed, _ = waiting.communicate(timeout=60)
     assert waiting.returncode == 2
-    assert "timed out after 3s: job/e2e-master did not appear" in printed
+    # One line, saying what it was still waiting for.
+    assert (
+        "timed out after 3s waiting for job/e2e-master to appear in namespace e2e-nothing-here"
+        in printed
+    ), printed
 
 
 def wait_for_master_pod(cluster: LocalCluster, namespace: str, job: str) -> dict[str, Any]:

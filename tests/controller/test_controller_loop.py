@@ -408,3 +408,78 @@ async def test_a_job_replaced_by_one_of_the_same_name_is_not_written() -> None:
     fake.jobs["job-1"] = {**JOB, "metadata": {**JOB["metadata"], "uid": "new-uid"}}
     await controller.reconcile("u1")
     assert fake.written("jobs") == {}
+
+
+def checked_pod(limit: str) -> dict[str, Any]:
+    """A finished pod with a finisher whose summary shows 3% failures, and a fail-ratio check."""
+    pod = finished_pod()
+    status = json.loads(pod["metadata"]["annotations"][names.STATUS_ANNOTATION])
+    status.update({"strategy": "finisher", "checks.failRatio": limit})
+    pod["metadata"]["annotations"][names.STATUS_ANNOTATION] = json.dumps(status)
+    pod["spec"]["containers"].insert(0, {"name": names.FINISHER_CONTAINER})
+    summary = {"version": 1, "requests": 100, "failures": 3, "exporter": "quit"}
+    pod["status"]["containerStatuses"].insert(
+        0,
+        {
+            "name": names.FINISHER_CONTAINER,
+            "state": {
+                "terminated": {
+                    "exitCode": 0,
+                    "finishedAt": "2026-11-26T10:00:04Z",
+                    "message": json.dumps(summary),
+                }
+            },
+        },
+    )
+    return pod
+
+
+def labels_written(fake: FakeKube, kind: str) -> dict[str, str]:
+    return {
+        key: value
+        for path, patch in fake.patches
+        if f"/{kind}/" in path
+        for key, value in patch["metadata"].get("labels", {}).items()
+    }
+
+
+@pytest.mark.parametrize(("limit", "result"), [("0.01", "failed"), ("0.05", "passed")])
+async def test_the_checks_verdict_is_a_label_annotation_and_event_on_pod_and_job(
+    limit: str, result: str
+) -> None:
+    fake = FakeKube([])
+    controller = controller_on(fake)
+    controller.observe(checked_pod(limit))
+    await controller.reconcile("u1")
+
+    for kind in ("pods", "jobs"):
+        assert labels_written(fake, kind) == {names.RESULT_LABEL: result}
+        assert fake.written(kind)[names.RESULT_ANNOTATION] == result
+        assert fake.written(kind)[names.EXIT_CODE_ANNOTATION] == "0"
+        [check] = json.loads(fake.written(kind)[names.SUMMARY_ANNOTATION])["checks"]
+        assert (check["name"], check["limit"], check["value"]) == ("fail-ratio", limit, "0.03")
+    reason = "LoadTestPassed" if result == "passed" else "LoadTestFailed"
+    assert ("Job", "job-1", reason) in fake.event_targets()
+    assert ("Pod", "pod-u1", reason) in fake.event_targets()
+    [verdict] = [
+        e
+        for e in fake.events.values()
+        if e["reason"] == reason and "job-1" in e["metadata"]["name"]
+    ]
+    assert f"fail-ratio 0.03 (limit {limit}) {result}" in verdict["message"]
+    # The verdict is ours alone: nothing but our labels and annotations was written.
+    assert all(
+        set(patch["metadata"]) <= {"uid", "annotations", "labels"} for _, patch in fake.patches
+    )
+    assert all(set(patch) == {"metadata"} for _, patch in fake.patches)
+
+
+async def test_a_pod_deleted_at_once_gets_the_checks_verdict_on_its_job() -> None:
+    fake = FakeKube([])
+    fake.deleted_pods.add("pod-u1")
+    controller = controller_on(fake)
+    controller.observe_deleted(checked_pod("0.01"))
+    await controller.reconcile("u1")
+    assert labels_written(fake, "jobs") == {names.RESULT_LABEL: "failed"}
+    assert fake.written("jobs")[names.RESULT_ANNOTATION] == "failed"
+    assert labels_written(fake, "pods") == {}, "a deleted pod is not written"

@@ -30,6 +30,9 @@ def test_the_chart_passes_a_strict_lint() -> None:
         ("finisherResources.limits.gpu=1", "/finisherResources/limits"),
         ("logLevel=loud", "/logLevel"),
         ("networkPolicy.namespaces[0]=Load_Tests", "/networkPolicy/namespaces/0"),
+        ("defaults.checks.p95=fast", "/defaults/checks/p95"),
+        ("defaults.checks.failRatio=2", "/defaults/checks/failRatio"),
+        ("defaults.checks.p50=1s", "p50"),
     ],
 )
 def test_a_bad_value_is_refused_naming_it(value: str, named: str) -> None:
@@ -52,6 +55,7 @@ def test_a_bad_value_is_refused_naming_it(value: str, named: str) -> None:
         ("finisherImage.pullPolicy=Always", 'finisherImagePullPolicy: "Always"'),
         ("image.pullSecrets[0]=mirror-pull", 'finisherImagePullSecrets: ["mirror-pull"]'),
         ("finisherResources.limits.memory=128Mi", '"limits":{"memory":"128Mi"}'),
+        ("defaults.checks.p95=500ms", 'checks: {"p95":"500ms"}'),
     ],
 )
 def test_a_good_value_reaches_the_webhooks_configuration(value: str, config_line: str) -> None:

@@ -503,3 +503,76 @@ def test_facts_tell_a_finisher_waiting_on_its_image_from_one_that_ran() -> None:
     assert ran.finisher_waiting is None
     assert ran.finisher_runs
     assert ran.fallback_done
+
+
+# ---------------------------------------------------------------- the verdict policy
+
+
+def checked(**changes: object) -> PodFacts:
+    """A pod whose p95 limit (4 ms) the test's 5 ms fails, though Locust exited 0."""
+    settings = FinishSettings(ttl_seconds=30, max_wait_seconds=300, check_p95_seconds=0.004)
+    return facts(**{"settings": settings, **changes})
+
+
+def test_without_checks_the_verdict_is_also_a_label() -> None:
+    [record] = plan(facts(), EXIT + 1).actions
+    assert isinstance(record, RecordVerdict)
+    assert record.labels == {names.RESULT_LABEL: "passed"}
+    done = facts(finisher=Terminated(0, EXIT + 40, "t", SUMMARY), terminal=True)
+    report = plan(done, EXIT + 41).actions[0]
+    assert isinstance(report, Report)
+    assert report.labels == {names.RESULT_LABEL: "passed"}
+    assert report.events[0].message.startswith("load test passed (Locust exit code 0): 580 ")
+    assert "checks" not in json.loads(report.annotations[names.SUMMARY_ANNOTATION])
+
+
+def test_a_failed_check_fails_a_test_locust_passed_in_annotation_label_and_event() -> None:
+    done = checked(finisher=Terminated(0, EXIT + 40, "t", SUMMARY), terminal=True)
+    report = plan(done, EXIT + 41).actions[0]
+    assert isinstance(report, Report)
+    assert report.annotations[names.RESULT_ANNOTATION] == "failed"
+    assert report.annotations[names.EXIT_CODE_ANNOTATION] == "0", "Locust's own code, unchanged"
+    assert report.labels == {names.RESULT_LABEL: "failed"}
+    event = report.events[0]
+    assert (event.reason, event.type) == ("LoadTestFailed", "Warning")
+    assert event.message.startswith("load test failed (Locust exit code 0; failed checks: p95): ")
+    assert event.message.endswith("; checks: p95 5ms (limit 4ms) failed")
+    summary = json.loads(report.annotations[names.SUMMARY_ANNOTATION])
+    assert [(c["name"], c["value"], c["passed"]) for c in summary["checks"]] == [
+        ("p95", "5ms", False)
+    ]
+
+
+def test_with_checks_a_passing_exit_code_is_not_recorded_before_the_numbers_are_in() -> None:
+    early = plan(checked(), EXIT + 1)
+    assert early.actions == []
+    assert early.wake_at == EXIT + 300 + FINISHER_GRACE_SECONDS
+    # A failing exit code fails the test whatever the checks say: recorded at once.
+    [record] = plan(checked(master=Terminated(2, EXIT, "t")), EXIT + 1).actions
+    assert isinstance(record, RecordVerdict)
+    assert record.labels == {names.RESULT_LABEL: "failed"}
+
+
+def test_a_verdict_judged_by_the_checks_is_never_taken_back() -> None:
+    reported = checked(
+        recorded_result="failed",
+        reported=True,
+        exporter_running=False,
+        exporter_ended=Terminated(0, EXIT + 30, "t"),
+        exporter_stop_recorded="finisher",
+    )
+    assert plan(reported, EXIT + 10_000).actions == []
+
+
+def test_a_check_that_cannot_be_made_says_so_and_leaves_locusts_verdict() -> None:
+    # The finisher left no summary (strategy controller): no number to judge.
+    pod = facts(has_finisher=False, settings=FinishSettings(check_rps=50))
+    report = plan(pod, EXIT).actions[0]
+    assert isinstance(report, Report)
+    assert report.labels == {names.RESULT_LABEL: "passed"}
+    assert report.events[0].message == (
+        "load test passed (Locust exit code 0); checks: rps not evaluated, its number is not in "
+        "the summary"
+    )
+    [check] = json.loads(report.annotations[names.SUMMARY_ANNOTATION])["checks"]
+    assert (check["value"], check["passed"]) == (None, True)

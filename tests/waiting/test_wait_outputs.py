@@ -1,0 +1,185 @@
+"""`wait`'s outputs for CI: JSON on stdout, JUnit, Markdown, the step summary, a report folder.
+
+Each is written for a passed and a failed test alike; the exit code stays the verdict, and an
+output that cannot be written is exit 2 with one line, never 1.
+"""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.core import names
+from app.core.results import FinishedTest
+from app.core.summary import encode_summary
+from app.waiting.kept_report import KeptReport
+from app.waiting.outputs import OutputError, OutputFiles, write_outputs
+from tests.conftest import run_cli
+from tests.waiting import fake_api
+from tests.waiting.junit_schema import validate_junit
+from tests.waiting.pods import exited, job, master_pod
+from tests.waiting.summaries import summary
+
+OUTCOMES = pytest.mark.parametrize("failing", [False, True], ids=["passed", "failed"])
+
+
+@pytest.fixture
+def fake() -> Iterator[fake_api.FakeApi]:
+    with fake_api.running() as api:
+        yield api
+
+
+def ended_test(fake: fake_api.FakeApi, *, failing: bool) -> None:
+    """Job ``t-master`` and its pod, as the controller leaves them.
+
+    The failed test is the one Locust passed (exit 0) and a check failed.
+    """
+    master_job = job(namespace="loadtests")
+    fake.put_job(master_job)
+    pod = master_pod(
+        "t-master-abc", "loadtests", master=exited(0), phase="Succeeded", job=master_job
+    )
+    pod["metadata"]["annotations"].update(
+        {
+            names.RESULT_ANNOTATION: "failed" if failing else "passed",
+            names.EXIT_CODE_ANNOTATION: "0",
+            names.SUMMARY_ANNOTATION: encode_summary(summary(failing=failing)),
+        }
+    )
+    fake.put_pod(pod)
+
+
+def wait(tmp_path: Path, fake: fake_api.FakeApi, *args: str) -> tuple[int, str, str]:
+    kubeconfig = fake_api.write_kubeconfig(tmp_path / "kubeconfig", fake.url)
+    result = run_cli(
+        "wait", "--kubeconfig", str(kubeconfig), "-n", "loadtests", "--timeout", "20s",
+        "--interval", "50ms", *args, cwd=tmp_path,
+    )  # fmt: skip
+    return result.returncode, result.stdout, result.stderr
+
+
+@OUTCOMES
+def test_json_output_is_one_object_on_stdout(
+    tmp_path: Path, fake: fake_api.FakeApi, failing: bool
+) -> None:
+    ended_test(fake, failing=failing)
+    code, stdout, stderr = wait(tmp_path, fake, "--test", "t", "--output", "json")
+    assert code == (1 if failing else 0), stderr
+    result = json.loads(stdout)
+    assert result["verdict"] == ("failed" if failing else "passed")
+    assert result["exitCode"] == 0
+    assert (result["test"], result["job"], result["pod"], result["namespace"]) == (
+        "t",
+        "t-master",
+        "t-master-abc",
+        "loadtests",
+    )
+    assert result["summary"]["requests"] == 1000
+    assert {c["name"]: c["passed"] for c in result["checks"]} == {
+        "p95": True,
+        "fail-ratio": not failing,
+    }
+    # The words for humans are still there, on stderr.
+    assert ("FAILED" if failing else "PASSED") + ", Locust exit code 0" in stderr
+
+
+def test_text_stays_the_default_and_writes_no_file(tmp_path: Path, fake: fake_api.FakeApi) -> None:
+    ended_test(fake, failing=True)
+    code, stdout, stderr = wait(tmp_path, fake, "--test", "t")
+    assert code == 1, stderr
+    assert stdout.startswith("job/t-master (pod t-master-abc): FAILED, Locust exit code 0")
+    assert "{" not in stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["kubeconfig"]
+
+
+@OUTCOMES
+def test_every_file_is_written_for_a_passed_and_a_failed_test(
+    tmp_path: Path, fake: fake_api.FakeApi, monkeypatch: pytest.MonkeyPatch, failing: bool
+) -> None:
+    ended_test(fake, failing=failing)
+    step_summary = tmp_path / "step_summary.md"
+    step_summary.write_text("# an earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    out = tmp_path / "results" / "t"  # neither folder exists yet
+    code, _, stderr = wait(
+        tmp_path, fake, "--test", "t", "--junit", str(out / "junit.xml"),
+        "--markdown", str(out / "summary.md"), "--report-dir", str(out),
+    )  # fmt: skip
+    assert code == (1 if failing else 0), stderr
+
+    root = validate_junit((out / "junit.xml").read_text())
+    # The failed one: POST /checkout had failures, and the fail-ratio check failed.
+    assert root.attrib["failures"] == ("2" if failing else "0")
+    assert root.attrib["tests"] == "5"
+
+    page = (out / "summary.md").read_text()
+    marker, verdict = ("[FAIL]", "failed") if failing else ("[PASS]", "passed")
+    assert page.startswith(f"## {marker} Load test t: {verdict}\n")
+    assert step_summary.read_text() == "# an earlier step\n" + page + "\n"
+
+    result = json.loads((out / "summary.json").read_text())
+    assert result["verdict"] == verdict
+    assert result["summary"]["endpoints"][1]["name"] == "/checkout"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["requests"] == 1000
+    assert "finalScrape" not in stats
+    # No report is kept yet: nothing claims to be one.
+    assert not (out / "report.html").exists()
+
+
+@pytest.mark.parametrize("flag", ["--report-dir", "--junit"])
+def test_an_output_that_cannot_be_written_is_one_line_and_exit_2_even_when_failed(
+    tmp_path: Path, fake: fake_api.FakeApi, flag: str
+) -> None:
+    ended_test(fake, failing=True)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, stdout, stderr = wait(tmp_path, fake, "--test", "t", flag, str(blocker / "x"))
+    assert code == 2, stderr
+    assert stderr.startswith(f"locust-finisher wait: cannot write {blocker}/x"), stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert "FAILED" in stdout  # the verdict was still shown
+
+
+def test_no_verdict_means_no_json_and_no_files(tmp_path: Path, fake: fake_api.FakeApi) -> None:
+    kubeconfig = fake_api.write_kubeconfig(tmp_path / "kubeconfig", fake.url)
+    junit = tmp_path / "junit.xml"
+    result = run_cli(
+        "wait", "--kubeconfig", str(kubeconfig), "--test", "t", "--timeout", "300ms",
+        "-o", "json", "--junit", str(junit), "--report-dir", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "timed out after 0.3s" in result.stderr
+    assert not junit.exists()
+    assert not (tmp_path / "r").exists()
+
+
+FINISHED = FinishedTest(
+    passed=False, exit_code=1, namespace="lt", pod="p", summary=summary(failing=True)
+)
+
+
+def test_a_kept_report_lands_in_the_report_folder_with_its_fuller_stats(tmp_path: Path) -> None:
+    kept = KeptReport(html=b"<html>Locust report</html>", stats={"stats": [], "errors": []})
+    write_outputs(FINISHED, OutputFiles(report_dir=tmp_path / "r"), kept)
+    assert (tmp_path / "r" / "report.html").read_bytes() == b"<html>Locust report</html>"
+    assert json.loads((tmp_path / "r" / "stats.json").read_text()) == {"stats": [], "errors": []}
+
+
+def test_markdown_into_the_step_summary_itself_is_written_once(tmp_path: Path) -> None:
+    page = tmp_path / "summary.md"
+    write_outputs(FINISHED, OutputFiles(markdown=page, step_summary=page), None)
+    assert page.read_text().count("## [FAIL]") == 1
+
+
+def test_every_writable_file_is_written_before_the_failure_is_told(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    files = OutputFiles(
+        junit=blocker / "junit.xml", markdown=blocker / "x.md", report_dir=tmp_path / "r"
+    )
+    with pytest.raises(OutputError, match=r"cannot write .*junit.xml: .* \(and 1 more\)$"):
+        write_outputs(FINISHED, files, None)
+    assert (tmp_path / "r" / "summary.json").exists()
