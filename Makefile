@@ -75,6 +75,7 @@ bench: setup build
 	$(RUN) python -m bench.webhook_fuzz --reviews 20000
 	$(RUN) python -m bench.finisher_bench
 	$(RUN) python -m bench.controller_bench
+	$(RUN) python -m bench.time_to_verdict
 
 # The install manifests a GitHub release attaches (release.yml), rendered from manifests/.
 release-manifests: setup

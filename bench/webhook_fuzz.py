@@ -42,6 +42,7 @@ import httpx
 import jsonpatch
 import orjson
 
+from app.core import finisher_spec as spec
 from app.core import names, podview
 from app.core.inject import InjectionConfig
 from app.finisher.config import ConfigurationError, add_arguments, resolve
@@ -62,6 +63,7 @@ ALLOWED_PATCH_PATHS = (
     "/spec/shareProcessNamespace",
     "/spec/containers/0",
     "/spec/imagePullSecrets",
+    "/spec/volumes",
     "/metadata",
 )
 
@@ -749,6 +751,8 @@ def _finisher_rejects(pod: dict[str, Any]) -> str | None:
                 elif not isinstance(entry.get("valueFrom"), dict):
                     return f"an env entry of the finisher is neither text nor valueFrom: {entry}"
             for key, value in env.items():
+                if value == spec.EXPORTER_NONE:  # a master without an exporter
+                    continue
                 if key.endswith("_URL") and not _is_port(urlsplit(value).netloc.rpartition(":")[2]):
                     return f"{key}={value[:60]!r}: not a port from 1 to 65535"
             try:

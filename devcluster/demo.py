@@ -3,16 +3,20 @@
 It builds (or reuses) the cluster's binaries and images, starts the control plane, a real
 node (kubelet, containerd, runc, kube-proxy, CoreDNS) and Prometheus, installs
 locust-finisher with its kustomize overlay, opts a namespace in, and runs a load test
-shaped exactly like locust-k8s-operator 2.2 makes it. It shows the master pod's containers
-while the test runs, and ends with the verdict, the pod's phase, the Job's condition, and
-the final request count in Prometheus next to Locust's own.
+shaped exactly like locust-k8s-operator 2.2 makes it, and beside it a second one that Locust
+passes (``--exit-code-on-error 0``) but the verdict policy fails (``check-fail-ratio``). It
+shows the master pod's containers while the first runs, and ends with each test's verdict,
+pod phase, Job condition, final request count in Prometheus next to Locust's own, and
+``locust-finisher wait``'s files in ``results/<test>/``.
 Ctrl-C, or the end, tears everything down.
 """
 
 import argparse
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +77,11 @@ class Progress:
             self.last = line
 
 
-def report(outcome: Outcome) -> bool:
-    """Print the end of the story; True if the test passed."""
-    master = outcome.terminated("demo-master")
-    passed = master["exitCode"] == 0
-    verdict = "PASSED" if passed else "FAILED"
-    say(f"verdict: {verdict} (Locust master exit code {master['exitCode']})")
+def report(test: shapes.LoadTest, outcome: Outcome) -> bool:
+    """Print the end of one test's story; True if Prometheus has its final numbers."""
+    master = outcome.terminated(shapes.master_container_name(test))
+    locust = "passed" if master["exitCode"] == 0 else "failed"
+    say(f"{test.name}: Locust {locust} (master exit code {master['exitCode']})")
     print(f"    master pod phase: {outcome.phase}")
     print(f"    master Job:       {outcome.job_condition}")
     summary = decode_summary(outcome.terminated(names.FINISHER_CONTAINER).get("message"))
@@ -102,15 +105,16 @@ def report(outcome: Outcome) -> bool:
     return match
 
 
-def show_recorded_verdict(cluster: LocalCluster) -> None:
+def show_recorded_verdict(cluster: LocalCluster, test: shapes.LoadTest) -> None:
     """What the controller wrote on the Job, where CI reads it."""
-    path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/demo-master"
+    job = f"{test.node_name}-master"
+    path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{job}"
     annotations: dict[str, str] = {}
     deadline = time.monotonic() + 30
     while names.SUMMARY_ANNOTATION not in annotations and time.monotonic() < deadline:
         annotations = cluster.api().get(path)["metadata"].get("annotations", {})
         time.sleep(1)
-    say("the controller recorded on job/demo-master (kubectl get job demo-master -o yaml):")
+    say(f"the controller recorded on job/{job} (kubectl get job {job} -o yaml):")
     for key in (names.RESULT_ANNOTATION, names.EXIT_CODE_ANNOTATION, names.FINISHED_AT_ANNOTATION):
         print(f"    {key}: {annotations.get(key, '(not yet)')}")
     events = cluster.kubectl(
@@ -119,7 +123,7 @@ def show_recorded_verdict(cluster: LocalCluster) -> None:
         "-n",
         NAMESPACE,
         "--field-selector",
-        "involvedObject.name=demo-master",
+        f"involvedObject.name={job}",
         "-o",
         "custom-columns=REASON:.reason,MESSAGE:.message",
     )
@@ -130,8 +134,53 @@ def show_recorded_verdict(cluster: LocalCluster) -> None:
     )
 
 
+@dataclass
+class DemoTest:
+    """One of the demo's tests: its shape, whether its requests fail, what `wait` must say."""
+
+    test: shapes.LoadTest
+    failing: bool
+    wait_exit: int
+    story: str
+    outcome: Outcome | None = None
+
+
+def demo_tests(version: str, run_time: str, failing: bool) -> list[DemoTest]:
+    """The main test, and one Locust passes but the verdict policy fails."""
+    main_test = shapes.LoadTest(
+        name="demo", namespace=NAMESPACE, version=version, run_time=run_time, autoquit=10, workers=2
+    )
+    checked = shapes.LoadTest(
+        name="demo-fail-ratio",
+        namespace=NAMESPACE,
+        version=version,
+        run_time=run_time,
+        autoquit=10,
+        locustfile_configmap="demo-fail-ratio-locustfile",
+        # Locust itself passes a test with failed requests; the policy does not.
+        extra_args=("--exit-code-on-error", "0"),
+        master_annotations={names.CHECK_FAIL_RATIO_ANNOTATION: "0.01"},
+    )
+    return [
+        DemoTest(
+            main_test,
+            failing,
+            1 if failing else 0,
+            f"a locust-k8s-operator {version} test: master Job, worker Job, Service, locustfile "
+            f"ConfigMap (run time {run_time}, 2 workers, default settings)",
+        ),
+        DemoTest(
+            checked,
+            True,
+            1,
+            "beside it, a test half of whose requests fail, run with --exit-code-on-error 0 "
+            "(Locust passes it) and locust-finisher.io/check-fail-ratio: 0.01 (the verdict fails)",
+        ),
+    ]
+
+
 def main() -> int:
-    """Run the demo; exit 0 when the test finished on its own with its numbers in Prometheus."""
+    """Run the demo; exit 0 when the tests finished on their own as expected, numbers kept."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--failing", action="store_true", help="run a test whose requests fail")
     parser.add_argument(
@@ -140,7 +189,7 @@ def main() -> int:
         choices=shapes.VERSIONS[:3],
         help="which locust-k8s-operator version's pod shape to use",
     )
-    parser.add_argument("--run-time", default="15s", help="the load test's --run-time")
+    parser.add_argument("--run-time", default="15s", help="the load tests' --run-time")
     args = parser.parse_args()
 
     say(
@@ -167,43 +216,57 @@ def main() -> int:
             "and starting a load target"
         )
         prepare_namespace(cluster, NAMESPACE)
-        test = shapes.LoadTest(
-            name="demo",
-            namespace=NAMESPACE,
-            version=args.version,
-            run_time=args.run_time,
-            autoquit=10,
-            workers=2,
-            master_annotations={names.TTL_ANNOTATION: "5s"},
-        )
-        say(
-            f"creating a locust-k8s-operator {args.version} test: master Job, worker Job, Service, "
-            f"locustfile ConfigMap (run time {args.run_time}, 2 workers, TTL 5s)"
-        )
-        results = RESULTS / test.name
-        waiting = start_wait(
-            cluster,
-            NAMESPACE,
-            test.name,
-            "--junit",
-            str(results / "junit.xml"),
-            "--markdown",
-            str(results / "summary.md"),
-            "--report-dir",
-            str(results),
-        )
-        outcome = run_load_test(
-            cluster, test, failing=args.failing, timeout=600, progress=Progress()
-        )
-        print(cluster.kubectl("get", "jobs,pods", "-n", NAMESPACE))
-        ok = report(outcome)
-        show_recorded_verdict(cluster)
-        printed, _ = waiting.communicate(timeout=300)
-        say(f"locust-finisher wait exited {waiting.returncode}; its files are in {results}:")
-        print(printed.rstrip())
-        for path in sorted(results.iterdir()):
-            print(f"    {path.relative_to(RESULTS.parent)}")
-        ok = ok and waiting.returncode == (1 if args.failing else 0)
+        tests = demo_tests(args.version, args.run_time, args.failing)
+        waits = {}
+        runners = []
+        for index, demo in enumerate(tests):
+            say(f"creating {demo.story}")
+            results = RESULTS / demo.test.name
+            waits[demo.test.name] = start_wait(
+                cluster,
+                NAMESPACE,
+                demo.test.name,
+                "--junit",
+                str(results / "junit.xml"),
+                "--markdown",
+                str(results / "summary.md"),
+                "--report-dir",
+                str(results),
+            )
+
+            def run(demo: DemoTest = demo, shown: bool = index == 0) -> None:
+                demo.outcome = run_load_test(
+                    cluster,
+                    demo.test,
+                    failing=demo.failing,
+                    timeout=600,
+                    progress=Progress() if shown else None,
+                )
+
+            runners.append(threading.Thread(target=run, name=demo.test.name))
+            runners[-1].start()
+        for runner in runners:
+            runner.join()
+        print(cluster.kubectl("get", "jobs,pods", "-n", NAMESPACE, "-L", names.RESULT_LABEL))
+        ok = True
+        for demo in tests:
+            if demo.outcome is None:
+                say(f"{demo.test.name}: did not finish")
+                ok = False
+                continue
+            ok = report(demo.test, demo.outcome) and ok
+            show_recorded_verdict(cluster, demo.test)
+            waiting = waits[demo.test.name]
+            printed, _ = waiting.communicate(timeout=300)
+            results = RESULTS / demo.test.name
+            say(
+                f"locust-finisher wait --test {demo.test.name} exited {waiting.returncode} "
+                f"(expected {demo.wait_exit}); its files are in {results}:"
+            )
+            print(printed.rstrip())
+            for path in sorted(results.iterdir()):
+                print(f"    {path.relative_to(RESULTS.parent)}")
+            ok = ok and waiting.returncode == demo.wait_exit
         say("tearing the cluster down")
     return 0 if ok else 1
 

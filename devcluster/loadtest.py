@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.core import names
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
 from devcluster.install import opt_in_namespace
@@ -109,7 +110,7 @@ def run_load_test(
         time.sleep(1)
     pod = master_pod(cluster, test)
     assert pod is not None
-    master = f"{test.node_name}-master"
+    master = shapes.master_container_name(test)
     master_log = cluster.pod_log(test.namespace, pod["metadata"]["name"], master)
     query = (
         f'last_over_time(locust_requests_num_requests{{name="Aggregated",'
@@ -149,3 +150,27 @@ def start_wait(
         text=True,
         env=env,
     )
+
+
+def start_vanishing_test(
+    cluster: LocalCluster, namespace: str, name: str, failing: bool
+) -> tuple[str, subprocess.Popen[str]]:
+    """A short test whose master Job has ``ttlSecondsAfterFinished: 0``, followed by `wait`.
+
+    Such a Job (the official operator's kind) is deleted with its pod the moment it finishes,
+    unless the controller holds it. The Job's API path, and the running `wait`.
+    """
+    test = shapes.LoadTest(
+        name=name,
+        namespace=namespace,
+        run_time="4s",
+        autoquit=8,
+        master_annotations={names.TTL_ANNOTATION: "1s", names.WAIT_FOR_SCRAPE_ANNOTATION: "false"},
+    )
+    objects = shapes.load_test_objects(test, failing)
+    for item in objects:
+        if item["kind"] == "Job" and item["metadata"]["name"] == f"{test.node_name}-master":
+            item["spec"]["ttlSecondsAfterFinished"] = 0
+    waiting = start_wait(cluster, namespace, test.name)
+    cluster.apply(objects)
+    return f"/apis/batch/v1/namespaces/{namespace}/jobs/{test.node_name}-master", waiting

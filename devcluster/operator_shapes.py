@@ -6,14 +6,51 @@ operator's resource builders (Java 1.1.1 ``ResourceCreationHelpers``/``LoadGenHe
 Go 2.x ``internal/resources``), summarised in ``../shared/reference/locust-and-peers.md``.
 
 Versions: ``java-1.1`` (every Java release from 0.2.2), ``go-2.2`` (Go 2.0-2.2.x),
-``go-2.3`` (exporter as a native sidecar), ``go-2.2-otel`` (OpenTelemetry: no exporter) and
-``java-0.2.1`` (exporter v0.4.3, from before /quitquitquit).
+``go-2.3`` (exporter as a native sidecar), ``go-2.2-otel`` (OpenTelemetry: no exporter),
+``java-0.2.1`` (exporter v0.4.3, from before /quitquitquit) and ``official-0.1.6``.
+
+``official-0.1.6`` is a different project: the Locust project's own operator,
+locustio/k8s-operator (a kopf operator in Python, CRD ``locusttests.locust.io/v1``), read at
+commit 6b50cadef8314376c038067982551f7263859b41 (tag 0.1.6, chart 0.1.6), files
+``locust_operator/objects.py`` (the Job, Service and ConfigMap builders),
+``locust_operator/controller.py`` (names, labels, what is created in which order) and
+``charts/locust-operator/crds/locusttest.yaml`` (the CR's fields and defaults). What it
+builds for a LocustTest ``<t>``:
+
+* ConfigMap ``<t>-locustfile`` with the CR's inline ``locustfile.content`` under
+  ``locustfile.py`` (or the CR names an existing ConfigMap, mounted as it is);
+* Service ``<t>-master`` (ClusterIP, ports 5557 ``master-p1`` and 5558 ``master-p2``) and
+  Service ``<t>-webui`` (8089 ``master-web``), both selecting the master pod by
+  ``locust.io/test-run=<t>`` and ``locust.io/component=master``;
+* Job ``<t>-master``: ``parallelism: 1``, ``ttlSecondsAfterFinished: 0`` (the Job and its
+  pod are deleted the moment it finishes), no ``backoffLimit`` (the API's 6: a master that
+  exits non-zero is run again), pod ``restartPolicy: Never``; one container
+  ``locust-master``, no command (the image's ``locust`` entrypoint), args ``--master`` then
+  the CR's ``args`` string split shell-wise, ports 5557/5558/8089 named as above, the
+  locustfile volume ``locustfile`` mounted read-only over ``/home/locust`` (the image's
+  working directory, so Locust's default ``locustfile.py`` is found), the CR's ``env`` and
+  ``master.resources``; no exporter, no probes, no securityContext;
+* Job ``<t>-worker``: the same, but ``parallelism: workers``, pod ``restartPolicy:
+  OnFailure``, container ``locust-worker`` with args ``--worker --master-host <t>-master``
+  and then the same ``args`` string.
+
+Nothing adds ``--autoquit``, ``--autostart`` or ``--headless``: the user's ``args`` decide,
+and the same string goes to the master and the workers. Labels: the Jobs, Services and
+ConfigMap carry ``app.kubernetes.io/name: locust``, ``app.kubernetes.io/managed-by:
+locust-operator``, ``app.kubernetes.io/instance: <t>`` and the two ``locust.io/*`` labels
+(component ``master``, ``worker``, ``master-service``, ``master-webui``, ``configmap``),
+but the pod template only the two ``locust.io/*`` labels and the CR's
+``master.labels``/``worker.labels``: the pods do NOT carry ``app.kubernetes.io/managed-by``.
+Pod annotations are the CR's ``master.annotations``/``worker.annotations``. kopf adds an
+ownerReference to the LocustTest on each object; these shapes leave it out (there is no CR
+here). docs/official-operator.md says what this means for locust-finisher.
 """
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-VERSIONS = ("java-1.1", "go-2.2", "go-2.3", "go-2.2-otel", "java-0.2.1")
+VERSIONS = ("java-1.1", "go-2.2", "go-2.3", "go-2.2-otel", "java-0.2.1", "official-0.1.6")
 
 LOCUST_IMAGE = "locustio/locust:2.47.0"
 EXPORTER_IMAGE = "containersol/locust_exporter:v0.5.0"
@@ -69,6 +106,10 @@ class LoadTest:
     locustfile_configmap: str = "demo-locustfile"
     master_annotations: dict[str, str] = field(default_factory=dict)
     master_labels: dict[str, str] = field(default_factory=dict)
+    # More of the user's Locust options, after the usual ones (e.g. --exit-code-on-error 0).
+    extra_args: tuple[str, ...] = ()
+    # The official operator's shape only: --headless instead of --autostart --autoquit.
+    headless: bool = False
     # For namespaces that enforce Pod Security "restricted": make the operator's own
     # containers comply (the operator lets users set this through the CR in 2.2+).
     restricted: bool = False
@@ -91,6 +132,7 @@ class LoadTest:
             str(self.spawn_rate),
             "--run-time",
             self.run_time,
+            *self.extra_args,
         ]
 
 
@@ -277,16 +319,23 @@ def _job(test: LoadTest, mode: str) -> dict[str, Any]:
 
 def master_job(test: LoadTest) -> dict[str, Any]:
     """The master Job."""
-    return _job(test, "master")
+    return _official_job(test, "master") if is_official(test) else _job(test, "master")
 
 
 def worker_job(test: LoadTest) -> dict[str, Any]:
     """The worker Job."""
-    return _job(test, "worker")
+    return _official_job(test, "worker") if is_official(test) else _job(test, "worker")
+
+
+def master_container_name(test: LoadTest) -> str:
+    """The name of the Locust container in the master pod."""
+    return "locust-master" if is_official(test) else f"{test.node_name}-master"
 
 
 def master_service(test: LoadTest) -> dict[str, Any]:
     """The master Service workers connect to (8089 is not exposed, as in the operator)."""
+    if is_official(test):
+        return _official_service(test, "master-service", "master", OFFICIAL_ZMQ_PORTS)
     ports = [
         {"name": "port5557", "port": 5557, "protocol": "TCP", "targetPort": 5557},
         {"name": "port5558", "port": 5558, "protocol": "TCP", "targetPort": 5558},
@@ -302,6 +351,130 @@ def master_service(test: LoadTest) -> dict[str, Any]:
         "spec": {
             "selector": {"performance-test-pod-name": f"{test.node_name}-master"},
             "ports": ports,
+        },
+    }
+
+
+# ----------------------------------------------------------------- locustio/k8s-operator
+
+
+def is_official(test: LoadTest) -> bool:
+    """Whether ``test`` is shaped like the Locust project's own operator (locustio/k8s-operator)."""
+    return test.version.startswith("official")
+
+
+# The port names are the Services' targetPorts: they must match the master container's.
+OFFICIAL_ZMQ_PORTS = (("master-p1", 5557), ("master-p2", 5558))
+OFFICIAL_WEB_PORTS = (("master-web", 8089),)
+# The locust image's working directory: Locust finds its default locustfile.py there.
+OFFICIAL_LOCUSTFILE_DIR = "/home/locust"
+
+
+def official_args(test: LoadTest) -> str:
+    """The CR's ``args``: one string, given to the master and the workers alike.
+
+    ``--run-time`` with ``--headless`` or with ``--autostart --autoquit`` is what makes such
+    a master end on its own (the operator adds neither). A headless master serves no web UI,
+    so nothing can read its numbers or its report; the autostart form, which
+    docs/official-operator.md recommends, keeps the web UI for the autoquit window. Locust
+    ignores ``--run-time`` on a worker. No ``--locustfile``: the default ``locustfile.py`` in
+    the working directory.
+    """
+    start = "--headless" if test.headless else f"--autostart --autoquit {test.autoquit}"
+    return (
+        f"{start} --host {test.host} --users {test.users} "
+        f"--spawn-rate {test.spawn_rate} --run-time {test.run_time} {shlex.join(test.extra_args)}"
+    ).strip()
+
+
+def _official_pod_labels(test: LoadTest, component: str) -> dict[str, str]:
+    """``locust.io/test-run`` and ``locust.io/component``: all its pods carry, and selectors use."""
+    return {"locust.io/test-run": test.name, "locust.io/component": component}
+
+
+def _official_labels(test: LoadTest, component: str) -> dict[str, str]:
+    """The labels of the objects themselves (not of the pods)."""
+    return {
+        "app.kubernetes.io/name": "locust",
+        "app.kubernetes.io/managed-by": "locust-operator",
+        "app.kubernetes.io/instance": test.name,
+        **_official_pod_labels(test, component),
+    }
+
+
+def _official_meta(test: LoadTest, name: str, component: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": test.namespace,
+        "labels": _official_labels(test, component),
+    }
+
+
+def _official_configmap(test: LoadTest, failing: bool) -> dict[str, Any]:
+    """The ConfigMap the operator makes from the CR's inline ``locustfile.content``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _official_meta(test, f"{test.name}-locustfile", "configmap"),
+        "data": {"locustfile.py": FAILING_LOCUSTFILE if failing else LOCUSTFILE},
+    }
+
+
+def _official_service(
+    test: LoadTest, component: str, suffix: str, ports: tuple[tuple[str, int], ...]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _official_meta(test, f"{test.name}-{suffix}", component),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _official_pod_labels(test, "master"),
+            "ports": [{"name": name, "port": port, "targetPort": name} for name, port in ports],
+        },
+    }
+
+
+def _official_job(test: LoadTest, mode: str) -> dict[str, Any]:
+    if test.restricted:
+        raise ValueError("locustio/k8s-operator's CR cannot set a securityContext")
+    master = mode == "master"
+    args = ["--master"] if master else ["--worker", "--master-host", f"{test.name}-master"]
+    container: dict[str, Any] = {
+        "name": f"locust-{mode}",
+        "image": LOCUST_IMAGE,
+        "args": [*args, *shlex.split(official_args(test))],
+        "volumeMounts": [
+            {"name": "locustfile", "mountPath": OFFICIAL_LOCUSTFILE_DIR, "readOnly": True}
+        ],
+    }
+    if master:
+        container["ports"] = [
+            {"name": name, "containerPort": port}
+            for name, port in OFFICIAL_ZMQ_PORTS + OFFICIAL_WEB_PORTS
+        ]
+    template_meta: dict[str, Any] = {
+        "labels": {**(test.master_labels if master else {}), **_official_pod_labels(test, mode)}
+    }
+    if master and test.master_annotations:
+        template_meta["annotations"] = dict(test.master_annotations)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _official_meta(test, f"{test.name}-{mode}", mode),
+        "spec": {
+            "ttlSecondsAfterFinished": 0,
+            "parallelism": 1 if master else test.workers,
+            "template": {
+                "metadata": template_meta,
+                "spec": {
+                    "restartPolicy": "Never" if master else "OnFailure",
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "locustfile", "configMap": {"name": f"{test.name}-locustfile"}}
+                    ],
+                },
+            },
         },
     }
 
@@ -345,6 +518,14 @@ def target_objects(namespace: str) -> list[dict[str, Any]]:
 
 def load_test_objects(test: LoadTest, failing: bool = False) -> list[dict[str, Any]]:
     """Everything the operator creates for one test, in creation order."""
+    if is_official(test):
+        return [
+            _official_configmap(test, failing),
+            master_service(test),
+            _official_service(test, "master-webui", "webui", OFFICIAL_WEB_PORTS),
+            master_job(test),
+            worker_job(test),
+        ]
     return [
         locustfile_configmap(test, failing),
         master_service(test),

@@ -3,11 +3,13 @@
 It runs on the host (the node), finds pods through ``kubernetes_sd_configs`` against the
 local API server and keeps the usual ``prometheus.io/scrape|port|path`` annotation
 convention; it reaches pods at their IPs over the cluster's bridge. The interval is short
-(5 s) so tests see the final scrape quickly.
+(5 s) so tests see the final scrape quickly; benchmarks change it on the fly
+(:meth:`Prometheus.set_scrape_interval`).
 """
 
 import contextlib
 import json
+import signal
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -19,9 +21,9 @@ from devcluster.processes import Managed, ProcessGroup, free_port, wait_until
 SCRAPE_INTERVAL = "5s"
 
 
-def _config(kubeconfig: Path) -> str:
+def _config(kubeconfig: Path, interval: str = SCRAPE_INTERVAL) -> str:
     return f"""global:
-  scrape_interval: {SCRAPE_INTERVAL}
+  scrape_interval: {interval}
   scrape_timeout: 4s
 scrape_configs:
   - job_name: kubernetes-pods
@@ -58,6 +60,8 @@ class Prometheus:
 
     url: str
     process: Managed
+    config: Path
+    kubeconfig: Path
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """Run an instant query; the result vector."""
@@ -74,6 +78,22 @@ class Prometheus:
             if result:
                 return float(result[0]["value"][1])
         return None
+
+    def set_scrape_interval(self, interval: str) -> None:
+        """Rewrite the configuration with ``interval`` (e.g. ``30s``) and reload it."""
+        self.config.write_text(_config(self.kubeconfig, interval))
+        self.process.process.send_signal(signal.SIGHUP)
+
+        def reloaded() -> bool:
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                with urllib.request.urlopen(
+                    f"{self.url}/api/v1/status/config", timeout=5
+                ) as answer:
+                    shown = json.load(answer)["data"]["yaml"]
+                return f"scrape_interval: {interval}" in shown
+            return False
+
+        wait_until(reloaded, 30, "Prometheus's reload", self.process)
 
 
 def start_prometheus(
@@ -93,7 +113,7 @@ def start_prometheus(
             "--log.level=warn",
         ],
     )
-    prometheus = Prometheus(f"http://127.0.0.1:{port}", process)
+    prometheus = Prometheus(f"http://127.0.0.1:{port}", process, config, kubeconfig)
 
     def ready() -> bool:
         url = f"{prometheus.url}/-/ready"

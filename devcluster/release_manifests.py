@@ -26,6 +26,7 @@ MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 CERT_MANAGER_OVERLAY = MANIFESTS / "overlays" / "cert-manager"
 NETWORK_POLICY_COMPONENT = MANIFESTS / "components" / "network-policy"
 WRITE_POLICY_COMPONENT = MANIFESTS / "components" / "controller-write-policy"
+CONTROLLER_NETWORK_POLICY_COMPONENT = MANIFESTS / "components" / "controller-network-policy"
 
 # File name -> what it holds, for the release notes and `--help`.
 FILES = {
@@ -34,6 +35,8 @@ FILES = {
     "(kubectl apply -n <namespace> -f)",
     "locust-finisher-controller-write-policy.yaml": "Kubernetes 1.30+: limits the controller's "
     "writes to locust-finisher.io/* labels and annotations of managed pods and Jobs",
+    "locust-finisher-controller-network-policy.yaml": "the controller's NetworkPolicy: reports "
+    "only from managed master pods, metrics only from the monitoring namespace",
 }
 
 
@@ -93,6 +96,9 @@ def render() -> dict[str, str]:
         "locust-finisher.yaml": install,
         "locust-finisher-network-policy.yaml": component(NETWORK_POLICY_COMPONENT),
         "locust-finisher-controller-write-policy.yaml": component(WRITE_POLICY_COMPONENT),
+        "locust-finisher-controller-network-policy.yaml": component(
+            CONTROLLER_NETWORK_POLICY_COMPONENT
+        ),
     }
 
 

@@ -98,3 +98,33 @@ def add_finish_defaults(parser: argparse.ArgumentParser) -> None:
 def finish_defaults(args: argparse.Namespace) -> FinishSettings:
     """The defaults given by :func:`add_finish_defaults` flags."""
     return FinishSettings(**{setting.field: getattr(args, setting.field) for setting in SETTINGS})
+
+
+def add_test_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which test (``--test``, ``--job`` or ``--pod``), where, and how to reach the cluster."""
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--test", help="the LocustTest's name (its <name>-master Job)")
+    target.add_argument("--job", help="a master Job's name")
+    target.add_argument("--pod", help="a master pod's name")
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        type=namespace,
+        default=None,
+        help="the test's namespace (default: the kubeconfig context's, as kubectl)",
+    )
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
+    )
+    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+
+
+def master_job(args: argparse.Namespace) -> str | None:
+    """The master Job named by ``--test`` or ``--job`` (None for ``--pod``).
+
+    locust-k8s-operator names it after the test with dots made dashes; the official operator
+    keeps the name as is, so a dotted ``--test`` fits the former only.
+    """
+    if args.test:
+        return f"{args.test.replace('.', '-')}-master"
+    return args.job  # type: ignore[no-any-return]

@@ -36,6 +36,12 @@ def register(commands: Subparsers) -> None:
     parser.add_argument(
         "--metrics-port", type=port, default=8080, help="/metrics and /healthz (default 8080)"
     )
+    parser.add_argument(
+        "--report-port",
+        type=port,
+        default=8081,
+        help="POST /v1/reports: finishers hand Locust's report here (default 8081)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         lease_namespace=args.lease_namespace,
         kubeconfig=args.kubeconfig,
         metrics_port=args.metrics_port,
+        report_port=args.report_port,
     )
     try:
         return asyncio.run(run_controller(options))

@@ -17,6 +17,7 @@ from app.cli import (
     controller_cmd,
     finish_cmd,
     mutate_cmd,
+    report_cmd,
     wait_cmd,
     webhook_cmd,
 )
@@ -31,6 +32,7 @@ _COMMANDS = (
     await_ready_cmd,
     controller_cmd,
     wait_cmd,
+    report_cmd,
 )
 
 

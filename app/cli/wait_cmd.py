@@ -9,7 +9,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli.common import CliError, Subparsers, duration, namespace, positive_duration
+from app.cli.common import (
+    CliError,
+    Subparsers,
+    add_test_arguments,
+    duration,
+    master_job,
+    positive_duration,
+)
 
 
 def register(commands: Subparsers) -> None:
@@ -21,27 +28,13 @@ def register(commands: Subparsers) -> None:
         "failed, 2 on timeout or any error (one line on stderr saying why). Works with or "
         "without the controller installed.",
     )
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--test", help="the LocustTest's name (follows its <name>-master Job)")
-    target.add_argument("--job", help="a master Job's name")
-    target.add_argument("--pod", help="a master pod's name")
-    parser.add_argument(
-        "-n",
-        "--namespace",
-        type=namespace,
-        default=None,
-        help="the test's namespace (default: the kubeconfig context's, as kubectl)",
-    )
+    add_test_arguments(parser)
     parser.add_argument(
         "--timeout", type=duration, default=1800.0, help="give up after this long (default 30m)"
     )
     parser.add_argument(
         "--interval", type=positive_duration, default=2.0, help="how often to look (default 2s)"
     )
-    parser.add_argument(
-        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
-    )
-    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
     parser.add_argument(
         "-o",
         "--output",
@@ -82,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from app.waiting.kept_report import KeptReport, fetch_kept_report
     from app.waiting.outputs import OutputError, OutputFiles, step_summary_path, write_outputs
 
-    job = f"{args.test.replace('.', '-')}-master" if args.test else args.job
+    job = master_job(args)
     files = OutputFiles(args.junit, args.markdown, step_summary_path(), args.report_dir)
     # With JSON on stdout, everything for humans goes to stderr, so stdout parses as is.
     human = sys.stderr if args.output == "json" else sys.stdout

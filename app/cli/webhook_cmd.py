@@ -3,6 +3,7 @@
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import tempfile
 import types
@@ -55,6 +56,12 @@ def register(commands: Subparsers) -> None:
         default=None,
         help="image of the injected finisher container (default: this version's image)",
     )
+    parser.add_argument(
+        "--report-url",
+        default=None,
+        help="where injected finishers hand Locust's report; empty keeps none (default: the "
+        "controller's Service in $POD_NAMESPACE, else locust-finisher)",
+    )
     add_finish_defaults(parser)
     parser.set_defaults(run=run)
 
@@ -64,12 +71,16 @@ def run(args: argparse.Namespace) -> int:
     from app.core.cluster_config import ConfigError
     from app.core.finisher_spec import FinisherImage
     from app.core.inject import InjectionConfig
+    from app.core.kept_report import report_url
     from app.webhook.config_file import ConfigFile
     from app.webhook.server import serve
     from app.webhook.tls import CertificateFilesError
 
     image = FinisherImage(image=args.finisher_image) if args.finisher_image else FinisherImage()
-    base = InjectionConfig(defaults=finish_defaults(args), image=image)
+    report = args.report_url
+    if report is None:
+        report = report_url(os.environ.get("POD_NAMESPACE") or "locust-finisher")
+    base = InjectionConfig(defaults=finish_defaults(args), image=image, report_url=report)
     background = []
 
     def config_source() -> InjectionConfig:

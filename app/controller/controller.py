@@ -18,6 +18,7 @@ from typing import Any, assert_never
 
 from app.controller.actions import Actor, quit_exporter
 from app.controller.metrics import ControllerMetrics
+from app.controller.retention import JobRetention
 from app.core import names, podview
 from app.core.pod_facts import PodFacts, facts_from_pod
 from app.core.reconcile import (
@@ -63,6 +64,7 @@ class Controller:
     ) -> None:
         self.client = client
         self.actor = actor
+        self.retention = JobRetention(client, actor)
         self.metrics = metrics
         self.clock = clock
         self.worker_count = workers
@@ -144,6 +146,7 @@ class Controller:
         self.facts.pop(uid, None)
         self.quits.pop(uid, None)
         self.actor.forget(uid)
+        self.retention.forget(uid)
         self._schedule(uid, None)
         self.metrics.pods_tracked.set(len(self.facts))
 
@@ -164,6 +167,9 @@ class Controller:
         decided = plan(facts, now, self.quits.get(uid, QuitHistory()))
         for action in decided.actions:
             facts = await self._carry_out(uid, facts, action, now)
+        # After the actions, so a verdict just recorded is seen: the Job's TTL is held while
+        # the test runs and set to its retention once the verdict is on the Job.
+        await self.retention.reconcile(facts)
         if facts.deleted:
             self.forget(uid)  # its one report is made; there is no pod left to watch
             return

@@ -18,6 +18,8 @@ from app.controller.actions import Actor
 from app.controller.controller import MANAGED_SELECTOR, Controller
 from app.controller.election import ElectionTiming, LeadershipLostError, LeaseElector
 from app.controller.metrics import ControllerMetrics
+from app.controller.report_receiver import ReportReceiver
+from app.core.kept_report import REPORT_PORT
 from app.kube.client import KubeClient
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,8 @@ class ControllerOptions:
     kubeconfig: str | None = None
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped by Prometheus from the pod network
     metrics_port: int = 8080
+    # Finishers' reports (every replica: the Service picks any); 0 serves none.
+    report_port: int = REPORT_PORT
     selector: str = MANAGED_SELECTOR
     timing: ElectionTiming = ElectionTiming()  # noqa: RUF009 - frozen
 
@@ -55,11 +59,21 @@ async def _serve_metrics(metrics: ControllerMetrics, options: ControllerOptions)
     return runner
 
 
+async def _serve_reports(client: KubeClient, options: ControllerOptions) -> web.AppRunner | None:
+    if not options.report_port:
+        return None
+    runner = web.AppRunner(ReportReceiver(client).application(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, options.metrics_host, options.report_port).start()
+    return runner
+
+
 async def run_controller(options: ControllerOptions) -> int:
     """Run one replica; 0 after SIGTERM, 1 when leadership was lost."""
     client = await KubeClient.connect(options.kubeconfig)
     metrics = ControllerMetrics()
     runner = await _serve_metrics(metrics, options)
+    reports = await _serve_reports(client, options)
     elector = LeaseElector(
         client, options.lease_namespace, options.lease_name, options.identity, options.timing
     )
@@ -99,5 +113,7 @@ async def run_controller(options: ControllerOptions) -> int:
         metrics.leader.set(0)
         await elector.release()
         await runner.cleanup()
+        if reports is not None:
+            await reports.cleanup()
         await client.close()
     return code

@@ -4,15 +4,23 @@ Every decision carries a reason in plain words, because "why was my pod (not) mu
 the first question a user asks; ``locust-finisher mutate`` and the webhook's audit
 annotations print it.
 
-Two kinds of pod qualify:
+Three kinds of pod qualify:
 
 * locust-k8s-operator masters, in every version: labels ``managed-by=locust-k8s-operator``
   and ``performance-test-pod-name=<test>-master``; the exporter ``locust-metrics-exporter``
   is a regular container up to 2.2 and a native sidecar (an init container with
-  ``restartPolicy: Always``) from 2.3.
+  ``restartPolicy: Always``) from 2.3, and absent in OpenTelemetry mode.
+* masters of the Locust project's own operator (locustio/k8s-operator): labels
+  ``locust.io/component=master`` and ``locust.io/test-run=<test>`` (its pods carry no
+  ``app.kubernetes.io/*`` label: only its Jobs do), container ``locust-master``, no exporter.
 * any other pod annotated ``locust-finisher.io/inject: "true"``: the master is the container
   whose command carries ``--master``, the exporter the one serving port 9646 or running
   locust_exporter. Annotations can name either container explicitly.
+
+A master without an exporter is managed all the same: nothing keeps such a pod alive, but
+the finisher still keeps Locust's final numbers, the verdict and the summary, which the pod
+would otherwise take with it (the official operator deletes its Jobs as soon as they end).
+An exporter container an annotation names must exist, though: a wrong name is a mistake.
 """
 
 import re
@@ -38,11 +46,11 @@ class Exporter:
 
 @dataclass(frozen=True)
 class LocustMaster:
-    """A pod we manage: a Locust master with an exporter."""
+    """A pod we manage: a Locust master, with an exporter to end or without one."""
 
-    origin: str  # "locust-k8s-operator" or "annotation"
+    origin: str  # "locust-k8s-operator", "locustio/k8s-operator" or "annotation"
     master_container: str
-    exporter: Exporter
+    exporter: Exporter | None
     locust_web_port: int
     reason: str
     # Values we could not use and replaced by a default, for the admission warnings.
@@ -80,10 +88,13 @@ def classify_pod(pod: Any) -> Classification:
     labels = podview.labels(pod)
     if labels.get(names.OPERATOR_MANAGED_BY_LABEL) == names.OPERATOR_MANAGED_BY_VALUE:
         return _classify_operator_pod(pod, labels, annotations)
+    component = labels.get(names.OFFICIAL_COMPONENT_LABEL)
+    if isinstance(component, str) and names.OFFICIAL_TEST_RUN_LABEL in labels:
+        return _classify_official_pod(pod, component, annotations)
     if opt_in == "true":
         return _classify_annotated_pod(pod, annotations)
     return NotManaged(
-        "not a Locust master: no locust-k8s-operator labels and no "
+        "not a Locust master: no locust-k8s-operator or locustio/k8s-operator labels and no "
         f'{names.INJECT_ANNOTATION}: "true" annotation'
     )
 
@@ -103,41 +114,87 @@ def _classify_operator_pod(pod: Any, labels: JsonObject, annotations: JsonObject
     master = _find_master(pod, annotations, preferred=node_name)
     if isinstance(master, NotManaged):
         return master
-    exporter_name = annotations.get(
-        names.EXPORTER_CONTAINER_ANNOTATION, names.OPERATOR_EXPORTER_CONTAINER
-    )
-    exporter = _exporter_named(pod, exporter_name)
-    if exporter is None:
+    if names.EXPORTER_CONTAINER_ANNOTATION in annotations:
+        return _exporter_by_annotation(pod, annotations, "locust-k8s-operator", master)
+    exporter = _exporter_named(pod, names.OPERATOR_EXPORTER_CONTAINER)
+    missing = f"no {names.OPERATOR_EXPORTER_CONTAINER} container (OpenTelemetry mode?)"
+    return _managed(pod, "locust-k8s-operator", master, exporter, missing)
+
+
+def _classify_official_pod(pod: Any, component: str, annotations: JsonObject) -> Classification:
+    if component == "worker":
         return NotManaged(
-            f"master has no {exporter_name} container (OpenTelemetry mode?): "
-            "nothing keeps the pod running"
+            "locustio/k8s-operator worker pod: the master's end decides the test, "
+            "so only the master is finished"
         )
-    return _managed(pod, "locust-k8s-operator", master, exporter)
+    if component != "master":
+        return NotManaged(f"locustio/k8s-operator pod of component {component[:40]!r}, not master")
+    master = _find_master(pod, annotations, preferred=names.OFFICIAL_MASTER_CONTAINER)
+    if isinstance(master, NotManaged):
+        return master
+    return _exporter_by_annotation_or_search(
+        pod, annotations, "locustio/k8s-operator", master, "the operator runs no exporter"
+    )
 
 
 def _classify_annotated_pod(pod: Any, annotations: JsonObject) -> Classification:
     master = _find_master(pod, annotations, preferred=None)
     if isinstance(master, NotManaged):
         return master
+    return _exporter_by_annotation_or_search(
+        pod,
+        annotations,
+        "annotation",
+        master,
+        "no container serves port 9646 or runs locust_exporter",
+    )
+
+
+def _exporter_by_annotation_or_search(
+    pod: Any, annotations: JsonObject, origin: str, master: JsonObject, missing: str
+) -> Classification:
+    if names.EXPORTER_CONTAINER_ANNOTATION in annotations:
+        return _exporter_by_annotation(pod, annotations, origin, master)
+    return _managed(pod, origin, master, _find_exporter(pod), missing)
+
+
+def _exporter_by_annotation(
+    pod: Any, annotations: JsonObject, origin: str, master: JsonObject
+) -> Classification:
+    """The exporter the annotation names; a name that is not in the pod is the user's mistake."""
     exporter_name = annotations.get(names.EXPORTER_CONTAINER_ANNOTATION)
-    if isinstance(exporter_name, str):
-        exporter = _exporter_named(pod, exporter_name)
-        if exporter is None:
-            return NotManaged(
-                f"{names.EXPORTER_CONTAINER_ANNOTATION} names {exporter_name!r}, "
-                "which is not a container or native sidecar of this pod"
-            )
-    else:
-        exporter = _find_exporter(pod)
-        if exporter is None:
-            return NotManaged("opted in, but no container serves port 9646 or runs locust_exporter")
-    return _managed(pod, "annotation", master, exporter)
+    exporter = _exporter_named(pod, exporter_name)
+    if exporter is None:
+        shown = str(exporter_name)[:60]
+        return NotManaged(
+            f"{names.EXPORTER_CONTAINER_ANNOTATION} names {shown!r}, "
+            "which is not a container or native sidecar of this pod"
+        )
+    return _managed(pod, origin, master, exporter, "")
 
 
-def _managed(pod: Any, origin: str, master: JsonObject, exporter: JsonObject) -> Classification:
+def _managed(
+    pod: Any, origin: str, master: JsonObject, exporter: JsonObject | None, missing: str
+) -> Classification:
+    """The managed master; ``missing`` says why there is no exporter when ``exporter`` is None."""
     master_name = podview.text(master, "name")
+    if master_name is None:
+        return NotManaged("a container has no name")
+    warnings: list[str] = []
+    if exporter is None:
+        return LocustMaster(
+            origin=origin,
+            master_container=master_name,
+            exporter=None,
+            locust_web_port=_locust_web_port(master, warnings),
+            warnings=tuple(warnings),
+            reason=(
+                f"Locust master ({origin}): master container {master_name}, {missing}: "
+                "no exporter to end, the finisher keeps the final numbers and the verdict"
+            ),
+        )
     exporter_name = podview.text(exporter, "name")
-    if master_name is None or exporter_name is None:
+    if exporter_name is None:
         return NotManaged("a container has no name")
     if master_name == exporter_name:
         return NotManaged(f"the master and the exporter are the same container ({master_name})")
@@ -146,7 +203,6 @@ def _managed(pod: Any, origin: str, master: JsonObject, exporter: JsonObject) ->
         too_old = _exporter_without_quit(exporter)
         if too_old is not None:
             return NotManaged(too_old)
-    warnings: list[str] = []
     return LocustMaster(
         origin=origin,
         master_container=master_name,

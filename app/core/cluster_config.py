@@ -13,7 +13,7 @@ from typing import Any
 
 from app.core.finisher_spec import FinisherResources
 from app.core.inject import InjectionConfig
-from app.core.settings import CHECK_SETTINGS, SETTINGS, read_settings
+from app.core.settings import CHECK_SETTINGS, RETENTION_SETTINGS, SETTINGS, Setting, read_settings
 
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 KNOWN_KEYS = (
@@ -23,9 +23,15 @@ KNOWN_KEYS = (
     "finisherImagePullSecrets",
     "finisherResources",
     "checks",
+    "retention",
+    "reportUrl",
 )
-# The ``checks`` mapping's keys: each check setting's key after "checks." (failRatio, p95, ...).
-CHECK_KEYS = tuple(setting.key.removeprefix("checks.") for setting in CHECK_SETTINGS)
+# The sections that are mappings of settings, each setting under its key after "<section>.":
+# checks (failRatio, p95, ...) and retention (passed, failed).
+SECTIONS: dict[str, tuple[Setting, ...]] = {
+    "checks": CHECK_SETTINGS,
+    "retention": RETENTION_SETTINGS,
+}
 
 # A Secret's name is a DNS-1123 subdomain; anything else the API server refuses on the pod.
 _SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -63,7 +69,9 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} (known: {', '.join(KNOWN_KEYS)})")
 
-    values = {**document, **_checks(document.get("checks"))}
+    values = dict(document)
+    for section, settings in SECTIONS.items():
+        values.update(_section(section, settings, document.get(section)))
     defaults, rejected = read_settings(values, lambda setting: setting.key, base.defaults)
     if rejected:
         raise ConfigError(f"{rejected[0].name}: {rejected[0].error}")
@@ -83,19 +91,36 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
     resources = base.resources
     if "finisherResources" in document:
         resources = _resources(document["finisherResources"], resources)
-    return InjectionConfig(defaults=defaults, image=image, resources=resources)
+    report = base.report_url
+    if "reportUrl" in document:
+        report = _report_url(document["reportUrl"])
+    return InjectionConfig(defaults=defaults, image=image, resources=resources, report_url=report)
 
 
-def _checks(value: object) -> dict[str, Any]:
-    """The ``checks`` mapping under the keys its settings go by (``checks.p95``)."""
+def _report_url(value: object) -> str:
+    """Where finishers hand Locust's report: an http:// URL, or empty to keep no report."""
+    if value is None or value == "":
+        return ""
+    if (
+        not isinstance(value, str)
+        or not value.startswith("http://")
+        or any(c.isspace() for c in value)
+    ):
+        raise ConfigError("reportUrl must be an http:// URL (the controller's), or empty")
+    return value
+
+
+def _section(section: str, settings: tuple[Setting, ...], value: object) -> dict[str, Any]:
+    """A section's mapping under the keys its settings go by (``checks.p95``)."""
     if value is None:  # `checks:` with nothing under it
         return {}
+    keys = [setting.key.removeprefix(f"{section}.") for setting in settings]
     if not isinstance(value, Mapping):
-        raise ConfigError(f"checks must be a mapping of {', '.join(CHECK_KEYS)}")
-    unknown = sorted(set(value) - set(CHECK_KEYS), key=str)
+        raise ConfigError(f"{section} must be a mapping of {', '.join(keys)}")
+    unknown = sorted(set(value) - set(keys), key=str)
     if unknown:
-        raise ConfigError(f"checks: unknown key {unknown[0]!r} (known: {', '.join(CHECK_KEYS)})")
-    return {f"checks.{key}": limit for key, limit in value.items()}
+        raise ConfigError(f"{section}: unknown key {unknown[0]!r} (known: {', '.join(keys)})")
+    return {f"{section}.{key}": setting for key, setting in value.items()}
 
 
 def _pull_secrets(value: object) -> tuple[str, ...]:

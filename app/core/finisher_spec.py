@@ -19,6 +19,19 @@ ENV_LOCUST_URL: Final = "LOCUST_FINISHER_LOCUST_URL"
 ENV_EXPORTER_SIDECAR: Final = "LOCUST_FINISHER_EXPORTER_SIDECAR"
 ENV_MASTER_CONTAINER: Final = "LOCUST_FINISHER_MASTER_CONTAINER"
 ENV_EXPORTER_CONTAINER: Final = "LOCUST_FINISHER_EXPORTER_CONTAINER"
+# ENV_EXPORTER_URL's value for a master without an exporter (OpenTelemetry mode, the official
+# operator): nothing to prime, wait for or end. The two other exporter variables are then left
+# out. An absent ENV_EXPORTER_URL still means the default exporter, as for every older pod.
+EXPORTER_NONE: Final = "none"
+
+# Where the finisher hands Locust's report (the controller's Service, app/core/kept_report.py),
+# and the projected token it proves who it is with: our own audience, bound to the pod, and
+# refreshed by the kubelet, so the finisher reads the file when it sends. No API rights.
+ENV_REPORT_URL: Final = "LOCUST_FINISHER_REPORT_URL"
+REPORT_TOKEN_DIR: Final = "/var/run/secrets/locust-finisher.io/report"  # noqa: S105 - a path
+REPORT_TOKEN_FILE: Final = f"{REPORT_TOKEN_DIR}/token"
+REPORT_TOKEN_VOLUME: Final = "locust-finisher-report-token"  # noqa: S105 - a name
+REPORT_TOKEN_SECONDS: Final = 3600
 
 # The container's program; pods mutated by 0.1 run it by its old name, "terminator".
 FINISH_COMMAND: Final = ["locust-finisher", "finish"]
@@ -62,14 +75,33 @@ class FinisherResources:
 
 def finisher_env(master: LocustMaster, settings: FinishSettings) -> dict[str, str]:
     """The settings the finisher needs, as env variable values."""
+    shown = {setting.env: setting.show(settings) for setting in SETTINGS if setting.env}
+    exporter = master.exporter
+    if exporter is None:
+        return {
+            **shown,
+            ENV_EXPORTER_URL: EXPORTER_NONE,
+            ENV_LOCUST_URL: f"http://localhost:{master.locust_web_port}",
+            ENV_MASTER_CONTAINER: master.master_container,
+        }
     return {
-        **{setting.env: setting.show(settings) for setting in SETTINGS if setting.env},
-        ENV_EXPORTER_URL: f"http://localhost:{master.exporter.port}",
+        **shown,
+        ENV_EXPORTER_URL: f"http://localhost:{exporter.port}",
         ENV_LOCUST_URL: f"http://localhost:{master.locust_web_port}",
-        ENV_EXPORTER_SIDECAR: "true" if master.exporter.native_sidecar else "false",
+        ENV_EXPORTER_SIDECAR: "true" if exporter.native_sidecar else "false",
         ENV_MASTER_CONTAINER: master.master_container,
-        ENV_EXPORTER_CONTAINER: master.exporter.name,
+        ENV_EXPORTER_CONTAINER: exporter.name,
     }
+
+
+def report_token_volume(name: str) -> dict[str, Any]:
+    """The pod volume with the finisher's token for handing over the report."""
+    token = {
+        "audience": names.REPORT_AUDIENCE,
+        "expirationSeconds": REPORT_TOKEN_SECONDS,
+        "path": "token",
+    }
+    return {"name": name, "projected": {"sources": [{"serviceAccountToken": token}]}}
 
 
 def finisher_container(
@@ -77,16 +109,27 @@ def finisher_container(
     settings: FinishSettings,
     image: FinisherImage,
     resources: FinisherResources | None = None,
+    report_volume: str | None = None,
+    report_url: str = "",
 ) -> dict[str, Any]:
-    """The container spec injected first into a managed master pod."""
+    """The container spec injected first into a managed master pod.
+
+    With ``report_volume`` (the token volume's name in this pod) and ``report_url``, the
+    finisher hands Locust's report to the controller; without, it keeps none.
+    """
+    env = finisher_env(master, settings)
+    mounts = []
+    if report_volume and report_url:
+        env[ENV_REPORT_URL] = report_url
+        mounts.append({"name": report_volume, "mountPath": REPORT_TOKEN_DIR, "readOnly": True})
+    extra = {"volumeMounts": mounts} if mounts else {}
     return {
         "name": names.FINISHER_CONTAINER,
         "image": image.image,
         "imagePullPolicy": image.pull_policy,
         "command": list(FINISH_COMMAND),
-        "env": [
-            {"name": key, "value": value} for key, value in finisher_env(master, settings).items()
-        ],
+        "env": [{"name": key, "value": value} for key, value in env.items()],
+        **extra,
         "lifecycle": {"postStart": {"exec": {"command": list(AWAIT_READY_COMMAND)}}},
         "resources": (resources or FinisherResources()).spec(),
         # Pod Security "restricted" compliant on its own, whatever the pod says.

@@ -12,8 +12,15 @@ from typing import Any, Literal
 from app import __version__
 from app.core import names, podview
 from app.core.classify import LocustMaster, NotManaged, classify_pod
-from app.core.finisher_spec import FinisherImage, FinisherResources, finisher_container
+from app.core.finisher_spec import (
+    REPORT_TOKEN_VOLUME,
+    FinisherImage,
+    FinisherResources,
+    finisher_container,
+    report_token_volume,
+)
 from app.core.injection_status import InjectionStatus
+from app.core.kept_report import report_url
 from app.core.patch import PatchOp, add, put_entries
 from app.core.settings import FinishSettings, Strategy, resolve_settings
 
@@ -25,6 +32,8 @@ class InjectionConfig:
     defaults: FinishSettings = field(default_factory=FinishSettings)
     image: FinisherImage = field(default_factory=FinisherImage)
     resources: FinisherResources = field(default_factory=FinisherResources)
+    # Where finishers hand Locust's report to the controller; empty: they keep none.
+    report_url: str = field(default_factory=lambda: report_url("locust-finisher"))
 
 
 @dataclass(frozen=True)
@@ -49,11 +58,17 @@ def mutate_pod(pod: Mapping[str, Any], config: InjectionConfig) -> Mutation:
         blocker = _process_namespace_blocker(pod)
         if blocker is not None:
             return Mutation("skip", blocker, warnings=warnings)
-        container = finisher_container(found, settings, config.image, config.resources)
+        volume = _free_volume_name(pod, REPORT_TOKEN_VOLUME) if config.report_url else None
+        container = finisher_container(
+            found, settings, config.image, config.resources, volume, config.report_url
+        )
         ops = [add(container, "spec", "containers", 0)]
         if podview.spec(pod).get("shareProcessNamespace") is not True:
             ops.insert(0, add(True, "spec", "shareProcessNamespace"))
         injected = ["shareProcessNamespace", f"container/{names.FINISHER_CONTAINER}"]
+        if volume is not None:
+            ops.append(_volume_op(pod, report_token_volume(volume)))
+            injected.append(f"volume/{volume}")
         pull_secrets = _pull_secret_ops(pod, config.image.pull_secrets)
         if pull_secrets:
             ops += pull_secrets
@@ -65,10 +80,10 @@ def mutate_pod(pod: Mapping[str, Any], config: InjectionConfig) -> Mutation:
     status = _status(found, settings, injected).encode()
     ops += put_entries(pod, ("metadata", "labels"), {names.MANAGED_LABEL: "true"})
     ops += put_entries(pod, ("metadata", "annotations"), {names.STATUS_ANNOTATION: status})
-    return Mutation("mutate", f"{found.reason}; {_mode(settings)}", ops, warnings)
+    return Mutation("mutate", f"{found.reason}; {_mode(settings, found)}", ops, warnings)
 
 
-def _mode(settings: FinishSettings) -> str:
+def _mode(settings: FinishSettings, found: LocustMaster) -> str:
     """How the pod is finished, and why that way (``mutate`` and the webhook's log say it)."""
     if settings.strategy is Strategy.FINISHER:
         # Measured on the real kubelet (tests/cluster/test_verdict_safety.py).
@@ -76,7 +91,28 @@ def _mode(settings: FinishSettings) -> str:
             "strategy finisher: a regular container that always exits 0 (a native sidecar "
             "whose image cannot be pulled would keep the test from starting)"
         )
+    if found.exporter is None:
+        return "strategy controller: no container added, the controller records the verdict"
     return "strategy controller: no container added, the controller ends the exporter"
+
+
+def _free_volume_name(pod: Mapping[str, Any], base: str) -> str:
+    """``base``, or ``base-2``, ``-3``...: a volume name the user's pod does not use yet."""
+    taken = {
+        podview.text(volume, "name") for volume in podview.objects(podview.spec(pod), "volumes")
+    }
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        name = f"{base}-{number}"
+    return name
+
+
+def _volume_op(pod: Mapping[str, Any], volume: dict[str, Any]) -> PatchOp:
+    """The op that adds ``volume``, creating the pod's list when it has none."""
+    if not isinstance(podview.spec(pod).get("volumes"), list):
+        return add([volume], "spec", "volumes")
+    return add(volume, "spec", "volumes", "-")
 
 
 def _pull_secret_ops(pod: Mapping[str, Any], secrets: tuple[str, ...]) -> list[PatchOp]:
@@ -112,12 +148,13 @@ def _process_namespace_blocker(pod: Mapping[str, Any]) -> str | None:
 
 def _status(found: LocustMaster, settings: FinishSettings, injected: list[str]) -> InjectionStatus:
     """What we decided and injected, for the status annotation."""
+    exporter = found.exporter
     return InjectionStatus(
         settings=settings,
         master_container=found.master_container,
-        exporter_container=found.exporter.name,
-        exporter_sidecar=found.exporter.native_sidecar,
-        exporter_port=found.exporter.port,
+        exporter_container=exporter.name if exporter else None,
+        exporter_sidecar=exporter.native_sidecar if exporter else False,
+        exporter_port=exporter.port if exporter else names.EXPORTER_DEFAULT_PORT,
         locust_web_port=found.locust_web_port,
         injected=tuple(injected),
         version=__version__,

@@ -5,6 +5,10 @@ read it. Its presence marks a pod as ours, and it carries what the others cannot
 from the pod alone (the effective settings, which containers are the master and the
 exporter, their ports). Pods live longer than a version of ours, so the reader takes what
 any version wrote: a missing or unusable field reads as its default.
+
+A master without an exporter is written ``"exporterContainer": null``, with no exporter
+sidecar or port: versions before it read that as an exporter that never runs, so they
+never try to end it either.
 """
 
 import json
@@ -24,7 +28,7 @@ class InjectionStatus:
 
     settings: FinishSettings
     master_container: str
-    exporter_container: str
+    exporter_container: str | None  # None: the master has no exporter
     exporter_sidecar: bool
     exporter_port: int = names.EXPORTER_DEFAULT_PORT
     locust_web_port: int = names.LOCUST_DEFAULT_WEB_PORT
@@ -42,8 +46,11 @@ class InjectionStatus:
                 **settings,
                 "masterContainer": self.master_container,
                 "exporterContainer": self.exporter_container,
-                "exporterSidecar": self.exporter_sidecar,
-                "exporterPort": self.exporter_port,
+                **(
+                    {"exporterSidecar": self.exporter_sidecar, "exporterPort": self.exporter_port}
+                    if self.exporter_container is not None
+                    else {}
+                ),
                 "locustWebPort": self.locust_web_port,
                 "injected": list(self.injected),
             }
@@ -73,7 +80,8 @@ def read_status(annotations: Mapping[str, Any]) -> InjectionStatus | None:
     return InjectionStatus(
         settings=settings,
         master_container=_text(document.get("masterContainer")),
-        exporter_container=_text(document.get("exporterContainer")),
+        # Every version that wrote a name wrote a real one: none at all is no exporter.
+        exporter_container=_text(document.get("exporterContainer")) or None,
         exporter_sidecar=document.get("exporterSidecar") is True,
         exporter_port=_port(document.get("exporterPort"), names.EXPORTER_DEFAULT_PORT),
         locust_web_port=_port(document.get("locustWebPort"), names.LOCUST_DEFAULT_WEB_PORT),

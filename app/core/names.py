@@ -25,6 +25,10 @@ CHECK_P95_ANNOTATION: Final = f"{DOMAIN}/check-p95"
 CHECK_P99_ANNOTATION: Final = f"{DOMAIN}/check-p99"
 CHECK_AVG_ANNOTATION: Final = f"{DOMAIN}/check-avg"
 CHECK_RPS_ANNOTATION: Final = f"{DOMAIN}/check-rps"
+# Retention: how long a finished test's Job is kept (app/core/retention.py); also read on
+# the pod's namespace, as that namespace's default.
+KEEP_PASSED_ANNOTATION: Final = f"{DOMAIN}/keep-passed"
+KEEP_FAILED_ANNOTATION: Final = f"{DOMAIN}/keep-failed"
 USER_ANNOTATIONS: Final = (
     INJECT_ANNOTATION,
     TTL_ANNOTATION,
@@ -38,6 +42,8 @@ USER_ANNOTATIONS: Final = (
     CHECK_P99_ANNOTATION,
     CHECK_AVG_ANNOTATION,
     CHECK_RPS_ANNOTATION,
+    KEEP_PASSED_ANNOTATION,
+    KEEP_FAILED_ANNOTATION,
 )
 
 # Written by the webhook.
@@ -54,8 +60,22 @@ SUMMARY_ANNOTATION: Final = f"{DOMAIN}/summary"
 EXPORTER_STOPPED_ANNOTATION: Final = f"{DOMAIN}/exporter-stopped"
 # What the controller did in a fallback (on the pod, its Job, and any Service it changed).
 FALLBACK_ANNOTATION: Final = f"{DOMAIN}/fallback"
+# On a Job: the ttlSecondsAfterFinished the controller took off it until the verdict is
+# recorded, and what it set once it was (app/core/retention.py).
+HELD_TTL_ANNOTATION: Final = f"{DOMAIN}/held-ttl-seconds-after-finished"
+RETENTION_ANNOTATION: Final = f"{DOMAIN}/retention"
 
 FINISHER_CONTAINER: Final = "locust-finisher"
+
+# Locust's report kept after the pod: the finisher hands it to the controller with a token of
+# this audience, and the controller keeps it in one ConfigMap, owned by the pod's Job, labelled
+# with the pod's uid (and its Job's and pod's names, to find it without the pod).
+REPORT_AUDIENCE: Final = f"{DOMAIN}/report"
+REPORT_OF_LABEL: Final = f"{DOMAIN}/report-of"
+REPORT_JOB_LABEL: Final = f"{DOMAIN}/report-job"
+REPORT_POD_LABEL: Final = f"{DOMAIN}/report-pod"
+REPORT_LEFT_OUT_ANNOTATION: Final = f"{DOMAIN}/report-left-out"
+REPORT_KEPT_AT_ANNOTATION: Final = f"{DOMAIN}/report-kept-at"
 
 # The two published images: the webhook, controller and CLI; and the small in-pod finisher
 # (standard library only), which every managed master pod pulls.
@@ -69,6 +89,11 @@ OPERATOR_POD_NAME_LABEL: Final = "performance-test-pod-name"
 OPERATOR_EXPORTER_CONTAINER: Final = "locust-metrics-exporter"
 EXPORTER_DEFAULT_PORT: Final = 9646
 LOCUST_DEFAULT_WEB_PORT: Final = 8089
+
+# The Locust project's own operator (locustio/k8s-operator): the labels on its pods.
+OFFICIAL_COMPONENT_LABEL: Final = "locust.io/component"
+OFFICIAL_TEST_RUN_LABEL: Final = "locust.io/test-run"
+OFFICIAL_MASTER_CONTAINER: Final = "locust-master"
 
 # The kubelet marks static pods' API mirrors with this; they must never be mutated.
 MIRROR_POD_ANNOTATION: Final = "kubernetes.io/config.mirror"

@@ -49,7 +49,7 @@ class PodFacts:
     job_uid: str | None
     settings: FinishSettings
     master_container: str
-    exporter_container: str
+    exporter_container: str | None  # None: a master without an exporter
     exporter_sidecar: bool
     exporter_port: int
     has_finisher: bool
@@ -73,6 +73,8 @@ class PodFacts:
     finisher_waiting: Waiting | None = None
     # The controller's work-around for an unpullable finisher is done (names.FALLBACK_ANNOTATION).
     fallback_done: bool = False
+    # The pod's own keep-passed/keep-failed annotations as they are now (app/core/retention.py).
+    keep_annotations: tuple[tuple[str, str], ...] = ()
 
     @property
     def finisher_runs(self) -> bool:
@@ -82,6 +84,11 @@ class PodFacts:
         without a finisher. If it starts after all, it picks up where the test is.
         """
         return self.has_finisher and self.finisher_waiting is None
+
+    @property
+    def has_exporter(self) -> bool:
+        """Whether there is an exporter to end (OpenTelemetry and official operator: none)."""
+        return self.exporter_container is not None
 
     @property
     def key(self) -> str:
@@ -150,7 +157,7 @@ def facts_from_pod(pod: Mapping[str, Any], *, deleted: bool = False) -> PodFacts
         for key in ("containerStatuses", "initContainerStatuses")
         for s in podview.objects(status, key)
     }
-    exporter_status = statuses.get(exporter_name, {})
+    exporter_status = statuses.get(exporter_name, {}) if exporter_name is not None else {}
     job, job_uid = _owning_job(pod)
     finisher = next(
         (c for c in podview.containers(pod) if podview.text(c, "name") == names.FINISHER_CONTAINER),
@@ -189,4 +196,9 @@ def facts_from_pod(pod: Mapping[str, Any], *, deleted: bool = False) -> PodFacts
         finisher_image=(podview.text(finisher, "image") or "") if finisher else "",
         finisher_waiting=_never_ran(statuses.get(names.FINISHER_CONTAINER)) if finisher else None,
         fallback_done=names.FALLBACK_ANNOTATION in annotations,
+        keep_annotations=tuple(
+            (key, value)
+            for key in (names.KEEP_PASSED_ANNOTATION, names.KEEP_FAILED_ANNOTATION)
+            if isinstance(value := annotations.get(key), str)
+        ),
     )

@@ -14,7 +14,7 @@ from typing import Literal
 from app.core import names
 from app.core.checks import describe_check, evaluate_checks, failed_checks, has_checks, verdict
 from app.core.durations import format_duration
-from app.core.finish_plan import latest_end_offset, waits_for_scrape
+from app.core.finish_plan import latest_end_offset, plain_ttl, waits_for_scrape
 from app.core.pod_facts import PodFacts
 from app.core.settings import FinishSettings, Strategy, WaitForScrape
 from app.core.summary import Summary, decode_summary, encode_summary, headline
@@ -154,10 +154,10 @@ def finisher_deadline_offset(settings: FinishSettings) -> float:
 
 def quit_due_at(facts: PodFacts) -> float | None:
     """When the controller should end a still-running exporter itself."""
-    if facts.master is None or facts.exporter_sidecar:
+    if facts.master is None or facts.exporter_sidecar or not facts.has_exporter:
         return None
     if facts.settings.strategy is Strategy.CONTROLLER or not facts.finisher_runs:
-        return facts.master.finished_at + facts.settings.ttl_seconds + CONTROLLER_GRACE_SECONDS
+        return facts.master.finished_at + plain_ttl(facts.settings) + CONTROLLER_GRACE_SECONDS
     return (
         facts.master.finished_at + finisher_deadline_offset(facts.settings) + FINISHER_GRACE_SECONDS
     )
@@ -169,17 +169,19 @@ def _report_due_at(facts: PodFacts) -> float | None:
         return None
     if not facts.finisher_runs or facts.finisher is not None or facts.terminal:
         return facts.master.finished_at
-    return (
-        facts.master.finished_at
-        + finisher_deadline_offset(facts.settings)
-        + FINISHER_GRACE_SECONDS
-        + FINISHER_SILENCE_SECONDS
-    )
+    # Without an exporter the finisher has nothing to keep up: it ends with the master.
+    offset = finisher_deadline_offset(facts.settings) if facts.has_exporter else 0.0
+    return facts.master.finished_at + offset + FINISHER_GRACE_SECONDS + FINISHER_SILENCE_SECONDS
 
 
 def _final_scrape_warning(facts: PodFacts, summary: Summary) -> EventSpec | None:
     final = summary.get("finalScrape")
-    if final is None or final["confirmed"] or facts.settings.wait_for_scrape is WaitForScrape.FALSE:
+    if (
+        final is None
+        or final["confirmed"]
+        or facts.settings.wait_for_scrape is WaitForScrape.FALSE
+        or not facts.has_exporter  # no exporter, nothing for Prometheus to scrape
+    ):
         return None
     if not final["scrapedDuringTest"] and not final["waited"]:
         message = (
@@ -294,8 +296,10 @@ def _fallback_due_at(facts: PodFacts, now: float) -> float | None:
 
 def _publish_not_ready(facts: PodFacts) -> PublishNotReady:
     assert facts.finisher_waiting is not None
-    ttl = format_duration(facts.settings.ttl_seconds)
-    if facts.exporter_sidecar:
+    ttl = format_duration(plain_ttl(facts.settings))
+    if not facts.has_exporter:
+        consequence = "the pod ends with the Locust master, with no summary of its numbers"
+    elif facts.exporter_sidecar:
         consequence = "the kubelet stops the exporter when the Locust master exits"
     else:
         consequence = (
@@ -387,7 +391,8 @@ def plan(facts: PodFacts, now: float, quits: QuitHistory = QuitHistory()) -> Pla
                 RecordVerdict(_verdict_annotations(facts, early), {names.RESULT_LABEL: early})
             )
 
-    if not facts.exporter_sidecar and facts.exporter_stop_recorded is None:
+    # A master without an exporter has nothing to quit and no exporter's end to record.
+    if facts.has_exporter and not facts.exporter_sidecar and facts.exporter_stop_recorded is None:
         if quits.stopped is not None:
             actions.append(_stopped_by_controller(facts, quits))
         elif facts.exporter_ended is not None and _finisher_may_still_speak(facts, now):

@@ -49,7 +49,7 @@ class FinishSettings:
     all start from them. A check of None is not made (see :mod:`app.core.checks`).
     """
 
-    ttl_seconds: float = 30.0
+    ttl_seconds: float | None = None  # a floor the user set; None: end on the final scrape
     wait_for_scrape: WaitForScrape = WaitForScrape.AUTO
     max_wait_seconds: float = 300.0
     strategy: Strategy = Strategy.FINISHER
@@ -58,6 +58,9 @@ class FinishSettings:
     check_p99_seconds: float | None = None  # at most
     check_avg_seconds: float | None = None  # at most
     check_rps: float | None = None  # at least
+    # How long a finished test's Job is kept (KEEP_FOREVER: no TTL); None: the Job's own TTL.
+    keep_passed_seconds: float | None = None
+    keep_failed_seconds: float | None = None
 
     def describe(self) -> dict[str, str]:
         """The settings as users write them, keyed as in the ConfigMap and status annotation.
@@ -65,13 +68,19 @@ class FinishSettings:
         Checks appear only when set, so a pod without any is described as before they existed.
         """
         described = {setting.key: setting.show(self) for setting in SETTINGS}
-        for check in CHECK_SETTINGS:
+        for check in (*CHECK_SETTINGS, *RETENTION_SETTINGS):  # retention too: only when set
             if check.default(self) is not None:
                 described[check.key] = check.show(self)
         return described
 
 
 DEFAULT_SETTINGS = FinishSettings()
+
+# With no TTL set, the exporter ends as soon as a final scrape is confirmed, and only when
+# none can be (no scrape during the test, an exporter without promhttp's counter) after this.
+DEFAULT_TTL_SECONDS = 30.0
+# The TTL's word for "no floor: end on the confirmed final scrape".
+AUTO_TTL = "auto"
 
 
 class SettingError(ValueError):
@@ -112,6 +121,22 @@ def _parse_duration(value: object) -> float:
 
 
 _Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def _parse_ttl(value: object) -> float | None:
+    if isinstance(value, str) and value.strip().lower() == AUTO_TTL:
+        return None
+    try:
+        return _parse_duration(value)
+    except SettingError:
+        raise SettingError(value, _TTL) from None
+
+
+def _show_ttl(seconds: float | None) -> str:
+    return AUTO_TTL if seconds is None else format_duration(seconds)
+
+
+_TTL = f"{AUTO_TTL} or {_DURATION}"
 
 
 def _one_of(choices: type[StrEnum]) -> str:
@@ -184,10 +209,11 @@ TTL = Setting(
     "ttl",
     names.TTL_ANNOTATION,
     "LOCUST_FINISHER_TTL",
-    _DURATION,
-    _parse_duration,
-    format_duration,
-    "least time the exporter stays up after the master exits",
+    _TTL,
+    _parse_ttl,
+    _show_ttl,
+    "least time the exporter stays up after the master exits (auto: none, end on the final "
+    "scrape, 30s if none can be confirmed)",
 )
 WAIT_FOR_SCRAPE = Setting(
     "wait_for_scrape",
@@ -333,6 +359,54 @@ CHECK_RPS = Setting(
 CHECK_SETTINGS: tuple[Setting, ...] = (CHECK_FAIL_RATIO, CHECK_P95, CHECK_P99, CHECK_AVG, CHECK_RPS)
 
 
+# ---------------------------------------------------------------- retention
+#
+# How long the Job of a finished test is kept, for passed and failed tests apart: set like
+# the checks (a pod annotation, a ConfigMap default, carried in the status annotation), and
+# also per namespace, which only the controller reads (app/core/retention.py). None of them
+# set leaves the Job's own ttlSecondsAfterFinished alone.
+
+FOREVER = "forever"
+KEEP_FOREVER = float("inf")
+_KEEP = f"a duration like 2h, or {FOREVER}"
+
+
+def _keep(value: object) -> float:
+    if isinstance(value, str) and value.strip().lower() == FOREVER:
+        return KEEP_FOREVER
+    try:
+        return _parse_duration(value)
+    except SettingError:
+        raise SettingError(value, _KEEP) from None
+
+
+def _show_keep(seconds: float) -> str:
+    return FOREVER if seconds == KEEP_FOREVER else format_duration(seconds)
+
+
+KEEP_PASSED = Setting(
+    "keep_passed_seconds",
+    "retention.passed",
+    names.KEEP_PASSED_ANNOTATION,
+    None,
+    _KEEP,
+    _keep,
+    _show_keep,
+    "how long a passed test's Job is kept after it finished (forever: never deleted)",
+)
+KEEP_FAILED = Setting(
+    "keep_failed_seconds",
+    "retention.failed",
+    names.KEEP_FAILED_ANNOTATION,
+    None,
+    _KEEP,
+    _keep,
+    _show_keep,
+    "how long a failed test's Job is kept after it finished (forever: never deleted)",
+)
+RETENTION_SETTINGS: tuple[Setting, ...] = (KEEP_PASSED, KEEP_FAILED)
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A value one source gave that its setting cannot take."""
@@ -356,7 +430,7 @@ def read_settings(
     """
     changes: dict[str, Any] = {}
     rejected: list[Rejected] = []
-    for setting in (*SETTINGS, *CHECK_SETTINGS):
+    for setting in (*SETTINGS, *CHECK_SETTINGS, *RETENTION_SETTINGS):
         name = name_of(setting)
         if name is None or name not in values:
             continue
@@ -397,6 +471,8 @@ def resolve_settings(
 
 def _instead(setting: Setting, defaults: FinishSettings) -> str:
     """What stands for a rejected annotation: the default, or, for a check, none at all."""
+    if setting in RETENTION_SETTINGS:  # the namespace's default comes first, at the verdict
+        return "using the namespace's or cluster's"
     if setting in CHECK_SETTINGS and setting.default(defaults) is None:
         return "no check"
     return f"using the default {setting.show(defaults)}"

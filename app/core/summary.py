@@ -72,6 +72,19 @@ class CheckResult(TypedDict):
     reads: str
 
 
+class KeptReport(TypedDict):
+    """Whether Locust's HTML report and stats were handed to the controller to keep.
+
+    Small by construction (four file names at most, a note of one short line), so it never
+    crowds the totals out of the 4 KiB summary.
+    """
+
+    kept: bool
+    bytes: int  # compressed, as kept
+    leftOut: list[str]  # the files not kept (docs/reference.md says why each may be)
+    note: NotRequired[str]
+
+
 class Summary(TypedDict, total=False):
     """The compact JSON summary of one test (every field optional for forward compatibility)."""
 
@@ -97,6 +110,7 @@ class Summary(TypedDict, total=False):
     notes: list[str]
     leftOut: LeftOut
     checks: list[CheckResult]  # written by the controller, never by the finisher
+    report: KeptReport
 
 
 def _number(row: Mapping[str, Any], key: str) -> float:

@@ -46,7 +46,7 @@ class FinisherConfig:
     """Everything the finisher needs to know."""
 
     settings: FinishSettings
-    exporter: Endpoint
+    exporter: Endpoint | None  # None: the master has no exporter (nothing to prime or end)
     locust: Endpoint
     exporter_sidecar: bool
     termination_log: Path
@@ -54,7 +54,7 @@ class FinisherConfig:
     master_container: str
     exporter_container: str
     poll_seconds: float = DEFAULT_POLL_SECONDS
-    wait_check_seconds: float = 1.0
+    wait_check_seconds: float = 0.5  # how soon a final scrape is seen once it completes
     master_start_seconds: float = DEFAULT_MASTER_START_SECONDS
     # Each bad value that was replaced by its default, for the log and the summary.
     warnings: tuple[str, ...] = field(default=())
@@ -70,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument(
         "--exporter-url",
-        help=f"the exporter (env {spec.ENV_EXPORTER_URL}, default {DEFAULT_EXPORTER_URL})",
+        help=f"the exporter, or {spec.EXPORTER_NONE!r} when the master has none "
+        f"(env {spec.ENV_EXPORTER_URL}, default {DEFAULT_EXPORTER_URL})",
     )
     parser.add_argument(
         "--locust-url",
@@ -152,6 +153,12 @@ class _Reader:
         return settings
 
 
+def _exporter(text: str) -> Endpoint | None:
+    if text.strip().lower() == spec.EXPORTER_NONE:
+        return None
+    return Endpoint.parse(text)
+
+
 def _positive_duration(text: str) -> float:
     seconds = parse_duration(text)
     if seconds <= 0:
@@ -173,11 +180,12 @@ def resolve(
     """
     read = _Reader(args, env, strict_flags)
     settings = read.settings()
+    default_exporter: Endpoint | None = Endpoint.parse(DEFAULT_EXPORTER_URL)
     exporter = read.value(
         "exporter-url",
         spec.ENV_EXPORTER_URL,
-        Endpoint.parse(DEFAULT_EXPORTER_URL),
-        Endpoint.parse,
+        default_exporter,
+        _exporter,
         DEFAULT_EXPORTER_URL,
     )
     locust = read.value(

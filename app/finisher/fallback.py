@@ -10,12 +10,13 @@ import logging
 import time
 from collections.abc import Callable
 
+from app.core.finish_plan import plain_ttl
 from app.core.summary import Summary, decode_summary
 from app.core.timestamps import format_time
 from app.finisher.config import FinisherConfig
 from app.finisher.handoff import Known
 from app.finisher.processes import Process, find_master, still_running
-from app.finisher.report import write_summary
+from app.finisher.report import NO_EXPORTER, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,14 @@ def _master_gone_at(
 
 
 def _end_exporter(config: FinisherConfig) -> str:
+    exporter = config.exporter
+    if exporter is None:
+        return NO_EXPORTER
     if config.exporter_sidecar:
         return "left to kubelet (native sidecar)"
     detail = ""
     for _ in range(2):
-        outcome, detail = config.exporter.quit()
+        outcome, detail = exporter.quit()
         if outcome == "gone":
             return "already gone"
         if outcome == "quit":
@@ -68,7 +72,7 @@ def finish_plainly(
         if known.exporter is None and not stop():
             known.note("the finisher fell back to a plain TTL: no final-scrape wait")
             exited = _master_gone_at(config, known, pause, stop)
-            end = exited + config.settings.ttl_seconds
+            end = exited + plain_ttl(config.settings)
             while not stop() and time.monotonic() < end:
                 pause(min(end - time.monotonic(), 1.0))
             if not stop():

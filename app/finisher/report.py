@@ -11,9 +11,14 @@ from app.core.summary import Summary, encode_summary, headline
 
 log = logging.getLogger(__name__)
 
+# The summary's word for a master without an exporter (the official operator's, OpenTelemetry).
+NO_EXPORTER = "none in this pod"
+
 
 def scrape_words(summary: Summary) -> str:
     """What is known about the final scrape, and nothing more."""
+    if summary.get("exporter") == NO_EXPORTER:
+        return "no exporter, so no final scrape to wait for"
     final = summary.get("finalScrape")
     if final is None:
         return "final scrape unknown"

@@ -6,8 +6,9 @@ The sequence (see docs/design.md for the reasoning):
 2. while it runs, keep Locust's latest totals; when Locust reports ``stopped``, prime the
    exporter (one read of its /metrics makes it fetch and keep the final numbers) and note
    whether anyone else scraped it during the test;
-3. after the master exits, keep the exporter up for the TTL, and for a final scrape by
-   someone else when that is asked for, up to max-wait;
+3. after the master exits, keep the exporter up until a scrape by someone else collected
+   the final numbers, when that is awaited (up to max-wait; a TTL the user set is a floor);
+   else for the TTL (30 s unless set);
 4. end the exporter (``/quitquitquit``; a native sidecar is left to kubelet), write the
    summary to the termination log.
 
@@ -29,13 +30,21 @@ from types import FrameType
 
 from app.core.finish_plan import ExporterDeadline, waits_for_scrape
 from app.core.scrapes import ScrapeLedger, completed_scrapes
-from app.core.summary import FinalScrape, Summary, decode_summary, encode_summary, summarize_stats
+from app.core.summary import (
+    FinalScrape,
+    KeptReport,
+    Summary,
+    decode_summary,
+    encode_summary,
+    summarize_stats,
+)
 from app.core.timestamps import format_time
 from app.finisher.config import FinisherConfig
 from app.finisher.faults import inject, read_fault
 from app.finisher.handoff import WORKER_FAILED, Known, Reporter
+from app.finisher.keep_report import ReportKeeper
 from app.finisher.processes import Process, find_master, open_pidfd, still_running
-from app.finisher.report import write_summary
+from app.finisher.report import NO_EXPORTER, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +94,13 @@ class Progress:
     master_finished_at: str | None = None
     primed: bool = False
     exporter_had_data: bool | None = None
+    counter_missing: bool = False  # the exporter answered without promhttp's scrape counter
     waited: bool = False
     confirmed_at: str | None = None
     exporter: str = "not ended"
     ledger: ScrapeLedger = field(default_factory=ScrapeLedger)
     notes: list[str] = field(default_factory=list)
+    report: KeptReport | None = None  # what became of Locust's report, once handed over
 
     def summary(self) -> Summary:
         """The summary as of now."""
@@ -119,6 +130,8 @@ class Progress:
             final["exporterHadData"] = self.exporter_had_data
         summary["finalScrape"] = final
         summary["exporter"] = self.exporter
+        if self.report is not None:
+            summary["report"] = self.report
         if notes:
             summary["notes"] = notes
         return summary
@@ -183,8 +196,12 @@ class Finisher:
         self.reporter = reporter or Reporter(None)
         self.progress = Progress(notes=list(self.known.notes))
         self.progress.inherited = decode_summary(self.known.summary)
+        if self.progress.inherited is not None:
+            self.progress.report = self.progress.inherited.get("report")
         self._reported = ""
         self.fault = read_fault(os.environ)
+        self.keeper = ReportKeeper(config)
+        self._report_totals: tuple[int, int] | None = None
 
     def _inject(self, phase: str) -> None:
         inject(self.fault, phase, self.known, self.reporter)
@@ -200,8 +217,11 @@ class Finisher:
 
     def _read_exporter(self) -> int | None:
         """One read of the exporter's /metrics; the scrape counter it reports, if any."""
+        exporter = self.config.exporter
+        if exporter is None:
+            return None
         try:
-            status, body = self.config.exporter.get("/metrics")
+            status, body = exporter.get("/metrics")
         except OSError as error:
             log.info("exporter not readable: %s", error)
             return None
@@ -215,11 +235,22 @@ class Finisher:
             self.progress.exporter_had_data = True
         elif self.progress.exporter_had_data is None:
             self.progress.exporter_had_data = False
-        return completed_scrapes(text)
+        counter = completed_scrapes(text)
+        if counter is None:
+            self.progress.counter_missing = True
+        return counter
 
     def _prime(self) -> bool:
         """One read that makes the exporter fetch and keep Locust's current totals."""
         counter = self._read_exporter()
+        if counter is None and self.progress.counter_missing:
+            # It answered, so it now holds the totals; only its scrapes cannot be counted.
+            self.progress.primed = True
+            self.progress.note(
+                "the exporter does not count its scrapes (no promhttp counter): "
+                "no final scrape can be confirmed, so it was ended after the TTL"
+            )
+            return True
         if counter is None:
             self.progress.note("could not prime the exporter: it did not answer /metrics")
             return False
@@ -235,7 +266,7 @@ class Finisher:
         """Read the counter; False if the exporter is gone."""
         counter = self._read_exporter()
         if counter is None:
-            return self.config.exporter.accepts_connections()
+            return self.config.exporter is not None and self.config.exporter.accepts_connections()
         self.progress.ledger.record_read(counter)
         if (
             self.progress.ledger.scraped_since_priming
@@ -247,18 +278,22 @@ class Finisher:
         return True
 
     def _end_exporter(self, waiter: Waiter) -> None:
+        exporter = self.config.exporter
+        if exporter is None:
+            self.progress.exporter = NO_EXPORTER
+            return
         if self.config.exporter_sidecar:
             self.progress.exporter = "left to kubelet (native sidecar)"
             return
         detail = ""
         for attempt in range(1, QUIT_ATTEMPTS + 1):
-            outcome, detail = self.config.exporter.quit()
+            outcome, detail = exporter.quit()
             if outcome == "gone":
                 self.progress.exporter = "quit" if attempt > 1 else "already gone"
                 return
             if outcome == "quit":
                 for _ in range(20):
-                    if not self.config.exporter.accepts_connections(timeout=0.2):
+                    if not exporter.accepts_connections(timeout=0.2):
                         self.progress.exporter = "quit"
                         return
                     waiter.wait(0.05)
@@ -308,11 +343,15 @@ class Finisher:
         # Workers report their last samples up to one report interval (3 s) after the
         # master says "stopped", so the totals may still grow: prime again whenever they do.
         totals = _totals(progress.totals)
-        if totals != progress.primed_totals:
+        if self.config.exporter is not None and totals != progress.primed_totals:
             if progress.primed_totals is not None:
                 log.info("totals grew after the stop to %s; priming the exporter again", totals)
             if self._prime():
                 progress.primed_totals = totals
+        # After priming, which the final scrape waits on; a big report takes Locust seconds.
+        if totals != self._report_totals:
+            self.keeper.fetch()
+            self._report_totals = totals
 
     def _watch_master(self, master: Process, waiter: Waiter) -> None:
         pidfd = open_pidfd(master)
@@ -368,6 +407,11 @@ class Finisher:
         log.info("Locust master exited")
         return exited
 
+    def _hand_over_report(self) -> None:
+        if self.progress.report is None:  # else an earlier worker handed it over already
+            self.progress.report = self.keeper.hand_over().summary()
+            self.report_summary()
+
     # ----------------------------------------------------------------- the whole run
 
     def run(self, waiter: Waiter) -> None:
@@ -379,6 +423,16 @@ class Finisher:
         inherited_exit = self.known.master_exited_at is not None
         self._inject("start")
         exited = self._master_exit(waiter)
+        if exited is not None:
+            # Before anything else ends: the controller records the verdict only after the
+            # pod completes, so a kept report is always there before the verdict.
+            self._hand_over_report()
+        if self.config.exporter is None:
+            # Nothing keeps the pod up: the summary is all there is to do.
+            if exited is None:
+                progress.note("no Locust master process appeared: no totals")
+            progress.exporter = NO_EXPORTER
+            return
         if exited is None:
             minutes = self.config.master_start_seconds / 60
             progress.note(
@@ -406,12 +460,16 @@ class Finisher:
         progress.waited = wait_for_scrape
         exporter_alive = True
         while True:
-            reason = deadline.decide(self.clock(), progress.ledger.scraped_since_priming)
-            if reason is not None or not exporter_alive:
-                break
             self._inject("scrape" if wait_for_scrape else "ttl")
+            # Read the counter before deciding: a scrape during Locust's autoquit window
+            # ends the exporter the moment the master exits.
             if wait_for_scrape and progress.primed:
                 exporter_alive = self._check_scrapes()
+            reason = deadline.decide(
+                self.clock(), progress.ledger.scraped_since_priming, not progress.counter_missing
+            )
+            if reason is not None or not exporter_alive:
+                break
             pause = self.config.wait_check_seconds
             if not wait_for_scrape:
                 pause = deadline.earliest_end - self.clock()
@@ -423,7 +481,7 @@ class Finisher:
                 "the exporter held no numbers from Locust (its web UI behind a login, or "
                 "under --web-base-path?): a scrape could not carry the final numbers"
             )
-        elif wait_for_scrape and progress.confirmed_at is None:
+        elif wait_for_scrape and progress.confirmed_at is None and not progress.counter_missing:
             progress.note(
                 "no final scrape seen within max-wait: raise locust-finisher.io/max-wait "
                 "or check that Prometheus scrapes this pod"

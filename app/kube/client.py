@@ -10,7 +10,7 @@ pooling) and moves raw JSON.
 import json
 import os
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -315,7 +315,7 @@ class KubeClient:
 
     async def watch(
         self, path: str, resource_version: str, timeout_seconds: int = 300, **query: Any
-    ) -> AsyncIterator[JsonDict]:
+    ) -> AsyncGenerator[JsonDict, None]:
         """Watch events after ``resource_version``, bookmarks included, until the stream ends.
 
         Raises:

@@ -11,6 +11,7 @@ one too when the pod is deleted the moment it ends. Live numbers come from Locus
 """
 
 import asyncio
+import contextlib
 import math
 import sys
 import time
@@ -236,7 +237,8 @@ class Follower:
 
         Each state comes from its watch event, so a pod deleted the moment it ends (a Job's
         ttlSecondsAfterFinished: 0) still shows its master's exit: the DELETED event carries
-        the pod as it was last stored.
+        the pod as it was last stored. A change that ends the test ends the window at once:
+        CI hears the verdict when it is written, not at the next look.
         """
         if not self._pod_version:
             await asyncio.sleep(seconds)  # nothing to resume from: the next look lists again
@@ -251,29 +253,35 @@ class Follower:
                     timeout_seconds=max(1, math.ceil(seconds)),
                     **self._pod_query,
                 )
-                async for event in stream:
-                    self._apply(event)
+                async with contextlib.aclosing(stream):
+                    async for event in stream:
+                        if self._apply(event):
+                            return
         except GoneError:
             self._pod_version = None  # too old to resume from: list again
         except TimeoutError:
             if not window.expired():
                 raise
 
-    def _apply(self, event: JsonDict) -> None:
+    def _apply(self, event: JsonDict) -> bool:
+        """Take one watch event; True when it may have ended the test (look now)."""
         pod = podview.mapping(event, "object")
         metadata = podview.mapping(pod, "metadata")
         self._pod_version = podview.text(metadata, "resourceVersion") or self._pod_version
         if event.get("type") not in ("ADDED", "MODIFIED", "DELETED") or not self._ours(pod):
-            return
+            return False
         uid = str(metadata.get("uid"))
+        status = status_of_test(pod, None)
         if event.get("type") == "DELETED":
             self._pods.pop(uid, None)
             # Its last state: the verdict, if the master had exited, and the finisher's summary.
-            status = status_of_test(pod, None)
             if self._last_status is None or status.exit_code is not None:
                 self._last_pod, self._last_status = dict(pod), status
-        else:
-            self._pods[uid] = dict(pod)
+            return status.exit_code is not None
+        self._pods[uid] = dict(pod)
+        if status.finished:  # kept too in case the pod is gone by the look (TTL 0)
+            self._last_pod, self._last_status = dict(pod), status
+        return status.finished
 
     async def _look(self, job: JsonDict | None, pod: JsonDict | None) -> int | None:
         """One look at the test: its exit code once decided, else None to look again."""

@@ -1,15 +1,30 @@
-"""Locust's HTML report and final stats as kept in the cluster, for ``wait --report-dir``.
+"""Locust's HTML report and final stats as kept in the cluster, for ``wait`` and ``report``.
 
-The report goes with the pod unless something keeps it (issue 12, point 1). This is the one
-place ``wait`` asks for it, so the outputs need no change when it is kept: until then there
-is nothing to fetch, and ``--report-dir`` holds the summary and the stats it carries.
+The controller keeps what a test's finisher handed it in one ConfigMap next to the Job,
+labelled with the pod's uid (app/core/kept_report.py). This is the one place the readers
+look for it: ``wait --report-dir`` after the verdict, ``locust-finisher report`` any time
+while the Job is kept.
 """
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from app.core import podview
+from app.core.kept_report import (
+    EXCEPTIONS_JSON,
+    FAILURES_CSV,
+    REPORT_HTML,
+    STATS_JSON,
+    KeptFiles,
+    LeftOut,
+    kept_files,
+    report_selector,
+)
 from app.core.results import FinishedTest
-from app.kube.client import KubeClient
+from app.kube.client import KubeClient, KubeError, path_of
+from app.waiting.selectors import label_selector, owned_by
 
 
 @dataclass(frozen=True)
@@ -18,12 +33,105 @@ class KeptReport:
 
     html: bytes | None = None  # Locust's /stats/report page
     stats: dict[str, Any] | None = None  # Locust's final stats, fuller than the summary's
+    failures_csv: bytes | None = None
+    exceptions: bytes | None = None  # Locust's /exceptions JSON
+    left_out: list[LeftOut] = field(default_factory=list)
+    configmap: str = ""
+
+    def files(self) -> dict[str, bytes]:
+        """The kept files by the name they are written under."""
+        found: dict[str, bytes | None] = {
+            REPORT_HTML: self.html,
+            STATS_JSON: None if self.stats is None else _json(self.stats),
+            FAILURES_CSV: self.failures_csv,
+            EXCEPTIONS_JSON: self.exceptions,
+        }
+        return {name: data for name, data in found.items() if data is not None}
+
+
+def _json(document: Any) -> bytes:
+    return (json.dumps(document, indent=2) + "\n").encode()
+
+
+def _report(configmap: Mapping[str, Any]) -> KeptReport:
+    kept: KeptFiles = kept_files(configmap)
+    stats: dict[str, Any] | None = None
+    left_out = list(kept.left_out)
+    if STATS_JSON in kept.files:
+        try:
+            document = json.loads(kept.files[STATS_JSON])
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            stats = document
+        else:
+            left_out.append(LeftOut(STATS_JSON, "kept, but not a JSON object"))
+    return KeptReport(
+        html=kept.files.get(REPORT_HTML),
+        stats=stats,
+        failures_csv=kept.files.get(FAILURES_CSV),
+        exceptions=kept.files.get(EXCEPTIONS_JSON),
+        left_out=left_out,
+        configmap=podview.text(podview.mapping(configmap, "metadata"), "name") or "",
+    )
+
+
+def _newest(configmaps: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    def kept_at(configmap: Mapping[str, Any]) -> str:
+        metadata = podview.mapping(configmap, "metadata")
+        return podview.text(metadata, "creationTimestamp") or ""
+
+    return max(configmaps, key=kept_at, default=None)
+
+
+async def _configmaps(client: KubeClient, namespace: str, selector: str) -> list[Any]:
+    listed = await client.get(path_of("configmaps", namespace), labelSelector=selector)
+    return [item for item in listed.get("items") or [] if isinstance(item, dict)]
+
+
+async def report_of_pod(client: KubeClient, namespace: str, pod: str) -> KeptReport | None:
+    """The report kept for pod ``pod`` (found by its uid, or its name once it is gone).
+
+    Raises:
+        KubeError: when the API cannot be asked.
+    """
+    try:
+        found = await client.get(path_of("pods", namespace, pod))
+        uid: str | None = podview.text(podview.mapping(found, "metadata"), "uid") or None
+    except KubeError as error:
+        if error.status != 404:
+            raise
+        uid = None
+    configmap = _newest(await _configmaps(client, namespace, report_selector(uid, pod_name=pod)))
+    return None if configmap is None else _report(configmap)
+
+
+async def report_of_job(client: KubeClient, namespace: str, job: str) -> KeptReport | None:
+    """The newest report kept for any pod of Job ``job``.
+
+    Raises:
+        KubeError: when the API cannot be asked (404 when there is no such Job).
+    """
+    found = await client.get(path_of("jobs", namespace, job, group="batch/v1"))
+    uid = podview.text(podview.mapping(found, "metadata"), "uid") or ""
+    selector = label_selector(podview.mapping(podview.mapping(found, "spec"), "selector"))
+    pods = await client.get(path_of("pods", namespace), labelSelector=selector)
+    configmaps: list[Mapping[str, Any]] = []
+    for pod in pods.get("items") or []:
+        if isinstance(pod, dict) and owned_by(pod, uid):
+            pod_uid = podview.text(podview.mapping(pod, "metadata"), "uid") or ""
+            configmaps += await _configmaps(client, namespace, report_selector(pod_uid))
+    configmap = _newest(configmaps)
+    return None if configmap is None else _report(configmap)
 
 
 async def fetch_kept_report(client: KubeClient, finished: FinishedTest) -> KeptReport | None:
-    """The report kept for ``finished``; None when none was kept (so far, always).
+    """The report kept for ``finished``; None when none was kept or it cannot be read.
 
-    Runs after the wait, with the same client; it must bound its own requests, and a report
-    that cannot be read is None (the verdict and the summary stand without it).
+    Runs after the wait, with the same client (each request bounded by it); the verdict and
+    the summary stand without the report.
     """
-    return None
+    try:
+        return await report_of_pod(client, finished.namespace, finished.pod)
+    except KubeError:
+        return None

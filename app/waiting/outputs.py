@@ -1,5 +1,8 @@
 """Where ``wait`` puts a finished test for CI: JUnit, Markdown, step summary, report folder.
 
+The report folder holds the summary and the stats, and Locust's own files (report.html,
+failures.csv, exceptions.json) when the controller kept them (app/waiting/kept_report.py).
+
 They are written for a passed and a failed test alike. One that cannot be written ends the
 wait with one line and exit 2, never 1: exit 1 means Locust's verdict and nothing else.
 """
@@ -48,6 +51,10 @@ def _write(path: Path, content: str | bytes, *, append: bool = False) -> None:
         file.write(data)
 
 
+def _writer(content: bytes) -> Callable[[Path], None]:
+    return lambda path: _write(path, content)
+
+
 def _same_file(one: Path | None, other: Path | None) -> bool:
     return one is not None and other is not None and one.resolve() == other.resolve()
 
@@ -71,9 +78,10 @@ def _writes(
         writes.append(
             (directory / STATS_FILE, lambda p: _write(p, json.dumps(stats, indent=2) + "\n"))
         )
-        if kept and kept.html is not None:
-            html = kept.html
-            writes.append((directory / REPORT_FILE, lambda p: _write(p, html)))
+        for name, data in (kept.files() if kept else {}).items():
+            # stats.json is written above, from the kept stats when there are some.
+            if name != STATS_FILE:
+                writes.append((directory / name, _writer(data)))
     return writes
 
 

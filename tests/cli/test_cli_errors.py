@@ -16,7 +16,7 @@ from tests.conftest import run_cli
         (["wait", "--test", "t", "--job", "j"], "not allowed with argument"),
         (["wait", "-n", "x"], "one of the arguments --test --job --pod is required"),
         (["controller", "--kubeconfig", "/nonexistent"], "/nonexistent: no such kubeconfig file"),
-        (["finish", "--ttl", "soon"], "ttl: 'soon' is not a duration"),
+        (["finish", "--ttl", "soon"], "ttl: 'soon' is not auto or a duration"),
         (["finish", "--exporter-url", "ftp://x"], "is not an http://host:port URL"),
         (["terminator", "--master-pattern", "("], "master-pattern:"),
         (["await-ready", "--timeout", "x"], "is not a duration"),

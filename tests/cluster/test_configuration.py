@@ -20,7 +20,7 @@ def test_cluster_defaults_change_without_a_restart_or_a_dropped_admission(
 ) -> None:
     opt_in_namespace(cluster, "defaults-reload")
     restarts_before = webhook_restarts(cluster)
-    with cluster_config(cluster, lambda text: text.replace("ttl: 30s", "ttl: 7s")):
+    with cluster_config(cluster, lambda text: text.replace("ttl: auto", "ttl: 7s")):
         seen: list[str] = []
 
         def new_ttl_in_force() -> bool:

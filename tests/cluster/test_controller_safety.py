@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from app.core import names
 from devcluster import operator_shapes as shapes
 from devcluster.api import ApiError
 from devcluster.cluster import LocalCluster
 from devcluster.install import NAMESPACE, opt_in_namespace
-from devcluster.loadtest import prepare_namespace, start_wait
+from devcluster.loadtest import prepare_namespace, start_vanishing_test
 from devcluster.processes import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -35,31 +34,17 @@ def test_a_job_deleted_the_moment_it_finishes_still_gives_its_verdict(
 ) -> None:
     namespace = f"vanish-{'fail' if failing else 'pass'}"
     prepare_namespace(cluster, namespace)
-    test = shapes.LoadTest(
-        name="vanish",
-        namespace=namespace,
-        run_time="4s",
-        autoquit=8,
-        master_annotations={names.TTL_ANNOTATION: "1s", names.WAIT_FOR_SCRAPE_ANNOTATION: "false"},
-    )
-    objects = shapes.load_test_objects(test, failing)
-    for item in objects:
-        if item["kind"] == "Job" and item["metadata"]["name"] == f"{test.node_name}-master":
-            item["spec"]["ttlSecondsAfterFinished"] = 0
-    waiting = start_wait(cluster, namespace, test.name)
-    cluster.apply(objects)
-    job_path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{test.node_name}-master"
+    job_path, waiting = start_vanishing_test(cluster, namespace, "vanish", failing)
+    job_name = job_path.rsplit("/", 1)[1]
 
     def job_gone() -> bool:
         jobs = cluster.api().get(f"/apis/batch/v1/namespaces/{namespace}/jobs")["items"]
-        return all(j["metadata"]["name"] != f"{test.node_name}-master" for j in jobs)
+        return all(j["metadata"]["name"] != job_name for j in jobs)
 
     wait_until(lambda: job_exists(cluster, job_path), 60, "the master Job")
     wait_until(job_gone, 240, "the finished Job to be deleted by its TTL")
     printed, _ = waiting.communicate(timeout=120)
     assert waiting.returncode == exit_code, printed
-
-    job_name = f"{test.node_name}-master"
 
     def names_the_job(event: dict[str, Any]) -> bool:
         involved = event["involvedObject"]

@@ -38,6 +38,7 @@ def test_every_bad_env_value_is_a_warning_and_its_default() -> None:
         },
     )
     assert config.settings == DEFAULT_SETTINGS
+    assert config.exporter is not None
     assert (config.exporter.port, config.locust.port) == (9646, 8089)
     assert config.exporter_sidecar is False
     assert config.master_start_seconds == DEFAULT_MASTER_START_SECONDS

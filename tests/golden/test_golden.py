@@ -26,7 +26,7 @@ EXPECTED_DECISION = {
     "operator-go-2.2-master": ("mutate", "regular container"),
     "operator-go-2.3-master": ("mutate", "native sidecar"),
     "operator-opt-out-master": ("skip", "opted out"),
-    "operator-go-2.2-otel-master": ("skip", "OpenTelemetry"),
+    "operator-go-2.2-otel-master": ("mutate", "OpenTelemetry mode?): no exporter to end"),
     "operator-java-0.2.1-master": ("skip", "predates /quitquitquit"),
     "operator-java-1.1-worker": ("skip", "worker"),
     "operator-go-2.2-worker": ("skip", "worker"),
@@ -34,6 +34,8 @@ EXPECTED_DECISION = {
     "operator-go-2.2-otel-worker": ("skip", "worker"),
     "operator-java-0.2.1-worker": ("skip", "worker"),
     "operator-opt-out-worker": ("skip", "worker"),
+    "operator-official-0.1.6-master": ("mutate", "(locustio/k8s-operator): master container"),
+    "operator-official-0.1.6-worker": ("skip", "locustio/k8s-operator worker pod"),
     "annotated-master": ("mutate", "(annotation)"),
     "annotated-master-bad-values": ("mutate", "(annotation)"),
     "controller-strategy-master": ("mutate", "strategy controller"),
@@ -134,5 +136,5 @@ def test_unusable_annotation_values_fall_back_with_a_warning_naming_each() -> No
         assert any(w.startswith(annotation) for w in mutation.warnings), annotation
     assert all(len(w) <= 120 for w in mutation.warnings)
     env = {e["name"]: e["value"] for e in mutation.ops[1]["value"]["env"]}
-    assert env["LOCUST_FINISHER_TTL"] == "30s"
+    assert env["LOCUST_FINISHER_TTL"] == "auto"
     assert env["LOCUST_FINISHER_MAX_WAIT"] == "5m"

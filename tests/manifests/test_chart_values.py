@@ -33,6 +33,8 @@ def test_the_chart_passes_a_strict_lint() -> None:
         ("defaults.checks.p95=fast", "/defaults/checks/p95"),
         ("defaults.checks.failRatio=2", "/defaults/checks/failRatio"),
         ("defaults.checks.p50=1s", "p50"),
+        ("defaults.retention.failed=a week", "/defaults/retention/failed"),
+        ("defaults.retention.kept=1h", "kept"),
     ],
 )
 def test_a_bad_value_is_refused_naming_it(value: str, named: str) -> None:
@@ -56,6 +58,8 @@ def test_a_bad_value_is_refused_naming_it(value: str, named: str) -> None:
         ("image.pullSecrets[0]=mirror-pull", 'finisherImagePullSecrets: ["mirror-pull"]'),
         ("finisherResources.limits.memory=128Mi", '"limits":{"memory":"128Mi"}'),
         ("defaults.checks.p95=500ms", 'checks: {"p95":"500ms"}'),
+        ("defaults.retention.failed=forever", 'retention: {"failed":"forever"}'),
+        ("defaults.retention.passed=0s", 'retention: {"passed":"0s"}'),
     ],
 )
 def test_a_good_value_reaches_the_webhooks_configuration(value: str, config_line: str) -> None:

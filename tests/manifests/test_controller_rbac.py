@@ -27,3 +27,12 @@ def test_it_may_read_and_patch_services_and_nothing_more(install: str) -> None:
     else:
         found = kustomize_objects(MANIFESTS / "overlays" / "cert-manager")
     assert verbs_on(found[ROLE], "services") == {"get", "list", "patch"}
+
+
+@pytest.mark.parametrize("install", ["chart", "kustomize"])
+def test_it_may_read_a_namespace_for_its_retention_defaults_and_nothing_more(install: str) -> None:
+    if install == "chart":
+        found = chart_objects("certManager.enabled=true")
+    else:
+        found = kustomize_objects(MANIFESTS / "overlays" / "cert-manager")
+    assert verbs_on(found[ROLE], "namespaces") == {"get"}

@@ -23,6 +23,13 @@ from tests.manifests.test_chart_matches_kustomize import normalised
 VAP = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
 POLICY: Key = ("ValidatingAdmissionPolicy", "", "locust-finisher-controller-writes")
 BINDING: Key = ("ValidatingAdmissionPolicyBinding", "", "locust-finisher-controller-writes")
+# Its second policy, for the report ConfigMaps (test_report_write_policy_cel.py).
+REPORT_POLICY: Key = ("ValidatingAdmissionPolicy", "", "locust-finisher-controller-report-writes")
+REPORT_BINDING: Key = (
+    "ValidatingAdmissionPolicyBinding",
+    "",
+    "locust-finisher-controller-report-writes",
+)
 
 
 def relative(path: Path, start: Path) -> str:
@@ -58,7 +65,7 @@ def test_the_chart_and_the_kustomize_component_make_the_same_policy(tmp_path: Pa
     )
     kustomized = kustomize_objects(tmp_path)
     chart = chart_objects("certManager.enabled=true", "controller.writePolicy=true")
-    for key in (POLICY, BINDING):
+    for key in (POLICY, BINDING, REPORT_POLICY, REPORT_BINDING):
         assert normalised(chart[key]) == normalised(kustomized[key]), key
 
 

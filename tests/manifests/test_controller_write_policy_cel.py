@@ -35,8 +35,10 @@ def policy() -> dict[str, Any]:
     return spec
 
 
-def refusals(policy: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """The messages of the validations a Service update by the controller fails."""
+def refusals(
+    policy: dict[str, Any], old: dict[str, Any], new: dict[str, Any], resource: str = "services"
+) -> list[str]:
+    """The messages of the validations an update by the controller fails (a Service's)."""
     environment = celpy.Environment()
 
     def evaluate(expression: str, variables: dict[str, Any]) -> Any:
@@ -45,7 +47,7 @@ def refusals(policy: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -
             "oldObject": celpy.json_to_cel(old),
             "namespaceObject": celpy.json_to_cel(OPTED_IN),
             # As the API server sends it: an empty subResource is left out, not "".
-            "request": celpy.json_to_cel({"resource": {"resource": "services"}}),
+            "request": celpy.json_to_cel({"resource": {"resource": resource}}),
             "variables": celtypes.MapType(
                 {celtypes.StringType(k): v for k, v in variables.items()}
             ),
@@ -109,3 +111,61 @@ def test_publishing_is_never_taken_back(policy: dict[str, Any]) -> None:
     published = changed(publishing(True))
     assert refusals(policy, published, changed(publishing(False)))
     assert refusals(policy, published, SERVICE)
+
+
+JOB: dict[str, Any] = {
+    "metadata": {"name": "t-master", "annotations": {"owner": "ops"}},
+    "spec": {
+        "ttlSecondsAfterFinished": 0,
+        "backoffLimit": 0,
+        "selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "job-uid"}},
+        "template": {"spec": {"containers": [{"name": "master", "image": "locust"}]}},
+    },
+}
+HELD = "locust-finisher.io/held-ttl-seconds-after-finished"
+
+
+def test_the_controller_may_hold_and_set_a_jobs_ttl_with_its_annotations(
+    policy: dict[str, Any],
+) -> None:
+
+    def held(job: dict[str, Any]) -> None:
+        job["spec"].pop("ttlSecondsAfterFinished")
+        job["metadata"]["annotations"][HELD] = "0"
+
+    def kept(job: dict[str, Any]) -> None:
+        job["spec"]["ttlSecondsAfterFinished"] = 3600
+        del job["metadata"]["annotations"][HELD]
+        job["metadata"]["annotations"]["locust-finisher.io/retention"] = "keep-failed 1h"
+
+    holding = changed(held, JOB)
+    assert refusals(policy, JOB, holding, "jobs") == []
+    assert refusals(policy, holding, changed(kept, holding), "jobs") == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda j: j["spec"].__setitem__("backoffLimit", 6),
+        lambda j: j["spec"]["template"]["spec"]["containers"][0].__setitem__("image", "evil"),
+        lambda j: j["spec"].__setitem__("suspend", True),
+        lambda j: j["spec"].pop("backoffLimit"),
+        lambda j: j["metadata"]["annotations"].__setitem__("owner", "us"),
+    ],
+    ids=["field", "image", "field-added", "field-removed", "annotation"],
+)
+def test_anything_else_on_a_job_is_refused(
+    policy: dict[str, Any], change: Callable[[dict[str, Any]], None]
+) -> None:
+
+    def with_ttl(job: dict[str, Any]) -> None:
+        job["spec"]["ttlSecondsAfterFinished"] = 60
+        change(job)
+
+    assert refusals(policy, JOB, changed(with_ttl, JOB), "jobs"), "refused with the TTL change"
+
+
+def test_a_pods_spec_is_still_never_the_controllers_to_change(policy: dict[str, Any]) -> None:
+    pod = {"metadata": {"annotations": {"locust-finisher.io/status": "{}"}}, "spec": JOB["spec"]}
+    no_ttl = changed(lambda p: p["spec"].pop("ttlSecondsAfterFinished"), pod)
+    assert refusals(policy, pod, no_ttl, "pods")

@@ -32,7 +32,11 @@ def test_the_install_file_is_the_cert_manager_overlay_with_this_versions_images(
 
 
 def test_the_network_policy_file_takes_its_namespace_from_kubectl(tmp_path: Path) -> None:
-    (path,) = [p for p in release_manifests.write(tmp_path) if "network-policy" in p.name]
+    (path,) = [
+        p
+        for p in release_manifests.write(tmp_path)
+        if p.name == "locust-finisher-network-policy.yaml"
+    ]
     rendered = objects(path.read_text())
     assert list(rendered) == [("NetworkPolicy", "", "locust-finisher-exporter-access")]
     component = MANIFESTS / "components" / "network-policy" / "network-policy.yaml"

@@ -71,6 +71,19 @@ def test_a_test_shorter_than_a_scrape_interval_still_gets_its_final_scrape(tmp_p
     assert run.last_scrape()["at"] < run.events["exporter_exited"]
 
 
+def test_with_no_ttl_set_the_exporter_ends_on_the_final_scrape_not_after_30s(
+    tmp_path: Path,
+) -> None:
+    # The default: a scrape during the autoquit window (scraped every 2 s, autoquit 8 s)
+    # already carries the final numbers, so the exporter ends right after the master.
+    run = run_pod(tmp_path, scrape_interval=2.0, autoquit=8, finisher_env=finisher_env())
+    requests, _ = run.locust_totals()
+    assert run.summary()["finalScrape"]["confirmed"]
+    assert run.last_scrape()["aggregated"] == requests
+    waited = run.events["exporter_exited"] - run.events["master_exited"]
+    assert waited < 10, f"the exporter outlived the master by {waited:.1f}s"
+
+
 def test_nobody_scraping_means_no_wait_beyond_the_ttl_in_auto_mode(tmp_path: Path) -> None:
     run = run_pod(tmp_path, scrape_interval=0, finisher_env=finisher_env(ttl="1s", max_wait="60s"))
     waited = run.events["exporter_exited"] - run.events["master_exited"]

@@ -96,7 +96,7 @@ def test_a_non_zero_exit_fails_whatever_the_checks_say() -> None:
 def test_without_checks_the_verdict_and_summary_are_as_before() -> None:
     assert judge(0, DEFAULT_SETTINGS, SUMMARY) == ("passed", SUMMARY)
     assert DEFAULT_SETTINGS.describe() == {
-        "ttl": "30s",
+        "ttl": "auto",
         "waitForScrape": "auto",
         "maxWait": "5m",
         "strategy": "finisher",

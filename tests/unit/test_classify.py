@@ -1,12 +1,15 @@
 """Edge cases of recognising Locust masters, on small hand-built pods."""
 
+import json
 from typing import Any
 
 import pytest
 
+from app.core import finisher_spec as spec
 from app.core import names
 from app.core.classify import LocustMaster, NotManaged, classify_pod
 from app.core.inject import InjectionConfig, mutate_pod
+from devcluster.pod_fixtures import apply_patch
 
 
 def opted_in(
@@ -43,6 +46,7 @@ def test_a_shell_wrapped_master_and_an_exporter_on_a_custom_port() -> None:
     }
     found = classify_pod(opted_in(master, exporter))
     assert isinstance(found, LocustMaster)
+    assert found.exporter is not None
     assert (
         found.master_container,
         found.exporter.name,
@@ -64,6 +68,7 @@ def test_containers_named_by_annotation_win_and_may_be_a_native_sidecar() -> Non
     )
     found = classify_pod(pod)
     assert isinstance(found, LocustMaster)
+    assert found.exporter is not None
     assert found.master_container == "b"
     assert found.exporter.native_sidecar
 
@@ -82,7 +87,6 @@ def test_containers_named_by_annotation_win_and_may_be_a_native_sidecar() -> Non
         ),
         (opted_in(MASTER, annotations={names.EXPORTER_CONTAINER_ANNOTATION: "nope"}), "'nope'"),
         (opted_in(MASTER, annotations={names.MASTER_CONTAINER_ANNOTATION: "nope"}), "'nope'"),
-        (opted_in(MASTER), "no container serves port 9646"),
         (opted_in({"args": ["--master"]}, EXPORTER), "has no name"),
         (
             opted_in(MASTER, {**EXPORTER, "image": "containersol/locust_exporter:0.4.3"}),
@@ -162,8 +166,111 @@ def test_ports_that_are_not_ports_fall_back_to_the_defaults_with_a_warning(
     }
     found = classify_pod(pod)
     assert isinstance(found, LocustMaster)
+    assert found.exporter is not None
     assert (found.locust_web_port, found.exporter.port) == (web_port, exporter_port)
     mutation = mutate_pod(pod, InjectionConfig())
     assert mutation.decision == "mutate"
     usable = (web_port, exporter_port) == (8090, 9647)
     assert bool(mutation.warnings) is not usable, mutation.warnings
+
+
+def official(component: str, *containers: dict[str, Any], **annotations: str) -> dict[str, Any]:
+    """A pod as locustio/k8s-operator's Jobs make them: two locust.io labels, nothing else."""
+    return {
+        "kind": "Pod",
+        "metadata": {
+            "labels": {
+                names.OFFICIAL_COMPONENT_LABEL: component,
+                names.OFFICIAL_TEST_RUN_LABEL: "t",
+                "job-name": f"t-{component}",
+            },
+            "annotations": annotations,
+        },
+        "spec": {"containers": list(containers)},
+    }
+
+
+OFFICIAL_MASTER = {"name": "locust-master", "args": ["--master", "--headless"]}
+
+
+def test_the_official_operators_master_is_managed_without_an_exporter() -> None:
+    found = classify_pod(official("master", OFFICIAL_MASTER))
+    assert isinstance(found, LocustMaster)
+    assert (found.origin, found.master_container, found.exporter) == (
+        "locustio/k8s-operator",
+        "locust-master",
+        None,
+    )
+    assert "no exporter to end" in found.reason
+
+
+@pytest.mark.parametrize(
+    ("pod", "reason"),
+    [
+        (
+            official("worker", {"name": "locust-worker", "args": ["--worker"]}),
+            "locustio/k8s-operator worker pod",
+        ),
+        (official("configmap", OFFICIAL_MASTER), "component 'configmap'"),
+        (
+            official("master", OFFICIAL_MASTER, **{names.INJECT_ANNOTATION: "false"}),
+            "opted out",
+        ),
+        (
+            official("master", OFFICIAL_MASTER, **{names.EXPORTER_CONTAINER_ANNOTATION: "exp"}),
+            "names 'exp'",
+        ),
+    ],
+)
+def test_other_official_operator_pods_say_why_they_are_left_alone(pod: Any, reason: str) -> None:
+    found = classify_pod(pod)
+    assert isinstance(found, NotManaged)
+    assert reason in found.reason
+
+
+def test_an_otel_operator_master_is_managed_without_an_exporter() -> None:
+    pod: dict[str, Any] = {
+        "kind": "Pod",
+        "metadata": {
+            "labels": {"managed-by": "locust-k8s-operator", "performance-test-pod-name": "t-master"}
+        },
+        "spec": {"containers": [{"name": "t-master", "args": ["--master", "--otel"]}]},
+    }
+    found = classify_pod(pod)
+    assert isinstance(found, LocustMaster)
+    assert (found.origin, found.exporter) == ("locust-k8s-operator", None)
+    assert "OpenTelemetry mode?" in found.reason
+    pod["metadata"]["annotations"] = {names.EXPORTER_CONTAINER_ANNOTATION: "gone"}
+    named_wrongly = classify_pod(pod)
+    assert isinstance(named_wrongly, NotManaged)
+    assert "names 'gone'" in named_wrongly.reason
+
+
+def test_an_opted_in_master_without_an_exporter_is_managed_without_one() -> None:
+    found = classify_pod(opted_in(MASTER))
+    assert isinstance(found, LocustMaster)
+    assert (found.origin, found.master_container, found.exporter) == ("annotation", "m", None)
+    assert "no container serves port 9646" in found.reason
+
+
+@pytest.mark.parametrize("strategy", ["finisher", "controller"])
+def test_a_master_without_an_exporter_gets_a_finisher_told_there_is_none(strategy: str) -> None:
+    pod = official("master", OFFICIAL_MASTER, **{names.STRATEGY_ANNOTATION: strategy})
+    mutation = mutate_pod(pod, InjectionConfig())
+    assert mutation.decision == "mutate"
+    patched = apply_patch(pod, mutation.ops)
+    status = json.loads(patched["metadata"]["annotations"][names.STATUS_ANNOTATION])
+    assert status["exporterContainer"] is None
+    assert "exporterPort" not in status
+    assert "exporterSidecar" not in status
+    finisher = patched["spec"]["containers"][0]
+    if strategy == "controller":
+        assert finisher["name"] == "locust-master"
+        assert "the controller records the verdict" in mutation.reason
+        return
+    env = {variable["name"]: variable["value"] for variable in finisher["env"]}
+    assert env[spec.ENV_EXPORTER_URL] == spec.EXPORTER_NONE
+    assert spec.ENV_EXPORTER_CONTAINER not in env
+    assert spec.ENV_EXPORTER_SIDECAR not in env
+    # The finisher still finds the master's process: it needs the shared process namespace.
+    assert patched["spec"]["shareProcessNamespace"] is True

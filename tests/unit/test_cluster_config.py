@@ -33,7 +33,7 @@ def test_an_empty_document_keeps_the_base() -> None:
     [
         ({"tll": "1m"}, "unknown key 'tll'"),
         ({"ttl": "soon"}, "ttl:"),
-        ({"ttl": -1}, "ttl: -1 is not a duration"),
+        ({"ttl": -1}, "ttl: -1 is not auto or a duration"),
         ({"strategy": "magic"}, "strategy: 'magic' is not one of"),
         ({"finisherImage": ""}, "finisherImage"),
         ({"finisherImagePullPolicy": "Sometimes"}, "finisherImagePullPolicy"),

@@ -76,6 +76,8 @@ def test_what_the_webhook_writes_in_the_env_the_finisher_reads_back(
     env = finisher_env(master, settings)
     config = resolve(_finisher_flags(), env)
     assert config.settings == settings
+    assert config.exporter is not None
+    assert master.exporter is not None
     assert config.exporter.port == master.exporter.port
 
 
@@ -114,16 +116,16 @@ def test_each_source_chooses_its_policy_for_the_same_bad_value() -> None:
     # configuration); the ConfigMap and a flag typed at a terminal refuse.
     _, warnings = resolve_settings({names.TTL_ANNOTATION: "soon"}, FinishSettings())
     assert warnings == [
-        f"{names.TTL_ANNOTATION}: 'soon' is not {TTL.expected}; using the default 30s"
+        f"{names.TTL_ANNOTATION}: 'soon' is not {TTL.expected}; using the default auto"
     ]
-    with pytest.raises(ConfigError, match="ttl: 'soon' is not a duration"):
+    with pytest.raises(ConfigError, match="ttl: 'soon' is not auto or a duration"):
         parse_cluster_config({"ttl": "soon"}, InjectionConfig())
     config = resolve(_finisher_flags(), {str(TTL.env): "soon"})
     assert config.settings.ttl_seconds == DEFAULT_SETTINGS.ttl_seconds
     assert config.warnings == (
-        f"ttl (env {TTL.env}): 'soon' is not {TTL.expected}; using the default 30s",
+        f"ttl (env {TTL.env}): 'soon' is not {TTL.expected}; using the default auto",
     )
-    with pytest.raises(ConfigurationError, match="--ttl: 'soon' is not a duration"):
+    with pytest.raises(ConfigurationError, match="--ttl: 'soon' is not auto or a duration"):
         resolve(_finisher_flags("--ttl", "soon"), {}, strict_flags=True)
 
 

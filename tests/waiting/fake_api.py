@@ -34,6 +34,8 @@ class FakeApi:
     def __init__(self) -> None:
         self.pods: dict[tuple[str, str], JsonDict] = {}
         self.jobs: dict[tuple[str, str], JsonDict] = {}
+        # The controller's ConfigMaps that keep Locust's reports.
+        self.configmaps: dict[tuple[str, str], JsonDict] = {}
         self.mode = "normal"
         self.requests: list[str] = []
         self.url = ""
@@ -61,6 +63,10 @@ class FakeApi:
         metadata = job["metadata"]
         self.jobs[(metadata.get("namespace", "default"), metadata["name"])] = job
 
+    def put_configmap(self, configmap: JsonDict) -> None:
+        metadata = configmap["metadata"]
+        self.configmaps[(metadata.get("namespace", "default"), metadata["name"])] = configmap
+
     def at_once(self, change: Callable[[], None]) -> None:
         """Make ``change`` between two requests: no answer can see it half done."""
         assert self.loop is not None
@@ -76,6 +82,7 @@ class FakeApi:
         app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}", self._get_pod)
         app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/proxy/{tail:.*}", self._proxy)
         app.router.add_get("/apis/batch/v1/namespaces/{ns}/jobs/{name}", self._get_job)
+        app.router.add_get("/api/v1/namespaces/{ns}/configmaps", self._list_configmaps)
         return app
 
     @web.middleware
@@ -119,6 +126,11 @@ class FakeApi:
         items = [pod for pod in self.pods.values() if self._selected(pod, namespace, request.query)]
         metadata = {"resourceVersion": str(self.version)}
         return web.json_response({"kind": "PodList", "items": items, "metadata": metadata})
+
+    async def _list_configmaps(self, request: web.Request) -> web.Response:
+        namespace = request.match_info["ns"]
+        items = [c for c in self.configmaps.values() if self._selected(c, namespace, request.query)]
+        return web.json_response({"kind": "ConfigMapList", "items": items, "metadata": {}})
 
     async def _watch_pods(self, request: web.Request, namespace: str) -> web.StreamResponse:
         """Every change after the given resourceVersion, then the new ones as they come."""

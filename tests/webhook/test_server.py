@@ -104,7 +104,7 @@ def test_a_config_file_change_applies_to_the_next_admission(
         ([], "give --cert-file and --key-file"),
         (["--dev", "--cert-file", "x"], "--dev makes its own certificate"),
         (["--dev", "--config", "/nonexistent.yaml"], "No such file"),
-        (["--dev", "--ttl", "soon"], "is not a duration"),
+        (["--dev", "--ttl", "soon"], "is not auto or a duration"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(args: list[str], message: str) -> None:

@@ -1,0 +1,252 @@
+"""Keep Locust's HTML report and final stats after the pod: read them in time, hand them over.
+
+Locust serves its report only while the master runs; after the test stops it lingers for
+its ``--autoquit`` window. The worker calls :meth:`ReportKeeper.fetch` in that window (at
+the first "stopped", and again whenever the totals grew), and :meth:`ReportKeeper.hand_over`
+once the master has exited, before the finisher ends: the controller keeps the files in a
+ConfigMap next to the Job (app/core/kept_report.py has the rules both ends share).
+
+The finisher's container has 64 MiB in all, and a test with thousands of request names
+makes a report of megabytes: each file is compressed as it is read, never held whole, and
+one that grows past what a ConfigMap could keep is given up at once.
+"""
+
+import json
+import logging
+import os
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from app.core import finisher_spec as spec
+from app.core.kept_report import (
+    CONFIGMAP_BUDGET,
+    EXCEPTIONS_JSON,
+    FAILURES_CSV,
+    LEFT_OUT_PART,
+    REPORT_HTML,
+    STATS_JSON,
+    LeftOut,
+    choose,
+    encode_left_out,
+    multipart_boundary,
+    multipart_head,
+    multipart_tail,
+)
+from app.core.summary import KeptReport
+from app.finisher.config import FinisherConfig
+
+if TYPE_CHECKING:
+    import http.client
+
+log = logging.getLogger(__name__)
+
+# Locust 2.x's web UI (locust/web.py): the report page without its download link (as
+# "Download report" saves it), the stats the UI polls, failures as CSV, exceptions as JSON.
+LOCUST_PATHS: Mapping[str, str] = {
+    REPORT_HTML: "/stats/report?download=1",
+    STATS_JSON: "/stats/requests",
+    FAILURES_CSV: "/stats/failures/csv",
+    EXCEPTIONS_JSON: "/exceptions",
+}
+CONTENT_TYPE = "application/gzip"
+_CHUNK = 64 * 1024
+# A report of thousands of names takes Locust seconds to render; the autoquit window is short.
+READ_SECONDS = 15.0
+# The hand-over is bounded: the pod must not wait long for a controller that is not there.
+SEND_ATTEMPTS = 3
+SEND_SECONDS = 10.0
+NOTE_LIMIT = 160
+
+
+class _TooLargeError(Exception):
+    """A file grew past what can be kept."""
+
+
+@dataclass
+class ReportOutcome:
+    """What became of the report, for the summary."""
+
+    kept: bool
+    bytes: int = 0
+    left_out: list[LeftOut] = field(default_factory=list)
+    note: str = ""
+
+    def summary(self) -> KeptReport:
+        """The summary's ``report`` entry."""
+        entry: KeptReport = {
+            "kept": self.kept,
+            "bytes": self.bytes,
+            "leftOut": [item.file for item in self.left_out],
+        }
+        if self.note:
+            entry["note"] = self.note[:NOTE_LIMIT]
+        return entry
+
+
+def _gzip_stream(
+    response: "http.client.HTTPResponse", limit: int, deadline: float, clock: Callable[[], float]
+) -> bytes:
+    """The response body, gzip-compressed as it arrives, at most ``limit`` bytes of it."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    pieces: list[bytes] = []
+    size = 0
+    while chunk := response.read(_CHUNK):
+        piece = compressor.compress(chunk)
+        size += len(piece)
+        if size > limit:
+            raise _TooLargeError(f"more than {limit} bytes compressed")
+        if clock() > deadline:
+            raise TimeoutError(f"not read within {READ_SECONDS:g}s")
+        pieces.append(piece)
+    pieces.append(compressor.flush())
+    size += len(pieces[-1])
+    if size > limit:
+        raise _TooLargeError(f"more than {limit} bytes compressed")
+    return b"".join(pieces)
+
+
+class ReportKeeper:
+    """Reads Locust's report and stats while they are there; hands them to the controller."""
+
+    def __init__(
+        self,
+        config: FinisherConfig,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        token_file: Path = Path(spec.REPORT_TOKEN_FILE),
+        file_limit: int = CONFIGMAP_BUDGET,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.locust = config.locust
+        self.url = environ.get(spec.ENV_REPORT_URL, "")
+        self.token_file = token_file
+        self.file_limit = file_limit
+        self.clock = clock
+        self.sleep = sleep
+        self.kept: dict[str, bytes] = {}  # the latest complete copy of each file, gzip
+        self.problems: dict[str, str] = {}  # why a file was not read, the last time
+
+    # ----------------------------------------------------------------- while Locust serves
+
+    def fetch(self) -> None:
+        """Read each file again; keep the new copy of those read whole. Never raises."""
+        if not self.url:
+            return
+        for file, path in LOCUST_PATHS.items():
+            try:
+                self.kept[file] = self._read(path)
+                self.problems.pop(file, None)
+            except Exception as error:  # any failure to read is one file not refreshed
+                self.problems[file] = f"not read from Locust's {path}: {str(error)[:100]}"
+                log.info("Locust's %s not read: %s", path, error)
+
+    def _read(self, path: str) -> bytes:
+        import http.client
+
+        deadline = self.clock() + READ_SECONDS
+        connection = http.client.HTTPConnection(
+            self.locust.host, self.locust.port, timeout=READ_SECONDS
+        )
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            if response.status != 200:
+                raise OSError(f"HTTP {response.status}")
+            return _gzip_stream(response, self.file_limit, deadline, self.clock)
+        finally:
+            connection.close()
+
+    # ----------------------------------------------------------------- after the master
+
+    def hand_over(self) -> ReportOutcome:
+        """Send the kept files to the controller (bounded retries). Never raises."""
+        try:
+            return self._hand_over()
+        except Exception as error:  # a bug of ours must not cost the summary
+            log.exception("the report was not handed over")
+            return ReportOutcome(False, note=f"not handed over: {type(error).__name__}")
+
+    def _hand_over(self) -> ReportOutcome:
+        if not self.url:
+            return ReportOutcome(False, note="no report URL: the webhook keeps no reports")
+        missing = [
+            LeftOut(file, self.problems.get(file, "never read: Locust did not report 'stopped'"))
+            for file in LOCUST_PATHS
+            if file not in self.kept
+        ]
+        dropped = choose({file: len(data) for file, data in self.kept.items()})
+        files = {f: d for f, d in self.kept.items() if f not in {x.file for x in dropped}}
+        left_out = [*missing, *dropped]
+        if not files:
+            return ReportOutcome(False, left_out=left_out, note="nothing of Locust's report read")
+        deadline = self.clock() + SEND_SECONDS
+        note = ""
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            status, answer = self._send(files, left_out, remaining)
+            if status in (200, 201):
+                log.info("report handed over: %s", answer)
+                return ReportOutcome(True, sum(map(len, files.values())), left_out, answer)
+            note = f"not kept: {answer}" if status else f"controller unreachable: {answer}"
+            log.warning("report not handed over (attempt %d): %s", attempt, note)
+            if status and status < 500:
+                break  # refused: asking again gets the same answer
+            self.sleep(min(0.5 * attempt, max(deadline - self.clock(), 0.0)))
+        return ReportOutcome(False, left_out=left_out, note=note)
+
+    def _send(
+        self, files: Mapping[str, bytes], left_out: list[LeftOut], timeout: float
+    ) -> tuple[int, str]:
+        """One POST: (HTTP status, its one line); status 0 when there was no answer."""
+        import http.client
+
+        try:
+            token = self.token_file.read_text().strip()
+        except OSError as error:
+            return 0, f"no token to send it with: {error.strerror or error}"
+        parts = urlsplit(self.url)
+        boundary = multipart_boundary()
+        pieces: list[bytes] = []
+        for file, data in files.items():
+            pieces += [multipart_head(boundary, file, CONTENT_TYPE), data, b"\r\n"]
+        if left_out:
+            notes = encode_left_out(left_out).encode()
+            pieces += [multipart_head(boundary, LEFT_OUT_PART, "application/json"), notes, b"\r\n"]
+        pieces.append(multipart_tail(boundary))
+        connection = http.client.HTTPConnection(
+            parts.hostname or "", parts.port or 80, timeout=max(timeout, 0.1)
+        )
+        try:
+            connection.putrequest("POST", parts.path or "/")
+            connection.putheader("Authorization", f"Bearer {token}")
+            connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+            connection.putheader("Content-Length", str(sum(map(len, pieces))))
+            connection.endheaders()
+            for piece in pieces:  # never one copy of everything: it is sent as it is kept
+                connection.send(piece)
+            response = connection.getresponse()
+            body = response.read(4096).decode(errors="replace")
+            return response.status, _message(body)
+        except (OSError, http.client.HTTPException) as error:
+            return 0, str(error)[:120] or type(error).__name__
+        finally:
+            connection.close()
+
+
+def _message(body: str) -> str:
+    """The answer's one line (its JSON ``message`` when it is JSON)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    text = str(document.get("message") if isinstance(document, dict) else body)
+    lines = text.strip().splitlines()
+    return lines[0][:NOTE_LIMIT] if lines else "no answer"

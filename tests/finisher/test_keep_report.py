@@ -1,0 +1,163 @@
+"""The finisher's hand-over of Locust's report: bounded, retried only when it may help."""
+
+import argparse
+import gzip
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from app.core import finisher_spec as spec
+from app.core.kept_report import REPORT_HTML, STATS_JSON
+from app.finisher.config import add_arguments, resolve
+from app.finisher.keep_report import SEND_ATTEMPTS, SEND_SECONDS, ReportKeeper
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Controller:
+    """Answers each POST with the next status given; records what it was sent."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.received: list[dict[str, Any]] = []
+
+
+@contextmanager
+def controller(statuses: list[int]) -> Iterator[tuple[str, Controller]]:
+    state = Controller(statuses)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            state.received.append(
+                {"authorization": self.headers["Authorization"], "body": self.rfile.read(length)}
+            )
+            status = state.statuses.pop(0) if state.statuses else 201
+            answer = json.dumps({"message": f"answer {status}"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/reports", state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def keeper(tmp_path: Path, url: str, **options: Any) -> ReportKeeper:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    # Locust is not there: these tests hand over what a test puts in `kept`.
+    locust = f"http://127.0.0.1:{closed_port()}"
+    config = resolve(parser.parse_args(["--locust-url", locust]), {})
+    token = tmp_path / "token"
+    token.write_text("token-1")
+    environ = {spec.ENV_REPORT_URL: url} if url else {}
+    return ReportKeeper(config, environ=environ, token_file=token, **options)
+
+
+HTML = gzip.compress(b"<html>report</html>")
+
+
+def test_without_a_report_url_nothing_is_read_or_sent(tmp_path: Path) -> None:
+    keeping = keeper(tmp_path, "")
+    keeping.fetch()
+    outcome = keeping.hand_over()
+    assert not outcome.kept
+    assert outcome.note == "no report URL: the webhook keeps no reports"
+    assert keeping.problems == {}
+
+
+def test_a_locust_that_never_answered_is_said_file_by_file_and_nothing_is_sent(
+    tmp_path: Path,
+) -> None:
+    with controller([]) as (url, state):
+        keeping = keeper(tmp_path, url)
+        keeping.fetch()
+        outcome = keeping.hand_over()
+    assert not outcome.kept
+    assert state.received == []
+    assert len(outcome.left_out) == 4
+    assert "not read from Locust's /stats/report?download=1" in outcome.left_out[0].reason
+
+
+def test_what_was_not_read_is_sent_with_the_rest(tmp_path: Path) -> None:
+    with controller([]) as (url, state):
+        keeping = keeper(tmp_path, url)
+        keeping.fetch()  # Locust is gone: every file has a reason
+        keeping.kept[STATS_JSON] = gzip.compress(b"{}")
+        outcome = keeping.hand_over()
+    assert outcome.kept
+    body = state.received[0]["body"]
+    assert b'name="left-out.json"' in body
+    assert b"report.html" in body
+    assert [entry.file for entry in outcome.left_out] == [
+        REPORT_HTML,
+        "failures.csv",
+        "exceptions.json",
+    ]
+
+
+def test_an_unreachable_controller_costs_at_most_the_bound(tmp_path: Path) -> None:
+    keeping = keeper(tmp_path, f"http://127.0.0.1:{closed_port()}/v1/reports")
+    keeping.kept[REPORT_HTML] = HTML
+    started = time.monotonic()
+    outcome = keeping.hand_over()
+    assert time.monotonic() - started < SEND_SECONDS + 1
+    assert not outcome.kept
+    assert outcome.note.startswith("controller unreachable:")
+    assert outcome.summary() == {
+        "kept": False,
+        "bytes": 0,
+        "leftOut": ["stats.json", "failures.csv", "exceptions.json"],  # never read
+        "note": outcome.note,
+    }
+
+
+def test_a_refusal_is_not_asked_again(tmp_path: Path) -> None:
+    with controller([403]) as (url, state):
+        keeping = keeper(tmp_path, url)
+        keeping.kept[REPORT_HTML] = HTML
+        outcome = keeping.hand_over()
+    assert len(state.received) == 1
+    assert (outcome.kept, outcome.note) == (False, "not kept: answer 403")
+
+
+def test_an_outage_is_retried_with_a_freshly_read_token(tmp_path: Path) -> None:
+    pauses: list[float] = []
+
+    def rotate(seconds: float) -> None:
+        # The kubelet refreshed the projected token while the finisher waited.
+        pauses.append(seconds)
+        (tmp_path / "token").write_text(f"token-{len(pauses) + 1}")
+
+    with controller([503, 503]) as (url, state):
+        keeping = keeper(tmp_path, url, sleep=rotate)
+        keeping.kept[REPORT_HTML] = HTML
+        outcome = keeping.hand_over()
+    assert outcome.kept
+    assert outcome.bytes == len(HTML)
+    assert [r["authorization"] for r in state.received] == [
+        "Bearer token-1",
+        "Bearer token-2",
+        "Bearer token-3",
+    ]
+    assert len(state.received) == SEND_ATTEMPTS
