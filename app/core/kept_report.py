@@ -11,7 +11,6 @@ sacrifice when they do not fit, the caller's claims, the ConfigMap's shape. No I
 import base64
 import json
 import re
-import uuid
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -338,28 +337,18 @@ def kept_files(configmap: Mapping[str, Any]) -> KeptFiles:
 # ----------------------------------------------------------------- the request body
 
 
-def multipart_boundary() -> str:
-    """A boundary no gzip stream is likely to contain (it is random)."""
-    return f"locust-finisher-{uuid.uuid4().hex}"
+def multipart_pieces(boundary: str, parts: Mapping[str, tuple[str, bytes]]) -> list[bytes]:
+    """A ``multipart/form-data`` body of ``parts`` (name to content type and content).
 
-
-def multipart_head(boundary: str, part: str, content_type: str) -> bytes:
-    """The bytes before one part's content."""
-    return (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{part}"; '
-        f'filename="{part}"\r\nContent-Type: {content_type}\r\n\r\n'
-    ).encode()
-
-
-def multipart_tail(boundary: str) -> bytes:
-    """The bytes after the last part."""
-    return f"--{boundary}--\r\n".encode()
-
-
-def multipart_body(boundary: str, parts: Mapping[str, tuple[str, bytes]]) -> bytes:
-    """A ``multipart/form-data`` body of ``parts`` (name to content type and content)."""
-    chunks: list[bytes] = []
+    In pieces, the contents among them as they are, so a sender need not copy them all into
+    one buffer; ``b"".join`` makes the body.
+    """
+    pieces: list[bytes] = []
     for part, (content_type, content) in parts.items():
-        chunks += [multipart_head(boundary, part, content_type), content, b"\r\n"]
-    chunks.append(multipart_tail(boundary))
-    return b"".join(chunks)
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{part}"; '
+            f'filename="{part}"\r\nContent-Type: {content_type}\r\n\r\n'
+        )
+        pieces += [head.encode(), content, b"\r\n"]
+    pieces.append(f"--{boundary}--\r\n".encode())
+    return pieces

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,9 +34,7 @@ from app.core.kept_report import (
     LeftOut,
     choose,
     encode_left_out,
-    multipart_boundary,
-    multipart_head,
-    multipart_tail,
+    multipart_pieces,
 )
 from app.core.summary import KeptReport
 from app.finisher.config import FinisherConfig
@@ -213,14 +212,12 @@ class ReportKeeper:
         except OSError as error:
             return 0, f"no token to send it with: {error.strerror or error}"
         parts = urlsplit(self.url)
-        boundary = multipart_boundary()
-        pieces: list[bytes] = []
-        for file, data in files.items():
-            pieces += [multipart_head(boundary, file, CONTENT_TYPE), data, b"\r\n"]
+        # Random, so that no gzip stream is likely to contain it.
+        boundary = f"locust-finisher-{uuid.uuid4().hex}"
+        sent = {file: (CONTENT_TYPE, data) for file, data in files.items()}
         if left_out:
-            notes = encode_left_out(left_out).encode()
-            pieces += [multipart_head(boundary, LEFT_OUT_PART, "application/json"), notes, b"\r\n"]
-        pieces.append(multipart_tail(boundary))
+            sent[LEFT_OUT_PART] = ("application/json", encode_left_out(left_out).encode())
+        pieces = multipart_pieces(boundary, sent)
         connection = http.client.HTTPConnection(
             parts.hostname or "", parts.port or 80, timeout=max(timeout, 0.1)
         )

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core import podview
+from app.core import names, podview
 from app.core.kept_report import (
     EXCEPTIONS_JSON,
     FAILURES_CSV,
@@ -24,7 +24,6 @@ from app.core.kept_report import (
 )
 from app.core.results import FinishedTest
 from app.kube.client import KubeClient, KubeError, path_of
-from app.waiting.selectors import label_selector, owned_by
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,11 @@ def _newest(configmaps: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return max(configmaps, key=kept_at, default=None)
 
 
+def _owned_by(configmap: Mapping[str, Any], uid: str) -> bool:
+    references = podview.objects(podview.mapping(configmap, "metadata"), "ownerReferences")
+    return bool(uid) and any(ref.get("uid") == uid for ref in references)
+
+
 async def _configmaps(client: KubeClient, namespace: str, selector: str) -> list[Any]:
     listed = await client.get(path_of("configmaps", namespace), labelSelector=selector)
     return [item for item in listed.get("items") or [] if isinstance(item, dict)]
@@ -114,14 +118,10 @@ async def report_of_job(client: KubeClient, namespace: str, job: str) -> KeptRep
     """
     found = await client.get(path_of("jobs", namespace, job, group="batch/v1"))
     uid = podview.text(podview.mapping(found, "metadata"), "uid") or ""
-    selector = label_selector(podview.mapping(podview.mapping(found, "spec"), "selector"))
-    pods = await client.get(path_of("pods", namespace), labelSelector=selector)
-    configmaps: list[Mapping[str, Any]] = []
-    for pod in pods.get("items") or []:
-        if isinstance(pod, dict) and owned_by(pod, uid):
-            pod_uid = podview.text(podview.mapping(pod, "metadata"), "uid") or ""
-            configmaps += await _configmaps(client, namespace, report_selector(pod_uid))
-    configmap = _newest(configmaps)
+    # Every report ConfigMap of the namespace in one list; the Job's own are those it owns
+    # (a label can be copied, an owner's uid cannot), also once its pods are gone.
+    reports = await _configmaps(client, namespace, names.REPORT_OF_LABEL)
+    configmap = _newest([c for c in reports if _owned_by(c, uid)])
     return None if configmap is None else _report(configmap)
 
 

@@ -19,7 +19,7 @@ from app.core.kept_report import (
     REPORT_PATH,
     STATS_JSON,
     kept_files,
-    multipart_body,
+    multipart_pieces,
 )
 from app.kube.client import KubeClient, KubeError
 
@@ -115,7 +115,7 @@ def body(**files: bytes) -> tuple[bytes, dict[str, str]]:
     parts = {name.replace("_", "."): ("application/gzip", data) for name, data in files.items()}
     boundary = "b0undary"
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    return multipart_body(boundary, parts), headers
+    return b"".join(multipart_pieces(boundary, parts)), headers
 
 
 async def send(
@@ -205,7 +205,7 @@ async def test_the_finishers_own_notes_on_missing_files_are_kept(
     notes = json.dumps([{"file": "failures.csv", "reason": "not read: HTTP 500"}]).encode()
     data, headers = body(stats_json=STATS)
     parts = {STATS_JSON: ("application/gzip", STATS), LEFT_OUT_PART: ("application/json", notes)}
-    data = multipart_body("b0undary", parts)
+    data = b"".join(multipart_pieces("b0undary", parts))
     headers["Authorization"] = f"Bearer {GOOD_TOKEN}"
     response = await http.post(REPORT_PATH, data=data, headers=headers)
     assert response.status == 201
@@ -225,9 +225,9 @@ async def test_a_body_over_the_limit_is_413(api: FakeApi) -> None:
     ("data", "content_type"),
     [
         (b'{"report": "x"}', "application/json"),
-        (multipart_body("b", {"report.html": ("text/html", b"<html>")}), MULTIPART),
-        (multipart_body("b", {"../etc": ("application/gzip", HTML)}), MULTIPART),
-        (multipart_body("b", {}), MULTIPART),
+        (b"".join(multipart_pieces("b", {"report.html": ("text/html", b"<html>")})), MULTIPART),
+        (b"".join(multipart_pieces("b", {"../etc": ("application/gzip", HTML)})), MULTIPART),
+        (b"".join(multipart_pieces("b", {})), MULTIPART),
     ],
     ids=["not-multipart", "not-gzip", "unknown-part", "empty"],
 )  # fmt: skip

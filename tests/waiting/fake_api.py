@@ -108,14 +108,18 @@ class FakeApi:
 
     @staticmethod
     def _selected(pod: JsonDict, namespace: str, query: Any) -> bool:
-        """``labelSelector`` (equality terms) and ``fieldSelector`` (metadata.name) as served."""
+        """``labelSelector`` (``key=value`` and ``key`` terms) and ``fieldSelector``
+        (metadata.name) as served."""
         metadata = pod["metadata"]
         labels = metadata.get("labels", {})
         wanted = [t.split("=", 1) for t in query.get("labelSelector", "").split(",") if t]
         fields = [t.split("=", 1) for t in query.get("fieldSelector", "").split(",") if t]
         return (
             metadata.get("namespace", "default") == namespace
-            and all(labels.get(k) == v for k, v in wanted)
+            and all(
+                labels.get(term[0]) == term[1] if len(term) == 2 else term[0] in labels
+                for term in wanted
+            )
             and all(k == "metadata.name" and metadata["name"] == v for k, v in fields)
         )
 

@@ -1,5 +1,6 @@
 """Reading a kept Locust report back: `locust-finisher report` and `wait --report-dir`."""
 
+import copy
 import gzip
 import json
 from collections.abc import Iterator
@@ -95,6 +96,23 @@ def test_report_finds_a_deleted_pods_report_by_its_name(
     keep(fake, finished_test(fake))
     fake.delete_pod("t-master-abc", NAMESPACE)
     code, _, stderr = cli(tmp_path, fake, "report", "--pod", "t-master-abc", "--dir", "o")
+    assert code == 0, stderr
+    assert (tmp_path / "o" / REPORT_HTML).read_bytes() == HTML
+
+
+def test_a_jobs_report_is_found_by_its_owner_even_with_its_pods_gone(
+    tmp_path: Path, fake: fake_api.FakeApi
+) -> None:
+    pod = finished_test(fake)
+    # Another Job's report, labelled as if it were this Job's (and listed first): its owner
+    # says otherwise.
+    other = copy.deepcopy(pod)
+    other["metadata"].update(name="u-master-xyz", uid="other-pod")
+    other["metadata"]["ownerReferences"][0]["uid"] = "another-job"
+    fake.put_configmap(report_configmap(other, {REPORT_HTML: gzip.compress(b"<other>")}, [], "z"))
+    keep(fake, pod)
+    fake.delete_pod("t-master-abc", NAMESPACE)
+    code, _, stderr = cli(tmp_path, fake, "report", "--job", "t-master", "--dir", "o")
     assert code == 0, stderr
     assert (tmp_path / "o" / REPORT_HTML).read_bytes() == HTML
 
