@@ -20,6 +20,9 @@ from app.core.settings import MAX_WAIT, TTL, WAIT_FOR_SCRAPE
 from app.core.summary import decode_summary
 
 HARNESS = Path(__file__).with_name("finisher_pod_harness.py")
+# The harness notices a process's exit up to 50 ms late (``Popen.wait`` polls), the finisher
+# at once (a pidfd): a TTL it honoured can look this much shorter in the harness's events.
+EXIT_NOTICED_LATE = 0.1
 STANDIN = Path(__file__).resolve().parent / "peers" / "exporter_standin.py"
 
 PASSING = """
