@@ -12,34 +12,42 @@ export UV_PYTHON ?= $(shell command -v /usr/bin/python3.11 || command -v python3
 export UV_LINK_MODE := copy
 UV_VERSION := 0.13.9
 UV := uv
-# Debian's pieces of the real node and of the image builds (see docs/local-cluster.md).
-NODE_PACKAGES := runc containernetworking-plugins nftables iptables conntrack buildah mmdebstrap
-# actionlint checks the workflows' shell steps with it.
-LINT_PACKAGES := shellcheck
+# Every Debian package the project needs on the host, from its one list (the preflight and
+# every check for a tool read the same file).
+HOST_PACKAGES := $(shell sed -e 's/\#.*//' devcluster/host-packages.txt | awk 'NF {print $$1}')
 # The oldest Kubernetes we support; `make test` runs the end-to-end subset on it too.
 OLDEST_KUBERNETES := 1.28
 RUN := $(UV) run --locked
 
-.PHONY: run test setup build images lint test-unit test-package test-processes test-cluster bench \
+.PHONY: run test setup preflight build build-all images lint test-unit test-package test-processes test-cluster bench \
 	clean-cluster release-manifests
 
-run: setup build
+# The preflight comes first: a machine that cannot run the cluster says so in the first minute.
+run: setup preflight build
 	$(RUN) python -m devcluster.demo
 
-test: setup lint test-unit test-package build test-processes test-cluster
+test: setup preflight lint test-unit test-package build-all test-processes test-cluster
 
 setup:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --locked --quiet
-	@missing=$$(for p in $(NODE_PACKAGES) $(LINT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+preflight: setup
+	$(RUN) python -m devcluster.preflight
+
+# What the demo runs: the newest Kubernetes, containerd, CoreDNS, etcd, Prometheus and the images.
+# helm, cert-manager and actionlint are built by the first test that uses them.
 build: setup images
 	$(RUN) python -m devcluster.build
+
+# Also the oldest Kubernetes we support, which only the cluster tests run.
+build-all: build
 	$(RUN) python -m devcluster.build $(OLDEST_KUBERNETES)
 
 # Every image the local node runs, ours from the Dockerfile's two targets, built offline with
@@ -66,7 +74,7 @@ test-package: setup
 test-processes: setup
 	$(RUN) pytest -m processes
 
-test-cluster: setup build
+test-cluster: setup build-all
 	$(RUN) pytest -m cluster
 	LOCUST_FINISHER_KUBERNETES=$(OLDEST_KUBERNETES) $(RUN) pytest -m "cluster and oldest"
 

@@ -12,8 +12,11 @@ under ``devcluster/gomod/`` (only their go.mod/go.sum are committed). Everything
 cache outside the repository, keyed by what it was built from, so a warm machine starts the
 cluster in seconds:
 
-    python -m devcluster.build        # prints progress; idempotent
+    python -m devcluster.build        # what `make run` needs; prints progress; idempotent
     python -m devcluster.build 1.28   # the same with the oldest supported Kubernetes
+
+helm, cert-manager and actionlint are built by the first thing that uses them
+(:func:`ensure_tool`), not by the cluster's build: the demo runs none of them.
 
 The oldest supported version, 1.28, comes from its own wrapper module; kubectl and everything
 that is not Kubernetes are shared by both.
@@ -44,8 +47,8 @@ _KUBERNETES_TOOLS = (
     ("k8s.io/kubernetes/cmd/kubelet", "kubelet"),
     ("k8s.io/kubernetes/cmd/kube-proxy", "kube-proxy"),
 )
-# Everything else, whatever the version: (module dir, package, binary name). kubectl is the
-# newest: it only uses the API server's stable APIs.
+# Everything else the cluster runs, whatever the version: (module dir, package, binary name).
+# kubectl is the newest: it only uses the API server's stable APIs.
 _GO_TOOLS = (
     ("kubernetes", "k8s.io/kubernetes/cmd/kubectl", "kubectl"),
     ("containerd", "github.com/containerd/containerd/v2/cmd/containerd", "containerd"),
@@ -58,6 +61,10 @@ _GO_TOOLS = (
     ("coredns", "github.com/coredns/coredns", "coredns"),
     ("etcd", "go.etcd.io/etcd/server/v3", "etcd"),
     ("prometheus", "github.com/prometheus/prometheus/cmd/prometheus", "prometheus"),
+)
+# Built only by what uses them (ensure_tool), so `make run` never waits for them: the chart's
+# tests (helm), the cert-manager install path and `make lint` (actionlint).
+_ON_DEMAND_TOOLS = (
     ("helm", "helm.sh/helm/v3/cmd/helm", "helm"),
     (
         "cert-manager",
@@ -104,9 +111,6 @@ class Binaries:
     coredns: Path
     etcd: Path
     prometheus: Path
-    helm: Path
-    cert_manager_controller: Path
-    cert_manager_cainjector: Path
 
 
 def _say(message: str) -> None:
@@ -188,11 +192,12 @@ def _build_missing(tools: list[tuple[str, str, str]]) -> dict[str, Path]:
 
 
 def ensure_tool(name: str) -> Path:
-    """One tool that is not Kubernetes (e.g. ``actionlint``), built alone if it is missing.
+    """One tool that is not Kubernetes (e.g. ``helm``), built alone if it is missing.
 
-    So that ``make lint`` on a cold machine does not wait for the whole cluster's build.
+    So that ``make lint`` on a cold machine does not wait for the whole cluster's build, and
+    the cluster's build does not wait for what only some tests use.
     """
-    return _build_missing([tool for tool in _GO_TOOLS if tool[2] == name])[name]
+    return _build_missing([tool for tool in (*_GO_TOOLS, *_ON_DEMAND_TOOLS) if tool[2] == name])[name]
 
 
 def ensure_binaries(kubernetes: str = DEFAULT_KUBERNETES) -> Binaries:
@@ -218,9 +223,6 @@ def ensure_binaries(kubernetes: str = DEFAULT_KUBERNETES) -> Binaries:
         coredns=paths["coredns"],
         etcd=paths["etcd"],
         prometheus=paths["prometheus"],
-        helm=paths["helm"],
-        cert_manager_controller=paths["cert-manager-controller"],
-        cert_manager_cainjector=paths["cert-manager-cainjector"],
     )
 
 

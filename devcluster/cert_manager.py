@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from devcluster.build import ensure_tool
 from devcluster.cluster import LocalCluster
 from devcluster.processes import free_port
 
@@ -29,13 +30,15 @@ def crd_documents() -> list[str]:
         lines = [line for line in path.read_text().splitlines() if "{{" not in line]
         documents.append("\n".join(lines) + "\n")
     if not documents:
-        raise RuntimeError(f"no cert-manager CRDs in {directory}: run python -m devcluster.build")
+        raise RuntimeError(f"no cert-manager CRDs in {directory}: it comes with cert-manager's module (devcluster.build.ensure_tool)")
     return documents
 
 
 def start_cert_manager(cluster: LocalCluster) -> None:
     """Install the CRDs and start the controller and cainjector; return once they run."""
-    assert cluster.binaries is not None
+    # Built first: the build brings the module, and with it the CRDs read below.
+    controller_binary = ensure_tool("cert-manager-controller")
+    cainjector_binary = ensure_tool("cert-manager-cainjector")
     for document in crd_documents():
         cluster.kubectl("apply", "--server-side", "-f", "-", input_text=document)
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
@@ -44,7 +47,7 @@ def start_cert_manager(cluster: LocalCluster) -> None:
     controller = cluster.processes.start(
         "cert-manager-controller",
         [
-            str(cluster.binaries.cert_manager_controller),
+            str(controller_binary),
             f"--kubeconfig={cluster.kubeconfig}",
             "--leader-elect=false",
             "--cluster-resource-namespace=cert-manager",
@@ -55,7 +58,7 @@ def start_cert_manager(cluster: LocalCluster) -> None:
     # The cainjector reads its kubeconfig from the environment only.
     cainjector = cluster.processes.start(
         "cert-manager-cainjector",
-        [str(cluster.binaries.cert_manager_cainjector), "--leader-elect=false"],
+        [str(cainjector_binary), "--leader-elect=false"],
         env=env,
     )
     time.sleep(2)

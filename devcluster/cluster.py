@@ -26,7 +26,13 @@ from types import TracebackType
 from typing import Any
 
 from devcluster.api import ApiClient
-from devcluster.build import DEFAULT_KUBERNETES, Binaries, ensure_binaries, pause_source
+from devcluster.build import (
+    DEFAULT_KUBERNETES,
+    Binaries,
+    ensure_binaries,
+    ensure_tool,
+    pause_source,
+)
 from devcluster.control_plane import ControlPlaneInfo, start_control_plane
 from devcluster.images import ImageArchive, ensure_images
 from devcluster.node.addons import deploy_coredns, start_kube_proxy, start_scheduler
@@ -276,7 +282,7 @@ class LocalCluster:
     ) -> subprocess.CompletedProcess[str]:
         """Run kubectl or helm against this cluster; the completed process."""
         assert self.binaries is not None
-        binary = self.binaries.kubectl if tool == "kubectl" else self.binaries.helm
+        binary = self.binaries.kubectl if tool == "kubectl" else ensure_tool("helm")
         return subprocess.run(
             [str(binary), f"--kubeconfig={self.kubeconfig}", *args],
             input=input_text,

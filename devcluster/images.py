@@ -37,6 +37,7 @@ from typing import Any
 import app
 from app.core import names
 from devcluster.build import cache_root, ensure_binaries, pause_source
+from devcluster.host_tools import MissingTools, require
 
 _REPO = Path(__file__).resolve().parent.parent
 _PEERS = Path(__file__).resolve().parent / "peers"
@@ -46,6 +47,8 @@ _PLATFORM = "linux/amd64"
 # holds the proxy's CA. It is bind-mounted over the image's own bundle for RUN steps only,
 # so no image carries it.
 _HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+# What building the images runs on the host (devcluster/host-packages.txt installs it).
+_BUILD_TOOLS = ("buildah", "skopeo", "mmdebstrap", "gcc", "strip", "/usr/include/stdio.h", str(_HOST_CA))
 _CA_VOLUME = f"{_HOST_CA}:{_HOST_CA}:ro"
 
 PAUSE_VERSION = "3.10.2"
@@ -686,17 +689,10 @@ def _prune_archives(directory: Path, images: list[_Image]) -> None:
 
 
 def _require_tools() -> None:
-    missing = [
-        tool
-        for tool in ("buildah", "skopeo", "mmdebstrap", "gcc", "strip")
-        if not shutil.which(tool)
-    ]
-    if missing:
-        raise ImageBuildError(
-            f"missing {', '.join(missing)}: apt-get install buildah skopeo mmdebstrap gcc libc6-dev"
-        )
-    if not _HOST_CA.is_file():
-        raise ImageBuildError(f"{_HOST_CA} is missing: apt-get install ca-certificates")
+    try:
+        require(*_BUILD_TOOLS)
+    except MissingTools as missing:
+        raise ImageBuildError(str(missing)) from None
 
 
 def _build_missing(directory: Path, images: list[_Image], missing: list[_Image]) -> None:

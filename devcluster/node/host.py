@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from devcluster.host_tools import MissingTools, require
+
 # Host-wide: the kubelet sets the first three at start (setupKernelTunables); an iptables
 # kube-proxy may set the last one.
 NODE_SYSCTLS = (
@@ -65,23 +67,32 @@ def cgroup_version() -> int:
     return 2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1
 
 
-def preflight(commands: tuple[str, ...] = ("runc", "nft", "ip", "mount")) -> HostFacts:
+# What the real node runs on the host (devcluster/host-packages.txt installs it).
+NODE_TOOLS = (
+    "runc",
+    "nft",
+    "ip",
+    "mount",
+    "umount",
+    "conntrack",
+    "/usr/lib/cni/bridge",
+    "/usr/lib/cni/host-local",
+    "/usr/lib/cni/loopback",
+)
+
+
+def preflight(tools: tuple[str, ...] = NODE_TOOLS) -> HostFacts:
     """Check the machine can run a real node.
 
     Raises:
-        PreflightError: naming the first thing missing and what to do about it.
+        PreflightError: naming what is missing and what to do about it.
     """
     if os.geteuid() != 0:
         raise PreflightError("the real node needs root (cgroups, mounts, network namespaces)")
-    for command in commands:
-        if shutil.which(command) is None:
-            raise PreflightError(f"{command} is not installed (make setup installs it)")
-    for plugin in ("bridge", "host-local", "loopback"):
-        if not (Path("/usr/lib/cni") / plugin).exists():
-            raise PreflightError(
-                f"CNI plugin {plugin} is missing from /usr/lib/cni "
-                "(Debian's containernetworking-plugins; make setup installs it)"
-            )
+    try:
+        require(*tools)
+    except MissingTools as missing:
+        raise PreflightError(str(missing)) from None
     version = cgroup_version()
     if version == 1 and not Path("/sys/fs/cgroup/memory").is_dir():
         raise PreflightError("cgroup v1 without a memory controller: memory limits cannot work")
