@@ -60,8 +60,8 @@ lint: setup
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) lint-imports
-	$(RUN) python -m devcluster.lint_workflows
-	$(RUN) python -m devcluster.version check
+	$(RUN) python -m release.lint_workflows
+	$(RUN) python -m release.version check
 
 test-unit: setup
 	$(RUN) pytest -m "not processes and not cluster and not package"
@@ -87,7 +87,7 @@ bench: setup build
 
 # The install manifests a GitHub release attaches (release.yml), rendered from manifests/.
 release-manifests: setup
-	$(RUN) python -m devcluster.release_manifests dist/release
+	$(RUN) python -m release.release_manifests dist/release
 
 # Removes what a killed cluster left behind: processes, pods, mounts, cgroups, links, firewall
 # chains, and the sysctls the kubelet changed.

@@ -135,8 +135,9 @@ def main() -> None:
         rows.append(("start to all 1,000 pods known (Lease, paged list)", f"{listed:.1f} s", ""))
 
         # Quit delay: the webhook is not installed here, so the pods carry its mutation already.
-        from app.core.inject import InjectionConfig, mutate_pod
-        from devcluster.pod_fixtures import apply_patch
+        from app.core.cluster_config import InjectionConfig
+        from app.core.inject import mutate_pod
+        from testkit.pod_fixtures import apply_patch
 
         opt_in_namespace(cluster, "bench-quit")
         for index in range(20):

@@ -13,7 +13,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from devcluster.finisher_pod import PodRun, finisher_env, run_pod
+from testkit.finisher_pod import PodRun, finisher_env, run_pod
 
 
 def main() -> None:

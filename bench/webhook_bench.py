@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 
 from app.certificates import issue, new_ca, write_pair
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import InjectionConfig
 from app.webhook.handler import handle_review
-from devcluster.pod_fixtures import load_pod, pod_review
 from devcluster.processes import free_port
 from devcluster.processes import wait_until as wait_for
+from testkit.pod_fixtures import load_pod, pod_review
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = "floor (parse + canned answer)"

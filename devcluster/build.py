@@ -197,7 +197,9 @@ def ensure_tool(name: str) -> Path:
     So that ``make lint`` on a cold machine does not wait for the whole cluster's build, and
     the cluster's build does not wait for what only some tests use.
     """
-    return _build_missing([tool for tool in (*_GO_TOOLS, *_ON_DEMAND_TOOLS) if tool[2] == name])[name]
+    return _build_missing([tool for tool in (*_GO_TOOLS, *_ON_DEMAND_TOOLS) if tool[2] == name])[
+        name
+    ]
 
 
 def ensure_binaries(kubernetes: str = DEFAULT_KUBERNETES) -> Binaries:

@@ -30,7 +30,10 @@ def crd_documents() -> list[str]:
         lines = [line for line in path.read_text().splitlines() if "{{" not in line]
         documents.append("\n".join(lines) + "\n")
     if not documents:
-        raise RuntimeError(f"no cert-manager CRDs in {directory}: it comes with cert-manager's module (devcluster.build.ensure_tool)")
+        raise RuntimeError(
+            f"no cert-manager CRDs in {directory}: they come with cert-manager's module, "
+            "which ensure_tool('cert-manager-controller') brings"
+        )
     return documents
 
 

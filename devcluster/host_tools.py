@@ -3,7 +3,7 @@
 A fresh machine once failed ``make run`` after 21 minutes of builds on a tool (skopeo) that
 the Makefile did not install. So the list in ``host-packages.txt`` is the only place that
 names a package: the Makefile installs it, :func:`require` checks against it, and a command
-the code asks for that the list does not bring is refused outright (:class:`UnlistedTool`),
+the code asks for that the list does not bring is refused outright (:class:`UnlistedToolError`),
 which the unit tests turn into a failure long before a machine is fresh.
 """
 
@@ -13,11 +13,11 @@ from pathlib import Path
 LIST = Path(__file__).resolve().parent / "host-packages.txt"
 
 
-class MissingTools(RuntimeError):
+class MissingToolsError(RuntimeError):
     """Listed tools are not on this machine; the message says how to install them."""
 
 
-class UnlistedTool(KeyError):
+class UnlistedToolError(KeyError):
     """The code asked for a tool that ``host-packages.txt`` does not install."""
 
 
@@ -35,12 +35,12 @@ def package_of(tool: str) -> str:
     """The listed package that brings ``tool``.
 
     Raises:
-        UnlistedTool: no listed package brings it.
+        UnlistedToolError: no listed package brings it.
     """
     for package, tools in packages().items():
         if tool in tools:
             return package
-    raise UnlistedTool(f"{tool} is not in {LIST.name}: add the Debian package that brings it")
+    raise UnlistedToolError(f"{tool} is not in {LIST.name}: add the Debian package that brings it")
 
 
 def present(tool: str) -> bool:
@@ -52,14 +52,14 @@ def require(*tools: str) -> None:
     """Check that every tool is here.
 
     Raises:
-        UnlistedTool: a tool is not in the list (a mistake in the code, not the machine).
-        MissingTools: naming what is missing and the one command that installs it.
+        UnlistedToolError: a tool is not in the list (a mistake in the code, not the machine).
+        MissingToolsError: naming what is missing and the one command that installs it.
     """
     wanted = {tool: package_of(tool) for tool in tools}
     missing = [tool for tool in tools if not present(tool)]
     if missing:
         names = " ".join(sorted({wanted[tool] for tool in missing}))
-        raise MissingTools(
+        raise MissingToolsError(
             f"missing {', '.join(missing)}: run `make setup` (apt-get install {names})"
         )
 

@@ -37,7 +37,7 @@ from typing import Any
 import app
 from app.core import names
 from devcluster.build import cache_root, ensure_binaries, pause_source
-from devcluster.host_tools import MissingTools, require
+from devcluster.host_tools import MissingToolsError, require
 
 _REPO = Path(__file__).resolve().parent.parent
 _PEERS = Path(__file__).resolve().parent / "peers"
@@ -48,7 +48,15 @@ _PLATFORM = "linux/amd64"
 # so no image carries it.
 _HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 # What building the images runs on the host (devcluster/host-packages.txt installs it).
-_BUILD_TOOLS = ("buildah", "skopeo", "mmdebstrap", "gcc", "strip", "/usr/include/stdio.h", str(_HOST_CA))
+_BUILD_TOOLS = (
+    "buildah",
+    "skopeo",
+    "mmdebstrap",
+    "gcc",
+    "strip",
+    "/usr/include/stdio.h",
+    str(_HOST_CA),
+)
 _CA_VOLUME = f"{_HOST_CA}:{_HOST_CA}:ro"
 
 PAUSE_VERSION = "3.10.2"
@@ -691,7 +699,7 @@ def _prune_archives(directory: Path, images: list[_Image]) -> None:
 def _require_tools() -> None:
     try:
         require(*_BUILD_TOOLS)
-    except MissingTools as missing:
+    except MissingToolsError as missing:
         raise ImageBuildError(str(missing)) from None
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devcluster.host_tools import MissingTools, every_tool, require
+from devcluster.host_tools import MissingToolsError, every_tool, require
 
 # Containers run as non-root users, so the venv's interpreter must be one they can read.
 DEBIAN_PYTHON = Path("/usr/bin/python3.11")
@@ -30,7 +30,7 @@ def problems() -> list[str]:
         found.append(f"{DEBIAN_PYTHON} is missing: apt-get install python3.11")
     try:
         require(*every_tool())
-    except MissingTools as missing:
+    except MissingToolsError as missing:
         found.append(str(missing))
     return found
 
@@ -43,8 +43,11 @@ def main() -> int:
     if found:
         return 1
     go = subprocess.run(["go", "version"], capture_output=True, text=True).stdout.split()
-    print(f"[preflight] ok: root, {go[2] if len(go) > 2 else 'go'}, python3.11, "
-          f"{len(every_tool())} host tools", file=sys.stderr)
+    print(
+        f"[preflight] ok: root, {go[2] if len(go) > 2 else 'go'}, python3.11, "
+        f"{len(every_tool())} host tools",
+        file=sys.stderr,
+    )
     return 0
 
 

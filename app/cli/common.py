@@ -8,7 +8,8 @@ from typing import Any, NoReturn, Protocol
 
 from app.core.durations import parse_duration
 from app.core.podview import parse_port
-from app.core.settings import SETTINGS, FinishSettings, Setting, SettingError
+from app.core.setting_codecs import SettingError
+from app.core.settings import SETTINGS, FinishSettings, Setting
 
 
 class CliError(Exception):

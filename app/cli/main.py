@@ -10,14 +10,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from app import __version__
 from app.cli import (
+    artifacts_cmd,
     await_ready_cmd,
     certs_cmd,
     controller_cmd,
     finish_cmd,
     mutate_cmd,
-    report_cmd,
     wait_cmd,
     webhook_cmd,
 )
@@ -32,8 +31,33 @@ _COMMANDS = (
     await_ready_cmd,
     controller_cmd,
     wait_cmd,
-    report_cmd,
+    artifacts_cmd,
 )
+
+
+class _ShowVersion(argparse.Action):
+    """argparse's ``version`` action, reading the version only when asked.
+
+    The finisher runs through this module for as long as its test pod lives; it need not
+    load importlib.metadata (megabytes) for a flag it is never given.
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(
+            option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from app import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
 
 
 def build_parser() -> OneLineParser:
@@ -43,7 +67,9 @@ def build_parser() -> OneLineParser:
         description="Make Locust master pods finish on their own, keep the final numbers in "
         "Prometheus, and tell CI whether the test passed.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version", action=_ShowVersion, help="show program's version number and exit"
+    )
     _add_logging_flags(parser, defaults=True)
     # The same flags after the subcommand, where manifests put a command's arguments.
     logging_flags = argparse.ArgumentParser(add_help=False)

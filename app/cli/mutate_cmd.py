@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from app.core import podview
+    from app.core.cluster_config import InjectionConfig
     from app.core.finisher_spec import FinisherImage
-    from app.core.inject import InjectionConfig, Mutation, mutate_pod
+    from app.core.inject import Mutation, mutate_pod
     from app.core.review import BadReviewError, decide, parse_review
 
     image = FinisherImage(image=args.finisher_image) if args.finisher_image else FinisherImage()

@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
     from app.core.results import FinishedTest, encode_document
     from app.kube.client import ConfigurationMissingError, KubeClient
+    from app.waiting.artifacts import KeptArtifacts, fetch_artifacts
     from app.waiting.follow import UNDECIDED, Follower, NoVerdictError, Target
-    from app.waiting.kept_report import KeptReport, fetch_kept_report
     from app.waiting.outputs import OutputError, OutputFiles, step_summary_path, write_outputs
 
     job = master_job(args)
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     # With JSON on stdout, everything for humans goes to stderr, so stdout parses as is.
     human = sys.stderr if args.output == "json" else sys.stdout
 
-    async def follow() -> tuple[int, FinishedTest | None, KeptReport | None]:
+    async def follow() -> tuple[int, FinishedTest | None, KeptArtifacts | None]:
         try:
             client = await KubeClient.connect(args.kubeconfig, args.context)
         except ConfigurationMissingError as error:
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             finished = follower.finished
             kept = None
             if finished is not None and files.report_dir is not None:
-                kept = await fetch_kept_report(client, finished)
+                kept = await fetch_artifacts(client, finished)
             return code, finished, kept
         except NoVerdictError as error:
             raise CliError(str(error)) from None

@@ -68,10 +68,9 @@ def register(commands: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
-    from app.core.cluster_config import ConfigError
+    from app.core.artifacts import receiver_url
+    from app.core.cluster_config import ConfigError, InjectionConfig
     from app.core.finisher_spec import FinisherImage
-    from app.core.inject import InjectionConfig
-    from app.core.kept_report import report_url
     from app.webhook.config_file import ConfigFile
     from app.webhook.server import serve
     from app.webhook.tls import CertificateFilesError
@@ -79,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     image = FinisherImage(image=args.finisher_image) if args.finisher_image else FinisherImage()
     report = args.report_url
     if report is None:
-        report = report_url(os.environ.get("POD_NAMESPACE") or "locust-finisher")
+        report = receiver_url(os.environ.get("POD_NAMESPACE") or "locust-finisher")
     base = InjectionConfig(defaults=finish_defaults(args), image=image, report_url=report)
     background = []
 

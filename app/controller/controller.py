@@ -18,19 +18,23 @@ from typing import Any, assert_never
 
 from app.controller.actions import Actor, quit_exporter
 from app.controller.metrics import ControllerMetrics
-from app.controller.retention import JobRetention
+from app.controller.retention import JobReader
 from app.core import names, podview
 from app.core.pod_facts import PodFacts, facts_from_pod
 from app.core.reconcile import (
     Action,
     GiveUpQuitting,
+    HoldJobTTL,
     NoteExporterStopped,
+    Plan,
     PublishNotReady,
     QuitExporter,
     QuitHistory,
     QuitResult,
+    ReadJob,
     RecordVerdict,
     Report,
+    SettleRetention,
     fallback_event,
     fallback_note,
     plan,
@@ -48,6 +52,8 @@ MIN_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
 # A watch that ends sooner than this with no event is treated as a failure (backoff applies).
 MIN_WATCH_SECONDS = 1.0
+# Plans carried out in a row for one pod before it waits its turn again.
+ROUNDS = 8
 
 
 class Controller:
@@ -64,7 +70,7 @@ class Controller:
     ) -> None:
         self.client = client
         self.actor = actor
-        self.retention = JobRetention(client, actor)
+        self.jobs = JobReader(client)
         self.metrics = metrics
         self.clock = clock
         self.worker_count = workers
@@ -146,7 +152,7 @@ class Controller:
         self.facts.pop(uid, None)
         self.quits.pop(uid, None)
         self.actor.forget(uid)
-        self.retention.forget(uid)
+        self.jobs.forget(uid)
         self._schedule(uid, None)
         self.metrics.pods_tracked.set(len(self.facts))
 
@@ -159,27 +165,30 @@ class Controller:
     # ----------------------------------------------------------------- acting
 
     async def reconcile(self, uid: str) -> None:
-        """Plan for one pod and carry the plan out."""
+        """Plan for one pod and carry the plan out, deciding again with what was just done.
+
+        One action's outcome often asks for the next at once (a quit's outcome for a note, a
+        report for the Job's retention, a read Job for its patch): up to :data:`ROUNDS` plans
+        are carried out in a row; then the pod waits for the plan's next deadline.
+        """
         facts = self.facts.get(uid)
         if facts is None:
             return
-        now = self.clock()
-        decided = plan(facts, now, self.quits.get(uid, QuitHistory()))
-        for action in decided.actions:
-            facts = await self._carry_out(uid, facts, action, now)
-        # After the actions, so a verdict just recorded is seen: the Job's TTL is held while
-        # the test runs and set to its retention once the verdict is on the Job.
-        await self.retention.reconcile(facts)
+        decided = Plan()
+        for _ in range(ROUNDS):
+            now = self.clock()
+            decided = plan(facts, now, self.quits.get(uid, QuitHistory()), self.jobs.seen.get(uid))
+            if not decided.actions:
+                break
+            for action in decided.actions:
+                facts = await self._carry_out(uid, facts, action, now)
+        else:
+            self.enqueue(uid)
+            return
         if facts.deleted:
             self.forget(uid)  # its one report is made; there is no pod left to watch
             return
-        # Decide again with what we just did: the outcome of a quit asks for a note at once,
-        # otherwise the plan yields the next deadline.
-        again = plan(facts, self.clock(), self.quits.get(uid, QuitHistory()))
-        if again.actions:
-            self.enqueue(uid)
-        else:
-            self._schedule(uid, again.wake_at)
+        self._schedule(uid, decided.wake_at)
 
     async def _carry_out(self, uid: str, facts: PodFacts, action: Action, now: float) -> PodFacts:
         """One action; the facts as they are after it."""
@@ -218,6 +227,14 @@ class Controller:
                 await self.actor.annotate(facts, {names.FALLBACK_ANNOTATION: note})
                 facts = self._update(uid, fallback_done=True)
                 pod.warning("%s", event.message, extra={"action": "fallback"})
+            case ReadJob(with_namespace):
+                await self.jobs.read(facts, with_namespace)
+            case HoldJobTTL(patch):
+                await self.jobs.patch(facts, patch)
+            case SettleRetention(patch, event):
+                if event is not None:
+                    await self.actor.emit(facts, event)
+                await self.jobs.patch(facts, patch)
             case GiveUpQuitting(event):
                 await self.actor.emit(facts, event)
                 await self.actor.annotate(facts, {names.EXPORTER_STOPPED_ANNOTATION: "failed"})

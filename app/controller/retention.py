@@ -1,33 +1,27 @@
-"""Holding a test Job's TTL while its test runs, and keeping the Job as long as users asked.
+"""Reading and patching a test pod's Job for its retention, as :func:`plan` decides.
 
-The shell around :mod:`app.core.retention`: it reads the pod's Job (and, once, the pod's
-namespace), sends the conditional patch that module decides, and on a conflict reads the Job
-again and decides again. It never holds up the pod's own work: it runs after the pod's
-actions, and a Job that is gone or not the pod's is simply left alone.
+The shell around the retention actions: :class:`ReadJob` reads the pod's Job (and, after the
+verdict, the namespace's annotations) into a :class:`JobSeen`, the only thing kept here, a
+cache of what the API server said; :class:`HoldJobTTL` and :class:`SettleRetention` send the
+conditional patch the plan made. A conflict (the Job changed since it was read) drops the
+cache, so the next plan reads the Job again and decides again. A Job that is gone or is not
+the pod's is simply left alone.
 """
 
 import logging
 
-from app.controller.actions import BATCH, Actor
+from app.controller.actions import BATCH
 from app.controller.ownership import job_owns
 from app.core import podview
 from app.core.pod_facts import PodFacts
-from app.core.reconcile import EventSpec
-from app.core.retention import (
-    JobPatch,
-    hold,
-    recorded_verdict,
-    resolve_retention,
-    settle,
-    settled,
-)
+from app.core.retention import JobPatch, JobSeen
 from app.kube.client import JsonDict, KubeClient, KubeError, path_of
 from app.logs import pod_log
 
 log = logging.getLogger(__name__)
 
-# Reads and conditional patches of one Job in a row before giving up until the next retry; a
-# running Job's status changes every few seconds at most, so a conflict rarely repeats.
+# Conflicts on one Job within one reconcile before giving up until the next retry; a running
+# Job's status changes every few seconds at most, so a conflict rarely repeats.
 ATTEMPTS = 3
 
 
@@ -43,69 +37,55 @@ class ConflictError(KubeError):
         return True
 
 
-class JobRetention:
-    """Holds each managed pod's Job's TTL until its verdict, then sets the Job's retention."""
+class JobReader:
+    """Carries out the retention actions; keeps each pod's Job as last read."""
 
-    def __init__(self, client: KubeClient, actor: Actor) -> None:
+    def __init__(self, client: KubeClient) -> None:
         self.client = client
-        self.actor = actor
-        # Pods whose Job is held or needed no hold, and pods whose Job is settled; lost on a
-        # restart, harmlessly: the Job's annotations say what is done.
-        self._held: set[str] = set()
-        self._settled: set[str] = set()
+        self.seen: dict[str, JobSeen] = {}
+        self._conflicts: dict[str, int] = {}
 
     def forget(self, pod_uid: str) -> None:
         """The pod is gone from our view."""
-        self._held.discard(pod_uid)
-        self._settled.discard(pod_uid)
+        self.seen.pop(pod_uid, None)
+        self._conflicts.pop(pod_uid, None)
 
-    async def reconcile(self, facts: PodFacts) -> None:
-        """Hold the pod's Job's TTL before its verdict; settle the Job's retention after it.
+    async def read(self, facts: PodFacts, with_namespace: bool) -> None:
+        """Read the pod's Job (and its namespace's annotations) for the next plan."""
+        namespace = await self._namespace_annotations(facts) if with_namespace else {}
+        self.seen[facts.uid] = JobSeen(await self._job(facts), facts.reported, namespace)
 
-        The verdict's report is recorded only once the finisher has exited, and the finisher
-        hands Locust's report to the controller before it exits: a Job with its verdict
-        recorded has everything kept that will be, so its TTL may start to count.
+    async def patch(self, facts: PodFacts, decided: JobPatch) -> None:
+        """Send the patch; on a conflict, forget the Job so that the next plan reads it again.
+
+        Raises:
+            ConflictError: the Job changed under every one of :data:`ATTEMPTS` patches.
         """
-        if facts.job is None or facts.uid in self._settled:
-            return
-        if facts.reported:
-            await self._settle(facts)
-        elif not facts.deleted and facts.uid not in self._held:
-            await self._hold(facts)
-
-    async def _hold(self, facts: PodFacts) -> None:
-        for _ in range(ATTEMPTS):
-            job = await self._job(facts)
-            decided = None if job is None else hold(job)
-            if decided is None or await self._patched(facts, decided):
-                self._held.add(facts.uid)
+        assert facts.job is not None
+        seen = self.seen.get(facts.uid, JobSeen(None))
+        pod = pod_log(log, facts.namespace, facts.name)
+        path = path_of("jobs", facts.namespace, facts.job, group=BATCH)
+        try:
+            patched: JsonDict | None = await self.client.merge_patch(path, decided.patch)
+        except KubeError as error:
+            if error.status == 409:
+                self.seen.pop(facts.uid, None)
+                conflicts = self._conflicts.get(facts.uid, 0) + 1
+                self._conflicts[facts.uid] = conflicts
+                if conflicts >= ATTEMPTS:
+                    self._conflicts.pop(facts.uid)
+                    message = f"Job {facts.job} changed under {conflicts} patches"
+                    raise ConflictError(message) from None
                 return
-        raise ConflictError(f"Job {facts.job} changed under every attempt to hold its TTL")
-
-    async def _settle(self, facts: PodFacts) -> None:
-        namespace: JsonDict | None = None
-        for _ in range(ATTEMPTS):
-            job = await self._job(facts)
-            if job is None or settled(job):
-                self._settled.add(facts.uid)
-                return
-            result = recorded_verdict(job)
-            if result is None:
-                return  # the verdict's copy on the Job is not there yet: come back with it
-            if namespace is None:
-                namespace = await self._namespace_annotations(facts)
-            resolved = resolve_retention(
-                result, dict(facts.keep_annotations), namespace, facts.settings
-            )
-            if resolved.warnings:
-                message = "; ".join(resolved.warnings)
-                event = EventSpec("RetentionIgnored", message, "Warning", "retention-ignored")
-                await self.actor.emit(facts, event)
-            decided = settle(job, resolved.retention)
-            if decided is None or await self._patched(facts, decided):
-                self._settled.add(facts.uid)
-                return
-        raise ConflictError(f"Job {facts.job} changed under every attempt to set its retention")
+            if error.retryable:
+                raise
+            if error.status != 404:  # refused (a write policy from before retention?)
+                pod.warning("Job %s not changed (%s): %s", facts.job, decided.note, error)
+            patched = None  # leave the Job alone from now on
+        else:
+            pod.info("Job %s: %s", facts.job, decided.note, extra={"action": "retention"})
+        self._conflicts.pop(facts.uid, None)
+        self.seen[facts.uid] = JobSeen(patched, seen.after_report, seen.namespace_annotations)
 
     async def _job(self, facts: PodFacts) -> JsonDict | None:
         """The pod's Job, if it is there and owns the pod (we write to no other)."""
@@ -131,21 +111,3 @@ class JobRetention:
             log.warning("namespace %s not readable: %s", facts.namespace, error)
             return {}
         return dict(podview.mapping(podview.mapping(found, "metadata"), "annotations"))
-
-    async def _patched(self, facts: PodFacts, decided: JobPatch) -> bool:
-        """Send the patch; False if the Job changed since it was read (read it again)."""
-        assert facts.job is not None
-        pod = pod_log(log, facts.namespace, facts.name)
-        path = path_of("jobs", facts.namespace, facts.job, group=BATCH)
-        try:
-            await self.client.merge_patch(path, decided.patch)
-        except KubeError as error:
-            if error.status == 409:
-                return False
-            if error.retryable:
-                raise
-            if error.status != 404:  # refused (a write policy from before retention?)
-                pod.warning("Job %s not changed (%s): %s", facts.job, decided.note, error)
-            return True
-        pod.info("Job %s: %s", facts.job, decided.note, extra={"action": "retention"})
-        return True

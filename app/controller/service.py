@@ -15,11 +15,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.controller.actions import Actor
+from app.controller.artifact_receiver import ArtifactReceiver
 from app.controller.controller import MANAGED_SELECTOR, Controller
 from app.controller.election import ElectionTiming, LeadershipLostError, LeaseElector
 from app.controller.metrics import ControllerMetrics
-from app.controller.report_receiver import ReportReceiver
-from app.core.kept_report import REPORT_PORT
+from app.core.artifacts import RECEIVER_PORT
 from app.kube.client import KubeClient
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class ControllerOptions:
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped by Prometheus from the pod network
     metrics_port: int = 8080
     # Finishers' reports (every replica: the Service picks any); 0 serves none.
-    report_port: int = REPORT_PORT
+    report_port: int = RECEIVER_PORT
     selector: str = MANAGED_SELECTOR
     timing: ElectionTiming = ElectionTiming()  # noqa: RUF009 - frozen
 
@@ -62,7 +62,7 @@ async def _serve_metrics(metrics: ControllerMetrics, options: ControllerOptions)
 async def _serve_reports(client: KubeClient, options: ControllerOptions) -> web.AppRunner | None:
     if not options.report_port:
         return None
-    runner = web.AppRunner(ReportReceiver(client).application(), access_log=None)
+    runner = web.AppRunner(ArtifactReceiver(client).application(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, options.metrics_host, options.report_port).start()
     return runner

@@ -1,4 +1,4 @@
-"""The webhook's cluster-wide configuration file (a mounted ConfigMap), parsed and checked.
+"""The webhook's cluster-wide configuration (a mounted ConfigMap): its shape, parsed and checked.
 
 Platform teams set defaults such as the TTL through Helm values or kustomize; they reach the
 webhook as this document and take effect on the next admission, without a restart. A file
@@ -7,13 +7,19 @@ that does not parse is reported as a whole and the previous configuration stays 
 
 import re
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
-from app.core.finisher_spec import FinisherResources
-from app.core.inject import InjectionConfig
-from app.core.settings import CHECK_SETTINGS, RETENTION_SETTINGS, SETTINGS, Setting, read_settings
+from app.core.artifacts import receiver_url
+from app.core.finisher_spec import FinisherImage, FinisherResources
+from app.core.settings import (
+    SETTINGS,
+    TOPICS,
+    FinishSettings,
+    Setting,
+    read_settings,
+)
 
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 KNOWN_KEYS = (
@@ -29,8 +35,7 @@ KNOWN_KEYS = (
 # The sections that are mappings of settings, each setting under its key after "<section>.":
 # checks (failRatio, p95, ...) and retention (passed, failed).
 SECTIONS: dict[str, tuple[Setting, ...]] = {
-    "checks": CHECK_SETTINGS,
-    "retention": RETENTION_SETTINGS,
+    topic: settings for topic, settings in TOPICS.items() if topic != "finishing"
 }
 
 # A Secret's name is a DNS-1123 subdomain; anything else the API server refuses on the pod.
@@ -48,6 +53,17 @@ _SUFFIXES = {
     **{suffix: Fraction(1000) ** power for power, suffix in enumerate("kMGTPE", 1)},
     **{suffix + "i": Fraction(1024) ** power for power, suffix in enumerate("KMGTPE", 1)},
 }
+
+
+@dataclass(frozen=True)
+class InjectionConfig:
+    """Cluster-wide webhook configuration: default settings and the finisher container."""
+
+    defaults: FinishSettings = field(default_factory=FinishSettings)
+    image: FinisherImage = field(default_factory=FinisherImage)
+    resources: FinisherResources = field(default_factory=FinisherResources)
+    # Where finishers hand Locust's report to the controller; empty: they keep none.
+    report_url: str = field(default_factory=lambda: receiver_url("locust-finisher"))
 
 
 class ConfigError(ValueError):

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from app import __version__
 from app.core import names
 from app.core.classify import LocustMaster
 from app.core.settings import SETTINGS, FinishSettings
@@ -24,7 +23,7 @@ ENV_EXPORTER_CONTAINER: Final = "LOCUST_FINISHER_EXPORTER_CONTAINER"
 # out. An absent ENV_EXPORTER_URL still means the default exporter, as for every older pod.
 EXPORTER_NONE: Final = "none"
 
-# Where the finisher hands Locust's report (the controller's Service, app/core/kept_report.py),
+# Where the finisher hands Locust's report (the controller's Service, app/core/artifacts.py),
 # and the projected token it proves who it is with: our own audience, bound to the pod, and
 # refreshed by the kubelet, so the finisher reads the file when it sends. No API rights.
 ENV_REPORT_URL: Final = "LOCUST_FINISHER_REPORT_URL"
@@ -44,11 +43,18 @@ AWAIT_READY_COMMAND: Final = ["locust-finisher", "await-ready", "--timeout", "20
 FINISHER_UID: Final = 65532
 
 
+def default_image() -> str:
+    """This release's finisher image; the version is read only when asked (app/__init__.py)."""
+    from app import __version__
+
+    return f"{names.FINISHER_IMAGE_REPOSITORY}:{__version__}"
+
+
 @dataclass(frozen=True)
 class FinisherImage:
     """Where the finisher's image comes from (cluster-wide webhook configuration)."""
 
-    image: str = f"{names.FINISHER_IMAGE_REPOSITORY}:{__version__}"
+    image: str = field(default_factory=lambda: default_image())
     pull_policy: str = "IfNotPresent"
     # Secrets in the test's namespace the kubelet pulls the image with (a private mirror).
     pull_secrets: tuple[str, ...] = ()

@@ -12,28 +12,15 @@ from typing import Any, Literal
 from app import __version__
 from app.core import names, podview
 from app.core.classify import LocustMaster, NotManaged, classify_pod
+from app.core.cluster_config import InjectionConfig
 from app.core.finisher_spec import (
     REPORT_TOKEN_VOLUME,
-    FinisherImage,
-    FinisherResources,
     finisher_container,
     report_token_volume,
 )
 from app.core.injection_status import InjectionStatus
-from app.core.kept_report import report_url
 from app.core.patch import PatchOp, add, put_entries
 from app.core.settings import FinishSettings, Strategy, resolve_settings
-
-
-@dataclass(frozen=True)
-class InjectionConfig:
-    """Cluster-wide webhook configuration: default settings and the finisher container."""
-
-    defaults: FinishSettings = field(default_factory=FinishSettings)
-    image: FinisherImage = field(default_factory=FinisherImage)
-    resources: FinisherResources = field(default_factory=FinisherResources)
-    # Where finishers hand Locust's report to the controller; empty: they keep none.
-    report_url: str = field(default_factory=lambda: report_url("locust-finisher"))
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """What the controller does about one managed pod, decided from its facts and the time.
 
 Pure: facts in, actions and the next time to look again out. The controller shell carries
-the actions out (annotations, Events, an HTTP call) and comes back at ``wake_at``. Because
-every decision depends only on the pod object and the clock, a restarted or newly elected
-controller decides the same; Events get stable names and annotations mark what is done,
-so each happens once.
+the actions out (annotations, Events, an HTTP call, reading and patching the pod's Job) and
+comes back at ``wake_at``. Because every decision depends only on the pod object, the Job as
+last read and the clock, a restarted or newly elected controller decides the same; Events get
+stable names and annotations mark what is done, so each happens once.
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,18 @@ from typing import Literal
 from app.core import names
 from app.core.checks import describe_check, evaluate_checks, failed_checks, has_checks, verdict
 from app.core.durations import format_duration
+from app.core.exporter_outcome import ExporterOutcome
 from app.core.finish_plan import latest_end_offset, plain_ttl, waits_for_scrape
 from app.core.pod_facts import PodFacts
+from app.core.retention import (
+    JobPatch,
+    JobSeen,
+    hold,
+    recorded_verdict,
+    resolve_retention,
+    settle,
+    settled,
+)
 from app.core.settings import FinishSettings, Strategy, WaitForScrape
 from app.core.summary import Summary, decode_summary, encode_summary, headline
 
@@ -107,8 +117,42 @@ class PublishNotReady:
     consequence: str
 
 
+@dataclass(frozen=True)
+class ReadJob:
+    """Read the pod's Job (after the verdict's report, its namespace's annotations too).
+
+    The Job's annotations hold every retention decision made so far, so reading it is all a
+    restarted controller needs; the shell keeps what it read as :class:`JobSeen`.
+    """
+
+    with_namespace: bool
+
+
+@dataclass(frozen=True)
+class HoldJobTTL:
+    """Take the TTL off the pod's Job while its test runs (a patch conditional on its version)."""
+
+    patch: JobPatch
+
+
+@dataclass(frozen=True)
+class SettleRetention:
+    """Set the Job's retention once its verdict is recorded; say which settings were ignored."""
+
+    patch: JobPatch
+    event: EventSpec | None
+
+
 Action = (
-    RecordVerdict | Report | NoteExporterStopped | QuitExporter | GiveUpQuitting | PublishNotReady
+    RecordVerdict
+    | Report
+    | NoteExporterStopped
+    | QuitExporter
+    | GiveUpQuitting
+    | PublishNotReady
+    | ReadJob
+    | HoldJobTTL
+    | SettleRetention
 )
 
 
@@ -251,7 +295,7 @@ def _verdict_annotations(facts: PodFacts, result: str) -> dict[str, str]:
 
 def _stopped_by(facts: PodFacts) -> str:
     summary = decode_summary(facts.finisher.message) if facts.finisher else None
-    if summary is not None and summary.get("exporter") == "quit":
+    if summary is not None and summary.get("exporter") == ExporterOutcome.QUIT:
         return "finisher"
     return "itself"
 
@@ -359,8 +403,102 @@ def fallback_event(
     )
 
 
-def plan(facts: PodFacts, now: float, quits: QuitHistory = QuitHistory()) -> Plan:
-    """Decide what to do about ``facts`` at time ``now``."""
+def _exporter_stopped(facts: PodFacts) -> NoteExporterStopped:
+    """The exporter ended on its own or by the finisher: who, and how long after the master."""
+    assert facts.master is not None
+    assert facts.exporter_ended is not None
+    who = _stopped_by(facts)
+    delay = max(facts.exporter_ended.finished_at - facts.master.finished_at, 0.0)
+    how = "by the finisher" if who == "finisher" else "on its own"
+    message = (
+        f"exporter {facts.exporter_container} stopped {how} {delay:.0f}s after the "
+        f"Locust master (exit code {facts.exporter_ended.exit_code})"
+    )
+    return NoteExporterStopped(
+        EventSpec("ExporterStopped", message, "Normal", "exporter-stopped"), who
+    )
+
+
+def _give_up_quitting(facts: PodFacts, quits: QuitHistory) -> GiveUpQuitting:
+    return GiveUpQuitting(
+        EventSpec(
+            "ExporterStopFailed",
+            f"exporter {facts.exporter_container} still runs after {quits.attempts} "
+            "/quitquitquit calls; the pod will not complete until it is stopped (is the "
+            f"exporter v0.5.0 or later, and is port {facts.exporter_port} reachable from the "
+            "controller?)",
+            "Warning",
+            "exporter-stop-failed",
+        )
+    )
+
+
+def _plan_exporter(facts: PodFacts, now: float, quits: QuitHistory) -> Plan:
+    """Record how a regular exporter container ended, or end it when its finisher did not."""
+    if not facts.has_exporter or facts.exporter_sidecar or facts.exporter_stop_recorded is not None:
+        return Plan()  # nothing to quit, or the kubelet ends it, or it is recorded already
+    if quits.stopped is not None:
+        return Plan([_stopped_by_controller(facts, quits)])
+    if facts.exporter_ended is not None:
+        if _finisher_may_still_speak(facts, now):
+            # Only the finisher's summary says whether it quit the exporter; it follows the
+            # exporter's end by a moment, so wait for it (or for the finisher's silence).
+            return Plan(wake_at=_report_due_at(facts))
+        return Plan([_exporter_stopped(facts)])
+    due = quit_due_at(facts)
+    if not facts.exporter_running or due is None:
+        return Plan()
+    if quits.attempts > len(QUIT_BACKOFF_SECONDS):
+        return Plan([_give_up_quitting(facts, quits)])
+    if quits.attempts:
+        due = max(due, quits.last_attempt_at + QUIT_BACKOFF_SECONDS[quits.attempts - 1])
+    if now >= due and facts.pod_ip:
+        return Plan([QuitExporter(facts.pod_ip, facts.exporter_port, quits.attempts + 1)])
+    return Plan(wake_at=due)
+
+
+def _plan_retention(facts: PodFacts, seen: JobSeen | None) -> Action | None:
+    """Hold the Job's TTL while the test runs; set its retention once the verdict is on it.
+
+    Decided from the Job's own annotations (:mod:`app.core.retention`), so nothing about it
+    lives in the controller but the Job as last read. A Job read before the verdict's report
+    is read again after it: the report wrote the verdict on the Job.
+    """
+    if facts.job is None:
+        return None
+    if seen is None or (facts.reported and not seen.after_report):
+        return ReadJob(with_namespace=facts.reported)
+    job = seen.job
+    if job is None or settled(job):
+        return None  # gone, not the pod's, or decided already (by us or another leader)
+    if not facts.reported:
+        held = None if facts.deleted else hold(job)
+        return None if held is None else HoldJobTTL(held)
+    result = recorded_verdict(job)
+    if result is None:
+        return None  # the verdict's copy on the Job did not land: nothing to keep it by
+    resolved = resolve_retention(
+        result, dict(facts.keep_annotations), seen.namespace_annotations, facts.settings
+    )
+    decided = settle(job, resolved.retention)
+    if decided is None:
+        return None
+    warnings = "; ".join(resolved.warnings)
+    event = EventSpec("RetentionIgnored", warnings, "Warning", "retention-ignored")
+    return SettleRetention(decided, event if warnings else None)
+
+
+def plan(
+    facts: PodFacts,
+    now: float,
+    quits: QuitHistory = QuitHistory(),
+    job: JobSeen | None = None,
+) -> Plan:
+    """Decide what to do about ``facts`` at time ``now``.
+
+    ``quits`` are the controller's own quit attempts on the pod, ``job`` its Job as the
+    controller last read it (None: not read yet).
+    """
     fallback_due = _fallback_due_at(facts, now)
     if fallback_due is not None:
         # Only while the master runs, so there is nothing else to do yet.
@@ -369,74 +507,30 @@ def plan(facts: PodFacts, now: float, quits: QuitHistory = QuitHistory()) -> Pla
         return Plan(wake_at=fallback_due)
     actions: list[Action] = []
     wakes: list[float] = []
-    master = facts.master
-    if master is None:
-        return Plan()
-
-    if facts.deleted:
+    if facts.master is None:
+        pass  # the test runs: only its Job's TTL may need holding
+    elif facts.deleted:
         # Gone at once (a Job's ttlSecondsAfterFinished: 0): its last state is all there will
         # be, so report now; only the Job is left to write to, and there is nothing to quit.
-        return Plan([] if facts.reported else [_report(facts)])
-
-    report_due = None if facts.reported else _report_due_at(facts)
-    if report_due is not None and now >= report_due:
-        actions.append(_report(facts))  # carries the verdict annotations too
+        if not facts.reported:
+            actions.append(_report(facts))
     else:
-        if report_due is not None:
-            wakes.append(report_due)
-        # With checks, a pod already reported keeps the verdict its report judged.
-        early = _early_verdict(facts)
-        if early is not None and facts.recorded_result != early:
-            actions.append(
-                RecordVerdict(_verdict_annotations(facts, early), {names.RESULT_LABEL: early})
-            )
-
-    # A master without an exporter has nothing to quit and no exporter's end to record.
-    if facts.has_exporter and not facts.exporter_sidecar and facts.exporter_stop_recorded is None:
-        if quits.stopped is not None:
-            actions.append(_stopped_by_controller(facts, quits))
-        elif facts.exporter_ended is not None and _finisher_may_still_speak(facts, now):
-            # Only the finisher's summary says whether it quit the exporter; it follows the
-            # exporter's end by a moment, so wait for it (or for the finisher's silence).
-            silent_at = _report_due_at(facts)
-            if silent_at is not None:
-                wakes.append(silent_at)
-        elif facts.exporter_ended is not None:
-            who = _stopped_by(facts)
-            delay = max(facts.exporter_ended.finished_at - master.finished_at, 0.0)
-            how = "by the finisher" if who == "finisher" else "on its own"
-            message = (
-                f"exporter {facts.exporter_container} stopped {how} {delay:.0f}s after the "
-                f"Locust master (exit code {facts.exporter_ended.exit_code})"
-            )
-            event = EventSpec("ExporterStopped", message, "Normal", "exporter-stopped")
-            actions.append(NoteExporterStopped(event, who))
-        elif facts.exporter_running:
-            due = quit_due_at(facts)
-            if due is not None:
-                if quits.attempts >= len(QUIT_BACKOFF_SECONDS) + 1:
-                    actions.append(
-                        GiveUpQuitting(
-                            EventSpec(
-                                "ExporterStopFailed",
-                                f"exporter {facts.exporter_container} still runs after "
-                                f"{quits.attempts} /quitquitquit calls; the pod will not complete "
-                                "until it is stopped (is the exporter v0.5.0 or later, and is "
-                                f"port {facts.exporter_port} reachable from the controller?)",
-                                "Warning",
-                                "exporter-stop-failed",
-                            )
-                        )
-                    )
-                else:
-                    if quits.attempts:
-                        due = max(
-                            due, quits.last_attempt_at + QUIT_BACKOFF_SECONDS[quits.attempts - 1]
-                        )
-                    if now >= due and facts.pod_ip:
-                        actions.append(
-                            QuitExporter(facts.pod_ip, facts.exporter_port, quits.attempts + 1)
-                        )
-                    else:
-                        wakes.append(due)
+        report_due = None if facts.reported else _report_due_at(facts)
+        if report_due is not None and now >= report_due:
+            actions.append(_report(facts))  # carries the verdict annotations too
+        else:
+            if report_due is not None:
+                wakes.append(report_due)
+            # With checks, a pod already reported keeps the verdict its report judged.
+            early = _early_verdict(facts)
+            if early is not None and facts.recorded_result != early:
+                verdict_labels = {names.RESULT_LABEL: early}
+                actions.append(RecordVerdict(_verdict_annotations(facts, early), verdict_labels))
+        exporter = _plan_exporter(facts, now, quits)
+        actions += exporter.actions
+        wakes += [] if exporter.wake_at is None else [exporter.wake_at]
+    # The Job's retention never holds up the pod's own work: it waits for those actions.
+    retention = None if actions else _plan_retention(facts, job)
+    if retention is not None:
+        actions.append(retention)
     return Plan(actions, min(wakes) if wakes else None)

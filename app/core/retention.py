@@ -13,7 +13,8 @@ locustio/k8s-operator makes its master Jobs) would take all that with it. So whi
 runs the controller takes the TTL off the Job ("holds" it), noting the original in an
 annotation, and once the verdict is recorded sets the retention, or puts the original back.
 
-Pure: the Job and the settings in, a merge patch out. The patch names the Job's uid and
+Pure: the Job and the settings in, a merge patch out; :func:`app.core.reconcile.plan` makes
+the actions. The patch names the Job's uid and
 resourceVersion, so the API server refuses it if anyone changed the Job since it was read;
 the controller reads it again and decides again. Every decision reads only the Job's
 annotations, so a restarted or newly elected controller decides the same, and the retention
@@ -22,18 +23,12 @@ annotation marks a Job as settled: nothing is decided twice.
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.core import names, podview
-from app.core.settings import (
-    KEEP_FAILED,
-    KEEP_FOREVER,
-    KEEP_PASSED,
-    FinishSettings,
-    Setting,
-    SettingError,
-)
+from app.core.setting_codecs import KEEP_FOREVER, SettingError
+from app.core.settings import KEEP_FAILED, KEEP_PASSED, FinishSettings, Setting
 
 Result = Literal["passed", "failed"]
 Source = Literal["pod", "namespace", "cluster"]
@@ -114,6 +109,20 @@ def resolve_retention(
         found = None if admitted is None else Retention(admitted, setting, "cluster")
     instead = f"using {found.describe()}" if found else "the Job's own TTL stands"
     return Resolved(found, tuple(f"{text}; {instead}" for text in bad))
+
+
+@dataclass(frozen=True)
+class JobSeen:
+    """A test pod's Job as the controller last read it: all that retention is decided from.
+
+    ``job`` is None when the Job is gone or is not the pod's (we write to no other);
+    ``after_report`` says it was read once the verdict's report had been written, which
+    puts the verdict on the Job; ``namespace_annotations`` are read with it then.
+    """
+
+    job: Mapping[str, Any] | None
+    after_report: bool = False
+    namespace_annotations: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

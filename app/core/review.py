@@ -12,7 +12,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from app.core.inject import InjectionConfig, Mutation, mutate_pod
+from app.core.cluster_config import InjectionConfig
+from app.core.inject import Mutation, mutate_pod
 from app.core.settings import warning
 
 API_VERSION = "admission.k8s.io/v1"

@@ -8,14 +8,37 @@ must never fail admission (warn and use the default), a pod written by another v
 read as well as it can be, and a flag, the ConfigMap or the finisher's env is refused.
 """
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from app.core import names
-from app.core.durations import MAX_SECONDS, format_duration, parse_duration
+from app.core.durations import format_duration
+from app.core.setting_codecs import (
+    DURATION_TEXT,
+    KEEP_TEXT,
+    LATENCY_TEXT,
+    RATE_TEXT,
+    RATIO_TEXT,
+    TTL_TEXT,
+    SettingError,
+    choice_parser,
+    duration_value,
+    keep_value,
+    latency_value,
+    limit_value,
+    one_of,
+    rate_value,
+    ratio_value,
+    show_choice,
+    show_keep,
+    show_limit,
+    show_rate,
+    show_ratio,
+    show_ttl,
+    ttl_value,
+)
 
 # The API server shows warnings to users and may truncate long ones; stay well under.
 MAX_WARNING_LENGTH = 120
@@ -79,92 +102,6 @@ DEFAULT_SETTINGS = FinishSettings()
 # With no TTL set, the exporter ends as soon as a final scrape is confirmed, and only when
 # none can be (no scrape during the test, an exporter without promhttp's counter) after this.
 DEFAULT_TTL_SECONDS = 30.0
-# The TTL's word for "no floor: end on the confirmed final scrape".
-AUTO_TTL = "auto"
-
-
-class SettingError(ValueError):
-    """A value a setting cannot take; the message says what it can take."""
-
-    def __init__(self, value: object, expected: str, shown_as: str | None = None) -> None:
-        super().__init__(f"{shown_as or shown(value)} is not {expected}")
-        self.value = value
-        self.expected = expected
-
-
-def shown(value: object) -> str:
-    """A value as quoted in a one-line message: short, and never the whole of a huge input."""
-    if isinstance(value, bool) or value is None:
-        return str(value).lower()
-    if isinstance(value, int | float):
-        text = repr(value)
-        return text if len(text) <= 24 else text[:21] + "..."
-    if not isinstance(value, str):
-        return "a non-string"
-    return repr(value if len(value) <= 24 else value[:21] + "...")
-
-
-_DURATION = "a duration like 45s or 2m"
-
-
-def _parse_duration(value: object) -> float:
-    """Text as users write it; a plain non-negative number of seconds from YAML too."""
-    if isinstance(value, str):
-        try:
-            return parse_duration(value)
-        except ValueError:
-            raise SettingError(value, _DURATION) from None
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    if is_number and 0 <= value <= MAX_SECONDS:  # type: ignore[operator]
-        return round(float(value), 3)  # type: ignore[arg-type]
-    raise SettingError(value, _DURATION)
-
-
-_Choice = TypeVar("_Choice", bound=StrEnum)
-
-
-def _parse_ttl(value: object) -> float | None:
-    if isinstance(value, str) and value.strip().lower() == AUTO_TTL:
-        return None
-    try:
-        return _parse_duration(value)
-    except SettingError:
-        raise SettingError(value, _TTL) from None
-
-
-def _show_ttl(seconds: float | None) -> str:
-    return AUTO_TTL if seconds is None else format_duration(seconds)
-
-
-_TTL = f"{AUTO_TTL} or {_DURATION}"
-
-
-def _one_of(choices: type[StrEnum]) -> str:
-    return "one of " + ", ".join(choice.value for choice in choices)
-
-
-def _choice_parser(
-    choices: type[_Choice], aliases: Mapping[str, _Choice]
-) -> Callable[[object], _Choice]:
-    expected = _one_of(choices)
-
-    def parse(value: object) -> _Choice:
-        # YAML turns an unquoted true/false into a bool; it means the word.
-        text = str(value).lower() if isinstance(value, bool) else value
-        if isinstance(text, str):
-            word = text.strip().lower()
-            for choice in choices:
-                if word == choice.value:
-                    return choice
-            if word in aliases:
-                return aliases[word]
-        raise SettingError(value, expected)
-
-    return parse
-
-
-def _show_choice(value: StrEnum) -> str:
-    return value.value
 
 
 @dataclass(frozen=True)
@@ -199,9 +136,9 @@ STRATEGY = Setting(
     "strategy",
     names.STRATEGY_ANNOTATION,
     None,
-    _one_of(Strategy),
-    _choice_parser(Strategy, STRATEGY_ALIASES),
-    _show_choice,
+    one_of(Strategy),
+    choice_parser(Strategy, STRATEGY_ALIASES),
+    show_choice,
     "who ends the exporter: the finisher in the pod, or the controller",
 )
 TTL = Setting(
@@ -209,9 +146,9 @@ TTL = Setting(
     "ttl",
     names.TTL_ANNOTATION,
     "LOCUST_FINISHER_TTL",
-    _TTL,
-    _parse_ttl,
-    _show_ttl,
+    TTL_TEXT,
+    ttl_value,
+    show_ttl,
     "least time the exporter stays up after the master exits (auto: none, end on the final "
     "scrape, 30s if none can be confirmed)",
 )
@@ -220,9 +157,9 @@ WAIT_FOR_SCRAPE = Setting(
     "waitForScrape",
     names.WAIT_FOR_SCRAPE_ANNOTATION,
     "LOCUST_FINISHER_WAIT_FOR_SCRAPE",
-    _one_of(WaitForScrape),
-    _choice_parser(WaitForScrape, {}),
-    _show_choice,
+    one_of(WaitForScrape),
+    choice_parser(WaitForScrape, {}),
+    show_choice,
     "wait for Prometheus to collect the final numbers",
 )
 MAX_WAIT = Setting(
@@ -230,8 +167,8 @@ MAX_WAIT = Setting(
     "maxWait",
     names.MAX_WAIT_ANNOTATION,
     "LOCUST_FINISHER_MAX_WAIT",
-    _DURATION,
-    _parse_duration,
+    DURATION_TEXT,
+    duration_value,
     format_duration,
     "longest wait for that final scrape after the master exits",
 )
@@ -245,75 +182,14 @@ SETTINGS: tuple[Setting, ...] = (TTL, WAIT_FOR_SCRAPE, MAX_WAIT, STRATEGY)
 # reaches the finisher, and the webhook's flags do not set them: only the ConfigMap and the
 # annotations do. ``none`` turns off, for one pod, a check the cluster sets by default.
 
-NO_CHECK = "none"
-_RATIO = f"a ratio from 0 to 1 like 0.01, or {NO_CHECK}"
-_LATENCY = f"a duration like 500ms, or {NO_CHECK}"
-_RATE = f"requests per second like 50, or {NO_CHECK}"
-# Limits are kept to these many decimals, so what is written reads back the same.
-_RATIO_DECIMALS = 6
-_RATE_DECIMALS = 3
-MAX_RPS = 10_000_000.0
-# A plain decimal: never "nan", "inf", "1e3", a sign, or an endless string of digits.
-_DECIMAL = re.compile(r"\d{1,16}(\.\d{0,15})?|\.\d{1,15}")
-
-
-def _decimal(value: object, expected: str, decimals: int, highest: float) -> float:
-    """A non-negative decimal (``0.01``, ``50``), from text or a YAML number."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise SettingError(value, expected)
-    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip()):
-        raise SettingError(value, expected)
-    number = float(value)
-    if not 0 <= number <= highest:  # also refuses nan
-        raise SettingError(value, expected)
-    return round(number, decimals)
-
-
-def _show_decimal(number: float, decimals: int) -> str:
-    return f"{number:.{decimals}f}".rstrip("0").rstrip(".")
-
-
-def _ratio(value: object) -> float:
-    return _decimal(value, _RATIO, _RATIO_DECIMALS, 1.0)
-
-
-def _rate(value: object) -> float:
-    return _decimal(value, _RATE, _RATE_DECIMALS, MAX_RPS)
-
-
-def _latency(value: object) -> float:
-    try:
-        return _parse_duration(value)
-    except SettingError:
-        raise SettingError(value, _LATENCY) from None
-
-
-def _limit(parse: Callable[[object], float]) -> Callable[[object], float | None]:
-    """A check's codec: its limit, or None for ``none`` (no such check)."""
-
-    def parse_limit(value: object) -> float | None:
-        if isinstance(value, str) and value.strip().lower() == NO_CHECK:
-            return None
-        return parse(value)
-
-    return parse_limit
-
-
-def _shown_limit(show: Callable[[float], str]) -> Callable[[float | None], str]:
-    def show_limit(value: float | None) -> str:
-        return NO_CHECK if value is None else show(value)
-
-    return show_limit
-
-
 CHECK_FAIL_RATIO = Setting(
     "check_fail_ratio",
     "checks.failRatio",
     names.CHECK_FAIL_RATIO_ANNOTATION,
     None,
-    _RATIO,
-    _limit(_ratio),
-    _shown_limit(lambda ratio: _show_decimal(ratio, _RATIO_DECIMALS)),
+    RATIO_TEXT,
+    limit_value(ratio_value),
+    show_limit(show_ratio),
     "the highest share of failed requests that passes",
 )
 CHECK_P95 = Setting(
@@ -321,9 +197,9 @@ CHECK_P95 = Setting(
     "checks.p95",
     names.CHECK_P95_ANNOTATION,
     None,
-    _LATENCY,
-    _limit(_latency),
-    _shown_limit(format_duration),
+    LATENCY_TEXT,
+    limit_value(latency_value),
+    show_limit(format_duration),
     "the highest 95th percentile response time that passes",
 )
 CHECK_P99 = Setting(
@@ -331,9 +207,9 @@ CHECK_P99 = Setting(
     "checks.p99",
     names.CHECK_P99_ANNOTATION,
     None,
-    _LATENCY,
-    _limit(_latency),
-    _shown_limit(format_duration),
+    LATENCY_TEXT,
+    limit_value(latency_value),
+    show_limit(format_duration),
     "the highest 99th percentile response time that passes",
 )
 CHECK_AVG = Setting(
@@ -341,9 +217,9 @@ CHECK_AVG = Setting(
     "checks.avg",
     names.CHECK_AVG_ANNOTATION,
     None,
-    _LATENCY,
-    _limit(_latency),
-    _shown_limit(format_duration),
+    LATENCY_TEXT,
+    limit_value(latency_value),
+    show_limit(format_duration),
     "the highest average response time that passes",
 )
 CHECK_RPS = Setting(
@@ -351,9 +227,9 @@ CHECK_RPS = Setting(
     "checks.rps",
     names.CHECK_RPS_ANNOTATION,
     None,
-    _RATE,
-    _limit(_rate),
-    _shown_limit(lambda rate: _show_decimal(rate, _RATE_DECIMALS)),
+    RATE_TEXT,
+    limit_value(rate_value),
+    show_limit(show_rate),
     "the lowest throughput (requests per second over the test) that passes",
 )
 CHECK_SETTINGS: tuple[Setting, ...] = (CHECK_FAIL_RATIO, CHECK_P95, CHECK_P99, CHECK_AVG, CHECK_RPS)
@@ -366,32 +242,14 @@ CHECK_SETTINGS: tuple[Setting, ...] = (CHECK_FAIL_RATIO, CHECK_P95, CHECK_P99, C
 # also per namespace, which only the controller reads (app/core/retention.py). None of them
 # set leaves the Job's own ttlSecondsAfterFinished alone.
 
-FOREVER = "forever"
-KEEP_FOREVER = float("inf")
-_KEEP = f"a duration like 2h, or {FOREVER}"
-
-
-def _keep(value: object) -> float:
-    if isinstance(value, str) and value.strip().lower() == FOREVER:
-        return KEEP_FOREVER
-    try:
-        return _parse_duration(value)
-    except SettingError:
-        raise SettingError(value, _KEEP) from None
-
-
-def _show_keep(seconds: float) -> str:
-    return FOREVER if seconds == KEEP_FOREVER else format_duration(seconds)
-
-
 KEEP_PASSED = Setting(
     "keep_passed_seconds",
     "retention.passed",
     names.KEEP_PASSED_ANNOTATION,
     None,
-    _KEEP,
-    _keep,
-    _show_keep,
+    KEEP_TEXT,
+    keep_value,
+    show_keep,
     "how long a passed test's Job is kept after it finished (forever: never deleted)",
 )
 KEEP_FAILED = Setting(
@@ -399,12 +257,24 @@ KEEP_FAILED = Setting(
     "retention.failed",
     names.KEEP_FAILED_ANNOTATION,
     None,
-    _KEEP,
-    _keep,
-    _show_keep,
+    KEEP_TEXT,
+    keep_value,
+    show_keep,
     "how long a failed test's Job is kept after it finished (forever: never deleted)",
 )
 RETENTION_SETTINGS: tuple[Setting, ...] = (KEEP_PASSED, KEEP_FAILED)
+
+# ---------------------------------------------------------------- the topics
+#
+# Grouped as kopf groups its operator settings: each topic is one section of the cluster
+# ConfigMap and of the Helm values (finishing at the top level, then ``checks.*`` and
+# ``retention.*``), and one part of the reference docs.
+TOPICS: Mapping[str, tuple[Setting, ...]] = {
+    "finishing": SETTINGS,
+    "checks": CHECK_SETTINGS,
+    "retention": RETENTION_SETTINGS,
+}
+ALL_SETTINGS: tuple[Setting, ...] = tuple(s for group in TOPICS.values() for s in group)
 
 
 @dataclass(frozen=True)
@@ -430,7 +300,7 @@ def read_settings(
     """
     changes: dict[str, Any] = {}
     rejected: list[Rejected] = []
-    for setting in (*SETTINGS, *CHECK_SETTINGS, *RETENTION_SETTINGS):
+    for setting in ALL_SETTINGS:
         name = name_of(setting)
         if name is None or name not in values:
             continue

@@ -50,7 +50,7 @@ class FinalScrape(TypedDict):
     exporterHadData: NotRequired[bool]
 
 
-class LeftOut(TypedDict, total=False):
+class Trimmed(TypedDict, total=False):
     """How many entries of each list the summary does not show (it keeps the largest)."""
 
     endpoints: int
@@ -72,8 +72,8 @@ class CheckResult(TypedDict):
     reads: str
 
 
-class KeptReport(TypedDict):
-    """Whether Locust's HTML report and stats were handed to the controller to keep.
+class ArtifactsEntry(TypedDict):
+    """The summary's ``report`` entry: whether Locust's artifacts were handed over to keep.
 
     Small by construction (four file names at most, a note of one short line), so it never
     crowds the totals out of the 4 KiB summary.
@@ -108,9 +108,9 @@ class Summary(TypedDict, total=False):
     finalScrape: FinalScrape
     exporter: str
     notes: list[str]
-    leftOut: LeftOut
+    leftOut: Trimmed
     checks: list[CheckResult]  # written by the controller, never by the finisher
-    report: KeptReport
+    report: ArtifactsEntry
 
 
 def _number(row: Mapping[str, Any], key: str) -> float:
@@ -139,7 +139,7 @@ def summarize_stats(
     )
     all_errors = [e for e in stats.get("errors", []) or [] if isinstance(e, Mapping)]
     errors = heapq.nlargest(top_errors, all_errors, key=lambda e: _count(e, "occurrences"))
-    left_out: LeftOut = {}
+    left_out: Trimmed = {}
     if len(rows) - (1 if total else 0) > len(endpoints):
         left_out["endpoints"] = len(rows) - (1 if total else 0) - len(endpoints)
     if len(all_errors) > len(errors):

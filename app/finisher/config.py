@@ -25,6 +25,7 @@ from app.core.settings import (
     FinishSettings,
     read_settings,
 )
+from app.finisher.faults import Fault, read_fault
 from app.finisher.http import Endpoint
 
 DEFAULT_EXPORTER_URL = "http://localhost:9646"
@@ -43,7 +44,7 @@ class ConfigurationError(ValueError):
 
 @dataclass(frozen=True)
 class FinisherConfig:
-    """Everything the finisher needs to know."""
+    """Everything the finisher reads from its flags and environment, read once here."""
 
     settings: FinishSettings
     exporter: Endpoint | None  # None: the master has no exporter (nothing to prime or end)
@@ -56,6 +57,10 @@ class FinisherConfig:
     poll_seconds: float = DEFAULT_POLL_SECONDS
     wait_check_seconds: float = 0.5  # how soon a final scrape is seen once it completes
     master_start_seconds: float = DEFAULT_MASTER_START_SECONDS
+    # Where Locust's artifacts are handed over (the controller's receiver); empty: nowhere.
+    artifacts_url: str = ""
+    # A fault the fault campaign asked for (app/finisher/faults.py); None in every real pod.
+    fault: Fault | None = None
     # Each bad value that was replaced by its default, for the log and the summary.
     warnings: tuple[str, ...] = field(default=())
 
@@ -216,6 +221,8 @@ def resolve(
         exporter_container=env.get(spec.ENV_EXPORTER_CONTAINER, ""),
         poll_seconds=poll,
         master_start_seconds=master_start,
+        artifacts_url=env.get(spec.ENV_REPORT_URL, ""),
+        fault=read_fault(env),
         warnings=tuple(read.warnings),
     )
 

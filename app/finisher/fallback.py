@@ -10,13 +10,15 @@ import logging
 import time
 from collections.abc import Callable
 
+from app.core.exporter_outcome import ExporterOutcome, describe
 from app.core.finish_plan import plain_ttl
 from app.core.summary import Summary, decode_summary
 from app.core.timestamps import format_time
 from app.finisher.config import FinisherConfig
-from app.finisher.handoff import Known
-from app.finisher.processes import Process, find_master, still_running
-from app.finisher.report import NO_EXPORTER, write_summary
+from app.finisher.exporter_end import LEFT_RUNNING_NOTE, end_exporter
+from app.finisher.handoff import Known, note_once
+from app.finisher.master import find_in_time, known_master, wait_for_exit
+from app.finisher.summary_file import write_summary
 
 log = logging.getLogger(__name__)
 
@@ -31,37 +33,13 @@ def _master_gone_at(
         return known.master_exited_at
     if known.gave_up_at is not None:
         return known.gave_up_at
-    master = Process(known.master[0], (), known.master[1]) if known.master else None
-    give_up = known.started_at + config.master_start_seconds
-    while not stop():
-        if master is None:
-            master = find_master(config.master_pattern)
-            if master is None and time.monotonic() >= give_up:
-                known.note(
-                    "no Locust master process appeared: the exporter was ended after the TTL"
-                )
-                break
-        elif not still_running(master):
-            known.master_finished_at = format_time(time.time())
-            break
-        pause(1.0)
+    master = known_master(known) or find_in_time(config, known, pause, time.monotonic, stop)
+    if master is None:
+        if not stop():
+            known.note("no Locust master process appeared: the exporter was ended after the TTL")
+    elif wait_for_exit(master, pause, stop):
+        known.master_finished_at = format_time(time.time())
     return time.monotonic()
-
-
-def _end_exporter(config: FinisherConfig) -> str:
-    exporter = config.exporter
-    if exporter is None:
-        return NO_EXPORTER
-    if config.exporter_sidecar:
-        return "left to kubelet (native sidecar)"
-    detail = ""
-    for _ in range(2):
-        outcome, detail = exporter.quit()
-        if outcome == "gone":
-            return "already gone"
-        if outcome == "quit":
-            return "quit"
-    return f"left running: {detail}"
 
 
 def finish_plainly(
@@ -76,11 +54,13 @@ def finish_plainly(
             while not stop() and time.monotonic() < end:
                 pause(min(end - time.monotonic(), 1.0))
             if not stop():
-                known.exporter = _end_exporter(config)
+                known.exporter, known.exporter_detail = end_exporter(config, pause)
+                if known.exporter is ExporterOutcome.LEFT_RUNNING:
+                    known.note(LEFT_RUNNING_NOTE)
         if stop():
             known.note("the pod is terminating: stopped early")
             if known.exporter is None:
-                known.exporter = "left to kubelet (pod terminating)"
+                known.exporter = ExporterOutcome.POD_TERMINATING
     except Exception as error:
         log.exception("the plain finish failed")
         known.note(f"finisher error: {type(error).__name__}")
@@ -96,6 +76,9 @@ def write_known_summary(config: FinisherConfig, known: Known) -> None:
     if "requests" not in summary:
         known.note("Locust's stats were never reachable: no totals")
     notes = list(summary.get("notes", []))
-    summary["notes"] = notes + [note for note in known.notes if note not in notes]
-    summary["exporter"] = known.exporter or "not ended"
+    for note in known.notes:
+        note_once(notes, note)
+    summary["notes"] = notes
+    outcome = known.exporter or ExporterOutcome.NOT_ENDED
+    summary["exporter"] = describe(outcome, known.exporter_detail)
     write_summary(config.termination_log, summary)

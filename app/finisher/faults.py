@@ -4,29 +4,37 @@ The promise that nothing of ours changes a test's verdict is proven by hurting t
 finisher's worker at each phase of a real test on the real kubelet (tests/cluster): this
 is how a test asks for it. Unset, as the webhook leaves it, it does nothing.
 
+In the style of etcd's gofail: the variable is read once, with the rest of the finisher's
+settings (:attr:`FinisherConfig.fault <app.finisher.config.FinisherConfig.fault>`), and the
+worker names each place a fault may fire with one call, :func:`point`. The product keeps no
+state for it: the supervisor disarms the fault for every worker after the first, so the next
+one shows the recovery.
+
 Phases: ``start`` (the worker has just started: before the master runs), ``test`` (the
 master runs), ``ttl`` (the master has exited; the exporter outlives it for the TTL) and
 ``scrape`` (waiting for Prometheus's final scrape). Kinds: ``kill`` (SIGKILL, as a crash
 of the interpreter), ``oom`` (allocate until the kernel's OOM killer ends the worker, under
-the container's real memory limit) and ``crash`` (an unexpected exception). A fault fires
-in one worker only, so the next one shows the recovery.
+the container's real memory limit) and ``crash`` (an unexpected exception).
 """
 
 import logging
 import os
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final, Literal
 
-from app.finisher.handoff import Known, Reporter
+if TYPE_CHECKING:
+    from app.finisher.config import FinisherConfig
 
 log = logging.getLogger(__name__)
 
 FAULT_ENV: Final = "LOCUST_FINISHER_FAULT"
+Phase = Literal["start", "test", "ttl", "scrape"]
 PHASES: Final = ("start", "test", "ttl", "scrape")
 KINDS: Final = ("kill", "oom", "crash")
-# Filled, so every page is charged to the cgroup (an untouched allocation costs nothing).
-_CHUNK = b"\x01" * (8 << 20)
+# Made when the oom fault fires, never at import: the supervisor imports this module too.
+_CHUNK_BYTES = 8 << 20
 
 
 class InjectedFaultError(RuntimeError):
@@ -41,7 +49,7 @@ class Fault:
     kind: str
 
 
-def read_fault(environ: dict[str, str] | os._Environ[str]) -> Fault | None:
+def read_fault(environ: Mapping[str, str]) -> Fault | None:
     """The fault asked for, if any; anything unrecognised asks for none."""
     phase, _, kind = environ.get(FAULT_ENV, "").partition(":")
     if phase in PHASES and kind in KINDS:
@@ -49,12 +57,11 @@ def read_fault(environ: dict[str, str] | os._Environ[str]) -> Fault | None:
     return None
 
 
-def inject(fault: Fault | None, phase: str, known: Known, reporter: Reporter) -> None:
-    """Hurt this worker now, if ``fault`` is for ``phase`` and no worker has fired it yet."""
-    if fault is None or fault.phase != phase or known.faults_fired:
+def point(config: "FinisherConfig", phase: Phase) -> None:
+    """A place a fault may fire: hurt this worker now if the armed fault is for ``phase``."""
+    fault = config.fault
+    if fault is None or fault.phase != phase:
         return
-    known.faults_fired += 1
-    reporter.send(faultFired=True)
     log.warning("injected fault: %s during %s", fault.kind, phase)
     if fault.kind == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
@@ -62,4 +69,5 @@ def inject(fault: Fault | None, phase: str, known: Known, reporter: Reporter) ->
         raise InjectedFaultError(f"injected during {phase}")
     hog = []
     while True:  # until the OOM killer ends this process
-        hog.append(bytearray(_CHUNK))  # a copy: new pages, each written
+        # Filled, so every page is charged to the cgroup (an untouched allocation costs nothing).
+        hog.append(bytearray(b"\x01") * _CHUNK_BYTES)

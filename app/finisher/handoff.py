@@ -1,19 +1,182 @@
 """What a worker tells its supervisor, so a restarted worker picks up where the test is.
 
-The worker writes one JSON object a line to a pipe as it learns things (the master's
-process, when it exited, what the exporter did, the summary so far). The supervisor keeps
-the latest of each in :class:`Known`; a new worker is forked from the supervisor, so it
-starts with that knowledge in memory, and nothing needs a file (the root filesystem is
-read-only). Times are on the monotonic clock, which parent and child share.
+The worker writes one message a line to a pipe as it learns things (the master's process,
+when it exited, what the exporter did, the summary so far). The supervisor keeps the latest
+of each in :class:`Known`; a new worker is forked from the supervisor, so it starts with
+that knowledge in memory, and nothing needs a file (the root filesystem is read-only).
+Times are on the monotonic clock, which parent and child share.
+
+Each message is a dataclass, sent as JSON with its kind; the receiving end refuses a kind
+or a field it does not know, or a value of the wrong type, rather than dropping it: a
+misspelt field once meant a fact silently lost between the two processes.
 """
 
 import json
+import logging
 import os
-from dataclasses import dataclass, field
-from typing import Any
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Final
+
+from app.core.exporter_outcome import ExporterOutcome
+
+log = logging.getLogger(__name__)
 
 # What a worker that failed exits with, so the supervisor starts another.
 WORKER_FAILED = 70
+
+
+# ----------------------------------------------------------------- the messages
+
+
+@dataclass(frozen=True)
+class MasterFound:
+    """The Locust master process the worker watches."""
+
+    pid: int
+    start_ticks: int
+
+
+@dataclass(frozen=True)
+class MasterExited:
+    """When the master exited: monotonic, and as the summary writes it."""
+
+    at: float
+    finished_at: str
+
+
+@dataclass(frozen=True)
+class GaveUp:
+    """When the worker stopped waiting for a master that never started."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class ScrapeWaitDecided:
+    """Whether the exporter waits for a final scrape, decided once when the master exited."""
+
+    waits: bool
+
+
+@dataclass(frozen=True)
+class ExporterEnded:
+    """How the exporter ended (the detail says why one was left running)."""
+
+    outcome: ExporterOutcome
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SummarySoFar:
+    """The latest encoded summary."""
+
+    summary: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """The worker wrote the final summary (``summary``, when it has one)."""
+
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerFailed:
+    """A bug of ours in the worker, in one line."""
+
+    error: str
+
+
+Message = (
+    MasterFound
+    | MasterExited
+    | GaveUp
+    | ScrapeWaitDecided
+    | ExporterEnded
+    | SummarySoFar
+    | Done
+    | WorkerFailed
+)
+_KINDS: Final[dict[str, type[Message]]] = {
+    kind.__name__: kind
+    for kind in (
+        MasterFound,
+        MasterExited,
+        GaveUp,
+        ScrapeWaitDecided,
+        ExporterEnded,
+        SummarySoFar,
+        Done,
+        WorkerFailed,
+    )
+}
+
+
+class HandoffError(ValueError):
+    """A line that is not one of our messages, exactly."""
+
+
+def encode(message: Message) -> bytes:
+    """One message as a JSON line."""
+    document = {"kind": type(message).__name__}
+    document.update({f.name: getattr(message, f.name) for f in fields(message)})
+    return (json.dumps(document, separators=(",", ":")) + "\n").encode()
+
+
+def _fits(value: object, hint: object) -> bool:
+    if isinstance(hint, types.UnionType):
+        return any(_fits(value, member) for member in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(hint, type) and issubclass(hint, ExporterOutcome):
+        return value in set(ExporterOutcome)
+    return isinstance(hint, type) and isinstance(value, hint)
+
+
+def decode(line: bytes) -> Message:
+    """The message of one line.
+
+    Raises:
+        HandoffError: for an unknown kind, an unknown or missing field, or a wrong type.
+    """
+    try:
+        document = json.loads(line)
+    except ValueError as error:
+        raise HandoffError(f"not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise HandoffError("not a JSON object")
+    name = str(document.pop("kind", ""))
+    kind = _KINDS.get(name)
+    if kind is None:
+        raise HandoffError(f"unknown kind {name!r:.40}")
+    hints = typing.get_type_hints(kind)
+    known = {f.name for f in fields(kind)}
+    if unknown := sorted(set(document) - known):
+        raise HandoffError(f"{kind.__name__}: unknown fields {', '.join(unknown)}")
+    for key, value in document.items():
+        if not _fits(value, hints[key]):
+            raise HandoffError(f"{kind.__name__}.{key}: {value!r:.40} is not {hints[key]}")
+        if hints[key] is ExporterOutcome:
+            document[key] = ExporterOutcome(value)
+    try:
+        return kind(**document)
+    except TypeError as error:  # a field without a default is missing
+        raise HandoffError(f"{kind.__name__}: {error}") from None
+
+
+# ----------------------------------------------------------------- what is known
+
+
+def note_once(notes: list[str], text: str) -> None:
+    """Add ``text`` to ``notes`` unless it is there: the one rule for every note list."""
+    if text not in notes:
+        notes.append(text)
 
 
 @dataclass
@@ -28,51 +191,52 @@ class Known:
     gave_up_at: float | None = None
     # Decided once, when the master exited: a new worker cannot see who scraped before.
     waits_for_scrape: bool | None = None
-    exporter: str | None = None  # how it ended, once it has
+    exporter: ExporterOutcome | None = None  # how it ended, once it has
+    exporter_detail: str = ""
     summary: str | None = None  # the latest encoded summary
     done: bool = False
     notes: list[str] = field(default_factory=list)
-    faults_fired: int = 0  # deliberate faults (app.finisher.faults), so only one worker fires
 
-    def apply(self, message: dict[str, Any]) -> None:
-        """Take in one message (unknown keys are ignored: worker and supervisor are one program)."""
-        if isinstance(master := message.get("master"), list) and len(master) == 2:
-            self.master = (int(master[0]), int(master[1]))
-        if isinstance(exited := message.get("masterExitedAt"), int | float):
-            self.master_exited_at = float(exited)
-            self.master_finished_at = str(message.get("masterFinishedAt") or "")
-        if isinstance(gave_up := message.get("gaveUpAt"), int | float):
-            self.gave_up_at = float(gave_up)
-        if isinstance(waits := message.get("waitsForScrape"), bool):
-            self.waits_for_scrape = waits
-        if isinstance(exporter := message.get("exporter"), str):
-            self.exporter = exporter
-        if isinstance(summary := message.get("summary"), str):
-            self.summary = summary
-        if isinstance(error := message.get("error"), str):
-            self.note(f"finisher error: {error}")
-        if message.get("done") is True:
-            self.done = True
-        if message.get("faultFired") is True:
-            self.faults_fired += 1
+    def apply(self, message: Message) -> None:
+        """Take in one message."""
+        match message:
+            case MasterFound(pid, start_ticks):
+                self.master = (pid, start_ticks)
+            case MasterExited(at, finished_at):
+                self.master_exited_at, self.master_finished_at = float(at), finished_at
+            case GaveUp(at):
+                self.gave_up_at = float(at)
+            case ScrapeWaitDecided(waits):
+                self.waits_for_scrape = waits
+            case ExporterEnded(outcome, detail):
+                self.exporter, self.exporter_detail = outcome, detail
+            case SummarySoFar(summary):
+                self.summary = summary
+            case Done(summary):
+                self.summary = summary if summary is not None else self.summary
+                self.done = True
+            case WorkerFailed(error):
+                self.note(f"finisher error: {error}")
 
     def note(self, text: str) -> None:
         """Remember something every later summary must say (once)."""
-        if text not in self.notes:
-            self.notes.append(text)
+        note_once(self.notes, text)
 
 
-class Reporter:
+# ----------------------------------------------------------------- the pipe
+
+
+class Outbox:
     """The worker's end of the pipe."""
 
     def __init__(self, fd: int | None) -> None:
         self.fd = fd
 
-    def send(self, **message: Any) -> None:
+    def send(self, message: Message) -> None:
         """Write one message; a supervisor that is gone is not our problem."""
         if self.fd is None:
             return
-        data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        data = encode(message)
         try:
             while data:
                 data = data[os.write(self.fd, data) :]
@@ -101,9 +265,10 @@ class Inbox:
         *lines, self._partial = (self._partial + chunk).split(b"\n")
         for line in lines:
             try:
-                message = json.loads(line)
-            except ValueError:
+                message = decode(line)
+            except HandoffError as error:  # a bug of ours: said, never silently dropped
+                log.error("a message from the worker was refused: %s", error)
+                self.known.note(f"finisher error: a worker's message was refused: {error}")
                 continue
-            if isinstance(message, dict):
-                self.known.apply(message)
+            self.known.apply(message)
         return True

@@ -28,27 +28,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from app.core.exporter_outcome import ExporterOutcome, describe
 from app.core.finish_plan import ExporterDeadline, waits_for_scrape
 from app.core.scrapes import ScrapeLedger, completed_scrapes
 from app.core.summary import (
+    ArtifactsEntry,
     FinalScrape,
-    KeptReport,
     Summary,
     decode_summary,
     encode_summary,
     summarize_stats,
 )
 from app.core.timestamps import format_time
+from app.finisher import faults
+from app.finisher.artifacts import ArtifactKeeper
 from app.finisher.config import FinisherConfig
-from app.finisher.faults import inject, read_fault
-from app.finisher.handoff import WORKER_FAILED, Known, Reporter
-from app.finisher.keep_report import ReportKeeper
-from app.finisher.processes import Process, find_master, open_pidfd, still_running
-from app.finisher.report import NO_EXPORTER, write_summary
+from app.finisher.exporter_end import LEFT_RUNNING_NOTE, end_exporter
+from app.finisher.handoff import (
+    WORKER_FAILED,
+    Done,
+    ExporterEnded,
+    GaveUp,
+    Known,
+    MasterExited,
+    MasterFound,
+    Outbox,
+    ScrapeWaitDecided,
+    SummarySoFar,
+    WorkerFailed,
+    note_once,
+)
+from app.finisher.master import find_in_time, known_master
+from app.finisher.processes import Process, open_pidfd, still_running
+from app.finisher.summary_file import write_summary
 
 log = logging.getLogger(__name__)
 
-QUIT_ATTEMPTS = 3
 # After the stop, Locust's totals settle within a worker report interval (3 s) plus its
 # stats cache (2 s); reading every second catches the last change well within --autoquit.
 STOPPED_POLL_SECONDS = 1.0
@@ -97,10 +112,11 @@ class Progress:
     counter_missing: bool = False  # the exporter answered without promhttp's scrape counter
     waited: bool = False
     confirmed_at: str | None = None
-    exporter: str = "not ended"
+    exporter: ExporterOutcome = ExporterOutcome.NOT_ENDED
+    exporter_detail: str = ""  # why it was left running
     ledger: ScrapeLedger = field(default_factory=ScrapeLedger)
     notes: list[str] = field(default_factory=list)
-    report: KeptReport | None = None  # what became of Locust's report, once handed over
+    artifacts: ArtifactsEntry | None = None  # what became of Locust's artifacts, once handed over
 
     def summary(self) -> Summary:
         """The summary as of now."""
@@ -129,17 +145,16 @@ class Progress:
         if self.exporter_had_data is not None:
             final["exporterHadData"] = self.exporter_had_data
         summary["finalScrape"] = final
-        summary["exporter"] = self.exporter
-        if self.report is not None:
-            summary["report"] = self.report
+        summary["exporter"] = describe(self.exporter, self.exporter_detail)
+        if self.artifacts is not None:
+            summary["report"] = self.artifacts
         if notes:
             summary["notes"] = notes
         return summary
 
     def note(self, text: str) -> None:
         """Remember something the user should know (once)."""
-        if text not in self.notes:
-            self.notes.append(text)
+        note_once(self.notes, text)
 
 
 # What a restarted worker keeps of its predecessor's summary until it reads Locust itself.
@@ -187,31 +202,27 @@ class Finisher:
         self,
         config: FinisherConfig,
         known: Known | None = None,
-        reporter: Reporter | None = None,
+        outbox: Outbox | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.clock = clock
         self.known = known or Known(started_at=clock())
-        self.reporter = reporter or Reporter(None)
+        self.outbox = outbox or Outbox(None)
         self.progress = Progress(notes=list(self.known.notes))
         self.progress.inherited = decode_summary(self.known.summary)
         if self.progress.inherited is not None:
-            self.progress.report = self.progress.inherited.get("report")
-        self._reported = ""
-        self.fault = read_fault(os.environ)
-        self.keeper = ReportKeeper(config)
-        self._report_totals: tuple[int, int] | None = None
+            self.progress.artifacts = self.progress.inherited.get("report")
+        self._sent_summary = ""
+        self.keeper = ArtifactKeeper(config)
+        self._artifacts_totals: tuple[int, int] | None = None
 
-    def _inject(self, phase: str) -> None:
-        inject(self.fault, phase, self.known, self.reporter)
-
-    def report_summary(self) -> None:
+    def send_summary(self) -> None:
         """Hand the supervisor the summary as of now, if it changed."""
         encoded = encode_summary(self.progress.summary())
-        if encoded != self._reported:
-            self._reported = encoded
-            self.reporter.send(summary=encoded)
+        if encoded != self._sent_summary:
+            self._sent_summary = encoded
+            self.outbox.send(SummarySoFar(encoded))
 
     # ----------------------------------------------------------------- the exporter
 
@@ -278,47 +289,12 @@ class Finisher:
         return True
 
     def _end_exporter(self, waiter: Waiter) -> None:
-        exporter = self.config.exporter
-        if exporter is None:
-            self.progress.exporter = NO_EXPORTER
-            return
-        if self.config.exporter_sidecar:
-            self.progress.exporter = "left to kubelet (native sidecar)"
-            return
-        detail = ""
-        for attempt in range(1, QUIT_ATTEMPTS + 1):
-            outcome, detail = exporter.quit()
-            if outcome == "gone":
-                self.progress.exporter = "quit" if attempt > 1 else "already gone"
-                return
-            if outcome == "quit":
-                for _ in range(20):
-                    if not exporter.accepts_connections(timeout=0.2):
-                        self.progress.exporter = "quit"
-                        return
-                    waiter.wait(0.05)
-            log.warning("exporter did not stop (attempt %d): %s", attempt, detail)
-            waiter.wait(0.5 * attempt)
-        self.progress.exporter = f"left running: {detail}"
-        self.progress.note("the exporter would not stop; the controller's fallback may end it")
+        progress = self.progress
+        progress.exporter, progress.exporter_detail = end_exporter(self.config, waiter.wait)
+        if progress.exporter is ExporterOutcome.LEFT_RUNNING:
+            progress.note(LEFT_RUNNING_NOTE)
 
     # ----------------------------------------------------------------- the master
-
-    def _find_master(self, waiter: Waiter) -> Process | None:
-        """The master, once it runs; None when none appeared within the master-start timeout."""
-        give_up = self.known.started_at + self.config.master_start_seconds
-        announced = False
-        while True:
-            master = find_master(self.config.master_pattern)
-            if master is not None:
-                log.info("watching Locust master pid %d: %s", master.pid, master.command_line[:200])
-                return master
-            if self.clock() >= give_up:
-                return None
-            if not announced:
-                log.info("waiting for the Locust master process to appear")
-                announced = True
-            waiter.wait(min(0.5, max(give_up - self.clock(), 0.0)))
 
     def _poll_stats(self) -> None:
         stats = self.config.locust.get_json("/stats/requests")
@@ -337,7 +313,7 @@ class Finisher:
         del stats
         progress.stats_at = utc_now()
         progress.last_state = progress.totals.get("state", "")
-        self.report_summary()
+        self.send_summary()
         if progress.last_state != "stopped":
             return
         # Workers report their last samples up to one report interval (3 s) after the
@@ -349,9 +325,9 @@ class Finisher:
             if self._prime():
                 progress.primed_totals = totals
         # After priming, which the final scrape waits on; a big report takes Locust seconds.
-        if totals != self._report_totals:
+        if totals != self._artifacts_totals:
             self.keeper.fetch()
-            self._report_totals = totals
+            self._artifacts_totals = totals
 
     def _watch_master(self, master: Process, waiter: Waiter) -> None:
         pidfd = open_pidfd(master)
@@ -362,7 +338,7 @@ class Finisher:
                     return
                 if self.clock() >= next_poll:
                     self._poll_stats()
-                    self._inject("test")
+                    faults.point(self.config, "test")
                     interval = self.config.poll_seconds
                     if self.progress.last_state == "stopped":
                         interval = min(interval, STOPPED_POLL_SECONDS)
@@ -384,33 +360,32 @@ class Finisher:
             return known.master_exited_at
         if known.gave_up_at is not None:
             return None
-        master = None
-        if known.master is not None:
-            earlier = Process(known.master[0], (), known.master[1])
+        master: Process | None = None
+        if (earlier := known_master(known)) is not None:
             if still_running(earlier):
                 master = earlier
                 log.info("still watching Locust master pid %d", earlier.pid)
             else:
                 progress.note("the master exited while no worker watched: TTL counted from later")
         else:
-            master = self._find_master(waiter)
+            master = find_in_time(self.config, known, waiter.wait, self.clock)
             if master is None:
                 known.gave_up_at = self.clock()
-                self.reporter.send(gaveUpAt=known.gave_up_at)
+                self.outbox.send(GaveUp(known.gave_up_at))
                 return None
-            self.reporter.send(master=[master.pid, master.start_ticks])
+            self.outbox.send(MasterFound(master.pid, master.start_ticks))
         if master is not None:
             self._watch_master(master, waiter)
         exited = self.clock()
         progress.master_finished_at = utc_now()
-        self.reporter.send(masterExitedAt=exited, masterFinishedAt=progress.master_finished_at)
+        self.outbox.send(MasterExited(exited, progress.master_finished_at))
         log.info("Locust master exited")
         return exited
 
-    def _hand_over_report(self) -> None:
-        if self.progress.report is None:  # else an earlier worker handed it over already
-            self.progress.report = self.keeper.hand_over().summary()
-            self.report_summary()
+    def _hand_over_artifacts(self) -> None:
+        if self.progress.artifacts is None:  # else an earlier worker handed them over already
+            self.progress.artifacts = self.keeper.hand_over().summary()
+            self.send_summary()
 
     # ----------------------------------------------------------------- the whole run
 
@@ -419,19 +394,20 @@ class Finisher:
         progress = self.progress
         if self.known.exporter is not None:
             progress.exporter = self.known.exporter
+            progress.exporter_detail = self.known.exporter_detail
             return
         inherited_exit = self.known.master_exited_at is not None
-        self._inject("start")
+        faults.point(self.config, "start")
         exited = self._master_exit(waiter)
         if exited is not None:
             # Before anything else ends: the controller records the verdict only after the
-            # pod completes, so a kept report is always there before the verdict.
-            self._hand_over_report()
+            # pod completes, so kept artifacts are always there before the verdict.
+            self._hand_over_artifacts()
         if self.config.exporter is None:
             # Nothing keeps the pod up: the summary is all there is to do.
             if exited is None:
                 progress.note("no Locust master process appeared: no totals")
-            progress.exporter = NO_EXPORTER
+            progress.exporter = ExporterOutcome.NO_EXPORTER
             return
         if exited is None:
             minutes = self.config.master_start_seconds / 60
@@ -454,13 +430,13 @@ class Finisher:
                 wait_for_scrape = waits_for_scrape(
                     self.config.settings.wait_for_scrape, progress.ledger.scraped_before_priming
                 )
-                self.reporter.send(waitsForScrape=wait_for_scrape)
-        self.report_summary()
+                self.outbox.send(ScrapeWaitDecided(wait_for_scrape))
+        self.send_summary()
         deadline = ExporterDeadline(exited, self.config.settings, wait_for_scrape)
         progress.waited = wait_for_scrape
         exporter_alive = True
         while True:
-            self._inject("scrape" if wait_for_scrape else "ttl")
+            faults.point(self.config, "scrape" if wait_for_scrape else "ttl")
             # Read the counter before deciding: a scrape during Locust's autoquit window
             # ends the exporter the moment the master exits.
             if wait_for_scrape and progress.primed:
@@ -487,12 +463,12 @@ class Finisher:
                 "or check that Prometheus scrapes this pod"
             )
         self._end_exporter(waiter)
-        self.reporter.send(exporter=progress.exporter)
+        self.outbox.send(ExporterEnded(progress.exporter, progress.exporter_detail))
 
     def write_summary(self) -> None:
         """The summary to the termination log, and one line for humans."""
         encoded = write_summary(self.config.termination_log, self.progress.summary())
-        self.reporter.send(summary=encoded, done=True)
+        self.outbox.send(Done(encoded))
 
 
 def _raise_oom_score() -> None:
@@ -502,10 +478,10 @@ def _raise_oom_score() -> None:
         log.info("could not raise the worker's OOM score: %s", error)
 
 
-def run_worker(config: FinisherConfig, known: Known, report_fd: int | None) -> int:
+def run_worker(config: FinisherConfig, known: Known, outbox_fd: int | None) -> int:
     """One worker: 0 once the summary is written, :data:`WORKER_FAILED` on a bug of ours."""
     _raise_oom_score()
-    finisher = Finisher(config, known, Reporter(report_fd))
+    finisher = Finisher(config, known, Outbox(outbox_fd))
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -518,11 +494,11 @@ def run_worker(config: FinisherConfig, known: Known, report_fd: int | None) -> i
         finisher.run(Waiter())
     except TerminatedError:
         finisher.progress.note("the pod is terminating: stopped early")
-        if finisher.progress.exporter == "not ended":
-            finisher.progress.exporter = "left to kubelet (pod terminating)"
+        if finisher.progress.exporter is ExporterOutcome.NOT_ENDED:
+            finisher.progress.exporter = ExporterOutcome.POD_TERMINATING
     except Exception as error:  # a bug of ours: the supervisor starts a new worker
         log.exception("unexpected error in the finisher's worker")
-        finisher.reporter.send(error=f"{type(error).__name__}: {str(error)[:120]}")
+        finisher.outbox.send(WorkerFailed(f"{type(error).__name__}: {str(error)[:120]}"))
         return WORKER_FAILED
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     finisher.write_summary()

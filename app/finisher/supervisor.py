@@ -10,10 +10,13 @@ attempts run out, we finish plainly ourselves (:mod:`fallback`). SIGTERM is pass
 worker, which writes its summary; we wait a bounded time for it. Whatever happens, 0.
 
 It starts no thread before forking (a fork copies only the calling thread) and imports only
-what the loop needs, so it stays small beside the worker.
+what the loop needs (the worker's modules are imported in the worker, after the fork; the
+package's version, which costs importlib.metadata, never), so it stays small beside the
+worker.
 """
 
 import contextlib
+import dataclasses
 import logging
 import os
 import select
@@ -145,6 +148,8 @@ class Supervisor:
                 break
             pid, read_fd = self._spawn()
             status = self._follow(pid, read_fd)
+            # A deliberate fault is the first worker's only, so the next shows the recovery.
+            self.config = dataclasses.replace(self.config, fault=None)
             if self.known.done:
                 return
             failure = _describe(status)

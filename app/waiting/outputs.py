@@ -1,7 +1,7 @@
 """Where ``wait`` puts a finished test for CI: JUnit, Markdown, step summary, report folder.
 
 The report folder holds the summary and the stats, and Locust's own files (report.html,
-failures.csv, exceptions.json) when the controller kept them (app/waiting/kept_report.py).
+failures.csv, exceptions.json) when the controller kept them (app/waiting/artifacts.py).
 
 They are written for a passed and a failed test alike. One that cannot be written ends the
 wait with one line and exit 2, never 1: exit 1 means Locust's verdict and nothing else.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.results import FinishedTest, encode_document, junit_xml, markdown, stats_of
-from app.waiting.kept_report import KeptReport
+from app.waiting.artifacts import KeptArtifacts
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
@@ -60,7 +60,7 @@ def _same_file(one: Path | None, other: Path | None) -> bool:
 
 
 def _writes(
-    finished: FinishedTest, files: OutputFiles, kept: KeptReport | None
+    finished: FinishedTest, files: OutputFiles, kept: KeptArtifacts | None
 ) -> list[tuple[Path, Callable[[Path], None]]]:
     writes: list[tuple[Path, Callable[[Path], None]]] = []
     if files.junit is not None:
@@ -85,7 +85,7 @@ def _writes(
     return writes
 
 
-def write_outputs(finished: FinishedTest, files: OutputFiles, kept: KeptReport | None) -> None:
+def write_outputs(finished: FinishedTest, files: OutputFiles, kept: KeptArtifacts | None) -> None:
     """Write every file asked for, each one even when another fails.
 
     Raises:

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import Route
 
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import InjectionConfig
 from app.webhook.handler import answer_request
 from app.webhook.metrics import WebhookMetrics
 

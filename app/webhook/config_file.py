@@ -14,8 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from app.core.cluster_config import ConfigError, parse_cluster_config
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import ConfigError, InjectionConfig, parse_cluster_config
 
 log = logging.getLogger(__name__)
 

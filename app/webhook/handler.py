@@ -15,7 +15,7 @@ from typing import Literal
 import orjson
 
 from app.core import podview
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import InjectionConfig
 from app.core.review import (
     BadReviewError,
     decide,

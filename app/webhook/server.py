@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import InjectionConfig
 from app.webhook.app import create_app
 from app.webhook.tls import server_context
 

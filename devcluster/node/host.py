@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from devcluster.host_tools import MissingTools, require
+from devcluster.host_tools import MissingToolsError, require
 
 # Host-wide: the kubelet sets the first three at start (setupKernelTunables); an iptables
 # kube-proxy may set the last one.
@@ -91,7 +91,7 @@ def preflight(tools: tuple[str, ...] = NODE_TOOLS) -> HostFacts:
         raise PreflightError("the real node needs root (cgroups, mounts, network namespaces)")
     try:
         require(*tools)
-    except MissingTools as missing:
+    except MissingToolsError as missing:
         raise PreflightError(str(missing)) from None
     version = cgroup_version()
     if version == 1 and not Path("/sys/fs/cgroup/memory").is_dir():

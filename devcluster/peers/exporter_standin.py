@@ -1,38 +1,135 @@
-"""A stand-in for containersol/locust_exporter v0.5.x, for machines that cannot build it.
+"""A STAND-IN for containersol/locust_exporter v0.5.x, not the real exporter.
 
-The real exporter's Go module is not served by the module proxy this project may use, so
-CI runs this stand-in; set ``LOCUST_EXPORTER_BIN`` to a real ``locust_exporter`` binary to
-run every test and the demo against the real thing instead. It reproduces the behaviour
-the finisher depends on, as documented for v0.5.x:
+The real exporter is a Go program (github.com/ContainerSolutions/locust_exporter, on
+prometheus client_golang 1.11 and prometheus/common 0.26) whose Go module is refused by the
+module proxy this project may use, so CI runs this script instead; set ``LOCUST_EXPORTER_BIN``
+to a real ``locust_exporter`` binary to run every test and the demo against the real thing.
+It matches the real one, as read in its v0.5.0-v0.5.2 ``main.go``, on these points:
 
 * ``/metrics`` fetches ``<locust.uri>/stats/requests`` on every scrape and only then;
-* per-endpoint gauges (``locust_requests_num_requests{method,name}`` ...) keep their last
-  values when Locust is gone, while ``locust_up`` drops to 0 and the scalar gauges vanish;
+* Locust unreachable or answering non-2xx: ``locust_up 0``, the scalar gauges (users,
+  fail ratio, percentiles, worker counts, running) vanish, and the per-endpoint, error and
+  worker gauge vectors keep their last values;
+* Locust answering 2xx with a body that is not a JSON object (a login page, garbage, empty):
+  ``locust_up 1`` and every scalar gauge at 0, vectors untouched, because the real one
+  ignores ``json.Unmarshal``'s error and reports the zero-valued struct; likewise a field of
+  the wrong JSON type (or an integer field holding a fraction) reads as 0 or "";
+* numbers are written as client_golang's text format writes them (:func:`go_float`):
+  1,234,567 requests are ``1.234567e+06``, 100000 is ``100000``, NaN and infinities are
+  ``NaN``, ``+Inf``, ``-Inf``;
 * ``promhttp_metric_handler_requests_total{code="200"}`` counts completed scrapes, and is
   incremented only after the response has been written;
 * ``/quitquitquit`` (any method) exits the process with status 0 without answering;
+* SIGTERM, SIGINT and SIGHUP are handled the way the Go runtime handles them without
+  ``signal.Notify`` (:func:`_die_like_go`): the process dies by the signal at once, or, as
+  PID 1 of its PID namespace (a container's entrypoint), where the kernel drops that
+  self-sent signal, exits with status 2 at once;
 * same flags and environment variables, same default address ``:9646``.
+
+Not reproduced: ``# HELP`` lines, the order of metric families (client_golang sorts them by
+name), and the ``go_*``, ``process_*`` and ``locustexporter_build_info`` metrics.
 """
 
 import argparse
 import json
+import math
 import os
+import signal
 import threading
 import urllib.request
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
 from typing import Any
 
+# (metric, field, whether the real one decodes the field into a Go int)
 _VECTOR_FIELDS = (
-    ("num_requests", "num_requests"),
-    ("num_failures", "num_failures"),
-    ("avg_response_time", "avg_response_time"),
-    ("current_fail_per_sec", "current_fail_per_sec"),
-    ("min_response_time", "min_response_time"),
-    ("max_response_time", "max_response_time"),
-    ("current_rps", "current_rps"),
-    ("median_response_time", "median_response_time"),
-    ("avg_content_length", "avg_content_length"),
+    ("num_requests", "num_requests", True),
+    ("num_failures", "num_failures", True),
+    ("avg_response_time", "avg_response_time", False),
+    ("current_fail_per_sec", "current_fail_per_sec", False),
+    ("min_response_time", "min_response_time", False),
+    ("max_response_time", "max_response_time", False),
+    ("current_rps", "current_rps", False),
+    ("median_response_time", "median_response_time", False),
+    ("avg_content_length", "avg_content_length", False),
 )
+_GO_INT64 = range(-(2**63), 2**63)
+_DEADLY_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def go_float(value: float) -> str:
+    """A sample value as client_golang's text exposition writes it.
+
+    prometheus/common's ``expfmt`` ``writeFloat`` writes 1, 0 and -1 as ``1``, ``0`` and
+    ``-1`` (so -0.0 too is ``0``), NaN as ``NaN``, the infinities as ``+Inf`` and ``-Inf``,
+    and anything else as Go's ``strconv.FormatFloat(v, 'g', -1, 64)``: the shortest digits
+    that read back as the same float64 (Python's ``repr`` finds the same digits), written
+    with an exponent when the decimal exponent ``x`` of the first digit (v = d.ddd * 10**x)
+    is below -4 or at least 6 (for the shortest precision ``'g'`` compares with 6, not with
+    the digit count), and without one otherwise. The exponent form is ``d.ddde+XX``: a
+    sign and at least two digits. So 1234567 is ``1.234567e+06``, 999999 is ``999999``,
+    1e6 is ``1e+06``, 0.0001 is ``0.0001``, 0.00001 is ``1e-05``.
+    """
+    if value == 0:
+        return "0"
+    if value in (1, -1):
+        return "1" if value > 0 else "-1"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    shortest = Decimal(repr(abs(value))).as_tuple()
+    assert isinstance(shortest.exponent, int)  # a finite number
+    digits = "".join(str(digit) for digit in shortest.digits).rstrip("0")
+    point = len(shortest.digits) + shortest.exponent  # value = 0.<digits> * 10**point
+    exponent = point - 1
+    sign = "-" if value < 0 else ""
+    if exponent < -4 or exponent >= 6:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    whole, fraction = digits[:point].ljust(point, "0"), digits[point:]
+    return f"{sign}{whole}.{fraction}" if fraction else f"{sign}{whole}"
+
+
+def _decoded(body: bytes) -> dict[str, Any]:
+    """Locust's answer as the real one's ``json.Unmarshal`` leaves it: {} unless an object."""
+
+    def reject(constant: str) -> float:
+        raise ValueError(constant)  # NaN, Infinity: not JSON for Go
+
+    try:
+        document = json.loads(body, parse_constant=reject)
+    except ValueError:  # the real one ignores the error: its struct stays zero-valued
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _number(value: object, *, integer: bool = False) -> float:
+    """A JSON value decoded into a Go float64 (or int) field: 0 where Go's decoder fails."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0  # null, or a type error the real one ignores
+    if integer and not (isinstance(value, int) and value in _GO_INT64):
+        return 0.0
+    try:
+        number = float(value)
+    except OverflowError:
+        return 0.0
+    return number if math.isfinite(number) else 0.0
+
+
+def _text(value: object) -> str:
+    """A JSON value decoded into a Go string field."""
+    return value if isinstance(value, str) else ""
+
+
+def _objects(value: object) -> list[dict[str, Any]]:
+    """A JSON array decoded into a Go slice of structs: an element of the wrong type is zero."""
+    if not isinstance(value, list):
+        return []
+    return [item if isinstance(item, dict) else {} for item in value]
 
 
 def _escape(value: str) -> str:
@@ -56,16 +153,17 @@ class Exporter:
         self.in_flight = 0
 
     def _fetch(self) -> dict[str, Any] | None:
+        """Locust's stats; None when Locust cannot be reached or answers other than 2xx."""
         try:
             with urllib.request.urlopen(
                 self.uri + "/stats/requests", timeout=self.timeout
             ) as answer:
                 if not 200 <= answer.status < 300:
                     return None
-                document: dict[str, Any] = json.loads(answer.read() or b"{}")
-                return document
+                body: bytes = answer.read()
         except (OSError, ValueError):
             return None
+        return _decoded(body)
 
     def collect(self) -> str:
         """One scrape: fetch Locust's stats, update the vectors, render everything."""
@@ -75,50 +173,50 @@ class Exporter:
 
             def gauge(name: str, value: float) -> None:
                 lines.append(f"# TYPE {self.ns}_{name} gauge")
-                lines.append(f"{self.ns}_{name} {value:g}")
+                lines.append(f"{self.ns}_{name} {go_float(value)}")
 
             if stats is not None:
-                for row in stats.get("stats", []) or []:
-                    if row.get("name") in ("Total", "//stats/requests"):
+                for row in _objects(stats.get("stats")):
+                    name = _text(row.get("name"))
+                    if name in ("Total", "//stats/requests"):
                         continue
-                    key: tuple[str, ...] = (
-                        str(row.get("method") or ""),
-                        str(row.get("name") or ""),
-                    )
-                    for metric, field in _VECTOR_FIELDS:
-                        self.vectors.setdefault(f"requests_{metric}", {})[key] = float(
-                            row.get(field) or 0
+                    key: tuple[str, ...] = (_text(row.get("method")), name)
+                    for metric, field, integer in _VECTOR_FIELDS:
+                        self.vectors.setdefault(f"requests_{metric}", {})[key] = _number(
+                            row.get(field), integer=integer
                         )
-                for error in stats.get("errors", []) or []:
+                for error in _objects(stats.get("errors")):
                     key = (
-                        str(error.get("method", "")),
-                        str(error.get("name", "")),
-                        str(error.get("error", "")),
+                        _text(error.get("method")),
+                        _text(error.get("name")),
+                        _text(error.get("error")),
                     )
-                    self.vectors.setdefault("errors", {})[key] = float(error.get("occurrences", 0))
-                workers = stats.get("workers", []) or []
+                    self.vectors.setdefault("errors", {})[key] = _number(
+                        error.get("occurrences"), integer=True
+                    )
+                workers = _objects(stats.get("workers"))
                 for worker in workers:
-                    key = (str(worker.get("id", "")), str(worker.get("state", "")))
-                    self.vectors.setdefault("worker_detail", {})[key] = float(
-                        worker.get("user_count", 0)
+                    key = (_text(worker.get("id")), _text(worker.get("state")))
+                    self.vectors.setdefault("worker_detail", {})[key] = _number(
+                        worker.get("user_count"), integer=True
                     )
-                gauge("users", float(stats.get("user_count", 0)))
-                gauge("requests_fail_ratio", float(stats.get("fail_ratio", 0)))
+                gauge("users", _number(stats.get("user_count"), integer=True))
+                gauge("requests_fail_ratio", _number(stats.get("fail_ratio")))
                 gauge(
                     "requests_current_response_time_percentile_95",
-                    float(stats.get("current_response_time_percentile_95", 0) or 0),
+                    _number(stats.get("current_response_time_percentile_95")),
                 )
                 gauge(
                     "requests_current_response_time_percentile_50",
-                    float(stats.get("current_response_time_percentile_50", 0) or 0),
+                    _number(stats.get("current_response_time_percentile_50")),
                 )
                 gauge("workers_count", float(len(workers)))
                 for state in ("running", "hatching", "missing"):
                     gauge(
                         f"workers_{state}_count",
-                        float(sum(1 for w in workers if w.get("state") == state)),
+                        float(sum(1 for w in workers if _text(w.get("state")) == state)),
                     )
-                running = {"hatching": 1, "running": 2}.get(str(stats.get("state")), 0)
+                running = {"hatching": 1, "running": 2}.get(_text(stats.get("state")), 0)
                 gauge("running", float(running))
             gauge("up", 1.0 if stats is not None else 0.0)
 
@@ -130,16 +228,31 @@ class Exporter:
                 names = label_names.get(vector, ("method", "name"))
                 lines.append(f"# TYPE {self.ns}_{vector} gauge")
                 for key, value in series.items():
-                    lines.append(
-                        f"{self.ns}_{vector}{_labels(dict(zip(names, key, strict=True)))} {value:g}"
-                    )
+                    labels = _labels(dict(zip(names, key, strict=True)))
+                    lines.append(f"{self.ns}_{vector}{labels} {go_float(value)}")
 
             lines.append("# TYPE promhttp_metric_handler_requests_in_flight gauge")
-            lines.append(f"promhttp_metric_handler_requests_in_flight {self.in_flight}")
+            lines.append(f"promhttp_metric_handler_requests_in_flight {go_float(self.in_flight)}")
             lines.append("# TYPE promhttp_metric_handler_requests_total counter")
             for code, count in self.scrapes.items():
-                lines.append(f'promhttp_metric_handler_requests_total{{code="{code}"}} {count}')
+                lines.append(
+                    f'promhttp_metric_handler_requests_total{{code="{code}"}} {go_float(count)}'
+                )
             return "\n".join(lines) + "\n"
+
+
+def _die_like_go(signum: int, frame: FrameType | None) -> None:
+    """What the Go runtime does on SIGTERM, SIGINT or SIGHUP when nobody called Notify.
+
+    The runtime's handler (``dieFromSignal``) restores the default action and raises the
+    signal again, which kills the process by that signal; if it is still alive after that
+    (PID 1 of a PID namespace: the kernel drops a signal whose action is the default there),
+    it exits with status 2. So a container running the real exporter ends with 2 at once on
+    SIGTERM, and so does this one.
+    """
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+    os._exit(2)
 
 
 def serve(exporter: Exporter, address: str, metrics_path: str) -> None:
@@ -179,8 +292,20 @@ def serve(exporter: Exporter, address: str, metrics_path: str) -> None:
     host, _, port = address.rpartition(":")
     server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
     server.daemon_threads = True
+    for signum in _DEADLY_SIGNALS:
+        signal.signal(signum, _die_like_go)
+    # Only this (main) thread may take those signals: Python runs handlers in the main
+    # thread only, and a signal taken by a server thread would wait for the main thread to
+    # wake. So the server runs in a thread started with them blocked (its request threads
+    # inherit that), and this thread waits for it, where a signal interrupts the wait.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _DEADLY_SIGNALS)
+    try:
+        serving = threading.Thread(target=server.serve_forever, name="serve", daemon=True)
+        serving.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _DEADLY_SIGNALS)
     print(f"Listening on {address}", flush=True)
-    server.serve_forever()
+    serving.join()
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from app.core import names
-from devcluster.pod_fixtures import POD_FIXTURES, load_pod
+from testkit.pod_fixtures import POD_FIXTURES, load_pod
 from tests.conftest import run_cli
 
 

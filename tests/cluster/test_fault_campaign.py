@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 
 from app.core import names
-from app.core.inject import InjectionConfig, mutate_pod
+from app.core.cluster_config import InjectionConfig
+from app.core.inject import mutate_pod
 from app.finisher.faults import FAULT_ENV
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
 from devcluster.loadtest import Outcome, job_finished, master_pod, prepare_namespace
-from devcluster.pod_fixtures import apply_patch
+from testkit.pod_fixtures import apply_patch
 
 pytestmark = pytest.mark.cluster
 

@@ -11,7 +11,6 @@ import pytest
 
 from app import __version__
 from devcluster import operator_shapes as shapes
-from devcluster import release_manifests
 from devcluster.cert_manager import start_cert_manager
 from devcluster.cluster import LocalCluster
 from devcluster.install import (
@@ -23,6 +22,7 @@ from devcluster.install import (
 )
 from devcluster.loadtest import prepare_namespace, run_load_test
 from devcluster.processes import wait_until
+from release import release_manifests
 from tests.cluster.conftest import SharedCluster
 
 pytestmark = pytest.mark.cluster

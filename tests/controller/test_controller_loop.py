@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 from unittest import mock
 
@@ -14,6 +13,7 @@ from app.controller.controller import Controller
 from app.controller.metrics import ControllerMetrics
 from app.core import names
 from app.kube.client import GoneError, KubeError, UnreachableError, decode_watch_event
+from testkit.fake_kube import FakeKube, gone
 
 
 def finished_pod(uid: str = "u1", annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -72,93 +72,19 @@ JOB: dict[str, Any] = {
 }
 
 
-class FakeKube:
-    """Records writes; Events with a name that exists answer 409, as the API server does.
-
-    Jobs answer GETs; a merge patch naming a uid other than the Job's is refused (422), and
-    writes to a pod, Job or Service that is not there answer 404, as the API server does.
-    Services are listed and merge-patched in place.
-    """
-
-    def __init__(
-        self, pods: list[dict[str, Any]], jobs: list[dict[str, Any]] | None = None
-    ) -> None:
-        self.pods = pods
-        self.jobs = {job["metadata"]["name"]: job for job in ([JOB] if jobs is None else jobs)}
-        self.deleted_pods: set[str] = set()
-        self.events: dict[str, dict[str, Any]] = {}
-        self.patches: list[tuple[str, dict[str, Any]]] = []
-        self.watch_calls = 0
-        self.watch_versions: list[str] = []
-        self.gets: list[str] = []
-        self.services: dict[str, dict[str, Any]] = {}
-
-    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        name = body["metadata"]["name"]
-        if name in self.events:
-            raise KubeError(409, "already exists")
-        self.events[name] = body
-        return body
-
-    async def get(self, path: str, **query: Any) -> dict[str, Any]:
-        self.gets.append(path)
-        kind, name = path.rsplit("/", 2)[-2:]
-        if kind == "jobs" and name in self.jobs:
-            return self.jobs[name]
-        raise KubeError(404, f"{kind} {name!r} not found")
-
-    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
-        kind, name = path.rsplit("/", 2)[-2:]
-        if kind == "pods" and name in self.deleted_pods:
-            raise KubeError(404, f"pods {name!r} not found")
-        if kind == "jobs":
-            job = self.jobs.get(name)
-            if job is None:
-                raise KubeError(404, f"jobs {name!r} not found")
-            uid = patch["metadata"].get("uid")
-            if uid is not None and uid != job["metadata"]["uid"]:
-                raise KubeError(422, "metadata.uid: Invalid value: field is immutable")
-        if kind == "services":
-            service = self.services.get(name)
-            if service is None:
-                raise KubeError(404, f"services {name!r} not found")
-            service["spec"].update(patch.get("spec", {}))
-            annotations = service["metadata"].setdefault("annotations", {})
-            annotations.update(patch["metadata"].get("annotations", {}))
-        self.patches.append((path, patch))
-        return {}
-
-    async def list_pages(self, path: str, **query: Any) -> AsyncIterator[dict[str, Any]]:
-        if path.endswith("/services"):
-            yield {"items": list(self.services.values()), "metadata": {"resourceVersion": "10"}}
-            return
-        yield {"items": self.pods, "metadata": {"resourceVersion": "10"}}
-
-    async def watch(self, path: str, version: str, **query: Any) -> AsyncIterator[dict[str, Any]]:
-        self.watch_calls += 1
-        self.watch_versions.append(version)
-        if self.watch_calls == 1:
-            # As the client decodes the line the API server sends (it raises GoneError).
-            yield decode_watch_event(
-                b'{"type": "ERROR", "object": {"code": 410, "message": "too old resource version"}}'
-            )
-        await asyncio.sleep(3600)
-        yield {}
-
-    def written(self, kind: str) -> dict[str, str]:
-        """The annotations merged into objects of ``kind`` ("pods" or "jobs")."""
-        return {
-            key: value
-            for path, patch in self.patches
-            if f"/{kind}/" in path
-            for key, value in patch["metadata"]["annotations"].items()
-        }
-
-    def event_targets(self) -> list[tuple[str, str, str]]:
-        return sorted(
-            (e["involvedObject"]["kind"], e["involvedObject"]["name"], e["reason"])
-            for e in self.events.values()
-        )
+def fake_kube(
+    pods: list[dict[str, Any]],
+    jobs: list[dict[str, Any]] | None = None,
+    scripts: list[list[Any]] | None = None,
+) -> FakeKube:
+    """The API as these tests find it: JOB there, listed at resourceVersion 10, and a first
+    watch that ends in 410 Gone (or each watch playing the next of ``scripts``)."""
+    return FakeKube(
+        pods,
+        jobs=[JOB] if jobs is None else jobs,
+        watch_scripts=[[gone()]] if scripts is None else scripts,
+        version=10,
+    )
 
 
 def controller_on(fake: FakeKube) -> Controller:
@@ -166,7 +92,7 @@ def controller_on(fake: FakeKube) -> Controller:
 
 
 async def test_a_verdict_is_reported_once_even_by_a_second_controller_with_a_stale_view() -> None:
-    fake = FakeKube([])
+    fake = fake_kube([])
     first = controller_on(fake)
     first.observe(finished_pod())
     await first.reconcile("u1")
@@ -197,7 +123,7 @@ async def test_a_reported_pod_is_left_alone() -> None:
             names.EXPORTER_STOPPED_ANNOTATION: "itself",
         }
     )
-    fake = FakeKube([])
+    fake = fake_kube([])
     controller = controller_on(fake)
     controller.observe(done)
     await controller.reconcile("u1")
@@ -205,7 +131,7 @@ async def test_a_reported_pod_is_left_alone() -> None:
 
 
 async def test_a_410_from_the_watch_means_a_relist_that_rebuilds_every_pod() -> None:
-    fake = FakeKube([finished_pod("a"), finished_pod("b")])
+    fake = fake_kube([finished_pod("a"), finished_pod("b")])
     controller = controller_on(fake)
     watching = asyncio.ensure_future(controller.watch())
     for _ in range(100):
@@ -243,30 +169,6 @@ def running_pod(uid: str = "u1") -> dict[str, Any]:
         ],
     }
     return pod
-
-
-class ScriptedWatch(FakeKube):
-    """Each watch call plays the next script: events, then an exception or a long wait."""
-
-    def __init__(self, pods: list[dict[str, Any]], scripts: list[list[Any]], **kw: Any) -> None:
-        super().__init__(pods, **kw)
-        self.scripts = scripts
-        self.lists = 0
-
-    async def list_pages(self, path: str, **query: Any) -> AsyncIterator[dict[str, Any]]:
-        self.lists += 1
-        async for page in super().list_pages(path, **query):
-            yield page
-
-    async def watch(self, path: str, version: str, **query: Any) -> AsyncIterator[dict[str, Any]]:
-        self.watch_calls += 1
-        self.watch_versions.append(version)
-        script = self.scripts.pop(0) if self.scripts else []
-        for step in script:
-            if isinstance(step, BaseException):
-                raise step
-            yield step
-        await asyncio.sleep(3600)
 
 
 async def until(condition: Any, what: str) -> None:
@@ -308,9 +210,9 @@ def event(kind: str, pod: dict[str, Any], version: str) -> dict[str, Any]:
 async def test_a_cut_watch_stream_is_watched_again_from_the_last_version_seen(
     cut: BaseException,
 ) -> None:
-    fake = ScriptedWatch(
+    fake = fake_kube(
         [],
-        [
+        scripts=[
             [event("ADDED", running_pod("a"), "11"), cut],
             [event("ADDED", running_pod("b"), "12")],
         ],
@@ -324,7 +226,7 @@ async def test_a_cut_watch_stream_is_watched_again_from_the_last_version_seen(
 
 async def test_a_watch_that_keeps_failing_backs_off_and_never_ends() -> None:
     failures = [[UnreachableError("connection refused")] for _ in range(3)]
-    fake = ScriptedWatch([], [*failures, [event("ADDED", running_pod("late"), "20")]])
+    fake = fake_kube([], scripts=[*failures, [event("ADDED", running_pod("late"), "20")]])
     controller = controller_on(fake)
     with mock.patch("app.controller.controller.MIN_BACKOFF_SECONDS", 0.01):
         await watching(controller, lambda: "late" in controller.facts, "the pod after 3 failures")
@@ -337,19 +239,19 @@ async def test_a_pod_deleted_as_soon_as_it_ended_is_reported_on_its_job() -> Non
     failed = finished_pod("gone")
     failed["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] = 1
     failed["status"]["phase"] = "Failed"
-    fake = ScriptedWatch([running_pod("gone")], [[event("DELETED", failed, "11")]])
+    fake = fake_kube([running_pod("gone")], scripts=[[event("DELETED", failed, "11")]])
     fake.deleted_pods.add("pod-gone")
     controller = controller_on(fake)
     await watching(controller, lambda: fake.written("jobs"), "the verdict on the Job")
     assert fake.written("jobs")[names.RESULT_ANNOTATION] == "failed"
     assert fake.written("jobs")[names.EXIT_CODE_ANNOTATION] == "1"
     assert ("Job", "job-1", "LoadTestFailed") in fake.event_targets()
-    assert not [g for g in fake.gets if "/pods/" in g], "never a GET of the pod"
+    assert not [g for g in fake.paths("GET") if "/pods/" in g], "never a GET of the pod"
     await until(lambda: "gone" not in controller.facts, "forgotten once reported")
 
 
 async def test_with_its_job_gone_too_the_event_is_on_the_pod_and_names_the_job() -> None:
-    fake = FakeKube([], jobs=[])
+    fake = fake_kube([], jobs=[])
     fake.deleted_pods.add("pod-u1")
     controller = controller_on(fake)
     controller.observe_deleted(finished_pod())
@@ -361,7 +263,7 @@ async def test_with_its_job_gone_too_the_event_is_on_the_pod_and_names_the_job()
 
 
 async def test_a_pod_deleted_before_its_master_ended_leaves_nothing_to_do() -> None:
-    fake = FakeKube([])
+    fake = fake_kube([])
     controller = controller_on(fake)
     controller.observe(running_pod())
     controller.observe_deleted(running_pod())
@@ -390,7 +292,7 @@ async def test_a_pod_that_merely_claims_a_job_writes_nothing_to_that_job(
 ) -> None:
     if pod["metadata"]["ownerReferences"][0]["uid"] == "job-uid":
         del pod["metadata"]["labels"]["batch.kubernetes.io/controller-uid"]
-    fake = FakeKube([])
+    fake = fake_kube([])
     controller = controller_on(fake)
     controller.observe(pod)
     await controller.reconcile("evil")
@@ -400,7 +302,7 @@ async def test_a_pod_that_merely_claims_a_job_writes_nothing_to_that_job(
 
 
 async def test_a_job_replaced_by_one_of_the_same_name_is_not_written() -> None:
-    fake = FakeKube([])
+    fake = fake_kube([])
     controller = controller_on(fake)
     controller.observe(finished_pod())
     assert await controller.actor.trusted_job(controller.facts["u1"]) == "job-uid"
@@ -447,7 +349,7 @@ def labels_written(fake: FakeKube, kind: str) -> dict[str, str]:
 async def test_the_checks_verdict_is_a_label_annotation_and_event_on_pod_and_job(
     limit: str, result: str
 ) -> None:
-    fake = FakeKube([])
+    fake = fake_kube([])
     controller = controller_on(fake)
     controller.observe(checked_pod(limit))
     await controller.reconcile("u1")
@@ -475,7 +377,7 @@ async def test_the_checks_verdict_is_a_label_annotation_and_event_on_pod_and_job
 
 
 async def test_a_pod_deleted_at_once_gets_the_checks_verdict_on_its_job() -> None:
-    fake = FakeKube([])
+    fake = fake_kube([])
     fake.deleted_pods.add("pod-u1")
     controller = controller_on(fake)
     controller.observe_deleted(checked_pod("0.01"))

@@ -1,9 +1,11 @@
 """A finisher whose image cannot be pulled: the controller opens the master's Service once."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from app.core import names
-from tests.controller.test_controller_loop import FakeKube, controller_on, running_pod
+from testkit.fake_kube import FakeKube
+from tests.controller.test_controller_loop import controller_on, fake_kube, running_pod
 
 NOW = 2e9  # controller_on's clock
 IMAGE = "ghcr.io/locust-finisher/finisher:does-not-exist"
@@ -41,7 +43,7 @@ def service(name: str, selector: dict[str, str] | None, **spec: Any) -> dict[str
 
 
 def cluster() -> FakeKube:
-    fake = FakeKube([])
+    fake = fake_kube([])
     for svc in (
         service("t-master", POD_NAME_LABEL),  # the operator's, as devcluster/operator_shapes.py
         service("t-worker", {names.OPERATOR_POD_NAME_LABEL: "t-worker"}),
@@ -114,7 +116,7 @@ async def test_a_service_deleted_meanwhile_does_not_stop_the_rest() -> None:
     fake = cluster()
     fake.services["gone"] = service("gone", POD_NAME_LABEL)
 
-    async def deleted_first(path: str, patch: dict[str, Any]) -> dict[str, Any]:
+    async def deleted_first(path: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         if path.endswith("/services/gone"):
             fake.services.pop("gone")
         return await FakeKube.merge_patch(fake, path, patch)

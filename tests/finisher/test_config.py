@@ -5,8 +5,7 @@ import argparse
 import pytest
 
 from app.core import finisher_spec as spec
-from app.core.cluster_config import parse_cluster_config
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import InjectionConfig, parse_cluster_config
 from app.core.settings import DEFAULT_SETTINGS, MAX_WAIT, SETTINGS, TTL, WAIT_FOR_SCRAPE
 from app.finisher.config import (
     DEFAULT_MASTER_START_SECONDS,

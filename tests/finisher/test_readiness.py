@@ -10,7 +10,7 @@ from app.core.summary import decode_summary
 from app.finisher import readiness, run
 from app.finisher.config import FinisherConfig, add_arguments, resolve
 from app.finisher.fallback import write_known_summary
-from app.finisher.handoff import Known, Reporter
+from app.finisher.handoff import Done, Known, Outbox
 from app.finisher.supervisor import supervise
 
 
@@ -53,7 +53,7 @@ def test_a_gate_that_cannot_listen_still_lets_the_finisher_run(
 ) -> None:
     def worker(config: FinisherConfig, known: Known, fd: int) -> int:
         write_known_summary(config, known)
-        Reporter(fd).send(done=True)
+        Outbox(fd).send(Done())
         return 0
 
     monkeypatch.setattr(run, "run_worker", worker)

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from app.core.exporter_outcome import ExporterOutcome
 from app.core.summary import decode_summary
 from app.finisher import run as worker_module
 from app.finisher import supervisor as supervisor_module
 from app.finisher.config import FinisherConfig, add_arguments, resolve
-from app.finisher.handoff import Inbox, Known, Reporter
+from app.finisher.handoff import Inbox, Known, MasterExited, MasterFound, Outbox
 from app.finisher.http import Endpoint
 from app.finisher.run import Finisher, Waiter
 
@@ -41,8 +42,10 @@ def test_the_pipe_carries_whole_messages_whatever_the_chunks() -> None:
     read_fd, write_fd = os.pipe()
     known = Known()
     inbox = Inbox(read_fd, known)
-    Reporter(write_fd).send(master=[42, 7], masterExitedAt=12.5, masterFinishedAt="t")
-    os.write(write_fd, b'{"exporter":"qu')
+    outbox = Outbox(write_fd)
+    outbox.send(MasterFound(42, 7))
+    outbox.send(MasterExited(12.5, "t"))
+    os.write(write_fd, b'{"kind":"ExporterEnded","outcome":"qu')
     assert inbox.read()
     assert (known.master, known.master_exited_at, known.exporter) == ((42, 7), 12.5, None)
     os.write(write_fd, b'it"}\n')
@@ -68,7 +71,7 @@ def test_a_restarted_worker_counts_the_ttl_from_the_masters_real_exit(tmp_path: 
 def test_a_worker_restarted_after_the_exporter_ended_only_writes_the_summary(
     tmp_path: Path,
 ) -> None:
-    known = Known(started_at=time.monotonic(), exporter="quit")
+    known = Known(started_at=time.monotonic(), exporter=ExporterOutcome.QUIT)
     known.summary = json.dumps({"version": 1, "requests": 7, "failures": 1})
     finisher = Finisher(config(tmp_path, LOCUST_FINISHER_TTL="1h"), known)
     started = time.monotonic()

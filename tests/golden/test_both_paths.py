@@ -17,11 +17,12 @@ import pytest
 import yaml
 
 from app.cli.main import main
+from app.core.cluster_config import InjectionConfig
 from app.core.finisher_spec import FinisherImage
-from app.core.inject import InjectionConfig, mutate_pod
+from app.core.inject import mutate_pod
 from app.core.settings import FinishSettings, Strategy
 from app.webhook.handler import handle_review
-from devcluster.pod_fixtures import (
+from testkit.pod_fixtures import (
     FIXTURES,
     POD_FIXTURES,
     apply_patch,

@@ -1,7 +1,7 @@
 """Golden tests of the one mutation function, on pods captured from the real API server.
 
 Each ``tests/fixtures/pods/<case>.yaml`` is a pod as kube-apiserver hands it to a webhook
-(captured by ``devcluster/capture_pods.py``). Its golden file holds the decision, the
+(captured by ``testkit/capture_pods.py``). Its golden file holds the decision, the
 reason, the warnings, the JSON patch and the patched pod. Regenerate after a deliberate
 change with ``UPDATE_GOLDEN=1 make test-unit`` and review the diff.
 """
@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from app.core import names
-from app.core.inject import InjectionConfig, mutate_pod
-from devcluster.pod_fixtures import FIXTURES, apply_patch, load_pod, pod_cases, pod_rule_violations
+from app.core.cluster_config import InjectionConfig
+from app.core.inject import mutate_pod
+from testkit.pod_fixtures import FIXTURES, apply_patch, load_pod, pod_cases, pod_rule_violations
 
 GOLDEN = FIXTURES / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from devcluster.build import ensure_tool
-from devcluster.release_manifests import kustomize
+from release.release_manifests import kustomize
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 MANIFESTS = REPOSITORY / "manifests"

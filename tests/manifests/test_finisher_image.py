@@ -14,9 +14,8 @@ import yaml
 
 from app import __version__
 from app.cli.main import build_parser
-from app.core.cluster_config import parse_cluster_config
+from app.core.cluster_config import InjectionConfig, parse_cluster_config
 from app.core.finisher_spec import FinisherImage
-from app.core.inject import InjectionConfig
 from tests.manifests.render import MANIFESTS, Key, chart_objects, kustomize_objects
 
 DEPLOYMENT = ("Deployment", "locust-finisher", "locust-finisher-webhook")

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from app import __version__
-from devcluster import release_manifests
+from release import release_manifests
 from tests.manifests.render import MANIFESTS, objects
 
 

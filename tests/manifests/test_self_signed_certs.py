@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from devcluster.install import copy_manifests, make_certificates
-from devcluster.release_manifests import ReleaseError, kustomize
+from release.release_manifests import ReleaseError, kustomize
 from tests.manifests.render import REPOSITORY, objects
 
 

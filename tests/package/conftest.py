@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devcluster.version import REPOSITORY_ROOT
+from release.version import REPOSITORY_ROOT
 from tests.package.commands import TIMINGS, UV, run_timed
 
 

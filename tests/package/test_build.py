@@ -8,7 +8,7 @@ from email.parser import HeaderParser
 
 import pytest
 
-from devcluster.version import REPOSITORY_ROOT, pyproject_version
+from release.version import REPOSITORY_ROOT, pyproject_version
 from tests.package.commands import UV, run_timed
 from tests.package.conftest import Built
 
@@ -45,7 +45,11 @@ def test_the_sdist_builds_the_wheel_without_the_local_cluster_or_tests(built: Bu
     with tarfile.open(built.sdist) as sdist:
         names = {name.removeprefix(top) for name in sdist.getnames()}
     assert {"pyproject.toml", "README.md", "LICENSE", "app/__init__.py"} <= names
-    assert not [name for name in names if name.startswith(("tests", "devcluster", "bench"))]
+    assert not [
+        name
+        for name in names
+        if name.startswith(("tests", "testkit", "devcluster", "bench", "release"))
+    ]
 
 
 def test_the_metadata_is_what_pypi_will_show(built: Built) -> None:

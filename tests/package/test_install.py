@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devcluster.version import REPOSITORY_ROOT, pyproject_version
+from release.version import REPOSITORY_ROOT, pyproject_version
 from tests.package.commands import UV, run_timed
 from tests.package.conftest import Built
 from tests.package.interpreters import SUPPORTED, find_interpreter

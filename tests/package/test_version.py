@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 import app
-from devcluster import version as tool
-from devcluster.version import REPOSITORY_ROOT, check, main, pyproject_version, set_version
+from release import version as tool
+from release.version import REPOSITORY_ROOT, check, main, pyproject_version, set_version
 from tests.package.commands import UV
 
 # A kustomize overlay that pins our two images (as a private mirror would) and someone
@@ -130,7 +130,7 @@ def test_set_refuses_what_is_not_a_newer_release(
     before = (copy / tool.PYPROJECT).read_text()
     assert main(["--root", str(copy), "set", version]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"devcluster.version: {message}")
+    assert line.startswith(f"release.version: {message}")
     assert (copy / tool.PYPROJECT).read_text() == before
 
 

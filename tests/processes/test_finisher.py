@@ -1,6 +1,6 @@
 """The finisher with real processes: real Locust (master and worker), the exporter, a scraper.
 
-Each test runs one "pod" in fresh PID and network namespaces (see devcluster/finisher_pod.py).
+Each test runs one "pod" in fresh PID and network namespaces (see testkit/finisher_pod.py).
 The exporter is ``$LOCUST_EXPORTER_BIN`` when set (the real locust_exporter), else the
 stand-in from devcluster/peers. Needs root (unshare).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devcluster.finisher_pod import EXIT_NOTICED_LATE, FAILING, PASSING, finisher_env, run_pod
+from testkit.finisher_pod import EXIT_NOTICED_LATE, FAILING, PASSING, finisher_env, run_pod
 
 pytestmark = [
     pytest.mark.processes,

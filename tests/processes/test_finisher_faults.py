@@ -1,7 +1,7 @@
 """The finisher under faults, with real processes: it always exits 0, in bounded time, and
 its summary says what happened.
 
-Each test runs one "pod" (see devcluster/finisher_pod.py). Time bounds are generous and no
+Each test runs one "pod" (see testkit/finisher_pod.py). Time bounds are generous and no
 test races a timer: a slow machine makes them slower, not red. Needs root (unshare).
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from devcluster.finisher_pod import (
+from testkit.finisher_pod import (
     EXIT_NOTICED_LATE,
     MANY_NAMES,
     PASSING,

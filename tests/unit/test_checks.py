@@ -8,13 +8,13 @@ import pytest
 
 from app.core import names
 from app.core.checks import evaluate_checks, judge
-from app.core.cluster_config import ConfigError, parse_cluster_config
-from app.core.inject import InjectionConfig, mutate_pod
+from app.core.cluster_config import ConfigError, InjectionConfig, parse_cluster_config
+from app.core.inject import mutate_pod
 from app.core.injection_status import read_status
 from app.core.load_test_status import status_of_test
 from app.core.settings import DEFAULT_SETTINGS, FinishSettings, resolve_settings
 from app.core.summary import Summary, decode_summary, encode_summary, summarize_stats
-from devcluster.pod_fixtures import load_pod
+from testkit.pod_fixtures import load_pod
 
 # As summarize_stats keeps a test of 2000 requests, 30 failed, from Locust 2.x.
 SUMMARY: Summary = {

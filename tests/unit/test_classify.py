@@ -8,8 +8,9 @@ import pytest
 from app.core import finisher_spec as spec
 from app.core import names
 from app.core.classify import LocustMaster, NotManaged, classify_pod
-from app.core.inject import InjectionConfig, mutate_pod
-from devcluster.pod_fixtures import apply_patch
+from app.core.cluster_config import InjectionConfig
+from app.core.inject import mutate_pod
+from testkit.pod_fixtures import apply_patch
 
 
 def opted_in(

@@ -1,7 +1,6 @@
 import pytest
 
-from app.core.cluster_config import ConfigError, parse_cluster_config
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import ConfigError, InjectionConfig, parse_cluster_config
 from app.core.settings import Strategy, WaitForScrape
 
 

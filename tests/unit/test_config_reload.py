@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.cluster_config import ConfigError
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import ConfigError, InjectionConfig
 from app.webhook.config_file import ConfigFile
 
 

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from app.core.cluster_config import ConfigError, parse_cluster_config
-from app.core.inject import InjectionConfig, mutate_pod
-from devcluster.pod_fixtures import apply_patch, load_pod
+from app.core.cluster_config import ConfigError, InjectionConfig, parse_cluster_config
+from app.core.inject import mutate_pod
+from testkit.pod_fixtures import apply_patch, load_pod
 
 MASTER = "operator-go-2.2-master"
 

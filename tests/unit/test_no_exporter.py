@@ -11,7 +11,8 @@ from typing import Any
 
 from app.core import finisher_spec as spec
 from app.core import names
-from app.core.inject import InjectionConfig, mutate_pod
+from app.core.cluster_config import InjectionConfig
+from app.core.inject import mutate_pod
 from app.core.injection_status import InjectionStatus, read_status
 from app.core.pod_facts import facts_from_pod
 from app.core.reconcile import (
@@ -24,7 +25,7 @@ from app.core.reconcile import (
 )
 from app.core.settings import FinishSettings
 from app.finisher.config import add_arguments, resolve
-from devcluster.pod_fixtures import apply_patch, load_pod
+from testkit.pod_fixtures import apply_patch, load_pod
 
 MASTER_EXIT = "2026-11-26T10:00:00Z"
 EXIT = 1795687200.0  # MASTER_EXIT in seconds since the epoch

@@ -48,12 +48,16 @@ SUMMARY = json.dumps(
 
 
 def facts(**changes: object) -> PodFacts:
+    """A master pod; without a Job, so that plans hold only the pod's own actions.
+
+    The Job's retention is planned too (tests/unit/test_retention_plan.py).
+    """
     base = PodFacts(
         namespace="ns",
         name="t-master-x",
         uid="uid-1",
-        job="t-master",
-        job_uid="job-uid",
+        job=None,
+        job_uid=None,
         settings=FinishSettings(ttl_seconds=30, max_wait_seconds=300),
         master_container="t-master",
         exporter_container="locust-metrics-exporter",

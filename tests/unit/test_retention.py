@@ -5,8 +5,7 @@ from typing import Any
 import pytest
 
 from app.core import names
-from app.core.cluster_config import ConfigError, parse_cluster_config
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import ConfigError, InjectionConfig, parse_cluster_config
 from app.core.injection_status import InjectionStatus, read_status
 from app.core.retention import (
     Resolved,
@@ -16,10 +15,10 @@ from app.core.retention import (
     resolve_retention,
     settle,
 )
+from app.core.setting_codecs import KEEP_FOREVER
 from app.core.settings import (
     DEFAULT_SETTINGS,
     KEEP_FAILED,
-    KEEP_FOREVER,
     KEEP_PASSED,
     FinishSettings,
     resolve_settings,

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import InjectionConfig
 from app.core.review import BadReviewError, decide, parse_review, response_for
-from devcluster.pod_fixtures import load_pod
+from testkit.pod_fixtures import load_pod
 
 
 def review(**request: Any) -> dict[str, Any]:

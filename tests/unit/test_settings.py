@@ -4,9 +4,9 @@ import pytest
 
 from app.core import names
 from app.core.classify import LocustMaster, classify_pod
-from app.core.cluster_config import ConfigError, parse_cluster_config
+from app.core.cluster_config import ConfigError, InjectionConfig, parse_cluster_config
 from app.core.finisher_spec import finisher_env
-from app.core.inject import InjectionConfig
+from app.core.setting_codecs import SettingError
 from app.core.settings import (
     DEFAULT_SETTINGS,
     MAX_WAIT,
@@ -16,14 +16,13 @@ from app.core.settings import (
     WAIT_FOR_SCRAPE,
     FinishSettings,
     Setting,
-    SettingError,
     Strategy,
     WaitForScrape,
     read_settings,
     resolve_settings,
 )
 from app.finisher.config import ConfigurationError, add_arguments, resolve
-from devcluster.pod_fixtures import load_pod
+from testkit.pod_fixtures import load_pod
 
 
 def test_annotations_override_the_cluster_defaults() -> None:

@@ -10,21 +10,21 @@ import pytest
 
 from app.kube.client import KubeClient
 from app.waiting.follow import FAILED, PASSED, Follower, NoVerdictError, Patience, Target
-from tests.waiting import fake_api
+from testkit import fake_kube
 from tests.waiting.pods import UNSCHEDULABLE, exited, job, master_pod, waiting
 
 QUICK = Patience(image_pull=0.3, unschedulable=0.3, api_outage=0.3)
 
 
 @pytest.fixture
-def fake() -> Iterator[fake_api.FakeApi]:
-    with fake_api.running() as api:
+def fake() -> Iterator[fake_kube.FakeKube]:
+    with fake_kube.running() as api:
         yield api
 
 
 @pytest.fixture
-async def client(fake: fake_api.FakeApi, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    kubeconfig = fake_api.write_kubeconfig(tmp_path / "config", fake.url)
+async def client(fake: fake_kube.FakeKube, tmp_path: Path) -> AsyncIterator[KubeClient]:
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "config", fake.url)
     api = await KubeClient.connect(str(kubeconfig))
     yield api
     await api.close()
@@ -61,7 +61,7 @@ async def printed(out: io.StringIO, text: str) -> None:
     ],
 )
 async def test_an_image_that_cannot_be_pulled_ends_the_wait_after_its_grace(
-    fake: fake_api.FakeApi, client: KubeClient, state: dict[str, object], shown: str
+    fake: fake_kube.FakeKube, client: KubeClient, state: dict[str, object], shown: str
 ) -> None:
     fake.put_pod(master_pod("p", master=state, phase="Pending"))
     started = time.monotonic()
@@ -73,7 +73,7 @@ async def test_an_image_that_cannot_be_pulled_ends_the_wait_after_its_grace(
 
 
 async def test_a_pull_that_recovers_within_the_grace_is_waited_for(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     fake.put_pod(master_pod("p", master=waiting("ImagePullBackOff"), phase="Pending"))
     with pytest.raises(NoVerdictError, match=r"timed out after 0.5s .* locust ImagePullBackOff"):
@@ -81,7 +81,7 @@ async def test_a_pull_that_recovers_within_the_grace_is_waited_for(
 
 
 async def test_a_sidecar_that_cannot_be_pulled_does_not_stop_the_test(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     # Locust runs; the exporter's image is missing. The verdict will still come.
     fake.put_pod(master_pod("p", exporter=waiting("ImagePullBackOff")))
@@ -92,7 +92,7 @@ async def test_a_sidecar_that_cannot_be_pulled_does_not_stop_the_test(
 
 
 async def test_an_init_container_that_cannot_be_pulled_blocks_the_test(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     # A native sidecar (or any init container) comes before Locust: nothing runs without it.
     pod = master_pod(
@@ -104,7 +104,7 @@ async def test_an_init_container_that_cannot_be_pulled_blocks_the_test(
 
 
 async def test_a_missing_secret_ends_the_wait_at_once(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     state = waiting("CreateContainerConfigError", 'secret "env" not found')
     fake.put_pod(master_pod("p", master=state, phase="Pending"))
@@ -115,7 +115,7 @@ async def test_a_missing_secret_ends_the_wait_at_once(
 
 
 async def test_an_unschedulable_pod_ends_the_wait_after_its_grace(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     fake.put_pod(master_pod("p", phase="Pending", conditions=[UNSCHEDULABLE]))
     with pytest.raises(NoVerdictError, match=r"unschedulable: 0/1 nodes are available"):
@@ -123,7 +123,7 @@ async def test_an_unschedulable_pod_ends_the_wait_after_its_grace(
 
 
 async def test_a_pod_deleted_before_its_verdict_ends_the_wait(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     fake.put_pod(master_pod("p"))
     out = io.StringIO()
@@ -136,7 +136,7 @@ async def test_a_pod_deleted_before_its_verdict_ends_the_wait(
 
 
 async def test_a_verdict_seen_before_the_pod_vanished_is_kept(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     # The master exited 1 and the finisher still waits for the final scrape; then the pod is
     # gone at once (ttlSecondsAfterFinished: 0, or someone deleted it).
@@ -150,7 +150,7 @@ async def test_a_verdict_seen_before_the_pod_vanished_is_kept(
 
 
 async def test_a_job_that_failed_without_a_pod_ends_the_wait_with_its_reason(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     failed = job()
     failed["status"] = {
@@ -169,7 +169,7 @@ async def test_a_job_that_failed_without_a_pod_ends_the_wait_with_its_reason(
 
 
 async def test_wait_job_follows_the_jobs_own_pod_not_any_pod_labelled_with_its_name(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     master_job = job()
     fake.put_job(master_job)
@@ -190,7 +190,7 @@ async def test_wait_job_follows_the_jobs_own_pod_not_any_pod_labelled_with_its_n
 
 
 async def test_the_timeout_is_never_overshot_by_a_hung_request(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     fake.mode = "hang"
     started = time.monotonic()
@@ -200,7 +200,7 @@ async def test_the_timeout_is_never_overshot_by_a_hung_request(
 
 
 async def running_follower(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> tuple["asyncio.Future[int]", io.StringIO]:
     """A follower that has seen pod p running."""
     fake.put_pod(master_pod("p"))
@@ -211,7 +211,7 @@ async def running_follower(
 
 
 async def test_an_outage_after_the_first_answer_is_retried(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     following, out = await running_follower(fake, client)
     fake.mode = "error"
@@ -222,7 +222,7 @@ async def test_an_outage_after_the_first_answer_is_retried(
 
 
 async def test_an_outage_longer_than_its_grace_ends_the_wait(
-    fake: fake_api.FakeApi, client: KubeClient
+    fake: fake_kube.FakeKube, client: KubeClient
 ) -> None:
     following, _ = await running_follower(fake, client)
     fake.mode = "drop"
@@ -232,7 +232,7 @@ async def test_an_outage_longer_than_its_grace_ends_the_wait(
 
 @pytest.mark.parametrize("code", [PASSED, FAILED])
 async def test_a_job_deleted_the_moment_its_pod_ends_still_gives_the_verdict(
-    fake: fake_api.FakeApi, client: KubeClient, code: int
+    fake: fake_kube.FakeKube, client: KubeClient, code: int
 ) -> None:
     # ttlSecondsAfterFinished: 0: the pod ends, and it and its Job are gone before any poll
     # could see the end. Only the watch events carry it.

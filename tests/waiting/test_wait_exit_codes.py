@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from app.certificates import issue, new_ca, write_pair
+from testkit import fake_kube
 from tests.conftest import run_cli
-from tests.waiting import fake_api
 from tests.waiting.pods import exited, job, master_pod
 
 
 @pytest.fixture
-def fake() -> Iterator[fake_api.FakeApi]:
-    with fake_api.running() as api:
+def fake() -> Iterator[fake_kube.FakeKube]:
+    with fake_kube.running() as api:
         yield api
 
 
@@ -63,7 +63,7 @@ def test_no_kubeconfig_at_all_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_ca_that_is_not_a_certificate_is_one_line(tmp_path: Path) -> None:
-    kubeconfig = fake_api.write_kubeconfig(
+    kubeconfig = fake_kube.write_kubeconfig(
         tmp_path / "config", "https://127.0.0.1:1", ca_pem=b"not a certificate"
     )
     code, _, stderr = wait(kubeconfig, "--test", "t")
@@ -71,7 +71,7 @@ def test_a_ca_that_is_not_a_certificate_is_one_line(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_api_server_is_one_line(tmp_path: Path) -> None:
-    kubeconfig = fake_api.write_kubeconfig(tmp_path / "c", f"http://127.0.0.1:{closed_port()}")
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "c", f"http://127.0.0.1:{closed_port()}")
     code, _, stderr = wait(kubeconfig, "--test", "t")
     assert_one_line(code, stderr, "cannot reach the API server")
 
@@ -86,10 +86,10 @@ def test_an_unreachable_api_server_is_one_line(tmp_path: Path) -> None:
     ],
 )
 def test_an_api_server_that_will_not_answer_is_one_line(
-    tmp_path: Path, fake: fake_api.FakeApi, mode: str, message: str
+    tmp_path: Path, fake: fake_kube.FakeKube, mode: str, message: str
 ) -> None:
     fake.mode = mode
-    kubeconfig = fake_api.write_kubeconfig(tmp_path / "config", fake.url)
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "config", fake.url)
     code, _, stderr = wait(kubeconfig, "--job", "t-master")
     assert_one_line(code, stderr, message)
 
@@ -101,41 +101,43 @@ def test_a_server_certificate_from_another_ca_is_one_line(tmp_path: Path) -> Non
 
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert_file, key_file)
-    with fake_api.running(tls) as fake:
+    with fake_kube.running(tls) as fake:
         fake.put_pod(master_pod("p", master=exited(0), phase="Succeeded"))
-        wrong = fake_api.write_kubeconfig(tmp_path / "wrong", fake.url, ca_pem=other_ca.cert_pem)
+        wrong = fake_kube.write_kubeconfig(tmp_path / "wrong", fake.url, ca_pem=other_ca.cert_pem)
         code, _, stderr = wait(wrong, "--pod", "p")
         assert_one_line(code, stderr, "the API server's certificate is not trusted")
-        right = fake_api.write_kubeconfig(tmp_path / "right", fake.url, ca_pem=server_ca.cert_pem)
+        right = fake_kube.write_kubeconfig(tmp_path / "right", fake.url, ca_pem=server_ca.cert_pem)
         assert wait(right, "--pod", "p")[0] == 0
 
 
-def test_exit_1_is_locusts_failure_and_nothing_else(tmp_path: Path, fake: fake_api.FakeApi) -> None:
+def test_exit_1_is_locusts_failure_and_nothing_else(
+    tmp_path: Path, fake: fake_kube.FakeKube
+) -> None:
     master_job = job()
     fake.put_job(master_job)
     fake.put_pod(master_pod(master=exited(1), phase="Failed", job=master_job))
-    kubeconfig = fake_api.write_kubeconfig(tmp_path / "config", fake.url)
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "config", fake.url)
     code, stdout, stderr = wait(kubeconfig, "--test", "t")
     assert code == 1, stderr
     assert "FAILED, Locust exit code 1" in stdout
 
 
 def test_the_namespace_is_the_kubeconfig_contexts_as_with_kubectl(
-    tmp_path: Path, fake: fake_api.FakeApi
+    tmp_path: Path, fake: fake_kube.FakeKube
 ) -> None:
     fake.put_pod(master_pod("p", "loadtests", master=exited(0), phase="Succeeded"))
     fake.put_pod(master_pod("p", "other", master=exited(1), phase="Failed"))
-    kubeconfig = fake_api.write_kubeconfig(
+    kubeconfig = fake_kube.write_kubeconfig(
         tmp_path / "config", fake.url, namespace="loadtests", extra_contexts={"ci": "other"}
     )
     assert wait(kubeconfig, "--pod", "p")[0] == 0
     assert wait(kubeconfig, "--pod", "p", "--context", "ci")[0] == 1
     assert wait(kubeconfig, "--pod", "p", "--context", "ci", "-n", "loadtests")[0] == 0
-    assert fake.requests[0].startswith("/api/v1/namespaces/loadtests/pods?")
+    assert fake.paths("GET")[0].startswith("/api/v1/namespaces/loadtests/pods?")
 
 
 def test_a_test_that_cannot_start_ends_the_wait_with_the_reason(
-    tmp_path: Path, fake: fake_api.FakeApi
+    tmp_path: Path, fake: fake_kube.FakeKube
 ) -> None:
     from tests.waiting.pods import waiting
 
@@ -143,14 +145,14 @@ def test_a_test_that_cannot_start_ends_the_wait_with_the_reason(
     fake.put_pod(
         master_pod("p", master=waiting("CreateContainerConfigError", missing), phase="Pending")
     )
-    kubeconfig = fake_api.write_kubeconfig(tmp_path / "config", fake.url)
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "config", fake.url)
     code, _, stderr = wait(kubeconfig, "--pod", "p")
     assert_one_line(code, stderr, "pod/p (pod p) cannot start: container locust: ")
     assert missing in stderr
 
 
-def test_a_timeout_says_what_it_was_waiting_for(tmp_path: Path, fake: fake_api.FakeApi) -> None:
-    kubeconfig = fake_api.write_kubeconfig(tmp_path / "config", fake.url, namespace="lt")
+def test_a_timeout_says_what_it_was_waiting_for(tmp_path: Path, fake: fake_kube.FakeKube) -> None:
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "config", fake.url, namespace="lt")
     result = run_cli("wait", "--kubeconfig", str(kubeconfig), "--test", "t", "--timeout", "300ms")
     assert_one_line(
         result.returncode,

@@ -13,10 +13,10 @@ import pytest
 from app.core import names
 from app.core.results import FinishedTest
 from app.core.summary import encode_summary
-from app.waiting.kept_report import KeptReport
+from app.waiting.artifacts import KeptArtifacts
 from app.waiting.outputs import OutputError, OutputFiles, write_outputs
+from testkit import fake_kube
 from tests.conftest import run_cli
-from tests.waiting import fake_api
 from tests.waiting.junit_schema import validate_junit
 from tests.waiting.pods import exited, job, master_pod
 from tests.waiting.summaries import summary
@@ -25,12 +25,12 @@ OUTCOMES = pytest.mark.parametrize("failing", [False, True], ids=["passed", "fai
 
 
 @pytest.fixture
-def fake() -> Iterator[fake_api.FakeApi]:
-    with fake_api.running() as api:
+def fake() -> Iterator[fake_kube.FakeKube]:
+    with fake_kube.running() as api:
         yield api
 
 
-def ended_test(fake: fake_api.FakeApi, *, failing: bool) -> None:
+def ended_test(fake: fake_kube.FakeKube, *, failing: bool) -> None:
     """Job ``t-master`` and its pod, as the controller leaves them.
 
     The failed test is the one Locust passed (exit 0) and a check failed.
@@ -50,8 +50,8 @@ def ended_test(fake: fake_api.FakeApi, *, failing: bool) -> None:
     fake.put_pod(pod)
 
 
-def wait(tmp_path: Path, fake: fake_api.FakeApi, *args: str) -> tuple[int, str, str]:
-    kubeconfig = fake_api.write_kubeconfig(tmp_path / "kubeconfig", fake.url)
+def wait(tmp_path: Path, fake: fake_kube.FakeKube, *args: str) -> tuple[int, str, str]:
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig", fake.url)
     result = run_cli(
         "wait", "--kubeconfig", str(kubeconfig), "-n", "loadtests", "--timeout", "20s",
         "--interval", "50ms", *args, cwd=tmp_path,
@@ -61,7 +61,7 @@ def wait(tmp_path: Path, fake: fake_api.FakeApi, *args: str) -> tuple[int, str, 
 
 @OUTCOMES
 def test_json_output_is_one_object_on_stdout(
-    tmp_path: Path, fake: fake_api.FakeApi, failing: bool
+    tmp_path: Path, fake: fake_kube.FakeKube, failing: bool
 ) -> None:
     ended_test(fake, failing=failing)
     code, stdout, stderr = wait(tmp_path, fake, "--test", "t", "--output", "json")
@@ -84,7 +84,9 @@ def test_json_output_is_one_object_on_stdout(
     assert ("FAILED" if failing else "PASSED") + ", Locust exit code 0" in stderr
 
 
-def test_text_stays_the_default_and_writes_no_file(tmp_path: Path, fake: fake_api.FakeApi) -> None:
+def test_text_stays_the_default_and_writes_no_file(
+    tmp_path: Path, fake: fake_kube.FakeKube
+) -> None:
     ended_test(fake, failing=True)
     code, stdout, stderr = wait(tmp_path, fake, "--test", "t")
     assert code == 1, stderr
@@ -95,7 +97,7 @@ def test_text_stays_the_default_and_writes_no_file(tmp_path: Path, fake: fake_ap
 
 @OUTCOMES
 def test_every_file_is_written_for_a_passed_and_a_failed_test(
-    tmp_path: Path, fake: fake_api.FakeApi, monkeypatch: pytest.MonkeyPatch, failing: bool
+    tmp_path: Path, fake: fake_kube.FakeKube, monkeypatch: pytest.MonkeyPatch, failing: bool
 ) -> None:
     ended_test(fake, failing=failing)
     step_summary = tmp_path / "step_summary.md"
@@ -130,7 +132,7 @@ def test_every_file_is_written_for_a_passed_and_a_failed_test(
 
 @pytest.mark.parametrize("flag", ["--report-dir", "--junit"])
 def test_an_output_that_cannot_be_written_is_one_line_and_exit_2_even_when_failed(
-    tmp_path: Path, fake: fake_api.FakeApi, flag: str
+    tmp_path: Path, fake: fake_kube.FakeKube, flag: str
 ) -> None:
     ended_test(fake, failing=True)
     blocker = tmp_path / "a-file"
@@ -142,8 +144,8 @@ def test_an_output_that_cannot_be_written_is_one_line_and_exit_2_even_when_faile
     assert "FAILED" in stdout  # the verdict was still shown
 
 
-def test_no_verdict_means_no_json_and_no_files(tmp_path: Path, fake: fake_api.FakeApi) -> None:
-    kubeconfig = fake_api.write_kubeconfig(tmp_path / "kubeconfig", fake.url)
+def test_no_verdict_means_no_json_and_no_files(tmp_path: Path, fake: fake_kube.FakeKube) -> None:
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig", fake.url)
     junit = tmp_path / "junit.xml"
     result = run_cli(
         "wait", "--kubeconfig", str(kubeconfig), "--test", "t", "--timeout", "300ms",
@@ -161,8 +163,8 @@ FINISHED = FinishedTest(
 )
 
 
-def test_a_kept_report_lands_in_the_report_folder_with_its_fuller_stats(tmp_path: Path) -> None:
-    kept = KeptReport(html=b"<html>Locust report</html>", stats={"stats": [], "errors": []})
+def test_kept_artifacts_land_in_the_report_folder_with_their_fuller_stats(tmp_path: Path) -> None:
+    kept = KeptArtifacts(html=b"<html>Locust report</html>", stats={"stats": [], "errors": []})
     write_outputs(FINISHED, OutputFiles(report_dir=tmp_path / "r"), kept)
     assert (tmp_path / "r" / "report.html").read_bytes() == b"<html>Locust report</html>"
     assert json.loads((tmp_path / "r" / "stats.json").read_text()) == {"stats": [], "errors": []}

@@ -4,10 +4,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import InjectionConfig
 from app.webhook.app import create_app
 from app.webhook.metrics import WebhookMetrics
-from devcluster.pod_fixtures import load_pod, pod_review
+from testkit.pod_fixtures import load_pod, pod_review
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.core import names
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import InjectionConfig
 from app.webhook.handler import handle_review
-from bench.webhook_fuzz import SCHEDULE, fuzz_input, report, run_campaign
-from devcluster.pod_fixtures import load_pod, pod_rule_violations
+from testkit.pod_fixtures import load_pod, pod_rule_violations
+from testkit.webhook_fuzz import SCHEDULE, fuzz_input, report, run_campaign
 
 # The API server sends 64-bit integers at most (orjson refuses bigger ones: a 400, not a 500).
 json_scalars = (

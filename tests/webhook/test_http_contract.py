@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.certificates import issue, new_ca, write_pair
-from app.core.inject import InjectionConfig
+from app.core.cluster_config import InjectionConfig
 from app.webhook import handler
 from app.webhook.app import create_app
 from app.webhook.metrics import WebhookMetrics
 from app.webhook.tls import server_context
-from devcluster.pod_fixtures import apply_patch
+from testkit.pod_fixtures import apply_patch
 from tests.webhook.conftest import review
 
 

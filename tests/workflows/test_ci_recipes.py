@@ -3,7 +3,7 @@
 The GitHub Actions workflow passes actionlint; every `locust-finisher wait` line is one the
 CLI accepts; and the plain-kubectl script, run against a stub kubectl that answers like the
 API server, exits 0 for a passed test, 1 for a failed one and 2 when no verdict comes. (The
-versions the recipes pin are checked with every other copy by devcluster.version.)
+versions the recipes pin are checked with every other copy by release.version.)
 """
 
 import json
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from app.cli.main import build_parser
-from devcluster.lint_workflows import lint
+from release.lint_workflows import lint
 from tests.workflows.docs_recipes import CI_DOC, code_block
 
 STUB = Path(__file__).with_name("kubectl_stub.py")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from devcluster.lint_workflows import lint, main
+from release.lint_workflows import lint, main
 
 
 def test_the_workflows_pass_actionlint() -> None:

@@ -6,7 +6,7 @@ the pin readable and lets update tools bump it.
 
 import re
 
-from devcluster.lint_workflows import workflow_files
+from release.lint_workflows import workflow_files
 from tests.workflows.docs_recipes import code_block
 
 PINNED = re.compile(r"^\s*(-\s+)?uses:\s+[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+\s*$")

@@ -1,4 +1,4 @@
-"""`python -m devcluster.release_notes`: the GitHub release's notes come from CHANGELOG.md."""
+"""`python -m release.release_notes`: the GitHub release's notes come from CHANGELOG.md."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devcluster.release_notes import MissingNotesError, section
+from release.release_notes import MissingNotesError, section
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ def test_an_empty_section_is_refused() -> None:
 
 def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "devcluster.release_notes", *arguments],
+        [sys.executable, "-m", "release.release_notes", *arguments],
         capture_output=True,
         text=True,
         cwd=ROOT,

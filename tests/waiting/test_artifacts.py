@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 
 from app.core import names
-from app.core.kept_report import (
+from app.core.artifacts import (
     EXCEPTIONS_JSON,
     FAILURES_CSV,
     REPORT_HTML,
     STATS_JSON,
     LeftOut,
-    report_configmap,
+    artifacts_configmap,
 )
 from app.core.summary import encode_summary
+from testkit import fake_kube
 from tests.conftest import run_cli
-from tests.waiting import fake_api
 from tests.waiting.pods import exited, job, master_pod
 from tests.waiting.summaries import summary
 
@@ -30,12 +30,12 @@ STATS = {"stats": [{"name": "/", "num_requests": 7}], "errors": []}
 
 
 @pytest.fixture
-def fake() -> Iterator[fake_api.FakeApi]:
-    with fake_api.running() as api:
+def fake() -> Iterator[fake_kube.FakeKube]:
+    with fake_kube.running() as api:
         yield api
 
 
-def finished_test(fake: fake_api.FakeApi) -> dict[str, Any]:
+def finished_test(fake: fake_kube.FakeKube) -> dict[str, Any]:
     """Job ``t-master`` and its passed pod, as the controller leaves them."""
     master_job = job(namespace=NAMESPACE)
     fake.put_job(master_job)
@@ -51,7 +51,7 @@ def finished_test(fake: fake_api.FakeApi) -> dict[str, Any]:
     return pod
 
 
-def keep(fake: fake_api.FakeApi, pod: dict[str, Any], *, html: bool = True) -> None:
+def keep(fake: fake_kube.FakeKube, pod: dict[str, Any], *, html: bool = True) -> None:
     """The ConfigMap the controller would have kept for ``pod``."""
     files = {
         STATS_JSON: gzip.compress(json.dumps(STATS).encode()),
@@ -63,11 +63,11 @@ def keep(fake: fake_api.FakeApi, pod: dict[str, Any], *, html: bool = True) -> N
         files[REPORT_HTML] = gzip.compress(HTML)
     else:
         left_out.append(LeftOut(REPORT_HTML, "1200000 bytes compressed"))
-    fake.put_configmap(report_configmap(pod, files, left_out, "2026-12-02T10:00:00Z"))
+    fake.put_configmap(artifacts_configmap(pod, files, left_out, "2026-12-02T10:00:00Z"))
 
 
-def cli(tmp_path: Path, fake: fake_api.FakeApi, *args: str) -> tuple[int, str, str]:
-    kubeconfig = fake_api.write_kubeconfig(tmp_path / "kubeconfig", fake.url)
+def cli(tmp_path: Path, fake: fake_kube.FakeKube, *args: str) -> tuple[int, str, str]:
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig", fake.url)
     result = run_cli(*args, "--kubeconfig", str(kubeconfig), "-n", NAMESPACE, cwd=tmp_path)
     return result.returncode, result.stdout, result.stderr
 
@@ -76,7 +76,7 @@ def cli(tmp_path: Path, fake: fake_api.FakeApi, *args: str) -> tuple[int, str, s
     "target", [["--test", "t"], ["--job", "t-master"], ["--pod", "t-master-abc"]]
 )
 def test_report_writes_every_kept_file(
-    tmp_path: Path, fake: fake_api.FakeApi, target: list[str]
+    tmp_path: Path, fake: fake_kube.FakeKube, target: list[str]
 ) -> None:
     keep(fake, finished_test(fake))
     out = tmp_path / "out"
@@ -91,7 +91,7 @@ def test_report_writes_every_kept_file(
 
 
 def test_report_finds_a_deleted_pods_report_by_its_name(
-    tmp_path: Path, fake: fake_api.FakeApi
+    tmp_path: Path, fake: fake_kube.FakeKube
 ) -> None:
     keep(fake, finished_test(fake))
     fake.delete_pod("t-master-abc", NAMESPACE)
@@ -101,7 +101,7 @@ def test_report_finds_a_deleted_pods_report_by_its_name(
 
 
 def test_a_jobs_report_is_found_by_its_owner_even_with_its_pods_gone(
-    tmp_path: Path, fake: fake_api.FakeApi
+    tmp_path: Path, fake: fake_kube.FakeKube
 ) -> None:
     pod = finished_test(fake)
     # Another Job's report, labelled as if it were this Job's (and listed first): its owner
@@ -109,7 +109,9 @@ def test_a_jobs_report_is_found_by_its_owner_even_with_its_pods_gone(
     other = copy.deepcopy(pod)
     other["metadata"].update(name="u-master-xyz", uid="other-pod")
     other["metadata"]["ownerReferences"][0]["uid"] = "another-job"
-    fake.put_configmap(report_configmap(other, {REPORT_HTML: gzip.compress(b"<other>")}, [], "z"))
+    fake.put_configmap(
+        artifacts_configmap(other, {REPORT_HTML: gzip.compress(b"<other>")}, [], "z")
+    )
     keep(fake, pod)
     fake.delete_pod("t-master-abc", NAMESPACE)
     code, _, stderr = cli(tmp_path, fake, "report", "--job", "t-master", "--dir", "o")
@@ -117,7 +119,7 @@ def test_a_jobs_report_is_found_by_its_owner_even_with_its_pods_gone(
     assert (tmp_path / "o" / REPORT_HTML).read_bytes() == HTML
 
 
-def test_report_says_what_was_left_out(tmp_path: Path, fake: fake_api.FakeApi) -> None:
+def test_report_says_what_was_left_out(tmp_path: Path, fake: fake_kube.FakeKube) -> None:
     keep(fake, finished_test(fake), html=False)
     code, stdout, _ = cli(tmp_path, fake, "report", "--test", "t", "--dir", "o")
     assert code == 0
@@ -125,7 +127,7 @@ def test_report_says_what_was_left_out(tmp_path: Path, fake: fake_api.FakeApi) -
     assert "report.html not kept: 1200000 bytes compressed" in stdout
 
 
-def test_nothing_kept_is_exit_2_in_one_line(tmp_path: Path, fake: fake_api.FakeApi) -> None:
+def test_nothing_kept_is_exit_2_in_one_line(tmp_path: Path, fake: fake_kube.FakeKube) -> None:
     finished_test(fake)
     code, _, stderr = cli(tmp_path, fake, "report", "--test", "t", "--dir", "o")
     assert code == 2
@@ -136,20 +138,20 @@ def test_nothing_kept_is_exit_2_in_one_line(tmp_path: Path, fake: fake_api.FakeA
     assert not (tmp_path / "o").exists()
 
 
-def test_no_such_job_is_exit_2_in_one_line(tmp_path: Path, fake: fake_api.FakeApi) -> None:
+def test_no_such_job_is_exit_2_in_one_line(tmp_path: Path, fake: fake_kube.FakeKube) -> None:
     code, _, stderr = cli(tmp_path, fake, "report", "--job", "nope")
     assert code == 2
     assert stderr.strip() == f"locust-finisher report: no Job nope in namespace {NAMESPACE}"
 
 
-def test_report_needs_a_target(tmp_path: Path, fake: fake_api.FakeApi) -> None:
+def test_report_needs_a_target(tmp_path: Path, fake: fake_kube.FakeKube) -> None:
     code, _, stderr = cli(tmp_path, fake, "report")
     assert code == 2
     assert "one of the arguments --test --job --pod is required" in stderr
 
 
 def test_wait_report_dir_gets_locusts_own_files_beside_the_summary(
-    tmp_path: Path, fake: fake_api.FakeApi
+    tmp_path: Path, fake: fake_kube.FakeKube
 ) -> None:
     keep(fake, finished_test(fake))
     out = tmp_path / "r"

@@ -5,8 +5,8 @@ once per tag, in public. actionlint is built from its Go module like the cluster
 (``devcluster/gomod/actionlint``); it also runs shellcheck on ``run:`` scripts when shellcheck
 is installed. ``make lint`` runs this:
 
-    python -m devcluster.lint_workflows          # every workflow under .github/workflows
-    python -m devcluster.lint_workflows FILE...  # only these
+    python -m release.lint_workflows          # every workflow under .github/workflows
+    python -m release.lint_workflows FILE...  # only these
 """
 
 import subprocess

@@ -1,4 +1,4 @@
-"""The summary's two readers: the termination log (for the controller) and one line for humans.
+"""The summary file: the termination log (for the controller), and one line for humans.
 
 Both the worker and, when it could not finish, the supervisor end by writing it, so the
 words of that line are in one place.
@@ -7,17 +7,15 @@ words of that line are in one place.
 import logging
 from pathlib import Path
 
+from app.core.exporter_outcome import ExporterOutcome
 from app.core.summary import Summary, encode_summary, headline
 
 log = logging.getLogger(__name__)
 
-# The summary's word for a master without an exporter (the official operator's, OpenTelemetry).
-NO_EXPORTER = "none in this pod"
-
 
 def scrape_words(summary: Summary) -> str:
     """What is known about the final scrape, and nothing more."""
-    if summary.get("exporter") == NO_EXPORTER:
+    if summary.get("exporter") == ExporterOutcome.NO_EXPORTER:
         return "no exporter, so no final scrape to wait for"
     final = summary.get("finalScrape")
     if final is None:
@@ -37,6 +35,6 @@ def write_summary(path: Path, summary: Summary) -> str:
     except OSError as error:
         log.warning("summary not written to %s: %s", path, error)
     totals = headline(summary) if "requests" in summary else "no totals"
-    exporter = summary.get("exporter", "not ended")
+    exporter = summary.get("exporter", ExporterOutcome.NOT_ENDED)
     print(f"locust-finisher: {totals}; {scrape_words(summary)}; exporter {exporter}", flush=True)
     return encoded

@@ -1,4 +1,4 @@
-"""``python -m devcluster.version set X.Y.Z | check``: one version, in every file that copies it.
+"""``python -m release.version set X.Y.Z | check``: one version, in every file that copies it.
 
 pyproject.toml's ``version`` is the single source: ``app.__version__`` reads it back from
 the installed metadata, and the default injected finisher image and the images built here
@@ -239,7 +239,7 @@ def _numbers(version: str) -> tuple[int, ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``set`` or ``check``; exit 1 when places disagree, 2 on bad input."""
-    parser = argparse.ArgumentParser(prog="python -m devcluster.version", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m release.version", description=__doc__)
     parser.add_argument("--root", type=Path, default=REPOSITORY_ROOT, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
     setter = commands.add_parser("set", help="rewrite every place to a new version")
@@ -255,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         own = args.command == "check" and root == REPOSITORY_ROOT
         problems = check(root, installed=app.__version__ if own else None)
     except (VersionError, OSError, tomllib.TOMLDecodeError) as error:
-        print(f"devcluster.version: {error}", file=sys.stderr)
+        print(f"release.version: {error}", file=sys.stderr)
         return 2
     for problem in problems:
         print(problem, file=sys.stderr)

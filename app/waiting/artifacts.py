@@ -1,9 +1,9 @@
-"""Locust's HTML report and final stats as kept in the cluster, for ``wait`` and ``report``.
+"""Locust's artifacts as kept in the cluster, for ``wait`` and ``report``.
 
-The controller keeps what a test's finisher handed it in one ConfigMap next to the Job,
-labelled with the pod's uid (app/core/kept_report.py). This is the one place the readers
-look for it: ``wait --report-dir`` after the verdict, ``locust-finisher report`` any time
-while the Job is kept.
+The controller keeps what a test's finisher handed it (Locust's HTML report, final stats,
+failures, exceptions) in one ConfigMap next to the Job, labelled with the pod's uid
+(app/core/artifacts.py). This is the one place the readers look for them: ``wait
+--report-dir`` after the verdict, ``locust-finisher report`` any time while the Job is kept.
 """
 
 import json
@@ -12,22 +12,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core import names, podview
-from app.core.kept_report import (
+from app.core.artifacts import (
     EXCEPTIONS_JSON,
     FAILURES_CSV,
     REPORT_HTML,
     STATS_JSON,
     KeptFiles,
     LeftOut,
+    artifacts_selector,
     kept_files,
-    report_selector,
 )
 from app.core.results import FinishedTest
 from app.kube.client import KubeClient, KubeError, path_of
 
 
 @dataclass(frozen=True)
-class KeptReport:
+class KeptArtifacts:
     """What was kept of a test beyond its summary."""
 
     html: bytes | None = None  # Locust's /stats/report page
@@ -52,7 +52,7 @@ def _json(document: Any) -> bytes:
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
-def _report(configmap: Mapping[str, Any]) -> KeptReport:
+def _artifacts(configmap: Mapping[str, Any]) -> KeptArtifacts:
     kept: KeptFiles = kept_files(configmap)
     stats: dict[str, Any] | None = None
     left_out = list(kept.left_out)
@@ -65,7 +65,7 @@ def _report(configmap: Mapping[str, Any]) -> KeptReport:
             stats = document
         else:
             left_out.append(LeftOut(STATS_JSON, "kept, but not a JSON object"))
-    return KeptReport(
+    return KeptArtifacts(
         html=kept.files.get(REPORT_HTML),
         stats=stats,
         failures_csv=kept.files.get(FAILURES_CSV),
@@ -93,8 +93,8 @@ async def _configmaps(client: KubeClient, namespace: str, selector: str) -> list
     return [item for item in listed.get("items") or [] if isinstance(item, dict)]
 
 
-async def report_of_pod(client: KubeClient, namespace: str, pod: str) -> KeptReport | None:
-    """The report kept for pod ``pod`` (found by its uid, or its name once it is gone).
+async def artifacts_of_pod(client: KubeClient, namespace: str, pod: str) -> KeptArtifacts | None:
+    """The artifacts kept for pod ``pod`` (found by its uid, or its name once it is gone).
 
     Raises:
         KubeError: when the API cannot be asked.
@@ -106,32 +106,32 @@ async def report_of_pod(client: KubeClient, namespace: str, pod: str) -> KeptRep
         if error.status != 404:
             raise
         uid = None
-    configmap = _newest(await _configmaps(client, namespace, report_selector(uid, pod_name=pod)))
-    return None if configmap is None else _report(configmap)
+    configmap = _newest(await _configmaps(client, namespace, artifacts_selector(uid, pod_name=pod)))
+    return None if configmap is None else _artifacts(configmap)
 
 
-async def report_of_job(client: KubeClient, namespace: str, job: str) -> KeptReport | None:
-    """The newest report kept for any pod of Job ``job``.
+async def artifacts_of_job(client: KubeClient, namespace: str, job: str) -> KeptArtifacts | None:
+    """The newest artifacts kept for any pod of Job ``job``.
 
     Raises:
         KubeError: when the API cannot be asked (404 when there is no such Job).
     """
     found = await client.get(path_of("jobs", namespace, job, group="batch/v1"))
     uid = podview.text(podview.mapping(found, "metadata"), "uid") or ""
-    # Every report ConfigMap of the namespace in one list; the Job's own are those it owns
+    # Every artifacts ConfigMap of the namespace in one list; the Job's own are those it owns
     # (a label can be copied, an owner's uid cannot), also once its pods are gone.
     reports = await _configmaps(client, namespace, names.REPORT_OF_LABEL)
     configmap = _newest([c for c in reports if _owned_by(c, uid)])
-    return None if configmap is None else _report(configmap)
+    return None if configmap is None else _artifacts(configmap)
 
 
-async def fetch_kept_report(client: KubeClient, finished: FinishedTest) -> KeptReport | None:
-    """The report kept for ``finished``; None when none was kept or it cannot be read.
+async def fetch_artifacts(client: KubeClient, finished: FinishedTest) -> KeptArtifacts | None:
+    """The artifacts kept for ``finished``; None when none were kept or cannot be read.
 
     Runs after the wait, with the same client (each request bounded by it); the verdict and
     the summary stand without the report.
     """
     try:
-        return await report_of_pod(client, finished.namespace, finished.pod)
+        return await artifacts_of_pod(client, finished.namespace, finished.pod)
     except KubeError:
         return None

@@ -1,19 +1,19 @@
-"""Keep Locust's HTML report and final stats after the pod: read them in time, hand them over.
+"""Keep Locust's artifacts after the pod: read them in time, hand them over.
 
-Locust serves its report only while the master runs; after the test stops it lingers for
-its ``--autoquit`` window. The worker calls :meth:`ReportKeeper.fetch` in that window (at
-the first "stopped", and again whenever the totals grew), and :meth:`ReportKeeper.hand_over`
-once the master has exited, before the finisher ends: the controller keeps the files in a
-ConfigMap next to the Job (app/core/kept_report.py has the rules both ends share).
+Locust serves its HTML report, stats, failures and exceptions (its artifacts) only while
+the master runs; after the test stops it lingers for its ``--autoquit`` window. The worker
+calls :meth:`ArtifactKeeper.fetch` in that window (at the first "stopped", and again
+whenever the totals grew), and :meth:`ArtifactKeeper.hand_over` once the master has exited,
+before the finisher ends: the controller decides what its ConfigMap next to the Job keeps
+(app/core/artifacts.py has the rules both ends share).
 
 The finisher's container has 64 MiB in all, and a test with thousands of request names
 makes a report of megabytes: each file is compressed as it is read, never held whole, and
-one that grows past what a ConfigMap could keep is given up at once.
+one that grows past what one request could carry is given up at once.
 """
 
 import json
 import logging
-import os
 import time
 import uuid
 import zlib
@@ -24,19 +24,20 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from app.core import finisher_spec as spec
-from app.core.kept_report import (
-    CONFIGMAP_BUDGET,
+from app.core.artifacts import (
     EXCEPTIONS_JSON,
     FAILURES_CSV,
     LEFT_OUT_PART,
     REPORT_HTML,
+    REQUEST_FILES_LIMIT,
     STATS_JSON,
     LeftOut,
-    choose,
+    decode_left_out,
     encode_left_out,
+    fit_request,
     multipart_pieces,
 )
-from app.core.summary import KeptReport
+from app.core.summary import ArtifactsEntry
 from app.finisher.config import FinisherConfig
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ READ_SECONDS = 15.0
 SEND_ATTEMPTS = 3
 SEND_SECONDS = 10.0
 NOTE_LIMIT = 160
+# The controller's answer: a line, what it kept and what it left out (four files at most).
+_ANSWER_LIMIT = 16 * 1024
 
 
 class _TooLargeError(Exception):
@@ -67,17 +70,17 @@ class _TooLargeError(Exception):
 
 
 @dataclass
-class ReportOutcome:
-    """What became of the report, for the summary."""
+class HandOverOutcome:
+    """What became of the artifacts, for the summary."""
 
     kept: bool
     bytes: int = 0
     left_out: list[LeftOut] = field(default_factory=list)
     note: str = ""
 
-    def summary(self) -> KeptReport:
-        """The summary's ``report`` entry."""
-        entry: KeptReport = {
+    def summary(self) -> ArtifactsEntry:
+        """The summary's entry about the artifacts (its ``report`` key)."""
+        entry: ArtifactsEntry = {
             "kept": self.kept,
             "bytes": self.bytes,
             "leftOut": [item.file for item in self.left_out],
@@ -109,21 +112,20 @@ def _gzip_stream(
     return b"".join(pieces)
 
 
-class ReportKeeper:
-    """Reads Locust's report and stats while they are there; hands them to the controller."""
+class ArtifactKeeper:
+    """Reads Locust's artifacts while they are there; hands them to the controller."""
 
     def __init__(
         self,
         config: FinisherConfig,
         *,
-        environ: Mapping[str, str] = os.environ,
         token_file: Path = Path(spec.REPORT_TOKEN_FILE),
-        file_limit: int = CONFIGMAP_BUDGET,
+        file_limit: int = REQUEST_FILES_LIMIT,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.locust = config.locust
-        self.url = environ.get(spec.ENV_REPORT_URL, "")
+        self.url = config.artifacts_url
         self.token_file = token_file
         self.file_limit = file_limit
         self.clock = clock
@@ -163,48 +165,56 @@ class ReportKeeper:
 
     # ----------------------------------------------------------------- after the master
 
-    def hand_over(self) -> ReportOutcome:
+    def hand_over(self) -> HandOverOutcome:
         """Send the kept files to the controller (bounded retries). Never raises."""
         try:
             return self._hand_over()
         except Exception as error:  # a bug of ours must not cost the summary
-            log.exception("the report was not handed over")
-            return ReportOutcome(False, note=f"not handed over: {type(error).__name__}")
+            log.exception("Locust's artifacts were not handed over")
+            return HandOverOutcome(False, note=f"not handed over: {type(error).__name__}")
 
-    def _hand_over(self) -> ReportOutcome:
+    def _hand_over(self) -> HandOverOutcome:
         if not self.url:
-            return ReportOutcome(False, note="no report URL: the webhook keeps no reports")
+            return HandOverOutcome(False, note="no report URL: the webhook keeps no reports")
         missing = [
             LeftOut(file, self.problems.get(file, "never read: Locust did not report 'stopped'"))
             for file in LOCUST_PATHS
             if file not in self.kept
         ]
-        dropped = choose({file: len(data) for file, data in self.kept.items()})
-        files = {f: d for f, d in self.kept.items() if f not in {x.file for x in dropped}}
-        left_out = [*missing, *dropped]
+        # Only what one request cannot carry: the controller decides what its ConfigMap keeps.
+        unsent = fit_request({file: len(data) for file, data in self.kept.items()})
+        files = {f: d for f, d in self.kept.items() if f not in {x.file for x in unsent}}
+        left_out = [*missing, *unsent]
         if not files:
-            return ReportOutcome(False, left_out=left_out, note="nothing of Locust's report read")
+            return HandOverOutcome(False, left_out=left_out, note="nothing of Locust's report read")
         deadline = self.clock() + SEND_SECONDS
         note = ""
         for attempt in range(1, SEND_ATTEMPTS + 1):
             remaining = deadline - self.clock()
             if remaining <= 0:
                 break
-            status, answer = self._send(files, left_out, remaining)
+            status, body = self._send(files, left_out, remaining)
+            answer = _message(body)
             if status in (200, 201):
-                log.info("report handed over: %s", answer)
-                return ReportOutcome(True, sum(map(len, files.values())), left_out, answer)
+                log.info("Locust's artifacts handed over: %s", answer)
+                kept_bytes, decided = _decision(body)
+                return HandOverOutcome(
+                    True,
+                    sum(map(len, files.values())) if kept_bytes is None else kept_bytes,
+                    left_out if decided is None else decided,
+                    answer,
+                )
             note = f"not kept: {answer}" if status else f"controller unreachable: {answer}"
-            log.warning("report not handed over (attempt %d): %s", attempt, note)
+            log.warning("Locust's artifacts not handed over (attempt %d): %s", attempt, note)
             if status and status < 500:
                 break  # refused: asking again gets the same answer
             self.sleep(min(0.5 * attempt, max(deadline - self.clock(), 0.0)))
-        return ReportOutcome(False, left_out=left_out, note=note)
+        return HandOverOutcome(False, left_out=left_out, note=note)
 
     def _send(
         self, files: Mapping[str, bytes], left_out: list[LeftOut], timeout: float
     ) -> tuple[int, str]:
-        """One POST: (HTTP status, its one line); status 0 when there was no answer."""
+        """One POST: (HTTP status, its body); status 0 (and why) when there was no answer."""
         import http.client
 
         try:
@@ -230,12 +240,27 @@ class ReportKeeper:
             for piece in pieces:  # never one copy of everything: it is sent as it is kept
                 connection.send(piece)
             response = connection.getresponse()
-            body = response.read(4096).decode(errors="replace")
-            return response.status, _message(body)
+            return response.status, response.read(_ANSWER_LIMIT).decode(errors="replace")
         except (OSError, http.client.HTTPException) as error:
             return 0, str(error)[:120] or type(error).__name__
         finally:
             connection.close()
+
+
+def _decision(body: str) -> tuple[int | None, list[LeftOut] | None]:
+    """What the controller kept (bytes) and left out, from its answer; None where it says not."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(document, dict):
+        return None, None
+    size = document.get("bytes")
+    left_out = document.get("leftOut")
+    return (
+        size if isinstance(size, int) and not isinstance(size, bool) else None,
+        decode_left_out(json.dumps(left_out)) if isinstance(left_out, list) else None,
+    )
 
 
 def _message(body: str) -> str:

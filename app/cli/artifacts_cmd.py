@@ -1,4 +1,6 @@
-"""``locust-finisher report``: write a finished test's kept Locust report to files.
+"""``locust-finisher report``: write a finished test's kept Locust artifacts to files.
+
+The command keeps its name, ``report``; inside the code Locust's kept files are artifacts.
 
 The controller keeps Locust's HTML report and final stats in a ConfigMap owned by the test's
 Job, so they can be read for as long as the Job is kept. Exit 0 when files were written, 2
@@ -28,16 +30,16 @@ def register(commands: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Find the kept report, write its files; 0, or CliError (exit 2)."""
+    """Find the kept artifacts, write their files; 0, or CliError (exit 2)."""
     import asyncio
 
     from app.kube.client import ConfigurationMissingError, KubeClient, KubeError
-    from app.waiting.kept_report import KeptReport, report_of_job, report_of_pod
+    from app.waiting.artifacts import KeptArtifacts, artifacts_of_job, artifacts_of_pod
 
     job = master_job(args)
     what = f"pod {args.pod}" if args.pod else f"Job {job}"
 
-    async def find() -> tuple[str, KeptReport | None]:
+    async def find() -> tuple[str, KeptArtifacts | None]:
         try:
             client = await KubeClient.connect(args.kubeconfig, args.context)
         except ConfigurationMissingError as error:
@@ -45,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
         namespace = args.namespace or client.namespace
         try:
             if args.pod:
-                return namespace, await report_of_pod(client, namespace, args.pod)
-            return namespace, await report_of_job(client, namespace, job or "")
+                return namespace, await artifacts_of_pod(client, namespace, args.pod)
+            return namespace, await artifacts_of_job(client, namespace, job or "")
         except KubeError as error:
             if error.status == 404:
                 raise CliError(f"no {what} in namespace {namespace}") from None

@@ -1,11 +1,12 @@
-"""Locust's report kept after the pod: what the finisher sends, what the controller keeps.
+"""Locust's artifacts kept after the pod: what the finisher sends, what the controller keeps.
 
-The finisher reads Locust's HTML report and final stats while the stopped master still
-serves, and hands them to the controller (it has no API rights of its own); the controller
-checks who sent them (a TokenReview of the pod's projected token) and keeps them in one
-ConfigMap owned by the pod's Job, so they go when the Job goes. Both ends and the readers
-(``wait --report-dir``, ``report``) share the rules here: the files, their order of
-sacrifice when they do not fit, the caller's claims, the ConfigMap's shape. No I/O.
+Locust's artifacts are its HTML report, final stats, failures and exceptions. The finisher
+reads them while the stopped master still serves, and hands them to the controller (it has
+no API rights of its own); the controller checks who sent them (a TokenReview of the pod's
+projected token) and keeps them in one ConfigMap owned by the pod's Job, so they go when the
+Job goes. Both ends and the readers (``wait --report-dir``, ``report``) share the rules
+here: the files, their order of sacrifice when they do not fit, the caller's claims, the
+ConfigMap's shape. No I/O.
 """
 
 import base64
@@ -18,8 +19,8 @@ from typing import Any, Final
 
 from app.core import names, podview
 
-REPORT_PORT: Final = 8081
-REPORT_PATH: Final = "/v1/reports"
+RECEIVER_PORT: Final = 8081
+RECEIVER_PATH: Final = "/v1/reports"
 CONTROLLER_SERVICE: Final = "locust-finisher-controller"
 
 # The files, as the readers write them. Locust's URL for each is the finisher's business.
@@ -37,8 +38,12 @@ LEFT_OUT_PART: Final = "left-out.json"
 # A ConfigMap holds at most 1 MiB; the rest of this room is its metadata.
 CONFIGMAP_BUDGET: Final = 900 * 1024
 # A request carries the files compressed, up to twice what a ConfigMap could keep, so the
-# controller, not the finisher, decides what is left out; anything larger is refused.
+# controller, not the finisher, decides what is left out (:func:`choose`); anything larger
+# is refused. The finisher only makes its request fit (:func:`fit_request`).
 REQUEST_LIMIT: Final = 2 * CONFIGMAP_BUDGET
+# Of a request, the files may take all but this: the finisher's left-out notes go beside them.
+NOTES_ROOM: Final = 16 * 1024
+REQUEST_FILES_LIMIT: Final = REQUEST_LIMIT - NOTES_ROOM
 # A reader never inflates one file beyond this (a ConfigMap's gzip could be a bomb).
 INFLATED_LIMIT: Final = 256 * 1024 * 1024
 
@@ -51,9 +56,9 @@ _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 _NAME_LIMIT = 253
 
 
-def report_url(namespace: str, port: int = REPORT_PORT) -> str:
-    """Where the finisher sends the report: the controller's Service in ``namespace``."""
-    return f"http://{CONTROLLER_SERVICE}.{namespace}.svc:{port}{REPORT_PATH}"
+def receiver_url(namespace: str, port: int = RECEIVER_PORT) -> str:
+    """Where the finisher sends the artifacts: the controller's Service in ``namespace``."""
+    return f"http://{CONTROLLER_SERVICE}.{namespace}.svc:{port}{RECEIVER_PATH}"
 
 
 def data_key(file: str) -> str:
@@ -93,31 +98,44 @@ def decode_left_out(text: str | None) -> list[LeftOut]:
     ]
 
 
-def choose(sizes: Mapping[str, int], budget: int = CONFIGMAP_BUDGET) -> list[LeftOut]:
-    """What to leave out of files of ``sizes`` (compressed bytes) so the rest fit ``budget``."""
+def _sacrifice(sizes: Mapping[str, int], limit: int, room: str) -> list[LeftOut]:
+    """What to leave out of files of ``sizes``, in :data:`SACRIFICE_ORDER`, to fit ``limit``."""
     total = sum(sizes.values())
     left_out: list[LeftOut] = []
     order = [f for f in SACRIFICE_ORDER if f in sizes] + [
         f for f in sizes if f not in SACRIFICE_ORDER
     ]
     for file in order:
-        if total <= budget:
+        if total <= limit:
             break
         total -= sizes[file]
-        left_out.append(
-            LeftOut(
-                file,
-                f"{sizes[file]} bytes compressed, and the kept files may take {budget} in all",
-            )
-        )
+        left_out.append(LeftOut(file, f"{sizes[file]} bytes compressed, and {room} {limit} in all"))
     return left_out
+
+
+def choose(sizes: Mapping[str, int], budget: int = CONFIGMAP_BUDGET) -> list[LeftOut]:
+    """The controller's decision: what to leave out of the ConfigMap so the rest fit ``budget``.
+
+    ``sizes`` are compressed bytes. Only the controller calls it, so the budget is decided
+    once, by the end that writes the ConfigMap.
+    """
+    return _sacrifice(sizes, budget, "the kept files may take")
+
+
+def fit_request(sizes: Mapping[str, int], limit: int = REQUEST_FILES_LIMIT) -> list[LeftOut]:
+    """What the finisher cannot send at all: one request may carry ``limit`` bytes of files.
+
+    A bound on the request's size, not the ConfigMap's budget: what fits is sent whole, and
+    the controller chooses from it.
+    """
+    return _sacrifice(sizes, limit, "one hand-over may carry")
 
 
 # ----------------------------------------------------------------- who is calling
 
 
 class RefusedError(Exception):
-    """A report the controller does not keep: the HTTP status and one line why."""
+    """Artifacts the controller does not keep: the HTTP status and one line why."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -127,7 +145,7 @@ class RefusedError(Exception):
 
 @dataclass(frozen=True)
 class Caller:
-    """The pod a report's token was issued to."""
+    """The pod an artifacts request's token was issued to."""
 
     namespace: str
     service_account: str
@@ -247,13 +265,13 @@ def job_name(pod: Mapping[str, Any]) -> str | None:
     return owner["name"] if owner["kind"] == "Job" else None
 
 
-def report_configmap(
+def artifacts_configmap(
     pod: Mapping[str, Any],
     files: Mapping[str, bytes],
     left_out: Iterable[LeftOut],
     kept_at: str,
 ) -> dict[str, Any]:
-    """The ConfigMap that keeps ``files`` (gzip, as sent) of ``pod`` next to it."""
+    """The ConfigMap that keeps the artifacts ``files`` (gzip, as sent) of ``pod`` next to it."""
     metadata = podview.mapping(pod, "metadata")
     pod_name, pod_uid = str(metadata.get("name") or ""), str(metadata.get("uid") or "")
     labels = {names.REPORT_OF_LABEL: pod_uid}
@@ -283,8 +301,8 @@ def report_configmap(
     }
 
 
-def report_selector(pod_uid: str | None = None, *, pod_name: str | None = None) -> str:
-    """The label selector of a pod's report ConfigMap, by its uid or (pod gone) its name."""
+def artifacts_selector(pod_uid: str | None = None, *, pod_name: str | None = None) -> str:
+    """The label selector of a pod's artifacts ConfigMap, by its uid or (pod gone) its name."""
     if pod_uid:
         return f"{names.REPORT_OF_LABEL}={pod_uid}"
     return f"{names.REPORT_POD_LABEL}={pod_name}"
@@ -292,7 +310,7 @@ def report_selector(pod_uid: str | None = None, *, pod_name: str | None = None) 
 
 @dataclass(frozen=True)
 class KeptFiles:
-    """A kept report, inflated: file name to content, and what was left out."""
+    """Kept artifacts, inflated: file name to content, and what was left out."""
 
     files: dict[str, bytes]
     left_out: list[LeftOut]
@@ -316,7 +334,7 @@ def inflate(data: bytes, limit: int = INFLATED_LIMIT) -> bytes:
 
 
 def kept_files(configmap: Mapping[str, Any]) -> KeptFiles:
-    """A report ConfigMap's files (a file that does not inflate counts as left out)."""
+    """An artifacts ConfigMap's files (a file that does not inflate counts as left out)."""
     metadata = podview.mapping(configmap, "metadata")
     annotations = podview.mapping(metadata, "annotations")
     left_out = decode_left_out(annotations.get(names.REPORT_LEFT_OUT_ANNOTATION))

@@ -9,7 +9,7 @@ and a key inside a published file would let anyone impersonate the webhook. With
 cert-manager, users run ``locust-finisher certs`` and the self-signed overlay, or Helm, which
 makes its keys at install time (docs/install.md).
 
-    python -m devcluster.release_manifests dist/release    # what `make release-manifests` runs
+    python -m release.release_manifests dist/release    # what `make release-manifests` runs
 """
 
 import os
@@ -90,7 +90,7 @@ def render() -> dict[str, str]:
     if missing:
         raise ReleaseError(
             f"{CERT_MANAGER_OVERLAY} does not use {', '.join(missing)} "
-            f"(python -m devcluster.version check)"
+            f"(python -m release.version check)"
         )
     return {
         "locust-finisher.yaml": install,
@@ -115,10 +115,10 @@ def write(outdir: Path) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m devcluster.release_manifests OUTDIR``."""
+    """``python -m release.release_manifests OUTDIR``."""
     if len(argv) != 1 or argv[0].startswith("-"):
         listing = "\n".join(f"  {name}: {what}" for name, what in FILES.items())
-        print(f"usage: python -m devcluster.release_manifests OUTDIR\nwrites:\n{listing}")
+        print(f"usage: python -m release.release_manifests OUTDIR\nwrites:\n{listing}")
         return 2
     try:
         for path in write(Path(argv[0])):

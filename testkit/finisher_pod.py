@@ -1,6 +1,6 @@
 """One Locust master "pod" of real processes, with the finisher in it: for tests and benchmarks.
 
-``run_pod`` runs :mod:`devcluster.finisher_pod_harness` in fresh PID and network namespaces
+``run_pod`` runs :mod:`testkit.finisher_pod_harness` in fresh PID and network namespaces
 (``unshare``, so it needs root): real Locust (master and worker), the exporter
 (``$LOCUST_EXPORTER_BIN`` when set, the real locust_exporter; else the stand-in from
 devcluster/peers), a scraper playing Prometheus, and the finisher. :class:`PodRun` reads
@@ -23,7 +23,7 @@ HARNESS = Path(__file__).with_name("finisher_pod_harness.py")
 # The harness notices a process's exit up to 50 ms late (``Popen.wait`` polls), the finisher
 # at once (a pidfd): a TTL it honoured can look this much shorter in the harness's events.
 EXIT_NOTICED_LATE = 0.1
-STANDIN = Path(__file__).resolve().parent / "peers" / "exporter_standin.py"
+STANDIN = Path(__file__).resolve().parents[1] / "devcluster" / "peers" / "exporter_standin.py"
 
 PASSING = """
 from locust import HttpUser, constant, task

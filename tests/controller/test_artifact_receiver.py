@@ -1,6 +1,5 @@
 """The controller's report receiver against a small fake API: who may send, what is kept."""
 
-import copy
 import gzip
 import json
 from collections.abc import AsyncIterator
@@ -9,19 +8,20 @@ from typing import Any, cast
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from app.controller.report_receiver import ReportReceiver
+from app.controller.artifact_receiver import ArtifactReceiver
 from app.core import names
-from app.core.kept_report import (
+from app.core.artifacts import (
     LEFT_OUT_PART,
     POD_NAME_CLAIM,
     POD_UID_CLAIM,
+    RECEIVER_PATH,
     REPORT_HTML,
-    REPORT_PATH,
     STATS_JSON,
     kept_files,
     multipart_pieces,
 )
-from app.kube.client import KubeClient, KubeError
+from app.kube.client import KubeClient
+from testkit.fake_kube import FakeKube
 
 NAMESPACE = "loadtests"
 GOOD_TOKEN = "token-of-t-master-abc"
@@ -53,60 +53,23 @@ def token_status(pod_name: str, pod_uid: str) -> dict[str, Any]:
     }
 
 
-class FakeApi:
-    """TokenReviews from a table, pods to read, ConfigMaps created and replaced as the API does."""
-
-    def __init__(self) -> None:
-        self.reviews: dict[str, dict[str, Any]] = {
-            GOOD_TOKEN: token_status("t-master-abc", "pod-uid")
-        }
-        self.pods: dict[str, Any] = {"t-master-abc": managed_pod()}
-        self.configmaps: dict[str, Any] = {}
-        self.down = False
-        self.asked: list[str] = []
-
-    async def create(self, path: str, body: Any) -> dict[str, Any]:
-        self.asked.append(f"POST {path}")
-        if self.down:
-            raise KubeError(503, "etcdserver: leader changed")
-        if path.endswith("/tokenreviews"):
-            status = self.reviews.get(body["spec"]["token"], {"authenticated": False})
-            return {"status": status}
-        assert isinstance(body, dict)
-        name = body["metadata"]["name"]
-        if name in self.configmaps:
-            raise KubeError(409, f'configmaps "{name}" already exists')
-        self.configmaps[name] = {**copy.deepcopy(body)}
-        self.configmaps[name]["metadata"]["resourceVersion"] = "1"
-        return dict(body)
-
-    async def get(self, path: str, **query: Any) -> dict[str, Any]:
-        self.asked.append(f"GET {path}")
-        kind, name = path.split("/")[-2:]
-        found = (self.pods if kind == "pods" else self.configmaps).get(name)
-        if found is None:
-            raise KubeError(404, f'{kind} "{name}" not found')
-        return copy.deepcopy(dict(found))
-
-    async def replace(self, path: str, body: Any) -> dict[str, Any]:
-        name = path.split("/")[-1]
-        current = self.configmaps[name]
-        if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
-            raise KubeError(409, "the object has been modified")
-        version = str(int(current["metadata"]["resourceVersion"]) + 1)
-        self.configmaps[name] = copy.deepcopy(body)
-        self.configmaps[name]["metadata"]["resourceVersion"] = version
-        return dict(body)
+def receiver_api() -> FakeKube:
+    """The API the receiver meets: t-master-abc's pod, and a TokenReview for its token."""
+    return FakeKube(
+        [managed_pod()],
+        token_reviews={GOOD_TOKEN: token_status("t-master-abc", "pod-uid")},
+        namespace=NAMESPACE,
+    )
 
 
 @pytest.fixture
-def api() -> FakeApi:
-    return FakeApi()
+def api() -> FakeKube:
+    return receiver_api()
 
 
 @pytest.fixture
-async def http(api: FakeApi) -> AsyncIterator[TestClient[Any, Any]]:
-    receiver = ReportReceiver(cast(KubeClient, api), clock=lambda: 1_764_669_600.0)
+async def http(api: FakeKube) -> AsyncIterator[TestClient[Any, Any]]:
+    receiver = ArtifactReceiver(cast(KubeClient, api), clock=lambda: 1_764_669_600.0)
     async with TestClient(TestServer(receiver.application())) as client:
         yield client
 
@@ -124,7 +87,7 @@ async def send(
     data, headers = body(**files)
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    response = await http.post(REPORT_PATH, data=data, headers=headers)
+    response = await http.post(RECEIVER_PATH, data=data, headers=headers)
     text = await response.text()
     assert "\n" not in text.strip(), "one line"
     return response.status, json.loads(text)
@@ -136,7 +99,7 @@ MULTIPART = "multipart/form-data; boundary=b"
 
 
 async def test_a_report_is_kept_next_to_its_job_and_a_resend_overwrites_it(
-    http: TestClient[Any, Any], api: FakeApi
+    http: TestClient[Any, Any], api: FakeKube
 ) -> None:
     status, answer = await send(http, report_html=HTML, stats_json=STATS)
     assert status == 201, answer
@@ -158,27 +121,27 @@ async def test_a_report_is_kept_next_to_its_job_and_a_resend_overwrites_it(
 
 @pytest.mark.parametrize("token", [None, "stolen-or-expired"])
 async def test_no_token_or_a_bad_one_is_401_and_nothing_is_read_or_kept(
-    http: TestClient[Any, Any], api: FakeApi, token: str | None
+    http: TestClient[Any, Any], api: FakeKube, token: str | None
 ) -> None:
     status, answer = await send(http, token, report_html=HTML)
     assert status == 401, answer
     assert not api.configmaps
-    assert not any(path.startswith("GET") for path in api.asked), "no pod read for a stranger"
+    assert not any(path.startswith("GET") for path in api.requests), "no pod read for a stranger"
 
 
 async def test_a_token_of_another_pod_of_that_name_is_403(
-    http: TestClient[Any, Any], api: FakeApi
+    http: TestClient[Any, Any], api: FakeKube
 ) -> None:
     # The pod was deleted and made again under the same name: the old token is not the new pod's.
-    api.reviews["old-token"] = token_status("t-master-abc", "an-older-uid")
+    api.token_reviews["old-token"] = token_status("t-master-abc", "an-older-uid")
     status, answer = await send(http, "old-token", report_html=HTML)
     assert status == 403, answer
     assert not api.configmaps
 
 
-async def test_a_pod_we_do_not_manage_is_403(http: TestClient[Any, Any], api: FakeApi) -> None:
+async def test_a_pod_we_do_not_manage_is_403(http: TestClient[Any, Any], api: FakeKube) -> None:
     api.pods["plain"] = managed_pod("plain", "plain-uid", managed=False)
-    api.reviews["plain-token"] = token_status("plain", "plain-uid")
+    api.token_reviews["plain-token"] = token_status("plain", "plain-uid")
     status, answer = await send(http, "plain-token", report_html=HTML)
     assert (status, answer["message"]) == (
         403,
@@ -186,8 +149,8 @@ async def test_a_pod_we_do_not_manage_is_403(http: TestClient[Any, Any], api: Fa
     )
 
 
-async def test_the_html_report_is_left_out_first_and_says_why(api: FakeApi) -> None:
-    receiver = ReportReceiver(cast(KubeClient, api), budget=len(STATS) + 10)
+async def test_the_html_report_is_left_out_first_and_says_why(api: FakeKube) -> None:
+    receiver = ArtifactReceiver(cast(KubeClient, api), budget=len(STATS) + 10)
     async with TestClient(TestServer(receiver.application())) as http:
         status, answer = await send(http, report_html=HTML, stats_json=STATS)
     assert status == 201
@@ -200,21 +163,21 @@ async def test_the_html_report_is_left_out_first_and_says_why(api: FakeApi) -> N
 
 
 async def test_the_finishers_own_notes_on_missing_files_are_kept(
-    http: TestClient[Any, Any], api: FakeApi
+    http: TestClient[Any, Any], api: FakeKube
 ) -> None:
     notes = json.dumps([{"file": "failures.csv", "reason": "not read: HTTP 500"}]).encode()
     data, headers = body(stats_json=STATS)
     parts = {STATS_JSON: ("application/gzip", STATS), LEFT_OUT_PART: ("application/json", notes)}
     data = b"".join(multipart_pieces("b0undary", parts))
     headers["Authorization"] = f"Bearer {GOOD_TOKEN}"
-    response = await http.post(REPORT_PATH, data=data, headers=headers)
+    response = await http.post(RECEIVER_PATH, data=data, headers=headers)
     assert response.status == 201
     kept = kept_files(api.configmaps["t-master-abc-report"])
     assert [(e.file, e.reason) for e in kept.left_out] == [("failures.csv", "not read: HTTP 500")]
 
 
-async def test_a_body_over_the_limit_is_413(api: FakeApi) -> None:
-    receiver = ReportReceiver(cast(KubeClient, api), request_limit=len(HTML) - 1)
+async def test_a_body_over_the_limit_is_413(api: FakeKube) -> None:
+    receiver = ArtifactReceiver(cast(KubeClient, api), request_limit=len(HTML) - 1)
     async with TestClient(TestServer(receiver.application())) as http:
         status, answer = await send(http, report_html=HTML)
     assert status == 413, answer
@@ -232,24 +195,24 @@ async def test_a_body_over_the_limit_is_413(api: FakeApi) -> None:
     ids=["not-multipart", "not-gzip", "unknown-part", "empty"],
 )  # fmt: skip
 async def test_anything_but_our_files_is_400(
-    http: TestClient[Any, Any], api: FakeApi, data: bytes, content_type: str
+    http: TestClient[Any, Any], api: FakeKube, data: bytes, content_type: str
 ) -> None:
     headers = {"Content-Type": content_type, "Authorization": f"Bearer {GOOD_TOKEN}"}
-    response = await http.post(REPORT_PATH, data=data, headers=headers)
+    response = await http.post(RECEIVER_PATH, data=data, headers=headers)
     assert response.status == 400, await response.text()
     assert not api.configmaps
 
 
 async def test_an_api_outage_is_503_so_the_finisher_tries_again(
-    http: TestClient[Any, Any], api: FakeApi
+    http: TestClient[Any, Any], api: FakeKube
 ) -> None:
-    api.down = True
+    api.mode = "unavailable"
     status, answer = await send(http, report_html=HTML)
     assert status == 503, answer
 
 
 async def test_a_configmap_of_that_name_that_is_not_this_pods_report_is_never_overwritten(
-    http: TestClient[Any, Any], api: FakeApi
+    http: TestClient[Any, Any], api: FakeKube
 ) -> None:
     users = {
         "metadata": {"name": "t-master-abc-report", "resourceVersion": "7"},

@@ -3,7 +3,7 @@
 The changelog is the one place release notes are written; the release workflow copies the
 tag's section from it, and refuses to release a version the changelog says nothing about:
 
-    python -m devcluster.release_notes v0.2.0 [--changelog PATH]
+    python -m release.release_notes v0.2.0 [--changelog PATH]
 
 Standard library only: the release workflow runs it with the runner's own Python.
 """
@@ -50,7 +50,7 @@ def section(changelog: str, version: str) -> str:
 def main(arguments: list[str]) -> int:
     """Print the notes, or one line on stderr and exit 1 when there are none."""
     parser = argparse.ArgumentParser(
-        prog="python -m devcluster.release_notes", description=__doc__.splitlines()[0]
+        prog="python -m release.release_notes", description=__doc__.splitlines()[0]
     )
     parser.add_argument("version", help="the release's tag or version, e.g. v0.2.0")
     parser.add_argument("--changelog", type=Path, default=CHANGELOG)

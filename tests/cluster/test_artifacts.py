@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from app.core import names
-from app.core.kept_report import REPORT_PATH, REPORT_PORT, kept_files, report_selector
+from app.core.artifacts import RECEIVER_PATH, RECEIVER_PORT, artifacts_selector, kept_files
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
 from devcluster.install import NAMESPACE
@@ -68,7 +68,7 @@ def test_the_report_is_kept_owned_by_the_job_and_only_its_pod_may_send_it(
     )  # fmt: skip
     outcome = run_load_test(cluster, test)
     pod, job = outcome.pod, outcome.job
-    selector = report_selector(pod["metadata"]["uid"])
+    selector = artifacts_selector(pod["metadata"]["uid"])
     configmaps = f"/api/v1/namespaces/{TEST_NAMESPACE}/configmaps"
 
     def kept() -> bool:
@@ -98,7 +98,7 @@ def test_the_report_is_kept_owned_by_the_job_and_only_its_pod_may_send_it(
         labelSelector="app.kubernetes.io/name=locust-finisher-controller",
     )["items"]
     address = next(p["status"]["podIP"] for p in controllers if p["status"].get("podIP"))
-    url = f"http://{address}:{REPORT_PORT}{REPORT_PATH}"
+    url = f"http://{address}:{RECEIVER_PORT}{RECEIVER_PATH}"
     target = cluster.api().get(
         f"/api/v1/namespaces/{TEST_NAMESPACE}/pods", labelSelector="app=target"
     )["items"][0]

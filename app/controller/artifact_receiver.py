@@ -1,9 +1,11 @@
-"""``POST /v1/reports``: the controller keeps a finisher's Locust report next to its Job.
+"""``POST /v1/reports``: the controller keeps a finisher's Locust artifacts next to its Job.
 
-The finisher has no API rights in the user's namespace, so it hands its report here with a
-projected token of our own audience; a TokenReview says which pod the token was issued to,
-and only a pod we manage, with that uid, has its report kept (docs/design.md). Every replica
-serves it, not only the leader: a report arrives once, whichever replica the Service picks.
+The finisher has no API rights in the user's namespace, so it hands Locust's artifacts (HTML
+report, stats, failures, exceptions) here with a projected token of our own audience; a
+TokenReview says which pod the token was issued to, and only a pod we manage, with that
+uid, has them kept (docs/design.md). The finisher sends all it read; what fits the
+ConfigMap is decided here alone. Every replica serves it, not only the leader: the
+artifacts arrive once, whichever replica the Service picks.
 """
 
 import json
@@ -15,22 +17,22 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from app.core import names, podview
-from app.core.kept_report import (
+from app.core.artifacts import (
     CONFIGMAP_BUDGET,
     FILES,
     GZIP_MAGIC,
     LEFT_OUT_PART,
-    REPORT_PATH,
+    RECEIVER_PATH,
     REQUEST_LIMIT,
     Caller,
     LeftOut,
     RefusedError,
+    artifacts_configmap,
     bearer_token,
     caller_of,
     check_pod,
     choose,
     decode_left_out,
-    report_configmap,
     token_review,
 )
 from app.core.timestamps import format_time
@@ -44,8 +46,8 @@ _OVERHEAD = 64 * 1024
 _CHUNK = 64 * 1024
 
 
-class ReportReceiver:
-    """Checks who sends a report, keeps it in a ConfigMap, answers in one line."""
+class ArtifactReceiver:
+    """Checks who sends artifacts, keeps what fits in a ConfigMap, answers in one line."""
 
     def __init__(
         self,
@@ -62,7 +64,7 @@ class ReportReceiver:
     def application(self) -> web.Application:
         """The aiohttp application with the one route."""
         app = web.Application(client_max_size=self.request_limit + _OVERHEAD)
-        app.router.add_post(REPORT_PATH, self.handle)
+        app.router.add_post(RECEIVER_PATH, self.handle)
         return app
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -150,10 +152,11 @@ class ReportReceiver:
     async def _keep(
         self, pod: dict[str, Any], files: dict[str, bytes], left_out: list[LeftOut]
     ) -> tuple[int, dict[str, Any]]:
+        # The one decision on the ConfigMap's budget (the finisher sends what it read).
         dropped = choose({name: len(data) for name, data in files.items()}, self.budget)
         kept = {name: data for name, data in files.items() if name not in {d.file for d in dropped}}
         left_out = [*left_out, *dropped]
-        configmap = report_configmap(pod, kept, left_out, format_time(self.clock()))
+        configmap = artifacts_configmap(pod, kept, left_out, format_time(self.clock()))
         metadata = configmap["metadata"]
         where = f"{metadata['namespace']}/{metadata['name']}"
         collection = path_of("configmaps", metadata["namespace"])

@@ -1,6 +1,6 @@
 """The captured pods on disk, and the pod rules a patch must keep: for tests and benchmarks.
 
-``python -m devcluster.capture_pods`` writes the pods; goldens, unit tests and the webhook
+``python -m testkit.capture_pods`` writes the pods; goldens, unit tests and the webhook
 benchmark read them from here.
 """
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app.core import names
-from app.core.kept_report import (
+from app.core.artifacts import (
     CONFIGMAP_BUDGET,
     EXCEPTIONS_JSON,
     FAILURES_CSV,
@@ -18,6 +18,7 @@ from app.core.kept_report import (
     Caller,
     LeftOut,
     RefusedError,
+    artifacts_configmap,
     bearer_token,
     caller_of,
     check_pod,
@@ -28,8 +29,7 @@ from app.core.kept_report import (
     inflate,
     kept_files,
     owner_reference,
-    report_configmap,
-    report_url,
+    receiver_url,
     token_review,
 )
 
@@ -142,7 +142,7 @@ def test_only_the_callers_own_managed_pod_may_send() -> None:
 
 def test_the_configmap_is_owned_by_the_pods_job_and_labelled_to_be_found() -> None:
     data = gzip.compress(b"<html>report</html>")
-    configmap = report_configmap(pod(), {REPORT_HTML: data}, [], "2026-12-02T10:00:00Z")
+    configmap = artifacts_configmap(pod(), {REPORT_HTML: data}, [], "2026-12-02T10:00:00Z")
     metadata = configmap["metadata"]
     assert (metadata["name"], metadata["namespace"]) == ("t-master-abc-report", "loadtests")
     assert metadata["ownerReferences"] == [
@@ -161,7 +161,7 @@ def test_a_pod_without_a_job_owns_its_report_itself() -> None:
     assert owner_reference(bare) == {
         "apiVersion": "v1", "kind": "Pod", "name": "t-master-abc", "uid": "pod-uid"
     }  # fmt: skip
-    labels = report_configmap(bare, {}, [], "")["metadata"]["labels"]
+    labels = artifacts_configmap(bare, {}, [], "")["metadata"]["labels"]
     assert names.REPORT_JOB_LABEL not in labels
 
 
@@ -169,13 +169,13 @@ def test_a_long_pod_name_still_makes_a_valid_unique_name() -> None:
     name = configmap_name("p" * 250, "0123456789abcdef")
     assert len(name) <= 253
     assert name.endswith("-01234567-report")
-    labels = report_configmap(pod(name="p" * 250), {}, [], "")["metadata"]["labels"]
+    labels = artifacts_configmap(pod(name="p" * 250), {}, [], "")["metadata"]["labels"]
     assert names.REPORT_POD_LABEL not in labels, "a label value is 63 characters at most"
 
 
 def test_the_kept_files_read_back_with_what_was_left_out() -> None:
     left = [LeftOut(REPORT_HTML, "too large")]
-    configmap = report_configmap(
+    configmap = artifacts_configmap(
         pod(), {STATS_JSON: gzip.compress(b'{"stats": []}')}, left, "2026-12-02T10:00:00Z"
     )
     kept = kept_files(configmap)
@@ -185,7 +185,7 @@ def test_the_kept_files_read_back_with_what_was_left_out() -> None:
 
 
 def test_a_file_that_is_not_gzip_reads_as_left_out_not_as_an_error() -> None:
-    configmap = report_configmap(pod(), {FAILURES_CSV: b"plain"}, [], "")
+    configmap = artifacts_configmap(pod(), {FAILURES_CSV: b"plain"}, [], "")
     kept = kept_files(configmap)
     assert kept.files == {}
     assert kept.left_out[0].file == FAILURES_CSV
@@ -199,4 +199,4 @@ def test_inflating_stops_at_its_limit() -> None:
 
 
 def test_the_report_url_is_the_controllers_service_in_its_namespace() -> None:
-    assert report_url("ops") == "http://locust-finisher-controller.ops.svc:8081/v1/reports"
+    assert receiver_url("ops") == "http://locust-finisher-controller.ops.svc:8081/v1/reports"

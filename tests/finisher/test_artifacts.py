@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from app.core import finisher_spec as spec
-from app.core.kept_report import REPORT_HTML, STATS_JSON
+from app.core.artifacts import REPORT_HTML, STATS_JSON
+from app.finisher.artifacts import SEND_ATTEMPTS, SEND_SECONDS, ArtifactKeeper
 from app.finisher.config import add_arguments, resolve
-from app.finisher.keep_report import SEND_ATTEMPTS, SEND_SECONDS, ReportKeeper
 
 
 def closed_port() -> int:
@@ -62,16 +62,16 @@ def controller(statuses: list[int]) -> Iterator[tuple[str, Controller]]:
         server.server_close()
 
 
-def keeper(tmp_path: Path, url: str, **options: Any) -> ReportKeeper:
+def keeper(tmp_path: Path, url: str, **options: Any) -> ArtifactKeeper:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     # Locust is not there: these tests hand over what a test puts in `kept`.
     locust = f"http://127.0.0.1:{closed_port()}"
-    config = resolve(parser.parse_args(["--locust-url", locust]), {})
+    environ = {spec.ENV_REPORT_URL: url} if url else {}
+    config = resolve(parser.parse_args(["--locust-url", locust]), environ)
     token = tmp_path / "token"
     token.write_text("token-1")
-    environ = {spec.ENV_REPORT_URL: url} if url else {}
-    return ReportKeeper(config, environ=environ, token_file=token, **options)
+    return ArtifactKeeper(config, token_file=token, **options)
 
 
 HTML = gzip.compress(b"<html>report</html>")

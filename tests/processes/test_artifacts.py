@@ -1,4 +1,4 @@
-"""The finisher's ReportKeeper against a real Locust master, handing over to the real receiver.
+"""The finisher's ArtifactKeeper against a real Locust master, handing over to the real receiver.
 
 Locust (master and worker) runs on loopback ports of its own; the controller's receiver runs
 in a thread over the fake API of tests/controller, so what is checked is what a user reads
@@ -23,21 +23,22 @@ from typing import Any, cast
 import pytest
 from aiohttp import web
 
-from app.controller.report_receiver import ReportReceiver
+from app.controller.artifact_receiver import ArtifactReceiver
 from app.core import finisher_spec as spec
-from app.core.kept_report import (
+from app.core.artifacts import (
     EXCEPTIONS_JSON,
     FAILURES_CSV,
+    RECEIVER_PATH,
     REPORT_HTML,
-    REPORT_PATH,
     STATS_JSON,
     kept_files,
 )
+from app.finisher.artifacts import ArtifactKeeper
 from app.finisher.config import add_arguments, resolve
-from app.finisher.keep_report import ReportKeeper
 from app.kube.client import KubeClient
-from devcluster.finisher_pod import MANY_NAMES
-from tests.controller.test_report_receiver import GOOD_TOKEN, FakeApi
+from testkit.fake_kube import FakeKube
+from testkit.finisher_pod import MANY_NAMES
+from tests.controller.test_artifact_receiver import GOOD_TOKEN, receiver_api
 
 pytestmark = pytest.mark.processes
 
@@ -112,13 +113,13 @@ def stopped_locust(tmp_path: Path, locustfile: str, run_time: str = "3s") -> Ite
 
 
 @contextmanager
-def receiver() -> Iterator[tuple[str, FakeApi]]:
+def receiver() -> Iterator[tuple[str, FakeKube]]:
     """The controller's receiver on loopback over a fake API; its URL and the API."""
-    api = FakeApi()
+    api = receiver_api()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    runner = web.AppRunner(ReportReceiver(cast(KubeClient, api)).application(), access_log=None)
+    runner = web.AppRunner(ArtifactReceiver(cast(KubeClient, api)).application(), access_log=None)
     port = free_port()
 
     async def start() -> None:
@@ -127,7 +128,7 @@ def receiver() -> Iterator[tuple[str, FakeApi]]:
 
     asyncio.run_coroutine_threadsafe(start(), loop).result(10)
     try:
-        yield f"http://127.0.0.1:{port}{REPORT_PATH}", api
+        yield f"http://127.0.0.1:{port}{RECEIVER_PATH}", api
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
@@ -135,13 +136,14 @@ def receiver() -> Iterator[tuple[str, FakeApi]]:
         loop.close()
 
 
-def keeper(tmp_path: Path, web_port: int, url: str, **options: Any) -> ReportKeeper:
+def keeper(tmp_path: Path, web_port: int, url: str, **options: Any) -> ArtifactKeeper:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    config = resolve(parser.parse_args(["--locust-url", f"http://127.0.0.1:{web_port}"]), {})
+    locust = f"http://127.0.0.1:{web_port}"
+    config = resolve(parser.parse_args(["--locust-url", locust]), {spec.ENV_REPORT_URL: url})
     token = tmp_path / "token"
     token.write_text(GOOD_TOKEN + "\n")
-    return ReportKeeper(config, environ={spec.ENV_REPORT_URL: url}, token_file=token, **options)
+    return ArtifactKeeper(config, token_file=token, **options)
 
 
 def test_locusts_report_and_stats_are_kept_as_a_user_reads_them(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ controller makes the pods, with its labels, ownerReferences and the service-acco
 volume) and the hand-written pods of the test cases. Each recorded ``request.object`` is
 written to ``tests/fixtures/pods/<case>.yaml``:
 
-    python -m devcluster.capture_pods
+    python -m testkit.capture_pods
 """
 
 import base64
@@ -25,7 +25,7 @@ import yaml
 from app.certificates import issue, new_ca, write_pair
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
-from devcluster.pod_fixtures import POD_FIXTURES
+from testkit.pod_fixtures import POD_FIXTURES
 
 FIXTURES = POD_FIXTURES
 NAMESPACE = "golden"
@@ -218,7 +218,7 @@ def capture() -> None:
         FIXTURES.mkdir(parents=True, exist_ok=True)
         for case, key in sorted(wanted.items()):
             path = FIXTURES / f"{case}.yaml"
-            header = "# Captured from kube-apiserver by devcluster/capture_pods.py; do not edit.\n"
+            header = "# Captured from kube-apiserver by testkit/capture_pods.py; do not edit.\n"
             path.write_text(header + yaml.safe_dump(recorder.pods[key], sort_keys=False))
             print(f"wrote {path}")
 

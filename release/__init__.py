@@ -1,0 +1,1 @@
+"""Release tooling: the one version, the release manifests and notes, the workflow lint."""
