@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.core.finisher_spec import ENV_EXPORTER_SIDECAR
+from app.core.env_names import ENV_EXPORTER_SIDECAR
 from app.core.settings import MAX_WAIT, TTL, WAIT_FOR_SCRAPE
 from app.core.summary import decode_summary
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, NoReturn, Protocol
 
-from app.core.durations import parse_duration
+from app.core.durations import parse_duration, parse_interval
 from app.core.podview import parse_port
 from app.core.setting_codecs import SettingError
 from app.core.settings import SETTINGS, FinishSettings, Setting
@@ -42,10 +42,10 @@ def duration(text: str) -> float:
 
 def positive_duration(text: str) -> float:
     """Argparse type for an interval: a duration above zero (zero would spin)."""
-    seconds = duration(text)
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not above zero")
-    return seconds
+    try:
+        return parse_interval(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def port(text: str) -> int:

@@ -23,6 +23,7 @@ from app.core import names, podview
 from app.core.pod_facts import PodFacts, facts_from_pod
 from app.core.reconcile import (
     Action,
+    AnnounceVerdict,
     GiveUpQuitting,
     HoldJobTTL,
     NoteExporterStopped,
@@ -33,7 +34,6 @@ from app.core.reconcile import (
     QuitResult,
     ReadJob,
     RecordVerdict,
-    Report,
     SettleRetention,
     fallback_event,
     fallback_note,
@@ -200,7 +200,7 @@ class Controller:
                 facts = self._update(uid, recorded_result=annotations[names.RESULT_ANNOTATION])
                 self._delay("verdict", now, finished_at)
                 pod.info("verdict %s recorded", facts.recorded_result, extra={"action": "verdict"})
-            case Report(events, annotations, labels):
+            case AnnounceVerdict(events, annotations, labels):
                 for event in events:
                     await self.actor.emit(facts, event)
                 await self.actor.annotate(facts, annotations, labels)

@@ -86,3 +86,15 @@ def format_duration(seconds: float) -> str:
         if amount:
             parts.append(f"{amount}{unit}")
     return "".join(parts)
+
+
+def parse_interval(text: str) -> float:
+    """A duration above zero, for how often to do something (zero would spin).
+
+    Raises:
+        ValueError: not a duration, or zero.
+    """
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"{text!r} is not above zero")
+    return seconds

@@ -11,13 +11,16 @@ from typing import Any, Final
 
 from app.core import names
 from app.core.classify import LocustMaster
+from app.core.env_names import (
+    ENV_EXPORTER_CONTAINER,
+    ENV_EXPORTER_SIDECAR,
+    ENV_EXPORTER_URL,
+    ENV_LOCUST_URL,
+    ENV_MASTER_CONTAINER,
+    ENV_REPORT_URL,
+)
 from app.core.settings import SETTINGS, FinishSettings
 
-ENV_EXPORTER_URL: Final = "LOCUST_FINISHER_EXPORTER_URL"
-ENV_LOCUST_URL: Final = "LOCUST_FINISHER_LOCUST_URL"
-ENV_EXPORTER_SIDECAR: Final = "LOCUST_FINISHER_EXPORTER_SIDECAR"
-ENV_MASTER_CONTAINER: Final = "LOCUST_FINISHER_MASTER_CONTAINER"
-ENV_EXPORTER_CONTAINER: Final = "LOCUST_FINISHER_EXPORTER_CONTAINER"
 # ENV_EXPORTER_URL's value for a master without an exporter (OpenTelemetry mode, the official
 # operator): nothing to prime, wait for or end. The two other exporter variables are then left
 # out. An absent ENV_EXPORTER_URL still means the default exporter, as for every older pod.
@@ -26,11 +29,13 @@ EXPORTER_NONE: Final = "none"
 # Where the finisher hands Locust's report (the controller's Service, app/core/artifacts.py),
 # and the projected token it proves who it is with: our own audience, bound to the pod, and
 # refreshed by the kubelet, so the finisher reads the file when it sends. No API rights.
-ENV_REPORT_URL: Final = "LOCUST_FINISHER_REPORT_URL"
 REPORT_TOKEN_DIR: Final = "/var/run/secrets/locust-finisher.io/report"  # noqa: S105 - a path
 REPORT_TOKEN_FILE: Final = f"{REPORT_TOKEN_DIR}/token"
 REPORT_TOKEN_VOLUME: Final = "locust-finisher-report-token"  # noqa: S105 - a name
 REPORT_TOKEN_SECONDS: Final = 3600
+
+# Where the finisher leaves its summary, which the kubelet keeps as the container's message.
+TERMINATION_LOG: Final = "/dev/termination-log"
 
 # The container's program; pods mutated by 0.1 run it by its old name, "terminator".
 FINISH_COMMAND: Final = ["locust-finisher", "finish"]
@@ -148,6 +153,6 @@ def finisher_container(
             "readOnlyRootFilesystem": True,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "File",
     }

@@ -68,7 +68,7 @@ class RecordVerdict:
 
 
 @dataclass(frozen=True)
-class Report:
+class AnnounceVerdict:
     """Emit the events, then write the annotations and labels (the summary marks it done)."""
 
     events: tuple[EventSpec, ...]
@@ -145,7 +145,7 @@ class SettleRetention:
 
 Action = (
     RecordVerdict
-    | Report
+    | AnnounceVerdict
     | NoteExporterStopped
     | QuitExporter
     | GiveUpQuitting
@@ -207,7 +207,7 @@ def quit_due_at(facts: PodFacts) -> float | None:
     )
 
 
-def _report_due_at(facts: PodFacts) -> float | None:
+def _verdict_due_at(facts: PodFacts) -> float | None:
     """When the verdict can be reported (None: not before something changes)."""
     if facts.master is None:
         return None
@@ -242,7 +242,7 @@ def _final_scrape_warning(facts: PodFacts, summary: Summary) -> EventSpec | None
     return EventSpec("FinalScrapeMissed", message, "Warning", "final-scrape-missed")
 
 
-def _report(facts: PodFacts) -> Report:
+def _announce_verdict(facts: PodFacts) -> AnnounceVerdict:
     assert facts.master is not None
     exit_code = facts.master.exit_code
     summary = decode_summary(facts.finisher.message) if facts.finisher else None
@@ -277,7 +277,7 @@ def _report(facts: PodFacts) -> Report:
     scrape_warning = _final_scrape_warning(facts, summary)
     if scrape_warning is not None:
         events.append(scrape_warning)
-    return Report(
+    return AnnounceVerdict(
         tuple(events),
         {**_verdict_annotations(facts, result), names.SUMMARY_ANNOTATION: encode_summary(summary)},
         {names.RESULT_LABEL: result},
@@ -304,7 +304,7 @@ def _finisher_may_still_speak(facts: PodFacts, now: float) -> bool:
     """Whether a finisher that has not ended yet may still leave its summary."""
     if not facts.finisher_runs or facts.finisher is not None or facts.terminal:
         return False
-    silent_at = _report_due_at(facts)
+    silent_at = _verdict_due_at(facts)
     return silent_at is not None and now < silent_at
 
 
@@ -443,7 +443,7 @@ def _plan_exporter(facts: PodFacts, now: float, quits: QuitHistory) -> Plan:
         if _finisher_may_still_speak(facts, now):
             # Only the finisher's summary says whether it quit the exporter; it follows the
             # exporter's end by a moment, so wait for it (or for the finisher's silence).
-            return Plan(wake_at=_report_due_at(facts))
+            return Plan(wake_at=_verdict_due_at(facts))
         return Plan([_exporter_stopped(facts)])
     due = quit_due_at(facts)
     if not facts.exporter_running or due is None:
@@ -513,11 +513,11 @@ def plan(
         # Gone at once (a Job's ttlSecondsAfterFinished: 0): its last state is all there will
         # be, so report now; only the Job is left to write to, and there is nothing to quit.
         if not facts.reported:
-            actions.append(_report(facts))
+            actions.append(_announce_verdict(facts))
     else:
-        report_due = None if facts.reported else _report_due_at(facts)
+        report_due = None if facts.reported else _verdict_due_at(facts)
         if report_due is not None and now >= report_due:
-            actions.append(_report(facts))  # carries the verdict annotations too
+            actions.append(_announce_verdict(facts))  # carries the verdict annotations too
         else:
             if report_due is not None:
                 wakes.append(report_due)

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.core import names
 from app.core.durations import format_duration
+from app.core.env_names import ENV_MAX_WAIT, ENV_TTL, ENV_WAIT_FOR_SCRAPE
 from app.core.setting_codecs import (
     DURATION_TEXT,
     KEEP_TEXT,
@@ -145,7 +146,7 @@ TTL = Setting(
     "ttl_seconds",
     "ttl",
     names.TTL_ANNOTATION,
-    "LOCUST_FINISHER_TTL",
+    ENV_TTL,
     TTL_TEXT,
     ttl_value,
     show_ttl,
@@ -156,7 +157,7 @@ WAIT_FOR_SCRAPE = Setting(
     "wait_for_scrape",
     "waitForScrape",
     names.WAIT_FOR_SCRAPE_ANNOTATION,
-    "LOCUST_FINISHER_WAIT_FOR_SCRAPE",
+    ENV_WAIT_FOR_SCRAPE,
     one_of(WaitForScrape),
     choice_parser(WaitForScrape, {}),
     show_choice,
@@ -166,7 +167,7 @@ MAX_WAIT = Setting(
     "max_wait_seconds",
     "maxWait",
     names.MAX_WAIT_ANNOTATION,
-    "LOCUST_FINISHER_MAX_WAIT",
+    ENV_MAX_WAIT,
     DURATION_TEXT,
     duration_value,
     format_duration,

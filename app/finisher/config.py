@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from app.core import env_names
 from app.core import finisher_spec as spec
-from app.core.durations import format_duration, parse_duration
+from app.core.durations import format_duration, parse_interval
+from app.core.env_names import ENV_MASTER_START_TIMEOUT
 from app.core.settings import (
     DEFAULT_SETTINGS,
     MAX_WAIT,
@@ -30,12 +32,11 @@ from app.finisher.http import Endpoint
 
 DEFAULT_EXPORTER_URL = "http://localhost:9646"
 DEFAULT_LOCUST_URL = "http://localhost:8089"
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+DEFAULT_TERMINATION_LOG = spec.TERMINATION_LOG
 DEFAULT_POLL_SECONDS = 2.0
 # Long enough for kubelet to pull a big Locust image after ours has started, short enough
 # that a master which never starts does not hold the pod for ever.
 DEFAULT_MASTER_START_SECONDS = 600.0
-ENV_MASTER_START_TIMEOUT = "LOCUST_FINISHER_MASTER_START_TIMEOUT"
 
 
 class ConfigurationError(ValueError):
@@ -76,17 +77,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--exporter-url",
         help=f"the exporter, or {spec.EXPORTER_NONE!r} when the master has none "
-        f"(env {spec.ENV_EXPORTER_URL}, default {DEFAULT_EXPORTER_URL})",
+        f"(env {env_names.ENV_EXPORTER_URL}, default {DEFAULT_EXPORTER_URL})",
     )
     parser.add_argument(
         "--locust-url",
-        help=f"Locust's web UI (env {spec.ENV_LOCUST_URL}, default {DEFAULT_LOCUST_URL})",
+        help=f"Locust's web UI (env {env_names.ENV_LOCUST_URL}, default {DEFAULT_LOCUST_URL})",
     )
     parser.add_argument(
         "--exporter-sidecar",
         action="store_const",
         const="true",
-        help=f"the exporter is a native sidecar: do not quit it (env {spec.ENV_EXPORTER_SIDECAR})",
+        help="the exporter is a native sidecar: do not quit it "
+        f"(env {env_names.ENV_EXPORTER_SIDECAR})",
     )
     parser.add_argument(
         "--termination-log", help=f"where the summary goes (default {DEFAULT_TERMINATION_LOG})"
@@ -164,13 +166,6 @@ def _exporter(text: str) -> Endpoint | None:
     return Endpoint.parse(text)
 
 
-def _positive_duration(text: str) -> float:
-    seconds = parse_duration(text)
-    if seconds <= 0:
-        raise ValueError(f"{text!r} is not above zero")
-    return seconds
-
-
 def _pattern(text: str) -> re.Pattern[str] | None:
     return re.compile(text) if text else None
 
@@ -188,28 +183,30 @@ def resolve(
     default_exporter: Endpoint | None = Endpoint.parse(DEFAULT_EXPORTER_URL)
     exporter = read.value(
         "exporter-url",
-        spec.ENV_EXPORTER_URL,
+        env_names.ENV_EXPORTER_URL,
         default_exporter,
         _exporter,
         DEFAULT_EXPORTER_URL,
     )
     locust = read.value(
         "locust-url",
-        spec.ENV_LOCUST_URL,
+        env_names.ENV_LOCUST_URL,
         Endpoint.parse(DEFAULT_LOCUST_URL),
         Endpoint.parse,
         DEFAULT_LOCUST_URL,
     )
     pattern = read.value("master-pattern", None, None, _pattern, "(Locust's own ways)")
-    poll = read.value("poll-interval", None, DEFAULT_POLL_SECONDS, _positive_duration, "2s")
+    poll = read.value("poll-interval", None, DEFAULT_POLL_SECONDS, parse_interval, "2s")
     master_start = read.value(
         "master-start-timeout",
         ENV_MASTER_START_TIMEOUT,
         DEFAULT_MASTER_START_SECONDS,
-        _positive_duration,
+        parse_interval,
         format_duration(DEFAULT_MASTER_START_SECONDS),
     )
-    sidecar = read.value("exporter-sidecar", spec.ENV_EXPORTER_SIDECAR, False, _boolean, "false")
+    sidecar = read.value(
+        "exporter-sidecar", env_names.ENV_EXPORTER_SIDECAR, False, _boolean, "false"
+    )
     return FinisherConfig(
         settings=settings,
         exporter=exporter,
@@ -217,11 +214,11 @@ def resolve(
         exporter_sidecar=sidecar,
         termination_log=Path(args.termination_log or DEFAULT_TERMINATION_LOG),
         master_pattern=pattern,
-        master_container=env.get(spec.ENV_MASTER_CONTAINER, ""),
-        exporter_container=env.get(spec.ENV_EXPORTER_CONTAINER, ""),
+        master_container=env.get(env_names.ENV_MASTER_CONTAINER, ""),
+        exporter_container=env.get(env_names.ENV_EXPORTER_CONTAINER, ""),
         poll_seconds=poll,
         master_start_seconds=master_start,
-        artifacts_url=env.get(spec.ENV_REPORT_URL, ""),
+        artifacts_url=env.get(env_names.ENV_REPORT_URL, ""),
         fault=read_fault(env),
         warnings=tuple(read.warnings),
     )

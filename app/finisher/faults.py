@@ -24,12 +24,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
+from app.core.env_names import ENV_FAULT
+
 if TYPE_CHECKING:
     from app.finisher.config import FinisherConfig
 
 log = logging.getLogger(__name__)
 
-FAULT_ENV: Final = "LOCUST_FINISHER_FAULT"
 Phase = Literal["start", "test", "ttl", "scrape"]
 PHASES: Final = ("start", "test", "ttl", "scrape")
 KINDS: Final = ("kill", "oom", "crash")
@@ -51,7 +52,7 @@ class Fault:
 
 def read_fault(environ: Mapping[str, str]) -> Fault | None:
     """The fault asked for, if any; anything unrecognised asks for none."""
-    phase, _, kind = environ.get(FAULT_ENV, "").partition(":")
+    phase, _, kind = environ.get(ENV_FAULT, "").partition(":")
     if phase in PHASES and kind in KINDS:
         return Fault(phase, kind)
     return None

@@ -18,8 +18,9 @@ import os
 import socket
 import time
 
+from app.core.env_names import ENV_READY_SOCKET
+
 DEFAULT_NAME = "locust-finisher.ready"
-ENV_NAME = "LOCUST_FINISHER_READY_SOCKET"
 
 
 NAMESPACE_LINK = "/proc/self/ns/mnt"
@@ -27,7 +28,7 @@ NAMESPACE_LINK = "/proc/self/ns/mnt"
 
 def socket_name() -> str:
     """The abstract socket's name: per container, or as configured (tests run several)."""
-    configured = os.environ.get(ENV_NAME)
+    configured = os.environ.get(ENV_READY_SOCKET)
     if configured:
         return configured
     try:

@@ -21,8 +21,8 @@ import pytest
 
 from app.core import names
 from app.core.cluster_config import InjectionConfig
+from app.core.env_names import ENV_FAULT
 from app.core.inject import mutate_pod
-from app.finisher.faults import FAULT_ENV
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
 from devcluster.loadtest import Outcome, job_finished, master_pod, prepare_namespace
@@ -53,7 +53,7 @@ CASES = [
     *(
         Case(
             f"{phase}-{kind}",
-            {FAULT_ENV: f"{phase}:{kind}"},
+            {ENV_FAULT: f"{phase}:{kind}"},
             SCRAPE if phase == "scrape" else QUICK,
             "worker was killed by SIGKILL",
         )

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from app.core import finisher_spec as spec
+from app.core import env_names
 from app.core.artifacts import REPORT_HTML, STATS_JSON
 from app.finisher.artifacts import SEND_ATTEMPTS, SEND_SECONDS, ArtifactKeeper
 from app.finisher.config import add_arguments, resolve
@@ -67,7 +67,7 @@ def keeper(tmp_path: Path, url: str, **options: Any) -> ArtifactKeeper:
     add_arguments(parser)
     # Locust is not there: these tests hand over what a test puts in `kept`.
     locust = f"http://127.0.0.1:{closed_port()}"
-    environ = {spec.ENV_REPORT_URL: url} if url else {}
+    environ = {env_names.ENV_REPORT_URL: url} if url else {}
     config = resolve(parser.parse_args(["--locust-url", locust]), environ)
     token = tmp_path / "token"
     token.write_text("token-1")

@@ -4,12 +4,12 @@ import argparse
 
 import pytest
 
-from app.core import finisher_spec as spec
+from app.core import env_names
 from app.core.cluster_config import InjectionConfig, parse_cluster_config
+from app.core.env_names import ENV_MASTER_START_TIMEOUT
 from app.core.settings import DEFAULT_SETTINGS, MAX_WAIT, SETTINGS, TTL, WAIT_FOR_SCRAPE
 from app.finisher.config import (
     DEFAULT_MASTER_START_SECONDS,
-    ENV_MASTER_START_TIMEOUT,
     ConfigurationError,
     add_arguments,
     resolve,
@@ -30,9 +30,9 @@ def test_every_bad_env_value_is_a_warning_and_its_default() -> None:
             str(TTL.env): "9" * 400,
             str(WAIT_FOR_SCRAPE.env): "maybe",
             str(MAX_WAIT.env): "1000000.5s",
-            spec.ENV_EXPORTER_URL: "http://localhost:99999",
-            spec.ENV_LOCUST_URL: "http://localhost:\u00b2",
-            spec.ENV_EXPORTER_SIDECAR: "sometimes",
+            env_names.ENV_EXPORTER_URL: "http://localhost:99999",
+            env_names.ENV_LOCUST_URL: "http://localhost:\u00b2",
+            env_names.ENV_EXPORTER_SIDECAR: "sometimes",
             ENV_MASTER_START_TIMEOUT: "0s",
         },
     )

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from app.core.env_names import ENV_FAULT
 from app.finisher import supervisor as supervisor_module
 from app.finisher.config import FinisherConfig, add_arguments, resolve
-from app.finisher.faults import FAULT_ENV, Fault, InjectedFaultError, point, read_fault
+from app.finisher.faults import Fault, InjectedFaultError, point, read_fault
 from app.finisher.handoff import Done, Known, Outbox
 
 
@@ -19,18 +20,18 @@ def config(tmp_path: Path, env: dict[str, str]) -> FinisherConfig:
 
 def test_no_fault_unless_a_known_phase_and_kind_are_asked_for() -> None:
     assert read_fault({}) is None
-    assert read_fault({FAULT_ENV: "ttl"}) is None
-    assert read_fault({FAULT_ENV: "ttl:explode"}) is None
-    assert read_fault({FAULT_ENV: "ttl:oom"}) == Fault("ttl", "oom")
+    assert read_fault({ENV_FAULT: "ttl"}) is None
+    assert read_fault({ENV_FAULT: "ttl:explode"}) is None
+    assert read_fault({ENV_FAULT: "ttl:oom"}) == Fault("ttl", "oom")
 
 
 def test_the_fault_is_read_once_with_the_rest_of_the_config(tmp_path: Path) -> None:
     assert config(tmp_path, {}).fault is None
-    assert config(tmp_path, {FAULT_ENV: "test:crash"}).fault == Fault("test", "crash")
+    assert config(tmp_path, {ENV_FAULT: "test:crash"}).fault == Fault("test", "crash")
 
 
 def test_a_fault_fires_in_its_phase_only(tmp_path: Path) -> None:
-    armed = config(tmp_path, {FAULT_ENV: "test:crash"})
+    armed = config(tmp_path, {ENV_FAULT: "test:crash"})
     point(armed, "start")  # another phase: nothing
     with pytest.raises(InjectedFaultError):
         point(armed, "test")
@@ -49,5 +50,5 @@ def test_only_the_first_worker_is_hurt(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr("app.finisher.run.run_worker", worker)
     monkeypatch.setattr(supervisor_module, "BACKOFF_SECONDS", (0.0, 0.0, 0.0))
     monkeypatch.setenv("LOCUST_FINISHER_READY_SOCKET", f"test-fault-gate-{tmp_path.name}")
-    assert supervisor_module.supervise(config(tmp_path, {FAULT_ENV: "start:crash"})) == 0
+    assert supervisor_module.supervise(config(tmp_path, {ENV_FAULT: "start:crash"})) == 0
     assert seen.read_text().splitlines() == [str(Fault("start", "crash")), "None"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from app.core import env_names
 from app.core.summary import decode_summary
 from app.finisher import readiness, run
 from app.finisher.config import FinisherConfig, add_arguments, resolve
@@ -19,7 +20,7 @@ def test_each_container_has_its_own_gate_in_a_shared_network_namespace(
 ) -> None:
     # Two finisher containers of two hostNetwork pods: one network namespace, two mount
     # namespaces (played here by two links).
-    monkeypatch.delenv(readiness.ENV_NAME, raising=False)
+    monkeypatch.delenv(env_names.ENV_READY_SOCKET, raising=False)
     pod_a, pod_b = f"{tmp_path}/a", f"{tmp_path}/b"
     os.symlink("mnt:[4026532001]", pod_a)
     os.symlink("mnt:[4026532002]", pod_b)
@@ -42,7 +43,7 @@ def test_each_container_has_its_own_gate_in_a_shared_network_namespace(
 def test_the_hook_and_the_finisher_of_one_container_agree_on_the_name(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(readiness.ENV_NAME, raising=False)
+    monkeypatch.delenv(env_names.ENV_READY_SOCKET, raising=False)
     name = readiness.socket_name()
     assert name.startswith(readiness.DEFAULT_NAME + ".")
     assert name == readiness.socket_name()
@@ -57,7 +58,7 @@ def test_a_gate_that_cannot_listen_still_lets_the_finisher_run(
         return 0
 
     monkeypatch.setattr(run, "run_worker", worker)
-    monkeypatch.setenv(readiness.ENV_NAME, f"test-taken-{os.getpid()}")
+    monkeypatch.setenv(env_names.ENV_READY_SOCKET, f"test-taken-{os.getpid()}")
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     config = resolve(parser.parse_args(["--termination-log", str(tmp_path / "log")]), {})

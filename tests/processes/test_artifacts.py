@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 
 from app.controller.artifact_receiver import ArtifactReceiver
-from app.core import finisher_spec as spec
+from app.core import env_names
 from app.core.artifacts import (
     EXCEPTIONS_JSON,
     FAILURES_CSV,
@@ -140,7 +140,7 @@ def keeper(tmp_path: Path, web_port: int, url: str, **options: Any) -> ArtifactK
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     locust = f"http://127.0.0.1:{web_port}"
-    config = resolve(parser.parse_args(["--locust-url", locust]), {spec.ENV_REPORT_URL: url})
+    config = resolve(parser.parse_args(["--locust-url", locust]), {env_names.ENV_REPORT_URL: url})
     token = tmp_path / "token"
     token.write_text(GOOD_TOKEN + "\n")
     return ArtifactKeeper(config, token_file=token, **options)

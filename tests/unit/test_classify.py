@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
+from app.core import env_names, names
 from app.core import finisher_spec as spec
-from app.core import names
 from app.core.classify import LocustMaster, NotManaged, classify_pod
 from app.core.cluster_config import InjectionConfig
 from app.core.inject import mutate_pod
@@ -270,8 +270,8 @@ def test_a_master_without_an_exporter_gets_a_finisher_told_there_is_none(strateg
         assert "the controller records the verdict" in mutation.reason
         return
     env = {variable["name"]: variable["value"] for variable in finisher["env"]}
-    assert env[spec.ENV_EXPORTER_URL] == spec.EXPORTER_NONE
-    assert spec.ENV_EXPORTER_CONTAINER not in env
-    assert spec.ENV_EXPORTER_SIDECAR not in env
+    assert env[env_names.ENV_EXPORTER_URL] == spec.EXPORTER_NONE
+    assert env_names.ENV_EXPORTER_CONTAINER not in env
+    assert env_names.ENV_EXPORTER_SIDECAR not in env
     # The finisher still finds the master's process: it needs the shared process namespace.
     assert patched["spec"]["shareProcessNamespace"] is True

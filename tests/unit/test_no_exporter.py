@@ -9,8 +9,8 @@ import argparse
 import json
 from typing import Any
 
+from app.core import env_names, names
 from app.core import finisher_spec as spec
-from app.core import names
 from app.core.cluster_config import InjectionConfig
 from app.core.inject import mutate_pod
 from app.core.injection_status import InjectionStatus, read_status
@@ -18,9 +18,9 @@ from app.core.pod_facts import facts_from_pod
 from app.core.reconcile import (
     FINISHER_GRACE_SECONDS,
     FINISHER_SILENCE_SECONDS,
+    AnnounceVerdict,
     QuitHistory,
     RecordVerdict,
-    Report,
     plan,
 )
 from app.core.settings import FinishSettings
@@ -66,8 +66,8 @@ def test_the_finisher_reads_none_as_no_exporter_and_nothing_as_the_default() -> 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args([])
-    assert resolve(args, {spec.ENV_EXPORTER_URL: spec.EXPORTER_NONE}).exporter is None
-    assert resolve(args, {spec.ENV_EXPORTER_URL: " None "}).exporter is None
+    assert resolve(args, {env_names.ENV_EXPORTER_URL: spec.EXPORTER_NONE}).exporter is None
+    assert resolve(args, {env_names.ENV_EXPORTER_URL: " None "}).exporter is None
     default = resolve(args, {}).exporter
     assert default is not None
     assert default.port == names.EXPORTER_DEFAULT_PORT
@@ -100,7 +100,7 @@ def test_the_controller_records_the_verdict_at_once_and_never_quits_anything() -
     silent_at = EXIT + FINISHER_GRACE_SECONDS + FINISHER_SILENCE_SECONDS
     assert decided.wake_at == silent_at
     late = plan(facts, silent_at, QuitHistory())
-    assert [type(action) for action in late.actions] == [Report]
+    assert [type(action) for action in late.actions] == [AnnounceVerdict]
 
 
 def test_the_report_has_the_verdict_and_no_exporter_or_scrape_events() -> None:
@@ -121,9 +121,9 @@ def test_the_report_has_the_verdict_and_no_exporter_or_scrape_events() -> None:
     facts = facts_from_pod(pod)
     assert facts is not None
     decided = plan(facts, EXIT + 1)
-    assert [type(action) for action in decided.actions] == [Report]
+    assert [type(action) for action in decided.actions] == [AnnounceVerdict]
     report = decided.actions[0]
-    assert isinstance(report, Report)
+    assert isinstance(report, AnnounceVerdict)
     assert [event.reason for event in report.events] == ["LoadTestPassed"]
     assert report.labels == {names.RESULT_LABEL: "passed"}
 
@@ -134,7 +134,7 @@ def test_a_deleted_pod_without_an_exporter_is_reported_from_its_last_state() -> 
     facts = facts_from_pod(pod, deleted=True)
     assert facts is not None
     decided = plan(facts, EXIT + 1)
-    assert [type(action) for action in decided.actions] == [Report]
+    assert [type(action) for action in decided.actions] == [AnnounceVerdict]
     report = decided.actions[0]
-    assert isinstance(report, Report)
+    assert isinstance(report, AnnounceVerdict)
     assert report.labels == {names.RESULT_LABEL: "failed"}

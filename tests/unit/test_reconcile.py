@@ -12,13 +12,13 @@ from app.core.reconcile import (
     CONTROLLER_GRACE_SECONDS,
     FINISHER_GRACE_SECONDS,
     IMAGE_PULL_GRACE_SECONDS,
+    AnnounceVerdict,
     GiveUpQuitting,
     NoteExporterStopped,
     PublishNotReady,
     QuitExporter,
     QuitHistory,
     RecordVerdict,
-    Report,
     fallback_event,
     fallback_note,
     plan,
@@ -106,9 +106,9 @@ def test_the_report_carries_the_finishers_numbers_and_warns_of_a_missed_scrape()
         exporter_ended=Terminated(0, EXIT + 40, "t"),
     )
     decided = plan(done, EXIT + 41)
-    assert kinds(decided) == [Report, NoteExporterStopped]
+    assert kinds(decided) == [AnnounceVerdict, NoteExporterStopped]
     report = decided.actions[0]
-    assert isinstance(report, Report)
+    assert isinstance(report, AnnounceVerdict)
     reasons = [e.reason for e in report.events]
     assert reasons == ["LoadTestPassed", "FinalScrapeMissed"]
     assert "580 requests" in report.events[0].message
@@ -131,7 +131,7 @@ def test_a_failed_test_is_a_warning_event() -> None:
         EXIT,
     )
     report = decided.actions[0]
-    assert isinstance(report, Report)
+    assert isinstance(report, AnnounceVerdict)
     assert (report.events[0].reason, report.events[0].type) == ("LoadTestFailed", "Warning")
     assert report.annotations[names.RESULT_ANNOTATION] == "failed"
 
@@ -211,7 +211,7 @@ def test_a_new_leader_counts_deadlines_from_the_masters_exit_not_from_its_own_st
         has_finisher=False, settings=FinishSettings(ttl_seconds=30, strategy=Strategy.CONTROLLER)
     )
     first_look = plan(pod, EXIT + 600)
-    assert kinds(first_look) == [Report, QuitExporter]
+    assert kinds(first_look) == [AnnounceVerdict, QuitExporter]
     # ... and one that looks before the deadline waits exactly until it.
     assert plan(
         dataclasses.replace(pod, reported=True, recorded_result="passed"), EXIT + 10
@@ -340,9 +340,9 @@ def test_the_exporters_stop_is_credited_once_the_finishers_summary_says_who() ->
 def test_a_deleted_pod_is_reported_at_once_from_its_last_state() -> None:
     gone = facts(deleted=True, master=Terminated(2, EXIT, "t"), exporter_running=True)
     decided = plan(gone, EXIT + 0.1)
-    assert kinds(decided) == [Report]
+    assert kinds(decided) == [AnnounceVerdict]
     report = decided.actions[0]
-    assert isinstance(report, Report)
+    assert isinstance(report, AnnounceVerdict)
     assert report.annotations[names.RESULT_ANNOTATION] == "failed"
     summary = decode_summary(report.annotations[names.SUMMARY_ANNOTATION])
     assert summary is not None
@@ -416,7 +416,7 @@ def test_a_finisher_that_never_ran_leaves_the_exporter_to_the_controller_after_t
     ended = unpullable(master=Terminated(0, EXIT, "2026-11-26T10:00:00Z"), fallback_done=True)
     decided = plan(ended, EXIT + 1)
     report = decided.actions[0]
-    assert isinstance(report, Report), "reported at once: no summary will come"
+    assert isinstance(report, AnnounceVerdict), "reported at once: no summary will come"
     summary = decode_summary(report.annotations[names.SUMMARY_ANNOTATION])
     assert summary is not None
     assert summary["notes"] == ["the finisher never ran (waiting: ImagePullBackOff)"]
@@ -524,7 +524,7 @@ def test_without_checks_the_verdict_is_also_a_label() -> None:
     assert record.labels == {names.RESULT_LABEL: "passed"}
     done = facts(finisher=Terminated(0, EXIT + 40, "t", SUMMARY), terminal=True)
     report = plan(done, EXIT + 41).actions[0]
-    assert isinstance(report, Report)
+    assert isinstance(report, AnnounceVerdict)
     assert report.labels == {names.RESULT_LABEL: "passed"}
     assert report.events[0].message.startswith("load test passed (Locust exit code 0): 580 ")
     assert "checks" not in json.loads(report.annotations[names.SUMMARY_ANNOTATION])
@@ -533,7 +533,7 @@ def test_without_checks_the_verdict_is_also_a_label() -> None:
 def test_a_failed_check_fails_a_test_locust_passed_in_annotation_label_and_event() -> None:
     done = checked(finisher=Terminated(0, EXIT + 40, "t", SUMMARY), terminal=True)
     report = plan(done, EXIT + 41).actions[0]
-    assert isinstance(report, Report)
+    assert isinstance(report, AnnounceVerdict)
     assert report.annotations[names.RESULT_ANNOTATION] == "failed"
     assert report.annotations[names.EXIT_CODE_ANNOTATION] == "0", "Locust's own code, unchanged"
     assert report.labels == {names.RESULT_LABEL: "failed"}
@@ -572,7 +572,7 @@ def test_a_check_that_cannot_be_made_says_so_and_leaves_locusts_verdict() -> Non
     # The finisher left no summary (strategy controller): no number to judge.
     pod = facts(has_finisher=False, settings=FinishSettings(check_rps=50))
     report = plan(pod, EXIT).actions[0]
-    assert isinstance(report, Report)
+    assert isinstance(report, AnnounceVerdict)
     assert report.labels == {names.RESULT_LABEL: "passed"}
     assert report.events[0].message == (
         "load test passed (Locust exit code 0); checks: rps not evaluated, its number is not in "

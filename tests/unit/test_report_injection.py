@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from app.core import env_names, names
 from app.core import finisher_spec as spec
-from app.core import names
 from app.core.cluster_config import ConfigError, InjectionConfig, parse_cluster_config
 from app.core.inject import mutate_pod
 from testkit.pod_fixtures import apply_patch, load_pod
@@ -48,7 +48,7 @@ def test_the_finisher_gets_a_projected_token_of_our_audience_and_the_url() -> No
             }
         }
     ]
-    assert env(finisher)[spec.ENV_REPORT_URL] == DEFAULT_URL
+    assert env(finisher)[env_names.ENV_REPORT_URL] == DEFAULT_URL
 
 
 def test_a_user_volume_of_that_name_is_left_alone() -> None:
@@ -81,14 +81,14 @@ def test_an_empty_report_url_keeps_no_report_and_adds_no_token() -> None:
     pod = mutated(load_pod(MASTER), {"reportUrl": ""})
     finisher = pod["spec"]["containers"][0]
     assert "volumeMounts" not in finisher
-    assert spec.ENV_REPORT_URL not in env(finisher)
+    assert env_names.ENV_REPORT_URL not in env(finisher)
     assert spec.REPORT_TOKEN_VOLUME not in [v["name"] for v in pod["spec"]["volumes"]]
 
 
 def test_the_cluster_configuration_names_another_url() -> None:
     url = "http://reports.ops.svc:9000/v1/reports"
     finisher = mutated(load_pod(MASTER), {"reportUrl": url})["spec"]["containers"][0]
-    assert env(finisher)[spec.ENV_REPORT_URL] == url
+    assert env(finisher)[env_names.ENV_REPORT_URL] == url
 
 
 @pytest.mark.parametrize("value", ["https://x/v1/reports", "ftp://x", 42, "http://a b"])

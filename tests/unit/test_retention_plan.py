@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 from app.core import names
-from app.core.reconcile import HoldJobTTL, ReadJob, Report, SettleRetention, plan
+from app.core.reconcile import AnnounceVerdict, HoldJobTTL, ReadJob, SettleRetention, plan
 from app.core.retention import JobSeen
 from tests.unit.test_reconcile import EXIT, SUMMARY, facts
 
@@ -42,7 +42,7 @@ def test_a_held_job_is_not_held_again() -> None:
 
 def test_the_pods_own_report_comes_before_its_jobs_retention() -> None:
     finished = with_job(finisher=None, has_finisher=False, exporter_running=False)
-    assert [type(a) for a in plan(finished, NOW, job=JobSeen(job())).actions] == [Report]
+    assert [type(a) for a in plan(finished, NOW, job=JobSeen(job())).actions] == [AnnounceVerdict]
 
 
 def test_after_the_report_the_job_is_read_again_with_its_namespace() -> None:
