@@ -63,16 +63,18 @@ lint: setup
 	$(RUN) python -m release.lint_workflows
 	$(RUN) python -m release.version check
 
+# Both cores: most unit tests are a CLI or a server in a subprocess.
 test-unit: setup
-	$(RUN) pytest -m "not processes and not cluster and not package"
+	$(RUN) pytest -m "not processes and not cluster and not package" -n 2
 
 # The sdist and wheel: built, twine-checked, installed and run on Python 3.11-3.13 (venv, uvx,
 # pipx, and the finisher image's --no-deps layout); prints each step's wall time.
 test-package: setup
 	$(RUN) pytest -m package
 
+# Three at a time: each waits on Locust's clock in its own PID and network namespaces.
 test-processes: setup
-	$(RUN) pytest -m processes
+	$(RUN) pytest -m processes -n 3
 
 test-cluster: setup build-all
 	$(RUN) pytest -m cluster
@@ -81,6 +83,7 @@ test-cluster: setup build-all
 bench: setup build
 	$(RUN) python -m bench.webhook_bench
 	$(RUN) python -m bench.webhook_fuzz --reviews 20000
+	$(RUN) python -m bench.receiver_fuzz --bodies 20000
 	$(RUN) python -m bench.finisher_bench
 	$(RUN) python -m bench.controller_bench
 	$(RUN) python -m bench.time_to_verdict

@@ -11,9 +11,12 @@ The same objects answer two ways:
 What it does as the API server does: 404 for what is not there, 409 for a create of a name
 that exists and for a write naming an older ``resourceVersion``, 422 for a merge patch naming
 another uid, merge patches applied as RFC 7386 (null removes), ``labelSelector`` and
-``fieldSelector`` (metadata.name) on lists and watches, TokenReviews answered from a table.
+``fieldSelector`` (metadata.name) on lists and watches, ``limit`` and ``continue`` on HTTP
+lists (items written one at a time, so a test's large namespace is never one string here),
+TokenReviews answered from a table.
 What a test arranges: a fault ``mode`` for every request, ``watch_scripts`` for in-process
-watches, and ``conflicts`` (someone else changes a Job between our read and our patch).
+watches, ``conflicts`` (someone else changes a Job between our read and our patch), and
+``answers``: a hostile body for one path, streamed from chunks made as they are sent.
 """
 
 import asyncio
@@ -203,6 +206,9 @@ class FakeKube:
         self.watch_calls = 0
         self.watch_versions: list[str] = []
         self.lists = 0
+        # Over HTTP, "GET <path>" or "WATCH <path>" to what makes the body's chunks: the answer
+        # a hostile server gives there instead of the objects (200, application/json).
+        self.answers: dict[str, Callable[[], Iterable[bytes]]] = {}
         self.url = ""
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -411,7 +417,23 @@ class FakeKube:
             raise asyncio.CancelledError
         if self.mode == "hang":
             await asyncio.sleep(3600)
+        verb = "WATCH" if request.query.get("watch") == "true" else request.method
+        chunks = self.answers.get(f"{verb} {request.path}")
+        if chunks is not None:
+            return await self._stream(request, chunks())
         response: web.StreamResponse = await handler(request)
+        return response
+
+    async def _stream(self, request: web.Request, chunks: Iterable[bytes]) -> web.StreamResponse:
+        """A 200 JSON answer written chunk by chunk; a client that stops reading ends it."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        try:
+            for chunk in chunks:
+                await response.write(chunk)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client hung up, as a capped reader should
         return response
 
     async def _list_pods(self, request: web.Request) -> web.StreamResponse:
@@ -419,12 +441,25 @@ class FakeKube:
             return await self._watch_pods(request, request.match_info["ns"])
         return await self._list(request)
 
-    async def _list(self, request: web.Request) -> web.Response:
+    async def _list(self, request: web.Request) -> web.StreamResponse:
         kind, namespace, _ = parse_path(request.path)
         items = [o for o in self.kind(kind).values() if selected(o, namespace, request.query)]
-        metadata = {"resourceVersion": str(self.version)}
+        start = int(request.query.get("continue") or 0)
+        limit = int(request.query.get("limit") or 0)
+        end = start + limit if limit else len(items)
+        metadata: JsonDict = {"resourceVersion": str(self.version)}
+        if end < len(items):
+            metadata["continue"] = str(end)
         listed = {"pods": "PodList", "configmaps": "ConfigMapList"}[kind]
-        return web.json_response({"kind": listed, "items": items, "metadata": metadata})
+        head = json.dumps({"kind": listed, "metadata": metadata})[:-1] + ', "items": ['
+
+        def chunks() -> Iterator[bytes]:
+            yield head.encode()
+            for at, item in enumerate(items[start:end]):
+                yield (", " if at else "").encode() + json.dumps(item).encode()
+            yield b"]}"
+
+        return await self._stream(request, chunks())
 
     async def _watch_pods(self, request: web.Request, namespace: str) -> web.StreamResponse:
         """Every change after the given resourceVersion, then the new ones as they come."""

@@ -4,7 +4,8 @@ The command keeps its name, ``report``; inside the code Locust's kept files are 
 
 The controller keeps Locust's HTML report and final stats in a ConfigMap owned by the test's
 Job, so they can be read for as long as the Job is kept. Exit 0 when files were written, 2
-(one line on stderr) when nothing is kept, the test is not found or a file cannot be written.
+(one line on stderr) when nothing is kept, the test is not found, what was kept is refused (a
+gzip bomb, app/waiting/inflate.py) or a file cannot be written.
 """
 
 import argparse
@@ -33,15 +34,27 @@ def run(args: argparse.Namespace) -> int:
     """Find the kept artifacts, write their files; 0, or CliError (exit 2)."""
     import asyncio
 
-    from app.kube.client import ConfigurationMissingError, KubeClient, KubeError
-    from app.waiting.artifacts import KeptArtifacts, artifacts_of_job, artifacts_of_pod
+    from app.kube.client import (
+        READER_LIMITS,
+        ConfigurationMissingError,
+        KubeClient,
+        KubeError,
+        NotAnApiServerError,
+    )
+    from app.waiting.artifacts import (
+        ArtifactsError,
+        KeptArtifacts,
+        artifacts_of_job,
+        artifacts_of_pod,
+        write_artifacts,
+    )
 
     job = master_job(args)
     what = f"pod {args.pod}" if args.pod else f"Job {job}"
 
     async def find() -> tuple[str, KeptArtifacts | None]:
         try:
-            client = await KubeClient.connect(args.kubeconfig, args.context)
+            client = await KubeClient.connect(args.kubeconfig, args.context, READER_LIMITS)
         except ConfigurationMissingError as error:
             raise CliError(str(error)) from None
         namespace = args.namespace or client.namespace
@@ -52,23 +65,24 @@ def run(args: argparse.Namespace) -> int:
         except KubeError as error:
             if error.status == 404:
                 raise CliError(f"no {what} in namespace {namespace}") from None
+            # A refused answer is said in its own words, without the 200 it came with.
+            said = error.message if isinstance(error, NotAnApiServerError) else str(error)
+            raise CliError(f"cannot read the report of {what}: {said}") from None
+        except ArtifactsError as error:
             raise CliError(f"cannot read the report of {what}: {error}") from None
         finally:
             await client.close()
 
     namespace, kept = asyncio.run(find())
-    files = kept.files() if kept else {}
-    if kept is None or not files:
+    try:
+        written = write_artifacts(kept, args.dir) if kept else []
+    except ArtifactsError as error:
+        raise CliError(str(error)) from None
+    if kept is None or not written:
         why = "; ".join(f"{e.file}: {e.reason}" for e in kept.left_out) if kept else ""
         raise CliError(
             f"no report kept for {what} in namespace {namespace}" + (f" ({why})" if why else "")
         )
-    try:
-        args.dir.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            (args.dir / name).write_bytes(data)
-    except OSError as error:
-        raise CliError(f"cannot write to {args.dir}: {error.strerror or error}") from None
     left = "".join(f"; {e.file} not kept: {e.reason}" for e in kept.left_out)
-    print(f"wrote {', '.join(files)} to {args.dir} from ConfigMap {kept.configmap}{left}")
+    print(f"wrote {', '.join(written)} to {args.dir} from ConfigMap {kept.configmap}{left}")
     return 0

@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from app.core.results import FinishedTest, encode_document
-    from app.kube.client import ConfigurationMissingError, KubeClient
-    from app.waiting.artifacts import KeptArtifacts, fetch_artifacts
+    from app.kube.client import READER_LIMITS, ConfigurationMissingError, KubeClient
+    from app.waiting.artifacts import ArtifactsError, KeptArtifacts, fetch_artifacts
     from app.waiting.follow import UNDECIDED, Follower, NoVerdictError, Target
     from app.waiting.outputs import OutputError, OutputFiles, step_summary_path, write_outputs
 
@@ -80,9 +80,11 @@ def run(args: argparse.Namespace) -> int:
     # With JSON on stdout, everything for humans goes to stderr, so stdout parses as is.
     human = sys.stderr if args.output == "json" else sys.stdout
 
+    refused: list[str] = []  # a kept report refused: the other outputs are still written
+
     async def follow() -> tuple[int, FinishedTest | None, KeptArtifacts | None]:
         try:
-            client = await KubeClient.connect(args.kubeconfig, args.context)
+            client = await KubeClient.connect(args.kubeconfig, args.context, READER_LIMITS)
         except ConfigurationMissingError as error:
             raise CliError(str(error)) from None
         namespace = args.namespace or client.namespace
@@ -93,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
             finished = follower.finished
             kept = None
             if finished is not None and files.report_dir is not None:
-                kept = await fetch_artifacts(client, finished)
+                try:
+                    kept = await fetch_artifacts(client, finished)
+                except ArtifactsError as error:
+                    refused.append(str(error))
             return code, finished, kept
         except NoVerdictError as error:
             raise CliError(str(error)) from None
@@ -111,4 +116,6 @@ def run(args: argparse.Namespace) -> int:
             write_outputs(finished, files, kept)
         except OutputError as error:
             raise CliError(str(error)) from None
+    if refused:
+        raise CliError(refused[0])
     return code

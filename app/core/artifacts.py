@@ -46,6 +46,14 @@ NOTES_ROOM: Final = 16 * 1024
 REQUEST_FILES_LIMIT: Final = REQUEST_LIMIT - NOTES_ROOM
 # A reader never inflates one file beyond this (a ConfigMap's gzip could be a bomb).
 INFLATED_LIMIT: Final = 256 * 1024 * 1024
+# The finisher's notes name each file it did not send at most once, in a line or two: a few
+# hundred bytes. Anything bigger, longer or deeper is not a finisher's, and is refused before
+# it is parsed (600,000 notes once cost the controller 250 MiB).
+LEFT_OUT_LIMIT: Final = 8 * 1024
+LEFT_OUT_ENTRIES: Final = len(FILES)
+REASON_LIMIT: Final = 200
+# One part for each file, and one for the notes.
+PARTS_LIMIT: Final = len(FILES) + 1
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
 SERVICE_ACCOUNT_PREFIX: Final = "system:serviceaccount:"
@@ -87,15 +95,73 @@ def decode_left_out(text: str | None) -> list[LeftOut]:
     """What is left out, from :func:`encode_left_out`'s JSON; nothing if it is not that."""
     try:
         document = json.loads(text or "[]")
-    except ValueError:
+    except (ValueError, RecursionError):  # a finisher reads this from the controller's answer
         return []
     if not isinstance(document, list):
         return []
     return [
-        LeftOut(str(entry.get("file", ""))[:64], str(entry.get("reason", ""))[:200])
+        LeftOut(str(entry.get("file", ""))[:64], str(entry.get("reason", ""))[:REASON_LIMIT])
         for entry in document
         if isinstance(entry, dict)
     ]
+
+
+def _depth(text: str) -> int:
+    """How deep ``text``'s arrays and objects nest, strings skipped: checked before parsing."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def read_left_out(raw: bytes, sent: Iterable[str]) -> list[LeftOut]:
+    """The notes of a request's ``left-out.json``: one for each of :data:`FILES` not ``sent``.
+
+    Strict where :func:`decode_left_out` is lenient: these come from a caller, not from our
+    own ConfigMap, and the answer repeats them.
+
+    Raises:
+        ValueError: (one line) for anything :func:`encode_left_out` does not write.
+    """
+    if len(raw) > LEFT_OUT_LIMIT:
+        raise ValueError(f"{LEFT_OUT_PART} is larger than {LEFT_OUT_LIMIT} bytes")
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise ValueError(f"{LEFT_OUT_PART} is not UTF-8") from None
+    if _depth(text) > 2:
+        raise ValueError(f"{LEFT_OUT_PART} nests deeper than a list of objects")
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"{LEFT_OUT_PART} is not JSON: {str(error)[:60]}") from None
+    if not isinstance(document, list) or len(document) > LEFT_OUT_ENTRIES:
+        raise ValueError(f"{LEFT_OUT_PART} is not a list of at most {LEFT_OUT_ENTRIES} notes")
+    named = set(sent)
+    notes: list[LeftOut] = []
+    for entry in document:
+        if not isinstance(entry, dict) or set(entry) != {"file", "reason"}:
+            raise ValueError(f"{LEFT_OUT_PART}: each note is {{file, reason}}")
+        file, reason = entry["file"], entry["reason"]
+        if not isinstance(reason, str) or file not in FILES or file in named:
+            raise ValueError(f"{LEFT_OUT_PART}: a note on {str(file)[:40]!r} is not ours")
+        named.add(file)
+        notes.append(LeftOut(file, reason[:REASON_LIMIT]))
+    return notes
 
 
 def _sacrifice(sizes: Mapping[str, int], limit: int, room: str) -> list[LeftOut]:

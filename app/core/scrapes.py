@@ -10,19 +10,24 @@ own reads tells how many scrapes someone else (Prometheus) completed.
 import re
 from dataclasses import dataclass
 
-_COUNTER = re.compile(
-    r'^promhttp_metric_handler_requests_total\{[^}]*code="200"[^}]*\}\s+([0-9.eE+]+)', re.MULTILINE
-)
+_COUNTER = r'^promhttp_metric_handler_requests_total\{[^}]*code="200"[^}]*\}\s+([0-9.eE+]+)'
+_COUNTER_TEXT = re.compile(_COUNTER, re.MULTILINE)
+# The finisher searches the bytes it read: a decoded copy of a big answer would double it.
+_COUNTER_BYTES = re.compile(_COUNTER.encode(), re.MULTILINE)
 
 
-def completed_scrapes(metrics_text: str) -> int | None:
+def completed_scrapes(metrics: str | bytes) -> int | None:
     """The exporter's count of completed scrapes, or None if it does not report one."""
-    match = _COUNTER.search(metrics_text)
+    match = (
+        _COUNTER_BYTES.search(metrics)
+        if isinstance(metrics, bytes)
+        else _COUNTER_TEXT.search(metrics)
+    )
     if match is None:
         return None
     try:
         return int(float(match.group(1)))
-    except ValueError:
+    except (ValueError, OverflowError):  # "1e999" is a number, but no count
         return None
 
 

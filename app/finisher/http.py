@@ -1,12 +1,21 @@
-"""The finisher's few HTTP calls, on the standard library.
+"""The finisher's few HTTP calls, on the standard library, each bounded in bytes and time.
 
 It lives in every test pod, so it stays small: no HTTP client package, no event loop.
 ``http.client`` (which loads ``ssl``, megabytes) is imported on the first request, so the
 supervisor, which only parses URLs, never pays for it.
+
+What Locust and the exporter answer is not ours: a test's error pages can make Locust's
+stats tens of megabytes, and a stuck or hostile server can drip a byte at a time. A socket
+timeout bounds each ``recv``, not a read, so every receive here is given what is left of one
+wall-clock deadline, headers and chunk lines included; every body is read in chunks and
+given up past its byte cap. Both raise :class:`ReadCapError`, which the callers turn into a
+line of the summary: a read given up never costs the finisher its memory or its pod.
 """
 
 import json
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -14,7 +23,62 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     import http.client
 
+    from _typeshed import WriteableBuffer
+
 QuitOutcome = Literal["quit", "gone", "answered"]
+
+CHUNK = 64 * 1024
+# Each receive waits at most this long for a first byte (what the finisher always allowed).
+IDLE_SECONDS = 3.0
+# The exporter's /metrics: about 1 KiB per request name and one line per kind of error, and
+# Locust lists 500 of each at most; a bigger answer is given up (it is held whole, twice for
+# a moment, in a worker that has half of 64 MiB to spare).
+GET_LIMIT = 4 * 1024 * 1024
+# The exporter answers once it has read Locust (its own timeout is 5 s).
+GET_SECONDS = 10.0
+QUIT_SECONDS = 5.0
+
+
+class ReadCapError(OSError):
+    """A read given up at its cap, in bytes or in time: the summary says which."""
+
+
+class _DeadlineSocket(socket.socket):
+    """A socket whose every receive ends by one deadline, however slowly bytes arrive."""
+
+    deadline: float
+    idle: float
+    seconds: float
+
+    def _arm(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise ReadCapError(f"not read within {self.seconds:g} s")
+        self.settimeout(min(self.idle, remaining))
+
+    def _timed_out(self) -> ReadCapError | None:
+        """The cap, when the deadline (not the idle timeout) ended the receive."""
+        if time.monotonic() < self.deadline:
+            return None
+        return ReadCapError(f"not read within {self.seconds:g} s")
+
+    def recv_into(self, buffer: "WriteableBuffer", nbytes: int = 0, flags: int = 0) -> int:
+        self._arm()
+        try:
+            return super().recv_into(buffer, nbytes, flags)
+        except TimeoutError:
+            raise self._timed_out() or TimeoutError("timed out") from None
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self._arm()
+        try:
+            return super().recv(bufsize, flags)
+        except TimeoutError:
+            raise self._timed_out() or TimeoutError("timed out") from None
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit / 2**10:g} KiB"
 
 
 @dataclass(frozen=True)
@@ -41,33 +105,81 @@ class Endpoint:
             raise ValueError(f"{shown} is not an http://host:port URL")
         return cls(parts.hostname, port)
 
-    def _connection(self, timeout: float) -> "http.client.HTTPConnection":
+    def _connection(self, seconds: float, idle: float) -> "http.client.HTTPConnection":
+        """A connection whose every receive ends ``seconds`` from now at the latest."""
         import http.client
 
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        deadline = time.monotonic() + seconds
+        connection = http.client.HTTPConnection(self.host, self.port)
+        plain = socket.create_connection((self.host, self.port), min(idle, seconds))
+        sock = _DeadlineSocket(fileno=plain.detach())
+        sock.deadline, sock.idle, sock.seconds = deadline, idle, seconds
+        sock.settimeout(min(idle, seconds))
+        connection.sock = sock
+        return connection
 
-    def get(self, path: str, timeout: float = 3.0) -> tuple[int, bytes]:
-        """GET ``path``.
+    def stream(
+        self,
+        path: str,
+        sink: Callable[[bytes], object],
+        *,
+        limit: int,
+        seconds: float,
+        idle: float = IDLE_SECONDS,
+    ) -> int:
+        """GET ``path``; hand a 200's body to ``sink`` chunk by chunk. The HTTP status.
 
         Raises:
+            ReadCapError: past ``limit`` bytes of body, or ``seconds`` after the start.
             OSError, http.client.HTTPException: when it cannot be read.
         """
-        connection = self._connection(timeout)
+        import http.client
+
+        connection = self._connection(seconds, idle)
         try:
             connection.request("GET", path)
             response = connection.getresponse()
-            return response.status, response.read()
+            if response.status != 200:
+                return response.status
+            size = 0
+            # read1: what has arrived, so the deadline is looked at between any two receives.
+            while chunk := response.read1(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise ReadCapError(f"more than {_size(limit)}")
+                sink(chunk)
+            if response.length:  # the server closed before the Content-Length it announced
+                raise http.client.IncompleteRead(b"", response.length)
+            return response.status
         finally:
             connection.close()
 
-    def get_json(self, path: str, timeout: float = 3.0) -> dict[str, Any] | None:
-        """GET a JSON object; None if unreachable, not 200 or not JSON."""
+    def get(
+        self,
+        path: str,
+        timeout: float = IDLE_SECONDS,
+        *,
+        limit: int = GET_LIMIT,
+        seconds: float = GET_SECONDS,
+    ) -> tuple[int, bytes]:
+        """GET ``path``: the status and (for a 200) the body, at most ``limit`` bytes.
+
+        Raises:
+            ReadCapError: past ``limit`` bytes, or ``seconds`` after the start.
+            OSError, http.client.HTTPException: when it cannot be read.
+        """
+        pieces: list[bytes] = []
+        status = self.stream(path, pieces.append, limit=limit, seconds=seconds, idle=timeout)
+        return status, b"".join(pieces)
+
+    def get_json(self, path: str, timeout: float = IDLE_SECONDS) -> dict[str, Any] | None:
+        """GET a small JSON object; None if unreachable, too large, not 200 or not JSON."""
         import http.client
 
         try:
             status, body = self.get(path, timeout)
             document = json.loads(body) if status == 200 else None
-        except (OSError, http.client.HTTPException, ValueError):
+        except (OSError, http.client.HTTPException, ValueError, RecursionError):
             return None
         return document if isinstance(document, dict) else None
 
@@ -79,11 +191,15 @@ class Endpoint:
         """
         import http.client
 
-        connection = self._connection(timeout)
+        try:
+            connection = self._connection(QUIT_SECONDS, timeout)
+        except ConnectionRefusedError:
+            return "gone", "connection refused"
+        except OSError as error:
+            return "answered", f"no clean exit: {error}"
         try:
             connection.request("POST", path)
-            response = connection.getresponse()
-            response.read()
+            response = connection.getresponse()  # an answer: it did not quit; its body is not read
             return "answered", f"HTTP {response.status}"
         except ConnectionRefusedError:
             return "gone", "connection refused"

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from app.core.exporter_outcome import ExporterOutcome, describe
 from app.core.finish_plan import ExporterDeadline, waits_for_scrape
@@ -58,8 +59,15 @@ from app.finisher.handoff import (
     WorkerFailed,
     note_once,
 )
+from app.finisher.http import ReadCapError
 from app.finisher.master import find_in_time, known_master
 from app.finisher.processes import Process, open_pidfd, still_running
+from app.finisher.stats_read import (
+    STATS_LIMIT,
+    STATS_SECONDS,
+    StatsReader,
+    StatsTooLargeError,
+)
 from app.finisher.summary_file import write_summary
 
 log = logging.getLogger(__name__)
@@ -72,7 +80,7 @@ LOCUST_LISTS_AT_MOST = 500
 
 
 # The exporter's per-request gauges; they keep their last values once Locust is gone.
-_NUMBERS_LINE = "locust_requests_num_requests{"
+_NUMBERS_LINE = b"locust_requests_num_requests{"
 # The worker is the process the kernel's OOM killer should pick in our container, never the
 # supervisor; raising one's own score needs no privilege.
 OOM_SCORE_ADJ = Path("/proc/self/oom_score_adj")
@@ -216,6 +224,7 @@ class Finisher:
         self._sent_summary = ""
         self.keeper = ArtifactKeeper(config)
         self._artifacts_totals: tuple[int, int] | None = None
+        self._metrics_given_up = False  # an exporter's answer was past its cap
 
     def send_summary(self) -> None:
         """Hand the supervisor the summary as of now, if it changed."""
@@ -233,6 +242,17 @@ class Finisher:
             return None
         try:
             status, body = exporter.get("/metrics")
+        except ReadCapError as error:
+            # Held whole it would cost the worker its memory. It answered, so it holds the
+            # totals; only its scrapes cannot be counted, as when it has no counter.
+            log.info("exporter's /metrics given up: %s", error)
+            self._metrics_given_up = True
+            self.progress.counter_missing = True
+            self.progress.note(
+                f"the exporter's /metrics was given up ({error}): its scrapes could not be "
+                "counted, so it was ended after the TTL"
+            )
+            return None
         except OSError as error:
             log.info("exporter not readable: %s", error)
             return None
@@ -241,12 +261,12 @@ class Finisher:
             return None
         if status != 200:
             return None
-        text = body.decode(errors="replace")
-        if _NUMBERS_LINE in text:
+        # Bytes, not text: a decoded copy would double what a big answer costs.
+        if _NUMBERS_LINE in body:
             self.progress.exporter_had_data = True
         elif self.progress.exporter_had_data is None:
             self.progress.exporter_had_data = False
-        counter = completed_scrapes(text)
+        counter = completed_scrapes(body)
         if counter is None:
             self.progress.counter_missing = True
         return counter
@@ -257,10 +277,11 @@ class Finisher:
         if counter is None and self.progress.counter_missing:
             # It answered, so it now holds the totals; only its scrapes cannot be counted.
             self.progress.primed = True
-            self.progress.note(
-                "the exporter does not count its scrapes (no promhttp counter): "
-                "no final scrape can be confirmed, so it was ended after the TTL"
-            )
+            if not self._metrics_given_up:  # else its own note says why
+                self.progress.note(
+                    "the exporter does not count its scrapes (no promhttp counter): "
+                    "no final scrape can be confirmed, so it was ended after the TTL"
+                )
             return True
         if counter is None:
             self.progress.note("could not prime the exporter: it did not answer /metrics")
@@ -296,12 +317,36 @@ class Finisher:
 
     # ----------------------------------------------------------------- the master
 
+    def _read_stats(self) -> dict[str, Any] | None:
+        """Locust's stats as the summary needs them, parsed as they stream; None if not read."""
+        reader = StatsReader()
+        try:
+            status = self.config.locust.stream(
+                "/stats/requests",
+                reader.feed,
+                limit=STATS_LIMIT,
+                seconds=STATS_SECONDS,
+                idle=STATS_SECONDS,
+            )
+            return reader.document() if status == 200 else None
+        except (ReadCapError, StatsTooLargeError) as error:
+            log.info("Locust's stats given up: %s", error)
+            self.progress.note(
+                f"Locust's stats were not read ({error}): the totals are from the last "
+                "read that fit, if any"
+            )
+        except (OSError, ValueError) as error:
+            log.info("Locust's stats not read: %s", error)
+        except Exception as error:  # http.client errors: a broken answer is no answer
+            log.info("Locust's stats answered badly: %s", error)
+        return None
+
     def _poll_stats(self) -> None:
-        stats = self.config.locust.get_json("/stats/requests")
+        stats = self._read_stats()
         if stats is None:
             return
         progress = self.progress
-        # Keep the summary only: the read of a test with thousands of names is megabytes.
+        # Keep the summary only (of a read that kept only what the summary needs).
         progress.totals = summarize_stats(stats)
         for key, what in (("stats", "request names"), ("errors", "kinds of error")):
             listed = stats.get(key)

@@ -5,12 +5,18 @@ create, update. Going through the generated models would drop fields they do not
 tie us to the generator's churn (the client's v36 broke many users), so this module uses
 the client only for what it is good at (configuration, authentication, TLS, connection
 pooling) and moves raw JSON.
+
+Every answer is read as an untrusted input, whatever sits at the kubeconfig's address: read in
+chunks and cut past a size cap, and decoded only when its nesting and its count of JSON values
+are bounded (:class:`AnswerLimits`), so a hostile answer costs a bounded amount of memory and
+ends as one :class:`NotAnApiServerError`, never a ``RecursionError``.
 """
 
 import json
 import os
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +86,90 @@ def api_error(status: int, message: str) -> KubeError:
     return GoneError(message) if status == 410 else KubeError(status, message)
 
 
-def decode_watch_event(line: bytes) -> JsonDict:
-    """One line of a watch stream; an ERROR event is raised as the error it carries."""
-    event: JsonDict = json.loads(line)
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AnswerLimits:
+    """What one answer (an object, a list page, a watch event) may cost before it is refused.
+
+    The defaults suit the controller's pages of 100 pods. ``wait`` and ``report`` use
+    :data:`READER_LIMITS`: their pages are small, and their memory is a CI runner's.
+    """
+
+    # Bytes of one answer or watch line. etcd keeps an object within 1.5 MiB (as JSON, with
+    # base64 for binaryData, about 2 MiB); a page holds ``limit`` of them.
+    size: int = 32 * MIB
+    # JSON values (commas and brackets, counted before decoding): each costs up to ~200 bytes
+    # of Python objects, so 16 MiB of ``[{},{},...]`` alone would take 450 MiB.
+    values: int = 2_000_000
+    # Kubernetes objects nest about 20 deep (managedFields mirror the object); 100 leaves room
+    # for any real one and keeps recursive code (json.dumps, deepcopy) far from its limit.
+    depth: int = 100
+
+
+# 16 MiB holds a page of 8 of the largest objects; 300,000 values is about 60 MiB of Python
+# objects at worst, and over 100 pods of ~2,000 values each (status and managedFields in).
+READER_LIMITS = AnswerLimits(size=16 * MIB, values=300_000)
+
+
+class RefusedAnswerError(ValueError):
+    """JSON that is not decoded: too many values, too deep, or not JSON at all (one line)."""
+
+
+def _depth(document: Any, limit: int) -> int:
+    """How deep ``document`` nests, counted without recursion, stopping past ``limit``."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def decode_json(data: bytes | bytearray | str, limits: AnswerLimits = READER_LIMITS) -> Any:
+    """JSON from an untrusted source, within ``limits`` (its size is the caller's to cap).
+
+    Raises:
+        RefusedAnswerError: when it is not JSON, has too many values or nests too deeply.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    values = raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+    if values > limits.values:
+        raise RefusedAnswerError(f"has over {limits.values} JSON values")
+    try:
+        document = json.loads(data)
+    except RecursionError:
+        raise RefusedAnswerError(f"is nested more than {limits.depth} deep") from None
+    except ValueError as error:
+        raise RefusedAnswerError(f"is not JSON: {_first_line(error)}") from None
+    if _depth(document, limits.depth) > limits.depth:
+        raise RefusedAnswerError(f"is nested more than {limits.depth} deep")
+    return document
+
+
+def decode_watch_event(line: bytes | bytearray, limits: AnswerLimits = READER_LIMITS) -> JsonDict:
+    """One line of a watch stream; an ERROR event is raised as the error it carries.
+
+    Raises:
+        NotAnApiServerError: when the line is not a watch event within ``limits``.
+    """
+    try:
+        event = decode_json(line, limits)
+    except RefusedAnswerError as error:
+        raise NotAnApiServerError(200, f"a watch event from the API server {error}") from None
+    if not isinstance(event, dict):
+        raise NotAnApiServerError(200, "a watch event from the API server is not an object")
     if event.get("type") == "ERROR":
-        status = event.get("object") or {}
-        raise api_error(int(status.get("code") or 500), str(status.get("message")))
+        status = event.get("object")
+        status = status if isinstance(status, dict) else {}
+        code = status.get("code")
+        raise api_error(code if isinstance(code, int) else 500, str(status.get("message"))[:300])
     return event
 
 
@@ -100,11 +184,11 @@ def _first_line(error: BaseException) -> str:
 
 def _error_message(status: int, body: bytes) -> str:
     try:
-        document = json.loads(body)
-    except ValueError:
+        document = decode_json(body)
+    except RefusedAnswerError:
         document = None
     if isinstance(document, dict):
-        return str(document.get("message") or document.get("reason") or body[:200])
+        return str(document.get("message") or document.get("reason") or body[:200])[:300]
     # Not a Status object: a proxy or load balancer answered; its first line says enough.
     text = body[:200].decode(errors="replace").strip()
     return text.splitlines()[0] if text else "no body"
@@ -127,6 +211,40 @@ def _transport_error(error: BaseException, seconds: float | None) -> KubeError:
 
 # What a failing request can raise below us: aiohttp's errors, socket errors, and its timeouts.
 TRANSPORT_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+
+# Of an error's body, what is read: a Status object is a few hundred bytes.
+ERROR_BODY_LIMIT = 64 * 1024
+
+
+def _mib(size: int) -> str:
+    return f"{size / MIB:g} MiB"
+
+
+async def _read_capped(
+    response: aiohttp.ClientResponse, limit: int, *, cut: bool = False
+) -> bytearray:
+    """The body, read in chunks: at most ``limit`` bytes of it are ever held.
+
+    Past ``limit``, the rest is not read: with ``cut`` the first ``limit`` bytes are the
+    answer, else the answer is refused. The caller closes the response, and with it the
+    connection a refused answer was still coming on.
+
+    Raises:
+        NotAnApiServerError: for an answer larger than ``limit`` (not ``cut``).
+    """
+    too_large = NotAnApiServerError(
+        response.status, f"the API server's answer is larger than {_mib(limit)}; refused"
+    )
+    if (response.content_length or 0) > limit and not cut:
+        raise too_large
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(256 * 1024):
+        body += chunk
+        if len(body) > limit:
+            if cut:
+                return body[:limit]
+            raise too_large
+    return body
 
 
 def path_of(
@@ -187,14 +305,20 @@ _KUBECONFIG_ERRORS = (
 class KubeClient:
     """Dict-in, dict-out REST calls with the official client's configuration and auth."""
 
-    def __init__(self, api: ApiClient, namespace: str = "default") -> None:
+    def __init__(
+        self, api: ApiClient, namespace: str = "default", limits: AnswerLimits | None = None
+    ) -> None:
         self._api = api
         # The namespace kubectl would use: the context's, or the pod's own.
         self.namespace = namespace
+        self.limits = limits or AnswerLimits()
 
     @classmethod
     async def connect(
-        cls, kubeconfig: str | None = None, context: str | None = None
+        cls,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        limits: AnswerLimits | None = None,
     ) -> "KubeClient":
         """From ``kubeconfig`` (or $KUBECONFIG, ~/.kube/config), or the pod's service account.
 
@@ -219,7 +343,7 @@ class KubeClient:
             raise ConfigurationMissingError(
                 f"{where} is not a usable Kubernetes configuration: {_first_line(error)}"
             ) from None
-        return cls(api, str(namespace))
+        return cls(api, str(namespace), limits)
 
     async def close(self) -> None:
         """Release connections."""
@@ -265,14 +389,21 @@ class KubeClient:
         """Call and decode; non-2xx and non-JSON answers raise :class:`KubeError`."""
         response = await self._call(method, path, query, body, content_type, request_timeout)
         try:
-            data = await response.read()
+            if response.status >= 300:
+                # A Status is a few hundred bytes; the rest of a larger body is not read.
+                data = await _read_capped(response.response, ERROR_BODY_LIMIT, cut=True)
+                raise api_error(response.status, _error_message(response.status, bytes(data)))
+            data = await _read_capped(response.response, self.limits.size)
         except TRANSPORT_ERRORS as error:
             raise _transport_error(error, request_timeout) from None
-        if response.status >= 300:
-            raise api_error(response.status, _error_message(response.status, data))
+        finally:
+            response.response.close()
         try:
-            document = json.loads(data) if data else {}
-        except ValueError:
+            document = decode_json(data, self.limits) if data else {}
+        except RefusedAnswerError as error:
+            if not str(error).startswith("is not JSON"):
+                answer = f"the API server's answer {error}"
+                raise NotAnApiServerError(response.status, answer) from None
             document = None
         if not isinstance(document, dict):
             kind = response.headers.get("Content-Type") or "no content type"
@@ -331,20 +462,33 @@ class KubeClient:
         }
         response = await self._call("GET", path, params, request_timeout=timeout_seconds + 30)
         if response.status >= 300:
-            data = await response.read()
-            raise api_error(response.status, _error_message(response.status, data))
+            try:
+                data = await _read_capped(response.response, ERROR_BODY_LIMIT, cut=True)
+            except TRANSPORT_ERRORS as error:
+                raise _transport_error(error, timeout_seconds + 30) from None
+            finally:
+                response.response.close()
+            raise api_error(response.status, _error_message(response.status, bytes(data)))
         # Events are newline-delimited JSON; a pod can be longer than aiohttp's line limit, so
-        # lines are cut from raw chunks here.
-        pending = b""
+        # lines are cut from raw chunks here, each within the size of one answer.
+        pending = bytearray()
         try:
             async for chunk in response.response.content.iter_any():
                 pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield decode_watch_event(line)
+                if b"\n" in chunk:
+                    *lines, rest = pending.split(b"\n")
+                    pending = bytearray(rest)
+                    for line in lines:
+                        if line.strip():
+                            yield decode_watch_event(line, self.limits)
+                if len(pending) > self.limits.size:
+                    too_large = f"larger than {_mib(self.limits.size)}; refused"
+                    raise NotAnApiServerError(
+                        200, f"a watch event from the API server is {too_large}"
+                    )
         except TRANSPORT_ERRORS as error:
             # A cut stream is an ordinary watch ending for the caller: it watches again.
             raise _transport_error(error, timeout_seconds + 30) from None
         finally:
-            response.response.release()
+            # Closed, not released: a stream left mid-way must not go back to the pool.
+            response.response.close()

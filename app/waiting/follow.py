@@ -31,10 +31,23 @@ from app.core.load_test_status import (
     summary_table,
 )
 from app.core.results import FinishedTest
-from app.kube.client import GoneError, KubeClient, KubeError, NotAnApiServerError, path_of
+from app.kube.client import (
+    GoneError,
+    KubeClient,
+    KubeError,
+    NotAnApiServerError,
+    RefusedAnswerError,
+    decode_json,
+    path_of,
+)
 from app.waiting.selectors import label_selector, owned_by
 
 PASSED, FAILED, UNDECIDED = 0, 1, 2
+
+# A master Job runs one pod at a time, and a new one per retry (backoffLimit, 6 by default):
+# pages of a few, and more pods than this is not a load test's Job.
+PODS_PAGE = 10
+MAX_PODS = 100
 
 JsonDict = dict[str, Any]
 
@@ -199,6 +212,7 @@ class Follower:
             job = await self._get_or_none(path_of("jobs", namespace, self.target.job, "batch/v1"))
             if job is None:
                 return None, None
+            job = _readable(job)
             self._seen_job = True
             uid = str(podview.mapping(job, "metadata").get("uid") or "")
             if uid != self._job_uid:  # first seen, or deleted and made again under its name
@@ -223,14 +237,21 @@ class Follower:
         return owned_by(pod, self._job_uid)
 
     async def _list_pods(self) -> None:
-        listed = await self.client.get(path_of("pods", self.target.namespace), **self._pod_query)
-        self._answered()
-        self._pods = {
-            str(podview.mapping(p, "metadata").get("uid")): dict(p)
-            for p in podview.objects(listed, "items")
-            if self._ours(p)
-        }
+        pods: dict[str, JsonDict] = {}
+        listed: JsonDict = {}
+        path = path_of("pods", self.target.namespace)
+        async for listed in self.client.list_pages(path, PODS_PAGE, **self._pod_query):
+            self._answered()
+            for pod in podview.objects(listed, "items"):
+                if self._ours(pod):
+                    pods[str(podview.mapping(pod, "metadata").get("uid"))] = _readable(pod)
+            self._check_count(len(pods))
+        self._pods = pods
         self._pod_version = str(podview.mapping(listed, "metadata").get("resourceVersion") or "")
+
+    def _check_count(self, pods: int) -> None:
+        if pods > MAX_PODS:
+            raise NoVerdictError(f"{self.target.label} has more than {MAX_PODS} pods")
 
     async def _watch_pods(self, seconds: float) -> None:
         """Take the pods' changes for ``seconds``, each one, from where the last look ended.
@@ -265,7 +286,7 @@ class Follower:
 
     def _apply(self, event: JsonDict) -> bool:
         """Take one watch event; True when it may have ended the test (look now)."""
-        pod = podview.mapping(event, "object")
+        pod = _readable(podview.mapping(event, "object"))
         metadata = podview.mapping(pod, "metadata")
         self._pod_version = podview.text(metadata, "resourceVersion") or self._pod_version
         if event.get("type") not in ("ADDED", "MODIFIED", "DELETED") or not self._ours(pod):
@@ -276,11 +297,12 @@ class Follower:
             self._pods.pop(uid, None)
             # Its last state: the verdict, if the master had exited, and the finisher's summary.
             if self._last_status is None or status.exit_code is not None:
-                self._last_pod, self._last_status = dict(pod), status
+                self._last_pod, self._last_status = pod, status
             return status.exit_code is not None
-        self._pods[uid] = dict(pod)
+        self._pods[uid] = pod
+        self._check_count(len(self._pods))
         if status.finished:  # kept too in case the pod is gone by the look (TTL 0)
-            self._last_pod, self._last_status = dict(pod), status
+            self._last_pod, self._last_status = pod, status
         return status.finished
 
     async def _look(self, job: JsonDict | None, pod: JsonDict | None) -> int | None:
@@ -409,3 +431,28 @@ class Follower:
             for line in summary_table(status.summary):
                 self.say(line)
         return PASSED if status.passed else FAILED
+
+
+def _readable(pod: Mapping[str, Any]) -> JsonDict:
+    """``pod`` without the JSON annotations that are refused unread (nested too deep, ...).
+
+    The readers of those annotations take JSON that is not theirs as no annotation at all;
+    this makes one nested deeper than the interpreter's recursion limit the same.
+    """
+    metadata = podview.mapping(pod, "metadata")
+    annotations = podview.mapping(metadata, "annotations")
+    refused = [key for key, value in annotations.items() if not _decodable(value)]
+    if not refused:
+        return dict(pod)
+    kept = {key: value for key, value in annotations.items() if key not in refused}
+    return {**pod, "metadata": {**metadata, "annotations": kept}}
+
+
+def _decodable(value: Any) -> bool:
+    if not isinstance(value, str) or not value.lstrip().startswith(("{", "[")):
+        return True
+    try:
+        decode_json(value)
+    except RefusedAnswerError as error:
+        return str(error).startswith("is not JSON")
+    return True

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.results import FinishedTest, encode_document, junit_xml, markdown, stats_of
-from app.waiting.artifacts import KeptArtifacts
+from app.waiting.artifacts import ArtifactsError, KeptArtifacts, write_artifacts
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
@@ -51,10 +51,6 @@ def _write(path: Path, content: str | bytes, *, append: bool = False) -> None:
         file.write(data)
 
 
-def _writer(content: bytes) -> Callable[[Path], None]:
-    return lambda path: _write(path, content)
-
-
 def _same_file(one: Path | None, other: Path | None) -> bool:
     return one is not None and other is not None and one.resolve() == other.resolve()
 
@@ -72,16 +68,14 @@ def _writes(
         page = markdown(finished) + "\n"
         writes.append((files.step_summary, lambda p: _write(p, page, append=True)))
     if files.report_dir is not None:
-        stats = kept.stats if kept and kept.stats is not None else stats_of(finished.summary)
+        stats = stats_of(finished.summary)
         directory = files.report_dir
         writes.append((directory / SUMMARY_FILE, lambda p: _write(p, encode_document(finished))))
-        writes.append(
-            (directory / STATS_FILE, lambda p: _write(p, json.dumps(stats, indent=2) + "\n"))
-        )
-        for name, data in (kept.files() if kept else {}).items():
-            # stats.json is written above, from the kept stats when there are some.
-            if name != STATS_FILE:
-                writes.append((directory / name, _writer(data)))
+        if kept is None or kept.stats_json is None:
+            # Locust's own stats, when kept, are written as kept by write_artifacts.
+            writes.append(
+                (directory / STATS_FILE, lambda p: _write(p, json.dumps(stats, indent=2) + "\n"))
+            )
     return writes
 
 
@@ -97,6 +91,11 @@ def write_outputs(finished: FinishedTest, files: OutputFiles, kept: KeptArtifact
             write(path)
         except OSError as error:
             failed.append(f"cannot write {path}: {error.strerror or error}")
+    if files.report_dir is not None and kept is not None:
+        try:
+            write_artifacts(kept, files.report_dir)
+        except ArtifactsError as error:
+            failed.append(str(error))
     if failed:
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
         raise OutputError(failed[0] + more)

@@ -4,6 +4,7 @@ Each is written for a passed and a failed test alike; the exit code stays the ve
 output that cannot be written is exit 2 with one line, never 1.
 """
 
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,7 +165,12 @@ FINISHED = FinishedTest(
 
 
 def test_kept_artifacts_land_in_the_report_folder_with_their_fuller_stats(tmp_path: Path) -> None:
-    kept = KeptArtifacts(html=b"<html>Locust report</html>", stats={"stats": [], "errors": []})
+    stats = b'{"stats": [], "errors": []}'
+    kept = KeptArtifacts(
+        gzipped={"report.html": gzip.compress(b"<html>Locust report</html>")},
+        stats=json.loads(stats),
+        stats_json=stats,
+    )
     write_outputs(FINISHED, OutputFiles(report_dir=tmp_path / "r"), kept)
     assert (tmp_path / "r" / "report.html").read_bytes() == b"<html>Locust report</html>"
     assert json.loads((tmp_path / "r" / "stats.json").read_text()) == {"stats": [], "errors": []}
