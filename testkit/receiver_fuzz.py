@@ -51,6 +51,7 @@ from app.core.artifacts import (
 )
 from app.kube.client import KubeClient
 from testkit.fake_kube import FakeKube
+from testkit.fuzz_report import fuzz_report
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "loadtests"
@@ -764,16 +765,9 @@ def report(tally: Tally, seed: int) -> str:
         ("receiver peak RSS", f"{tally.peak_rss_kib / 1024:.0f} MiB"),
         ("wall time", f"{tally.wall_seconds:.0f} s"),
     ]  # fmt: skip
-    lines = ["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
-    lines.append(f"\ninputs per family: {dict(tally.families)}")
-    if tally.defects:
-        lines.append("\nDEFECTS (replay one with --show INDEX):")
-        for kind, examples in tally.defects.items():
-            lines.append(f"- {kind}: {tally.defect_counts[kind]}")
-            lines += [f"    {example}" for example in examples]
-    else:
-        lines.append("\nno defects")
-    return "\n".join(lines)
+    return fuzz_report(
+        rows, f"inputs per family: {dict(tally.families)}", tally.defects, tally.defect_counts
+    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from app.core.cluster_config import InjectionConfig
 from app.finisher.config import ConfigurationError, add_arguments, resolve
 from app.webhook.handler import MAX_BODY_BYTES, handle_review
 from devcluster.processes import free_port
+from testkit.fuzz_report import fuzz_report
 from testkit.pod_fixtures import load_pod, pod_cases, pod_review
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1065,13 +1066,9 @@ def report(tally: Tally, seed: int) -> str:
         ("webhook peak RSS", f"{tally.peak_rss_kib / 1024:.0f} MiB"),
         ("wall time", f"{tally.wall_seconds:.0f} s"),
     ]  # fmt: skip
-    lines = ["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
-    lines.append(f"\nconnection problems: {connection}; inputs per family: {dict(tally.families)}")
-    if tally.defects:
-        lines.append("\nDEFECTS (replay one with --show INDEX):")
-        for kind, examples in tally.defects.items():
-            lines.append(f"- {kind}: {tally.defect_counts[kind]}")
-            lines += [f"    {example}" for example in examples]
-    else:
-        lines.append("\nno defects")
-    return "\n".join(lines)
+    return fuzz_report(
+        rows,
+        f"connection problems: {connection}; inputs per family: {dict(tally.families)}",
+        tally.defects,
+        tally.defect_counts,
+    )

@@ -25,11 +25,10 @@ from app.core.artifacts import (
     STATS_JSON,
     artifacts_configmap,
 )
-from app.core.summary import encode_summary
 from testkit import fake_kube
 from tests.waiting.measured import MIB, Run, run_measured
-from tests.waiting.pods import exited, job, master_pod
-from tests.waiting.summaries import summary
+from tests.waiting.pods import job, master_pod
+from tests.waiting.test_artifacts import finished_test
 
 NAMESPACE = "loadtests"
 JOB_PATH = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/t-master"
@@ -49,22 +48,13 @@ def fake() -> Iterator[fake_kube.FakeKube]:
 
 def arrange(fake: fake_kube.FakeKube, *, finished: bool = True) -> dict[str, Any]:
     """Job ``t-master`` and its pod, passed (with the controller's verdict) or running."""
-    master_job = job(namespace=NAMESPACE)
-    fake.put_job(master_job)
     if not finished:
+        master_job = job(namespace=NAMESPACE)
+        fake.put_job(master_job)
         pod = master_pod("t-master-abc", NAMESPACE, job=master_job)
         fake.put_pod(pod)
         return pod
-    pod = master_pod("t-master-abc", NAMESPACE, master=exited(0), phase="Succeeded", job=master_job)
-    pod["metadata"]["annotations"].update(
-        {
-            names.RESULT_ANNOTATION: "passed",
-            names.EXIT_CODE_ANNOTATION: "0",
-            names.SUMMARY_ANNOTATION: encode_summary(summary(failing=False)),
-        }
-    )
-    fake.put_pod(pod)
-    return pod
+    return finished_test(fake)
 
 
 def cli(tmp_path: Path, fake: fake_kube.FakeKube, *args: str) -> Run:
