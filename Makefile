@@ -19,14 +19,14 @@ HOST_PACKAGES := $(shell sed -e 's/\#.*//' devcluster/host-packages.txt | awk 'N
 OLDEST_KUBERNETES := 1.28
 RUN := $(UV) run --locked
 
-.PHONY: run test setup preflight build build-all images lint test-unit test-package test-processes test-cluster bench \
+.PHONY: run test setup preflight build build-all images lint test-side-by-side test-off-node test-unit test-package test-processes test-cluster bench \
 	clean-cluster release-manifests
 
 # The preflight comes first: a machine that cannot run the cluster says so in the first minute.
 run: setup preflight build
 	$(RUN) python -m devcluster.demo
 
-test: setup preflight lint test-unit test-package build-all test-processes test-cluster
+test: setup preflight lint test-unit build-all test-side-by-side
 
 setup:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -75,6 +75,13 @@ test-package: setup
 # Three at a time: each waits on Locust's clock in its own PID and network namespaces.
 test-processes: setup
 	$(RUN) pytest -m processes -n 3
+
+# The cluster tests mostly wait on Locust's clock on the node; the package and process tests,
+# which need no node, run beside them. Each part's output is printed whole when it ends.
+test-side-by-side: setup build-all
+	$(MAKE) --no-print-directory --output-sync=target -j2 test-cluster test-off-node
+
+test-off-node: test-package test-processes
 
 test-cluster: setup build-all
 	$(RUN) pytest -m cluster
