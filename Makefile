@@ -26,7 +26,7 @@ RUN := $(UV) run --locked
 run: setup preflight build
 	$(RUN) python -m devcluster.demo
 
-test: setup preflight lint build-all test-side-by-side
+test: setup preflight lint test-unit build-all test-side-by-side
 
 setup:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -76,12 +76,12 @@ test-package: setup
 test-processes: setup
 	$(RUN) pytest -m processes -n 3
 
-# The cluster tests mostly wait on Locust's clock on the node; the unit, package and process
-# tests, which need no node, run beside them. Each part's output is printed whole when it ends.
+# The cluster tests mostly wait on Locust's clock on the node; the package and process tests,
+# which need no node, run beside them. Each part's output is printed whole when it ends.
 test-side-by-side: setup build-all
 	$(MAKE) --no-print-directory --output-sync=target -j2 test-cluster test-off-node
 
-test-off-node: test-unit test-package test-processes
+test-off-node: test-package test-processes
 
 test-cluster: setup build-all
 	$(RUN) pytest -m cluster
