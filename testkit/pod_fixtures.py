@@ -42,7 +42,12 @@ def pod_rule_violations(pod: dict[str, Any]) -> list[str]:
     return problems
 
 
-def pod_review(pod: Any, namespace: str = "golden", uid: str = "4f2a") -> dict[str, Any]:
+def pod_review(
+    pod: Any,
+    namespace: str = "golden",
+    uid: str = "4f2a",
+    creator: str = "system:serviceaccount:kube-system:job-controller",
+) -> dict[str, Any]:
     """An AdmissionReview v1 for creating ``pod``, as kube-apiserver sends it to a webhook."""
     return {
         "apiVersion": "admission.k8s.io/v1",
@@ -54,5 +59,6 @@ def pod_review(pod: Any, namespace: str = "golden", uid: str = "4f2a") -> dict[s
             "operation": "CREATE",
             "namespace": namespace,
             "object": pod,
+            "userInfo": {"username": creator, "groups": ["system:serviceaccounts"]},
         },
     }

@@ -50,6 +50,7 @@ from app.core.artifacts import (
     encode_left_out,
 )
 from app.kube.client import KubeClient
+from testkit.admission import TEST_KEY, job_made_pod, job_of
 from testkit.fake_kube import FakeKube
 from testkit.fuzz_report import fuzz_report
 
@@ -78,17 +79,6 @@ NO_ANSWER = 0  # the server hung up without a status line
 # The API the receiver meets
 
 
-def _pod(name: str, uid: str) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "name": name, "namespace": NAMESPACE, "uid": uid,
-            "labels": {names.MANAGED_LABEL: "true"},
-            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "t-master",
-                                 "uid": "job-uid", "controller": True}],
-        }
-    }  # fmt: skip
-
-
 def _review(name: str, uid: str) -> dict[str, Any]:
     return {
         "authenticated": True,
@@ -103,7 +93,11 @@ def _review(name: str, uid: str) -> dict[str, Any]:
 def fake_api() -> FakeKube:
     """Two managed pods and their tokens (``GOOD_TOKEN``, ``OTHER_TOKEN``); any other is bad."""
     return FakeKube(
-        [_pod("t-master-abc", "pod-uid"), _pod("t-master-def", "pod-uid-2")],
+        [
+            job_made_pod("t-master-abc", "pod-uid", NAMESPACE),
+            job_made_pod("t-master-def", "pod-uid-2", NAMESPACE),
+        ],
+        jobs=[job_of(NAMESPACE)],
         token_reviews={
             GOOD_TOKEN: _review("t-master-abc", "pod-uid"),
             OTHER_TOKEN: _review("t-master-def", "pod-uid-2"),
@@ -184,7 +178,7 @@ def whole(content: bytes, **options: Any) -> tuple[bytes, ...]:
 
 def _gzip(rng: random.Random, size: int) -> bytes:
     # Random text compresses a little, like a report; level 1 keeps the generator fast.
-    return gzip.compress(rng.randbytes(size // 2).hex().encode()[:size], compresslevel=1)
+    return gzip.compress(rng.randbytes(size // 2).hex().encode()[:size], compresslevel=1, mtime=0)
 
 
 @functools.cache
@@ -323,13 +317,13 @@ def _notes_family(index: int, rng: random.Random) -> FuzzInput:
 
 
 def _parts_family(index: int, rng: random.Random) -> FuzzInput:
-    tiny = part(b"stats.json", gzip.compress(b"{}"))
+    tiny = part(b"stats.json", gzip.compress(b"{}", mtime=0))
     options: list[tuple[str, bytes, frozenset[int]]] = [
-        ("6 parts", body(*[part(f.encode(), gzip.compress(b"x")) for f in FILES],
-                         part(b"report.html", gzip.compress(b"y"))), REFUSED),
+        ("6 parts", body(*[part(f.encode(), gzip.compress(b"x", mtime=0)) for f in FILES],
+                         part(b"report.html", gzip.compress(b"y", mtime=0))), REFUSED),
         ("100 parts", body(*[tiny] * 100), REFUSED),
         ("50,000 parts", body(*[tiny] * 50_000), BAD),
-        ("an unknown part", body(part(b"x.bin", gzip.compress(b"x"))), REFUSED),
+        ("an unknown part", body(part(b"x.bin", gzip.compress(b"x", mtime=0))), REFUSED),
         ("not gzip", body(part(b"stats.json", b"{}")), REFUSED),
         ("empty part", body(part(b"stats.json", b"")), REFUSED),
         ("gzip bomb (64 MiB inflated)", body(part(b"report.html", _bomb())), OK),
@@ -369,14 +363,14 @@ def _sizes(index: int, rng: random.Random) -> FuzzInput:
         pieces = (head(short), good)  # the rest is read as a next request: garbage
         # A cut just past the closing boundary leaves a whole report: then 200 is right.
         return FuzzInput(index, "sizes", "Content-Length short of the body", pieces, EITHER)
-    content = body(part(b"stats.json", gzip.compress(b"{}")))
+    content = body(part(b"stats.json", gzip.compress(b"{}", mtime=0)))
     pieces = (head(None, extra=b"Transfer-Encoding: chunked\r\n"),
               f"{len(content):x}\r\n".encode() + content + b"\r\n0\r\n\r\n")  # fmt: skip
     return FuzzInput(index, "sizes", "chunked, no Content-Length", pieces, frozenset({411}))
 
 
 def _http(index: int, rng: random.Random) -> FuzzInput:
-    content = body(part(b"stats.json", gzip.compress(b"{}")))
+    content = body(part(b"stats.json", gzip.compress(b"{}", mtime=0)))
     options: list[tuple[str, tuple[bytes, ...], frozenset[int]]] = [
         ("no token", whole(content, token=None), frozenset({401})),
         ("a bad token", whole(content, token="stolen"), frozenset({401})),
@@ -388,7 +382,7 @@ def _http(index: int, rng: random.Random) -> FuzzInput:
         ("another path", whole(content, path="/v1/reports/x"), frozenset({404})),
         ("a path of 9000", whole(content, path="/" + "x" * 9000), REFUSED),
         ("no content type", whole(content, content_type=None), REFUSED),
-        ("gzip as a whole", (head(len(gz := gzip.compress(content)),
+        ("gzip as a whole", (head(len(gz := gzip.compress(content, mtime=0)),
                                   extra=b"Content-Encoding: gzip\r\n"), gz), REFUSED),
         ("a header line of 9000", (head(len(content), extra=b"X: " + b"y" * 9000 + b"\r\n"),
                                    content), REFUSED),
@@ -546,6 +540,8 @@ async def _serve(port: int, receiver_file: str | None, fuzz_deadlines: bool) -> 
     accepted = inspect.signature(receiver_class).parameters
     if fuzz_deadlines and "header_seconds" in accepted:
         options = {"header_seconds": FUZZ_HEADER_SECONDS, "body_seconds": FUZZ_BODY_SECONDS}
+    if "key" in accepted:
+        options["key"] = TEST_KEY
     receiver = receiver_class(cast(KubeClient, fake_api()), **options)
     app: web.Application = receiver.application()
     lag = {"max": 0.0}
@@ -818,7 +814,7 @@ async def _drip(port: int, first: bytes, rest: bytes, every: float, bound: float
 
 
 async def _slowloris(port: int, connections: int, every: float, bound: float) -> list[SlowResult]:
-    content = body(part(b"stats.json", gzip.compress(b"{}")))
+    content = body(part(b"stats.json", gzip.compress(b"{}", mtime=0)))
     # Half send their headers a byte at a time, without a token: anyone can.
     heads = [_drip(port, b"", head(len(content), token=None), every, bound)
              for _ in range(connections // 2)]  # fmt: skip

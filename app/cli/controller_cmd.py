@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from app.controller.service import ControllerOptions, run_controller
+    from app.core.admission_record import RecordError
     from app.kube.client import ConfigurationMissingError
 
     options = ControllerOptions(
@@ -61,5 +62,5 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         return asyncio.run(run_controller(options))
-    except ConfigurationMissingError as error:
+    except (ConfigurationMissingError, RecordError) as error:
         raise CliError(str(error)) from None

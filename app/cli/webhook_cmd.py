@@ -62,6 +62,13 @@ def register(commands: Subparsers) -> None:
         help="where injected finishers hand Locust's report; empty keeps none (default: the "
         "controller's Service in $POD_NAMESPACE, else locust-finisher)",
     )
+    parser.add_argument(
+        "--admission-key-file",
+        type=Path,
+        help="the key that signs each admitted pod's record (the mounted Secret "
+        "locust-finisher-admission-key, which the controller makes); without it pods carry "
+        "no record, and the controller does not act on them",
+    )
     add_finish_defaults(parser)
     parser.set_defaults(run=run)
 
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         background.append(lambda: config_file.follow(args.reload_interval))
 
     with _certificate_files(args) as (cert_file, key_file):
+        signing_key = _signing_key(args.admission_key_file)
         try:
             serve(
                 args.host,
@@ -103,10 +111,23 @@ def run(args: argparse.Namespace) -> int:
                 config_source,
                 args.reload_interval,
                 background=background,
+                signing_key=signing_key,
             )
         except CertificateFilesError as error:
             raise CliError(str(error)) from None
     return 0
+
+
+def _signing_key(path: Path | None) -> bytes | None:
+    from app.core.admission_record import KEY_BYTES, RecordError, check_key
+
+    if path is None:
+        return None
+    try:
+        with path.open("rb") as file:
+            return check_key(file.read(16 * KEY_BYTES))
+    except (OSError, RecordError) as error:
+        raise CliError(f"{path}: {error}") from None
 
 
 @contextlib.contextmanager

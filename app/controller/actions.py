@@ -13,7 +13,12 @@ import time
 from typing import Any, Literal
 
 from app.controller.ownership import job_owns
-from app.controller.publish_not_ready import ServicesSeen, publish_not_ready
+from app.controller.publish_not_ready import (
+    ServicesSeen,
+    publish_not_ready,
+    set_back,
+)
+from app.core import podview
 from app.core.pod_facts import PodFacts
 from app.core.reconcile import EventSpec
 from app.core.timestamps import format_time
@@ -84,7 +89,7 @@ class Actor:
             if error.status == 404:  # gone already (ttlSecondsAfterFinished: 0), or never was
                 return None
             raise
-        if not job_owns(job, facts):
+        if not job_owns(job, facts.job_uid, dict(facts.labels)):
             log.warning(
                 "pod %s names Job %s as its controller, but that Job does not own it: "
                 "writing nothing to the Job",
@@ -130,8 +135,28 @@ class Actor:
             log.info("Job %s/%s not annotated: %s", facts.namespace, facts.job, error)
 
     async def publish_not_ready(self, facts: PodFacts) -> ServicesSeen:
-        """Let the Services that select the pod route to it while it is not Ready."""
-        return await publish_not_ready(self.client, facts)
+        """Let the Services of the pod's test route to it while it is not Ready.
+
+        A pod no Job verifiably made belongs to no test whose Services we would change.
+        """
+        job_uid = await self.trusted_job(facts)
+        if job_uid is None or facts.job is None:
+            return ServicesSeen()
+        try:
+            job = await self.client.get(path_of("jobs", facts.namespace, facts.job, group=BATCH))
+        except KubeError as error:
+            if error.status == 404:
+                return ServicesSeen()
+            raise
+        test_uids = {job_uid}
+        owner = podview.text(podview.controller_reference(job), "uid")
+        if owner:
+            test_uids.add(owner)
+        return await publish_not_ready(self.client, facts, frozenset(test_uids))
+
+    async def set_services_back(self, facts: PodFacts) -> list[str]:
+        """Set back the Services :meth:`publish_not_ready` changed for the pod."""
+        return await set_back(self.client, facts)
 
     async def emit(self, facts: PodFacts, event: EventSpec) -> None:
         """The event on the pod and on its Job, once each; on whichever still exists.

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from app.controller.ownership import job_owns
 from app.core import names, podview
 from app.core.artifacts import (
     CONFIGMAP_BUDGET,
@@ -35,6 +36,7 @@ from app.core.artifacts import (
     caller_of,
     check_pod,
     choose,
+    owner_reference,
     read_left_out,
     token_review,
 )
@@ -89,8 +91,10 @@ class ArtifactReceiver:
         body_seconds: float = BODY_SECONDS,
         readers: int = READERS,
         slot_seconds: float = SLOT_SECONDS,
+        key: bytes,
     ) -> None:
         self.client = client
+        self.key = key
         self.clock = clock
         self.request_limit = request_limit
         self.budget = budget
@@ -175,9 +179,29 @@ class ArtifactReceiver:
             if error.status != 404:
                 raise RefusedError(503, f"cannot read the pod now: {error}") from None
             pod = None
-        check_pod(pod, caller)
+        check_pod(pod, caller, self.key)
         assert pod is not None  # check_pod refused a missing pod
+        await self._check_job(pod, caller)
         return pod
+
+    async def _check_job(self, pod: dict[str, Any], caller: Caller) -> None:
+        """That the Job the record names exists and owns the pod, as the Job controller sees it.
+
+        The ConfigMap is owned by that Job and found through it by ``report --job``.
+        """
+        owner = owner_reference(pod)
+        where = f"{caller.namespace}/{caller.pod_name}"
+        try:
+            job = await self.client.get(
+                path_of("jobs", caller.namespace, owner["name"], group="batch/v1")
+            )
+        except KubeError as error:
+            if error.status == 404:
+                raise RefusedError(403, f"pod {where}: its Job {owner['name']} is gone") from None
+            raise RefusedError(503, f"cannot read the pod's Job now: {error}") from None
+        labels = {str(k): str(v) for k, v in podview.labels(pod).items()}
+        if not job_owns(job, owner["uid"], labels):
+            raise RefusedError(403, f"pod {where}: Job {owner['name']} does not own it")
 
     async def _body(
         self, request: web.Request, pod_uid: str
@@ -290,7 +314,10 @@ class ArtifactReceiver:
                 await self._replace(collection, configmap, where)
                 status = 200
         except KubeError as error:
-            raise RefusedError(503, f"cannot keep the report in {where} now: {error}") from None
+            # A policy's or RBAC's refusal (403) or an invalid object (422) stays one: a
+            # finisher tries a 5xx again, and these would only be refused again.
+            status = 403 if error.status in (403, 422) else 503
+            raise RefusedError(status, f"cannot keep the report in {where}: {error}") from None
         size = sum(len(data) for data in kept.values())
         left = "; ".join(f"{entry.file} left out: {entry.reason}" for entry in left_out)
         message = f"kept {', '.join(kept) or 'no files'} ({size} bytes) in ConfigMap {where}"

@@ -20,6 +20,7 @@ from app.controller.actions import Actor, quit_exporter
 from app.controller.metrics import ControllerMetrics
 from app.controller.retention import JobReader
 from app.core import names, podview
+from app.core.admission_record import RecordError
 from app.core.pod_facts import PodFacts, facts_from_pod
 from app.core.reconcile import (
     Action,
@@ -34,6 +35,7 @@ from app.core.reconcile import (
     QuitResult,
     ReadJob,
     RecordVerdict,
+    SetServicesBack,
     SettleRetention,
     fallback_event,
     fallback_note,
@@ -54,6 +56,8 @@ MAX_BACKOFF_SECONDS = 30.0
 MIN_WATCH_SECONDS = 1.0
 # Plans carried out in a row for one pod before it waits its turn again.
 ROUNDS = 8
+# Refused pods remembered so that each is logged once; the oldest is forgotten first.
+_REFUSED_KEPT = 4096
 
 
 class Controller:
@@ -67,8 +71,13 @@ class Controller:
         clock: Callable[[], float] = time.time,
         workers: int = 4,
         selector: str = MANAGED_SELECTOR,
+        *,
+        key: bytes,
     ) -> None:
         self.client = client
+        self.key = key
+        # Pods that claim to be ours without a record that proves it, said once each.
+        self.refused: dict[str, None] = {}
         self.actor = actor
         self.jobs = JobReader(client)
         self.metrics = metrics
@@ -122,9 +131,27 @@ class Controller:
 
     # ----------------------------------------------------------------- state
 
+    def _facts(self, pod: dict[str, Any], deleted: bool = False) -> PodFacts | None:
+        """The pod's facts if our webhook verifiably admitted it; else None, said once."""
+        try:
+            return facts_from_pod(pod, self.key, deleted=deleted)
+        except RecordError as error:
+            uid = str(podview.mapping(pod, "metadata").get("uid") or "")
+            if uid not in self.refused:
+                if len(self.refused) >= _REFUSED_KEPT:
+                    self.refused.pop(next(iter(self.refused)))
+                self.refused[uid] = None
+                self.metrics.pods_refused.inc()
+                metadata = podview.mapping(pod, "metadata")
+                name = podview.text(metadata, "name") or "(unnamed)"
+                pod_log(log, podview.text(metadata, "namespace"), name).warning(
+                    "not admitted by our webhook (%s): the controller acts on nothing of it", error
+                )
+            return None
+
     def observe(self, pod: dict[str, Any]) -> None:
         """A pod was added or changed."""
-        facts = facts_from_pod(pod)
+        facts = self._facts(pod)
         if facts is None or not facts.uid:
             return
         self.facts[facts.uid] = facts
@@ -139,7 +166,7 @@ class Controller:
         it, never from a GET that could only answer 404.
         """
         uid = str(podview.mapping(pod, "metadata").get("uid") or "")
-        facts = facts_from_pod(pod, deleted=True)
+        facts = self._facts(pod, deleted=True)
         if facts is None or facts.master is None or facts.reported:
             self.forget(uid)
             return
@@ -227,6 +254,18 @@ class Controller:
                 await self.actor.annotate(facts, {names.FALLBACK_ANNOTATION: note})
                 facts = self._update(uid, fallback_done=True)
                 pod.warning("%s", event.message, extra={"action": "fallback"})
+            case SetServicesBack():
+                services = await self.actor.set_services_back(facts)
+                ended = (
+                    f"publishNotReadyAddresses set back on {', '.join(services)}"
+                    if services
+                    else "no Service to set back"
+                )
+                if not facts.deleted:
+                    await self.actor.annotate(facts, {names.FALLBACK_ENDED_ANNOTATION: ended})
+                facts = self._update(uid, fallback_ended=True)
+                if services:
+                    pod.info("%s", ended, extra={"action": "fallback-ended"})
             case ReadJob(with_namespace):
                 await self.jobs.read(facts, with_namespace)
             case HoldJobTTL(patch):

@@ -18,6 +18,11 @@ class ControllerMetrics:
             "Managed pods the controller knows.",
             registry=r,
         )
+        self.pods_refused = Counter(
+            "locust_finisher_controller_pods_refused",
+            "Pods marked as ours whose admission record did not prove it (each counted once).",
+            registry=r,
+        )
         self.verdicts = Counter(
             "locust_finisher_controller_verdicts",
             "Test verdicts reported, by result.",

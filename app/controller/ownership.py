@@ -1,16 +1,16 @@
 """Whether a managed pod really belongs to the Job its ownerReference names.
 
-Anyone who may create pods in a namespace writes their labels and ownerReferences, so a pod
-that claims "Job X controls me" is only a claim. The controller writes verdicts onto a Job
-only when the Job itself agrees, as the Job controller would: the same uid, and a selector
-that selects the pod. A pod that fails the check still gets its own annotations and Events.
+The admission record says that the Job controller made the pod for the Job of that uid
+(app/core/admission_record.py). The controller and the report receiver also ask the Job
+itself, as the Job controller would: the same uid, and a selector that selects the pod; a Job
+deleted and made again under its name is another Job. A pod that fails the check still gets
+its own annotations and Events.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
 from app.core import podview
-from app.core.pod_facts import PodFacts
 
 
 def _expression_holds(expression: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
@@ -43,9 +43,9 @@ def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     )
 
 
-def job_owns(job: Mapping[str, Any], facts: PodFacts) -> bool:
-    """Whether ``job`` is the pod's controller: the uid its ownerReference names, selecting it."""
+def job_owns(job: Mapping[str, Any], job_uid: str | None, labels: Mapping[str, str]) -> bool:
+    """Whether ``job`` is a pod's controller: the uid it names (``job_uid``), selecting it."""
     uid = podview.text(podview.mapping(job, "metadata"), "uid")
-    if not uid or uid != facts.job_uid:
+    if not uid or uid != job_uid:
         return False
-    return selects(podview.mapping(podview.mapping(job, "spec"), "selector"), dict(facts.labels))
+    return selects(podview.mapping(podview.mapping(job, "spec"), "selector"), labels)

@@ -5,7 +5,12 @@ never Ready. A Service lists only Ready pods unless it publishes not-ready addre
 master's Service (locust-k8s-operator's ``<test>-master``) has no endpoint, the workers never
 reach the master, and a test that expects workers never starts. Setting the Service's
 ``publishNotReadyAddresses`` is the one change that lets it start; it is all the controller
-changes on a Service, with an annotation that says why (see docs/design.md).
+changes on a Service, with an annotation that says why and a label naming the pod, and it is
+set back once the test has ended (see docs/design.md).
+
+Only the Services of the pod's own test are touched: those whose controller is the pod's Job
+or the Job's own controller (the operator's LocustTest). Anyone who creates pods can make
+one whose labels a Service selects; no one but the Job controller makes a pod for a Job.
 """
 
 import logging
@@ -37,8 +42,14 @@ def selects(service: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     return bool(selector) and all(labels.get(str(k)) == v for k, v in selector.items())
 
 
-async def publish_not_ready(client: KubeClient, facts: PodFacts) -> ServicesSeen:
-    """Set ``publishNotReadyAddresses`` on the Services in the pod's namespace that select it."""
+async def publish_not_ready(
+    client: KubeClient, facts: PodFacts, test_uids: frozenset[str]
+) -> ServicesSeen:
+    """Set ``publishNotReadyAddresses`` on the Services of the pod's test that select it.
+
+    ``test_uids`` are the uids a Service's controller may have: the pod's Job and the Job's
+    own controller.
+    """
     labels = dict(facts.labels)
     why = f"set by locust-finisher for pod {facts.name}: its finisher's image cannot be pulled"
     seen = ServicesSeen()
@@ -47,6 +58,14 @@ async def publish_not_ready(client: KubeClient, facts: PodFacts) -> ServicesSeen
             name = podview.text(podview.mapping(service, "metadata"), "name")
             if not name or not selects(service, labels):
                 continue
+            if podview.text(podview.controller_reference(service), "uid") not in test_uids:
+                log.info(
+                    "Service %s/%s selects %s but is not its test's",
+                    facts.namespace,
+                    name,
+                    facts.name,
+                )
+                continue
             if podview.mapping(service, "spec").get("publishNotReadyAddresses") is True:
                 # Ours from an earlier attempt (a crash, a stale view) is still ours.
                 ours = names.FALLBACK_ANNOTATION in podview.annotations(service)
@@ -54,7 +73,8 @@ async def publish_not_ready(client: KubeClient, facts: PodFacts) -> ServicesSeen
                 continue
             patch = {
                 "metadata": {
-                    "annotations": {names.FALLBACK_ANNOTATION: f"publishNotReadyAddresses {why}"}
+                    "annotations": {names.FALLBACK_ANNOTATION: f"publishNotReadyAddresses {why}"},
+                    "labels": {names.PUBLISHED_FOR_LABEL: facts.uid},
                 },
                 "spec": {"publishNotReadyAddresses": True},
             }
@@ -67,3 +87,30 @@ async def publish_not_ready(client: KubeClient, facts: PodFacts) -> ServicesSeen
                 continue
             seen.published.append(name)
     return seen
+
+
+async def set_back(client: KubeClient, facts: PodFacts) -> list[str]:
+    """Undo :func:`publish_not_ready` on the Services changed for the pod; their names."""
+    selector = f"{names.PUBLISHED_FOR_LABEL}={facts.uid}"
+    patch = {
+        "metadata": {
+            "annotations": {names.FALLBACK_ANNOTATION: None},
+            "labels": {names.PUBLISHED_FOR_LABEL: None},
+        },
+        "spec": {"publishNotReadyAddresses": False},
+    }
+    done: list[str] = []
+    path = path_of("services", facts.namespace)
+    async for page in client.list_pages(path, labelSelector=selector):
+        for service in page.get("items", []):
+            name = podview.text(podview.mapping(service, "metadata"), "name")
+            if not name:
+                continue
+            try:
+                await client.merge_patch(path_of("services", facts.namespace, name), patch)
+            except KubeError as error:
+                if error.status != 404:
+                    raise
+                continue
+            done.append(name)
+    return done

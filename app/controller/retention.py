@@ -98,7 +98,7 @@ class JobReader:
             if error.status != 404:  # gone: nothing to keep or hold
                 log.warning("Job %s/%s not readable: %s", facts.namespace, facts.job, error)
             return None
-        return job if job_owns(job, facts) else None
+        return job if job_owns(job, facts.job_uid, dict(facts.labels)) else None
 
     async def _namespace_annotations(self, facts: PodFacts) -> JsonDict:
         try:

@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.controller.actions import Actor
+from app.controller.admission_key import ensure_key
 from app.controller.artifact_receiver import ArtifactReceiver
 from app.controller.controller import MANAGED_SELECTOR, Controller
 from app.controller.election import ElectionTiming, LeadershipLostError, LeaseElector
@@ -59,10 +60,12 @@ async def _serve_metrics(metrics: ControllerMetrics, options: ControllerOptions)
     return runner
 
 
-async def _serve_reports(client: KubeClient, options: ControllerOptions) -> web.AppRunner | None:
+async def _serve_reports(
+    client: KubeClient, options: ControllerOptions, key: bytes
+) -> web.AppRunner | None:
     if not options.report_port:
         return None
-    runner = web.AppRunner(ArtifactReceiver(client).application(), access_log=None)
+    runner = web.AppRunner(ArtifactReceiver(client, key=key).application(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, options.metrics_host, options.report_port).start()
     return runner
@@ -71,14 +74,16 @@ async def _serve_reports(client: KubeClient, options: ControllerOptions) -> web.
 async def run_controller(options: ControllerOptions) -> int:
     """Run one replica; 0 after SIGTERM, 1 when leadership was lost."""
     client = await KubeClient.connect(options.kubeconfig)
+    # In the namespace the controller runs in, as the Lease.
+    key = await ensure_key(client, options.lease_namespace)
     metrics = ControllerMetrics()
     runner = await _serve_metrics(metrics, options)
-    reports = await _serve_reports(client, options)
+    reports = await _serve_reports(client, options, key)
     elector = LeaseElector(
         client, options.lease_namespace, options.lease_name, options.identity, options.timing
     )
     controller = Controller(
-        client, Actor(client, options.identity), metrics, selector=options.selector
+        client, Actor(client, options.identity), metrics, selector=options.selector, key=key
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from app.core import names, podview
+from app.core.admission_record import Admission, RecordError, admitted
 
 RECEIVER_PORT: Final = 8081
 RECEIVER_PATH: Final = "/v1/reports"
@@ -274,8 +275,11 @@ def caller_of(review: Mapping[str, Any]) -> Caller:
     return Caller(namespace, account, pod_name, pod_uid)
 
 
-def check_pod(pod: Mapping[str, Any] | None, caller: Caller) -> None:
-    """That ``pod`` (as read from the API) is the caller's, and one we manage.
+def check_pod(pod: Mapping[str, Any] | None, caller: Caller, key: bytes) -> Admission:
+    """That ``pod`` (as read from the API) is the caller's, and one a Job made that we admitted.
+
+    The record says that the Job controller created the pod for the Job its ownerReference
+    names; the receiver still reads that Job before it keeps anything in its name.
 
     Raises:
         RefusedError: 403 otherwise.
@@ -288,6 +292,13 @@ def check_pod(pod: Mapping[str, Any] | None, caller: Caller) -> None:
         raise RefusedError(403, f"pod {where} is not the one the token was issued to")
     if podview.mapping(metadata, "labels").get(names.MANAGED_LABEL) != "true":
         raise RefusedError(403, f"pod {where} is not managed by locust-finisher")
+    try:
+        record = admitted(pod, key)
+    except RecordError as error:
+        raise RefusedError(403, f"pod {where}: {error}") from None
+    if not record.made_by_job_controller:
+        raise RefusedError(403, f"pod {where} was not made by a Job: its report is not kept")
+    return record
 
 
 # ----------------------------------------------------------------- the ConfigMap

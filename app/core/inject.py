@@ -31,6 +31,8 @@ class Mutation:
     reason: str
     ops: list[PatchOp] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The status annotation's value, when the pod is mutated: what its admission record signs.
+    status: str | None = None
 
 
 def mutate_pod(pod: Mapping[str, Any], config: InjectionConfig) -> Mutation:
@@ -67,7 +69,7 @@ def mutate_pod(pod: Mapping[str, Any], config: InjectionConfig) -> Mutation:
     status = _status(found, settings, injected).encode()
     ops += put_entries(pod, ("metadata", "labels"), {names.MANAGED_LABEL: "true"})
     ops += put_entries(pod, ("metadata", "annotations"), {names.STATUS_ANNOTATION: status})
-    return Mutation("mutate", f"{found.reason}; {_mode(settings, found)}", ops, warnings)
+    return Mutation("mutate", f"{found.reason}; {_mode(settings, found)}", ops, warnings, status)
 
 
 def _mode(settings: FinishSettings, found: LocustMaster) -> str:

@@ -49,6 +49,8 @@ USER_ANNOTATIONS: Final = (
 # Written by the webhook.
 MANAGED_LABEL: Final = f"{DOMAIN}/managed"
 STATUS_ANNOTATION: Final = f"{DOMAIN}/status"
+# The webhook's signed record of who created the pod, for which owner (core/admission_record.py).
+ADMISSION_ANNOTATION: Final = f"{DOMAIN}/admission"
 
 # Written by the controller, on the pod and on its Job.
 RESULT_ANNOTATION: Final = f"{DOMAIN}/result"
@@ -60,6 +62,11 @@ SUMMARY_ANNOTATION: Final = f"{DOMAIN}/summary"
 EXPORTER_STOPPED_ANNOTATION: Final = f"{DOMAIN}/exporter-stopped"
 # What the controller did in a fallback (on the pod, its Job, and any Service it changed).
 FALLBACK_ANNOTATION: Final = f"{DOMAIN}/fallback"
+# On a Service the controller changed in a fallback: the uid of the pod it was changed for,
+# so that it is found and set back once that pod's test has ended.
+PUBLISHED_FOR_LABEL: Final = f"{DOMAIN}/published-for"
+# On the pod: its Services were set back (how many).
+FALLBACK_ENDED_ANNOTATION: Final = f"{DOMAIN}/fallback-ended"
 # On a Job: the ttlSecondsAfterFinished the controller took off it until the verdict is
 # recorded, and what it set once it was (app/core/retention.py).
 HELD_TTL_ANNOTATION: Final = f"{DOMAIN}/held-ttl-seconds-after-finished"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core import names, podview
+from app.core.admission_record import Admission, admitted
 from app.core.injection_status import read_status
 from app.core.settings import FinishSettings
 from app.core.timestamps import parse_time
@@ -73,6 +74,8 @@ class PodFacts:
     finisher_waiting: Waiting | None = None
     # The controller's work-around for an unpullable finisher is done (names.FALLBACK_ANNOTATION).
     fallback_done: bool = False
+    # The Services changed by the fallback were set back (names.FALLBACK_ENDED_ANNOTATION).
+    fallback_ended: bool = False
     # The pod's own keep-passed/keep-failed annotations as they are now (app/core/retention.py).
     keep_annotations: tuple[tuple[str, str], ...] = ()
 
@@ -121,12 +124,15 @@ def _never_ran(status: Mapping[str, Any] | None) -> Waiting | None:
     return Waiting(podview.text(waiting, "reason") or "", message[:WAITING_MESSAGE_CHARS])
 
 
-def _owning_job(pod: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """The Job the pod's controller ownerReference names, with the uid it names.
+def _owning_job(pod: Mapping[str, Any], admission: Admission) -> tuple[str | None, str | None]:
+    """The Job that made the pod, with its uid: only if the Job controller did, for that Job.
 
-    Only a claim: anyone who creates a pod writes its ownerReferences. The controller checks
-    the claim against the Job itself before it writes anything there.
+    Anyone who creates a pod writes its ownerReferences, so they alone are a claim; the
+    admission record says who created the pod, and that the reference was there then. The
+    controller still checks the Job itself before it writes there (``job_owns``).
     """
+    if not admission.made_by_job_controller:
+        return None, None
     for owner in podview.objects(podview.mapping(pod, "metadata"), "ownerReferences"):
         if (
             owner.get("kind") == "Job"
@@ -138,17 +144,22 @@ def _owning_job(pod: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def facts_from_pod(pod: Mapping[str, Any], *, deleted: bool = False) -> PodFacts | None:
-    """The facts of a pod our webhook mutated; None for any other pod.
+def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False) -> PodFacts | None:
+    """The facts of a pod our webhook admitted and mutated; None for any other pod.
 
-    Ours means the webhook's status annotation, not the managed label: the label only narrows
-    the watch.
+    Ours means an admission record signed with ``key`` that fits the pod, over the webhook's
+    status annotation; the managed label only narrows the watch, and the status annotation
+    alone is anyone's to write.
+
+    Raises:
+        RecordError: the pod claims to be ours (the status annotation) without the proof.
     """
     metadata = podview.mapping(pod, "metadata")
     annotations = podview.annotations(pod)
     injection = read_status(annotations)
     if injection is None:
         return None
+    admission = admitted(pod, key)
     master_name = injection.master_container
     exporter_name = injection.exporter_container
     status = podview.mapping(pod, "status")
@@ -158,7 +169,7 @@ def facts_from_pod(pod: Mapping[str, Any], *, deleted: bool = False) -> PodFacts
         for s in podview.objects(status, key)
     }
     exporter_status = statuses.get(exporter_name, {}) if exporter_name is not None else {}
-    job, job_uid = _owning_job(pod)
+    job, job_uid = _owning_job(pod, admission)
     finisher = next(
         (c for c in podview.containers(pod) if podview.text(c, "name") == names.FINISHER_CONTAINER),
         None,
@@ -196,6 +207,7 @@ def facts_from_pod(pod: Mapping[str, Any], *, deleted: bool = False) -> PodFacts
         finisher_image=(podview.text(finisher, "image") or "") if finisher else "",
         finisher_waiting=_never_ran(statuses.get(names.FINISHER_CONTAINER)) if finisher else None,
         fallback_done=names.FALLBACK_ANNOTATION in annotations,
+        fallback_ended=names.FALLBACK_ENDED_ANNOTATION in annotations,
         keep_annotations=tuple(
             (key, value)
             for key in (names.KEEP_PASSED_ANNOTATION, names.KEEP_FAILED_ANNOTATION)

@@ -50,6 +50,14 @@ def objects(obj: Any, key: str) -> list[JsonObject]:
     return []
 
 
+def controller_reference(obj: Any) -> JsonObject:
+    """The object's controller ownerReference (its Job, its LocustTest); empty without one."""
+    for owner in objects(mapping(obj, "metadata"), "ownerReferences"):
+        if owner.get("controller") is True:
+            return owner
+    return {}
+
+
 def labels(pod: Any) -> JsonObject:
     """The pod's labels."""
     return mapping(mapping(pod, "metadata"), "labels")

@@ -118,6 +118,11 @@ class PublishNotReady:
 
 
 @dataclass(frozen=True)
+class SetServicesBack:
+    """The test has ended: undo what :class:`PublishNotReady` did to the pod's Services."""
+
+
+@dataclass(frozen=True)
 class ReadJob:
     """Read the pod's Job (after the verdict's report, its namespace's annotations too).
 
@@ -150,6 +155,7 @@ Action = (
     | QuitExporter
     | GiveUpQuitting
     | PublishNotReady
+    | SetServicesBack
     | ReadJob
     | HoldJobTTL
     | SettleRetention
@@ -372,7 +378,7 @@ def fallback_note(published: Sequence[str], already: Sequence[str]) -> str:
         return f"publishNotReadyAddresses set on {_service_list(published)}"
     if already:
         return f"publishNotReadyAddresses already set on {_service_list(already)}"
-    return "no Service selects the pod"
+    return "no Service of the pod's test selects it"
 
 
 def fallback_event(
@@ -393,7 +399,7 @@ def fallback_event(
     elif already:
         done = f"but {_service_list(already)} already {_publish_verb(already)} not-ready addresses"
     else:
-        done = "and no Service selects it, so nothing was changed"
+        done = "and no Service of its test selects it, so nothing was changed"
     return EventSpec(
         "FinisherImageUnpullable",
         f"the finisher's image {action.image or '(none)'} cannot be pulled ({error}); the pod "
@@ -529,6 +535,8 @@ def plan(
         exporter = _plan_exporter(facts, now, quits)
         actions += exporter.actions
         wakes += [] if exporter.wake_at is None else [exporter.wake_at]
+    if facts.master is not None and facts.fallback_done and not facts.fallback_ended:
+        actions.append(SetServicesBack())
     # The Job's retention never holds up the pod's own work: it waits for those actions.
     retention = None if actions else _plan_retention(facts, job)
     if retention is not None:

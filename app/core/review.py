@@ -7,11 +7,13 @@ message; the HTTP shell turns it into a 400.
 """
 
 import base64
+import dataclasses
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from app.core.admission_record import Admitter, seal_op
 from app.core.cluster_config import InjectionConfig
 from app.core.inject import Mutation, mutate_pod
 from app.core.settings import warning
@@ -43,6 +45,12 @@ class GroupVersionResource(_Envelope):
     resource: str = ""
 
 
+class UserInfo(_Envelope):
+    """``request.userInfo``: who made the request (the API server authenticated them)."""
+
+    username: str = ""
+
+
 class AdmissionRequest(_Envelope):
     """The parts of ``request`` we read."""
 
@@ -55,6 +63,7 @@ class AdmissionRequest(_Envelope):
     name: str | None = None
     object: dict[str, Any] | None = None
     dryRun: bool | None = None  # noqa: N815
+    userInfo: UserInfo = UserInfo()  # noqa: N815
 
 
 class AdmissionReview(_Envelope):
@@ -96,8 +105,10 @@ def _short(value: Any) -> str:
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
-def decide(request: AdmissionRequest, config: InjectionConfig) -> Mutation:
-    """What to do with the object under review."""
+def decide(
+    request: AdmissionRequest, config: InjectionConfig, key: bytes | None = None, now: float = 0.0
+) -> Mutation:
+    """What to do with the object under review; with ``key``, its admission record signed."""
     if request.resource.resource != "pods" or request.kind.kind != "Pod":
         return Mutation("skip", f"not a Pod ({request.kind.kind or request.resource.resource})")
     if request.subResource:
@@ -106,7 +117,14 @@ def decide(request: AdmissionRequest, config: InjectionConfig) -> Mutation:
         return Mutation("skip", f"only CREATE is handled, not {request.operation or 'nothing'}")
     if request.object is None:
         return Mutation("skip", "the review carries no object")
-    return mutate_pod(request.object, config)
+    mutation = mutate_pod(request.object, config)
+    if key is None:
+        return mutation
+    admitter = Admitter(request.namespace or "", request.userInfo.username, key, now)
+    op = seal_op(request.object, mutation.status, admitter)
+    if op is None:
+        return mutation
+    return dataclasses.replace(mutation, ops=[*mutation.ops, op])
 
 
 def response_for(uid: str, mutation: Mutation) -> dict[str, Any]:

@@ -150,6 +150,9 @@ async def _newest(
 async def artifacts_of_pod(client: KubeClient, namespace: str, pod: str) -> KeptArtifacts | None:
     """The artifacts kept for pod ``pod`` (found by its uid, or its name once it is gone).
 
+    While the pod exists, only a ConfigMap its own controller (its Job) owns is its report:
+    the controller keeps reports only there, and a label is anyone's to copy.
+
     Raises:
         KubeError: when the API cannot be asked.
         ArtifactsError: when what was kept is refused.
@@ -157,11 +160,12 @@ async def artifacts_of_pod(client: KubeClient, namespace: str, pod: str) -> Kept
     try:
         found = await client.get(path_of("pods", namespace, pod))
         uid: str | None = podview.text(podview.mapping(found, "metadata"), "uid") or None
+        owner: str | None = podview.text(podview.controller_reference(found), "uid") or ""
     except KubeError as error:
         if error.status != 404:
             raise
-        uid = None
-    configmap = await _newest(client, namespace, artifacts_selector(uid, pod_name=pod))
+        uid = owner = None
+    configmap = await _newest(client, namespace, artifacts_selector(uid, pod_name=pod), owner)
     return None if configmap is None else _artifacts(configmap)
 
 

@@ -23,6 +23,7 @@ def create_app(
     config_source: Callable[[], InjectionConfig],
     metrics: WebhookMetrics | None = None,
     ready: Callable[[], bool] = lambda: True,
+    key: bytes | None = None,
 ) -> FastAPI:
     """Build the webhook app.
 
@@ -32,6 +33,8 @@ def create_app(
         metrics: where to count; a fresh registry by default.
         ready: whether the server serves with a loaded certificate and configuration, for
             /readyz.
+        key: signs each admitted pod's record (app/core/admission_record.py); without it
+            pods are admitted without one, and the controller does not act on them.
     """
     counters = metrics or WebhookMetrics()
 
@@ -43,6 +46,7 @@ def create_app(
             headers.get("content-length"),
             request.stream(),
             config_source(),
+            key,
         )
         counters.requests.labels(answer.outcome).inc()
         counters.duration.observe(time.perf_counter() - started)

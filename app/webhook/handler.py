@@ -8,6 +8,7 @@ applies when the call itself fails). Each decision is logged once, naming the po
 """
 
 import logging
+import time
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Literal
@@ -75,18 +76,19 @@ async def answer_request(
     content_length: str | None,
     body: AsyncIterable[bytes],
     config: InjectionConfig,
+    key: bytes | None = None,
 ) -> Answer:
-    """Answer one POST /mutate."""
+    """Answer one POST /mutate; with ``key``, each admitted pod's record is signed."""
     problem = _content_type_problem(content_type)
     if problem is not None:
         return bad_request(problem)
     document = await _read_capped(content_length, body)
     if document is None:
         return bad_request(f"body exceeds {MAX_BODY_BYTES // (1024 * 1024)} MiB")
-    return handle_review(document, config)
+    return handle_review(document, config, key)
 
 
-def handle_review(body: bytes, config: InjectionConfig) -> Answer:
+def handle_review(body: bytes, config: InjectionConfig, key: bytes | None = None) -> Answer:
     """Answer one AdmissionReview body (already size-checked)."""
     try:
         document = orjson.loads(body)
@@ -99,7 +101,7 @@ def handle_review(body: bytes, config: InjectionConfig) -> Answer:
 
     uid = review.request.uid
     try:
-        mutation = decide(review.request, config)
+        mutation = decide(review.request, config, key, time.time())
         answer = response_for(uid, mutation)
     except Exception as error:  # a bug of ours: admit unchanged and say so
         log.exception("internal error on review %s; admitting unchanged", uid)

@@ -24,13 +24,17 @@ def serve(
     config_source: Callable[[], InjectionConfig],
     reload_interval: float = 10.0,
     background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
+    signing_key: bytes | None = None,
 ) -> None:
     """Run the webhook until SIGINT/SIGTERM.
 
     Args:
         background: extra coroutine factories to run beside the server (config reloads).
+        signing_key: signs each admitted pod's admission record.
     """
     certificate = server_context(cert_file, key_file)
+    if signing_key is None:
+        log.warning("no --admission-key-file: pods are admitted without a signed record")
     server: uvicorn.Server | None = None
 
     def ready() -> bool:
@@ -38,7 +42,7 @@ def serve(
         # good one; what can go is the certificate's validity.
         return server is not None and server.started and certificate.valid_now()
 
-    app = create_app(config_source, ready=ready)
+    app = create_app(config_source, ready=ready, key=signing_key)
     # We hand uvicorn our own SSLContext after load(), so the reloader and uvicorn share it.
     config = uvicorn.Config(
         app,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from app.controller.actions import Actor
+from app.controller.admission_key import ensure_key
 from app.controller.controller import Controller
 from app.controller.metrics import ControllerMetrics
 from app.core import names
@@ -179,7 +180,9 @@ def test_a_watch_from_a_version_the_server_no_longer_has_is_a_410_and_means_reli
     async def watch_from_the_beginning_of_time() -> None:
         client = await KubeClient.connect(str(cluster.kubeconfig))
         try:
-            controller = Controller(client, Actor(client, "test"), ControllerMetrics())
+            # The installation's key, as the controller replicas read it.
+            key = await ensure_key(client, "locust-finisher")
+            controller = Controller(client, Actor(client, "test"), ControllerMetrics(), key=key)
             with pytest.raises((GoneError, KubeError)) as caught:
                 await asyncio.wait_for(controller._watch_from("1"), 30)
             if isinstance(caught.value, KubeError):

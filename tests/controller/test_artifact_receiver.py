@@ -25,6 +25,7 @@ from app.core.artifacts import (
     multipart_pieces,
 )
 from app.kube.client import KubeClient
+from testkit.admission import TEST_KEY, job_made_pod, job_of
 from testkit.fake_kube import FakeKube
 
 NAMESPACE = "loadtests"
@@ -32,18 +33,10 @@ GOOD_TOKEN = "token-of-t-master-abc"
 
 
 def managed_pod(name: str = "t-master-abc", uid: str = "pod-uid", managed: bool = True) -> Any:
-    return {
-        "metadata": {
-            "name": name,
-            "namespace": NAMESPACE,
-            "uid": uid,
-            "labels": {names.MANAGED_LABEL: "true"} if managed else {},
-            "ownerReferences": [
-                {"apiVersion": "batch/v1", "kind": "Job", "name": "t-master",
-                 "uid": "job-uid", "controller": True},
-            ],
-        }
-    }  # fmt: skip
+    pod = job_made_pod(name, uid, NAMESPACE)
+    if not managed:
+        del pod["metadata"]["labels"][names.MANAGED_LABEL]
+    return pod
 
 
 def token_status(pod_name: str, pod_uid: str) -> dict[str, Any]:
@@ -61,6 +54,7 @@ def receiver_api() -> FakeKube:
     """The API the receiver meets: t-master-abc's pod, and a TokenReview for its token."""
     return FakeKube(
         [managed_pod()],
+        jobs=[job_of(NAMESPACE)],
         token_reviews={GOOD_TOKEN: token_status("t-master-abc", "pod-uid")},
         namespace=NAMESPACE,
     )
@@ -73,7 +67,7 @@ def api() -> FakeKube:
 
 @pytest.fixture
 async def http(api: FakeKube) -> AsyncIterator[TestClient[Any, Any]]:
-    receiver = ArtifactReceiver(cast(KubeClient, api), clock=lambda: 1_764_669_600.0)
+    receiver = ArtifactReceiver(cast(KubeClient, api), key=TEST_KEY, clock=lambda: 1_764_669_600.0)
     async with TestClient(TestServer(receiver.application())) as client:
         yield client
 
@@ -154,7 +148,7 @@ async def test_a_pod_we_do_not_manage_is_403(http: TestClient[Any, Any], api: Fa
 
 
 async def test_the_html_report_is_left_out_first_and_says_why(api: FakeKube) -> None:
-    receiver = ArtifactReceiver(cast(KubeClient, api), budget=len(STATS) + 10)
+    receiver = ArtifactReceiver(cast(KubeClient, api), key=TEST_KEY, budget=len(STATS) + 10)
     async with TestClient(TestServer(receiver.application())) as http:
         status, answer = await send(http, report_html=HTML, stats_json=STATS)
     assert status == 201
@@ -181,7 +175,7 @@ async def test_the_finishers_own_notes_on_missing_files_are_kept(
 
 
 async def test_a_body_over_the_limit_is_413(api: FakeKube) -> None:
-    receiver = ArtifactReceiver(cast(KubeClient, api), request_limit=len(HTML) - 1)
+    receiver = ArtifactReceiver(cast(KubeClient, api), key=TEST_KEY, request_limit=len(HTML) - 1)
     async with TestClient(TestServer(receiver.application())) as http:
         status, answer = await send(http, report_html=HTML)
     assert status == 413, answer
@@ -364,7 +358,7 @@ async def test_a_compressed_or_unsized_body_is_refused_before_it_is_read(
 
 
 async def test_the_answer_stays_small_when_every_file_is_left_out(api: FakeKube) -> None:
-    receiver = ArtifactReceiver(cast(KubeClient, api), budget=1)
+    receiver = ArtifactReceiver(cast(KubeClient, api), key=TEST_KEY, budget=1)
     notes = [{"file": f, "reason": "é" * 600} for f in ("failures.csv", "exceptions.json")]
     parts = [(named(b"report.html"), HTML), (named(b"stats.json"), STATS),
              (named(b"left-out.json"), json.dumps(notes).encode())]  # fmt: skip
@@ -384,7 +378,12 @@ async def test_the_answer_stays_small_when_every_file_is_left_out(api: FakeKube)
 @pytest.fixture
 async def served(api: FakeKube) -> AsyncIterator[tuple[int, ArtifactReceiver]]:
     receiver = ArtifactReceiver(
-        cast(KubeClient, api), header_seconds=1.0, body_seconds=1.0, slot_seconds=0.5, readers=2
+        cast(KubeClient, api),
+        key=TEST_KEY,
+        header_seconds=1.0,
+        body_seconds=1.0,
+        slot_seconds=0.5,
+        readers=2,
     )
     runner = web.AppRunner(receiver.application(), access_log=None)  # as service.py does
     await runner.setup()

@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 import aiohttp
@@ -12,7 +12,9 @@ from app.controller.actions import Actor
 from app.controller.controller import Controller
 from app.controller.metrics import ControllerMetrics
 from app.core import names
-from app.kube.client import GoneError, KubeError, UnreachableError, decode_watch_event
+from app.core.admission_record import RECORD_ANNOTATION
+from app.kube.client import GoneError, KubeClient, KubeError, UnreachableError, decode_watch_event
+from testkit.admission import TEST_KEY, admit
 from testkit.fake_kube import FakeKube, gone
 
 
@@ -27,43 +29,49 @@ def finished_pod(uid: str = "u1", annotations: dict[str, str] | None = None) -> 
         "exporterSidecar": False,
         "exporterPort": 9,
     }
-    return {
-        "metadata": {
-            "name": f"pod-{uid}",
-            "namespace": "ns",
-            "uid": uid,
-            "resourceVersion": "5",
-            "labels": {
-                names.MANAGED_LABEL: "true",
-                "batch.kubernetes.io/controller-uid": "job-uid",
+    return admit(
+        {
+            "metadata": {
+                "name": f"pod-{uid}",
+                "namespace": "ns",
+                "uid": uid,
+                "resourceVersion": "5",
+                "labels": {
+                    names.MANAGED_LABEL: "true",
+                    "batch.kubernetes.io/controller-uid": "job-uid",
+                },
+                "annotations": {names.STATUS_ANNOTATION: json.dumps(status), **(annotations or {})},
+                "ownerReferences": [
+                    {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "name": "job-1",
+                        "uid": "job-uid",
+                        "controller": True,
+                    }
+                ],
             },
-            "annotations": {names.STATUS_ANNOTATION: json.dumps(status), **(annotations or {})},
-            "ownerReferences": [
-                {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "name": "job-1",
-                    "uid": "job-uid",
-                    "controller": True,
-                }
-            ],
-        },
-        "spec": {"containers": [{"name": "m"}, {"name": "e"}]},
-        "status": {
-            "phase": "Succeeded",
-            "podIP": "127.0.0.1",
-            "containerStatuses": [
-                {
-                    "name": "m",
-                    "state": {"terminated": {"exitCode": 0, "finishedAt": "2026-11-26T10:00:00Z"}},
-                },
-                {
-                    "name": "e",
-                    "state": {"terminated": {"exitCode": 0, "finishedAt": "2026-11-26T10:00:03Z"}},
-                },
-            ],
-        },
-    }
+            "spec": {"containers": [{"name": "m"}, {"name": "e"}]},
+            "status": {
+                "phase": "Succeeded",
+                "podIP": "127.0.0.1",
+                "containerStatuses": [
+                    {
+                        "name": "m",
+                        "state": {
+                            "terminated": {"exitCode": 0, "finishedAt": "2026-11-26T10:00:00Z"}
+                        },
+                    },
+                    {
+                        "name": "e",
+                        "state": {
+                            "terminated": {"exitCode": 0, "finishedAt": "2026-11-26T10:00:03Z"}
+                        },
+                    },
+                ],
+            },
+        }
+    )
 
 
 JOB: dict[str, Any] = {
@@ -88,7 +96,10 @@ def fake_kube(
 
 
 def controller_on(fake: FakeKube) -> Controller:
-    return Controller(fake, Actor(fake, "test"), ControllerMetrics(), clock=lambda: 2e9)  # type: ignore[arg-type]
+    client = cast(KubeClient, fake)
+    return Controller(
+        client, Actor(client, "test"), ControllerMetrics(), clock=lambda: 2e9, key=TEST_KEY
+    )
 
 
 async def test_a_verdict_is_reported_once_even_by_a_second_controller_with_a_stale_view() -> None:
@@ -168,7 +179,7 @@ def running_pod(uid: str = "u1") -> dict[str, Any]:
             {"name": "e", "state": {"running": {}}},
         ],
     }
-    return pod
+    return admit(pod)
 
 
 async def until(condition: Any, what: str) -> None:
@@ -275,7 +286,7 @@ def impostor(**owner: Any) -> dict[str, Any]:
     pod = finished_pod("evil")
     reference = pod["metadata"]["ownerReferences"][0]
     reference.update(owner)
-    return pod
+    return admit(pod)
 
 
 @pytest.mark.parametrize(
@@ -299,6 +310,45 @@ async def test_a_pod_that_merely_claims_a_job_writes_nothing_to_that_job(
     assert fake.written("jobs") == {}
     assert all(kind == "Pod" for kind, _, _ in fake.event_targets())
     assert fake.written("pods")[names.RESULT_ANNOTATION] == "passed", "its own pod is fine"
+
+
+async def test_a_pod_a_user_made_for_a_job_writes_nothing_to_that_job() -> None:
+    """The Job's own uid and selector, but the webhook saw a user, not the Job controller."""
+    pod = admit(finished_pod("evil"), creator="system:serviceaccount:ns:attacker")
+    fake = fake_kube([])
+    controller = controller_on(fake)
+    controller.observe(pod)
+    await controller.reconcile("evil")
+    assert fake.written("jobs") == {}
+    assert all(kind == "Pod" for kind, _, _ in fake.event_targets())
+    assert fake.written("pods")[names.RESULT_ANNOTATION] == "passed", "its own pod is fine"
+
+
+@pytest.mark.parametrize(
+    "forge",
+    ["no-record", "other-key", "status-changed", "record-of-another-namespace"],
+)
+async def test_a_pod_that_only_looks_admitted_is_left_alone(forge: str) -> None:
+    pod = finished_pod("evil")
+    annotations = pod["metadata"]["annotations"]
+    if forge == "no-record":
+        del annotations[RECORD_ANNOTATION]
+    elif forge == "other-key":
+        pod = admit(pod, key=b"another installation's key, 32 bytes+")
+    elif forge == "status-changed":
+        annotations[names.STATUS_ANNOTATION] = annotations[names.STATUS_ANNOTATION].replace(
+            '"exporterPort": 9', '"exporterPort": 10250'
+        )
+    else:
+        pod["metadata"]["namespace"] = "other"
+    fake = fake_kube([])
+    controller = controller_on(fake)
+    controller.observe(pod)
+    await controller.reconcile("evil")
+    assert controller.facts == {}
+    assert fake.patches == []
+    assert fake.event_targets() == []
+    assert controller.metrics.pods_refused._value.get() == 1
 
 
 async def test_a_job_replaced_by_one_of_the_same_name_is_not_written() -> None:
@@ -333,7 +383,7 @@ def checked_pod(limit: str) -> dict[str, Any]:
             },
         },
     )
-    return pod
+    return admit(pod)
 
 
 def labels_written(fake: FakeKube, kind: str) -> dict[str, str]:

@@ -6,12 +6,14 @@ spec fields merged (null removes), and a patch naming an older resourceVersion r
 
 import copy
 import json
-from typing import Any
+from typing import Any, cast
 
 from app.controller.actions import Actor
 from app.controller.controller import Controller
 from app.controller.metrics import ControllerMetrics
 from app.core import names
+from app.kube.client import KubeClient
+from testkit.admission import TEST_KEY, admit
 from testkit.fake_kube import FakeKube
 from tests.controller.test_controller_loop import JOB, finished_pod, running_pod
 
@@ -42,7 +44,10 @@ def job_patches(fake: FakeKube) -> list[dict[str, Any]]:
 
 
 def controller_on(fake: FakeKube) -> Controller:
-    return Controller(fake, Actor(fake, "test"), ControllerMetrics(), clock=lambda: 2e9)  # type: ignore[arg-type]
+    client = cast(KubeClient, fake)
+    return Controller(
+        client, Actor(client, "test"), ControllerMetrics(), clock=lambda: 2e9, key=TEST_KEY
+    )
 
 
 def pod(
@@ -60,7 +65,7 @@ def pod(
     made["metadata"]["annotations"].update(annotations or {})
     if not running:
         made["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] = exit_code
-    return made
+    return admit(made)
 
 
 async def run_test(controller: Controller, finished: dict[str, Any]) -> None:

@@ -35,8 +35,16 @@ def stuck_pod(uid: str = "u1") -> dict[str, Any]:
     return pod
 
 
-def service(name: str, selector: dict[str, str] | None, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"metadata": {"name": name, "namespace": "ns"}, "spec": dict(spec)}
+def service(
+    name: str, selector: dict[str, str] | None, owner: str = "job-uid", **spec: Any
+) -> dict[str, Any]:
+    """A Service of the test (its controller: the pod's Job), or of the ``owner`` given."""
+    reference = {"apiVersion": "batch/v1", "kind": "Job", "name": "x", "uid": owner,
+                 "controller": True}  # fmt: skip
+    body: dict[str, Any] = {
+        "metadata": {"name": name, "namespace": "ns", "ownerReferences": [reference]},
+        "spec": dict(spec),
+    }
     if selector is not None:
         body["spec"]["selector"] = selector
     return body
@@ -50,6 +58,8 @@ def cluster() -> FakeKube:
         service("by-hand", None),  # endpoints kept by hand: selects no pod
         service("empty", {}),
         service("already", POD_NAME_LABEL, publishNotReadyAddresses=True),
+        # A3: another test's Service whose selector a forged pod's labels match.
+        service("another-test", POD_NAME_LABEL, owner="another-test-uid"),
     ):
         fake.services[svc["metadata"]["name"]] = svc
     return fake
@@ -71,7 +81,7 @@ async def test_the_services_that_select_the_pod_publish_not_ready_addresses_once
     assert (
         "cannot be pulled" in master_service["metadata"]["annotations"][names.FALLBACK_ANNOTATION]
     )
-    for untouched in ("t-worker", "by-hand", "empty"):
+    for untouched in ("t-worker", "by-hand", "empty", "another-test"):
         assert "publishNotReadyAddresses" not in fake.services[untouched]["spec"], untouched
 
     assert fake.event_targets() == [
@@ -127,3 +137,28 @@ async def test_a_service_deleted_meanwhile_does_not_stop_the_rest() -> None:
     await controller.reconcile("u1")
     assert fake.services["t-master"]["spec"]["publishNotReadyAddresses"] is True
     assert "Service t-master now" in next(iter(fake.events.values()))["message"]
+
+
+async def test_the_services_are_set_back_once_the_master_has_ended() -> None:
+    fake = cluster()
+    controller = controller_on(fake)
+    controller.observe(stuck_pod())
+    await controller.reconcile("u1")
+    assert fake.services["t-master"]["spec"]["publishNotReadyAddresses"] is True
+    assert fake.services["t-master"]["metadata"]["labels"][names.PUBLISHED_FOR_LABEL] == "u1"
+
+    ended = stuck_pod()
+    ended["metadata"]["annotations"][names.FALLBACK_ANNOTATION] = "set"
+    ended["status"]["containerStatuses"][1]["state"] = {
+        "terminated": {"exitCode": 0, "finishedAt": "2033-05-18T03:33:10Z"}
+    }
+    controller.observe(ended)
+    await controller.reconcile("u1")
+    master_service = fake.services["t-master"]
+    assert master_service["spec"]["publishNotReadyAddresses"] is False
+    assert names.FALLBACK_ANNOTATION not in master_service["metadata"].get("annotations", {})
+    assert fake.services["already"]["spec"]["publishNotReadyAddresses"] is True, "not ours"
+    assert (
+        fake.written("pods")[names.FALLBACK_ENDED_ANNOTATION]
+        == "publishNotReadyAddresses set back on t-master"
+    )

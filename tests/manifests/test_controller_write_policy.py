@@ -98,10 +98,11 @@ def test_every_rule_says_what_it_refuses() -> None:
     validations = chart_objects("controller.writePolicy=true")[POLICY]["spec"]["validations"]
     text = " ".join(v["expression"] for v in validations)
     # Opted-in namespaces, pods the webhook mutated, nothing but our own keys, no spec change
-    # but a Service's publishNotReadyAddresses, and that only to true.
+    # but a Service's publishNotReadyAddresses (to true, and back), Jobs of Locust masters only.
     for needle in (
         'namespaceObject.metadata.labels[k] == "enabled"',
-        '"locust-finisher.io/status" in variables.oldAnnotations',
+        '"locust-finisher.io/admission" in variables.oldAnnotations',
+        'request.resource.resource != "jobs" || variables.locustTemplate',
         "object.spec == oldObject.spec",
         'k.startsWith("locust-finisher.io/")',
         'k == "publishNotReadyAddresses" ||',

@@ -107,10 +107,20 @@ def test_anything_else_on_a_service_is_refused(
     assert refusals(policy, SERVICE, changed(with_publish)), "refused even with the allowed change"
 
 
-def test_publishing_is_never_taken_back(policy: dict[str, Any]) -> None:
+def test_publishing_is_taken_back_only_where_the_controller_set_it(policy: dict[str, Any]) -> None:
     published = changed(publishing(True))
     assert refusals(policy, published, changed(publishing(False)))
     assert refusals(policy, published, SERVICE)
+
+    def ours(service: dict[str, Any]) -> None:
+        publishing(True)(service)
+        service["metadata"]["annotations"]["locust-finisher.io/fallback"] = "why"
+
+    def set_back(service: dict[str, Any]) -> None:
+        service["spec"].pop("publishNotReadyAddresses")
+        del service["metadata"]["annotations"]["locust-finisher.io/fallback"]
+
+    assert refusals(policy, changed(ours), changed(set_back, changed(ours))) == []
 
 
 JOB: dict[str, Any] = {
@@ -119,7 +129,10 @@ JOB: dict[str, Any] = {
         "ttlSecondsAfterFinished": 0,
         "backoffLimit": 0,
         "selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "job-uid"}},
-        "template": {"spec": {"containers": [{"name": "master", "image": "locust"}]}},
+        "template": {
+            "metadata": {"labels": {"managed-by": "locust-k8s-operator"}},
+            "spec": {"containers": [{"name": "master", "image": "locust"}]},
+        },
     },
 }
 HELD = "locust-finisher.io/held-ttl-seconds-after-finished"
@@ -141,6 +154,20 @@ def test_the_controller_may_hold_and_set_a_jobs_ttl_with_its_annotations(
     holding = changed(held, JOB)
     assert refusals(policy, JOB, holding, "jobs") == []
     assert refusals(policy, holding, changed(kept, holding), "jobs") == []
+
+
+def test_a_job_that_runs_no_locust_master_is_never_written(policy: dict[str, Any]) -> None:
+    """A2: even a fooled controller cannot hold, then zero, a backup Job's TTL."""
+    backup = changed(lambda j: j["spec"]["template"].pop("metadata"), JOB)
+    backup["spec"]["ttlSecondsAfterFinished"] = 604800
+
+    def zeroed(job: dict[str, Any]) -> None:
+        job["spec"]["ttlSecondsAfterFinished"] = 0
+        job["metadata"]["annotations"]["locust-finisher.io/retention"] = "keep-passed 0s"
+
+    assert "the locust-finisher controller writes only to Jobs that run Locust masters" in (
+        refusals(policy, backup, changed(zeroed, backup), "jobs")
+    )
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from app.core.artifacts import (
 from app.finisher.artifacts import ArtifactKeeper
 from app.finisher.config import add_arguments, resolve
 from app.kube.client import KubeClient
+from testkit.admission import TEST_KEY
 from testkit.fake_kube import FakeKube
 from testkit.finisher_pod import MANY_NAMES
 from tests.controller.test_artifact_receiver import GOOD_TOKEN, receiver_api
@@ -119,7 +120,9 @@ def receiver() -> Iterator[tuple[str, FakeKube]]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    runner = web.AppRunner(ArtifactReceiver(cast(KubeClient, api)).application(), access_log=None)
+    runner = web.AppRunner(
+        ArtifactReceiver(cast(KubeClient, api), key=TEST_KEY).application(), access_log=None
+    )
     port = free_port()
 
     async def start() -> None:

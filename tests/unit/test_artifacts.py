@@ -1,12 +1,14 @@
 """The kept report's rules: what fits, who may send it, where and how it is kept."""
 
 import base64
+import copy
 import gzip
 from typing import Any
 
 import pytest
 
 from app.core import names
+from app.core.admission_record import RECORD_ANNOTATION
 from app.core.artifacts import (
     CONFIGMAP_BUDGET,
     EXCEPTIONS_JSON,
@@ -32,6 +34,7 @@ from app.core.artifacts import (
     receiver_url,
     token_review,
 )
+from testkit.admission import TEST_KEY, admit, job_made_pod
 
 
 def pod(**metadata: Any) -> dict[str, Any]:
@@ -128,13 +131,26 @@ def test_a_bearer_token_is_read() -> None:
     assert bearer_token("Bearer abc.def") == "abc.def"
 
 
-def test_only_the_callers_own_managed_pod_may_send() -> None:
+def test_only_the_callers_own_pod_that_a_job_made_and_we_admitted_may_send() -> None:
     caller = caller_of(review())
-    check_pod(pod(), caller)
-    for other in (None, pod(uid="a-new-pod-of-the-same-name"), pod(labels={})):
+    made = job_made_pod("t-master-abc", "pod-uid", "loadtests", job="t-master")
+    assert check_pod(made, caller, TEST_KEY).made_by_job_controller
+    unmanaged = copy.deepcopy(made)
+    del unmanaged["metadata"]["labels"][names.MANAGED_LABEL]
+    by_a_user = admit(made, creator="system:serviceaccount:loadtests:default")
+    unsigned = copy.deepcopy(made)
+    del unsigned["metadata"]["annotations"][RECORD_ANNOTATION]
+    for other, why in (
+        (None, "does not exist"),
+        ({**made, "metadata": {**made["metadata"], "uid": "new"}}, "not the one the token"),
+        (unmanaged, "not managed"),
+        (by_a_user, "not made by a Job"),
+        (unsigned, "no admission record"),
+    ):
         with pytest.raises(RefusedError) as refused:
-            check_pod(other, caller)
+            check_pod(other, caller, TEST_KEY)
         assert refused.value.status == 403
+        assert why in refused.value.message
 
 
 # ----------------------------------------------------------------- the ConfigMap

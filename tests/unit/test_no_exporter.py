@@ -25,6 +25,7 @@ from app.core.reconcile import (
 )
 from app.core.settings import FinishSettings
 from app.finisher.config import add_arguments, resolve
+from testkit.admission import TEST_KEY, admit
 from testkit.pod_fixtures import apply_patch, load_pod
 
 MASTER_EXIT = "2026-11-26T10:00:00Z"
@@ -91,7 +92,7 @@ def test_the_controller_records_the_verdict_at_once_and_never_quits_anything() -
     pod = official_master(
         _terminated("locust-master", 0), {"name": "locust-finisher", "state": {"running": {}}}
     )
-    facts = facts_from_pod(pod)
+    facts = facts_from_pod(admit(pod), TEST_KEY)
     assert facts is not None
     assert (facts.has_exporter, facts.exporter_container) == (False, None)
     decided = plan(facts, EXIT + 1, QuitHistory())
@@ -118,7 +119,7 @@ def test_the_report_has_the_verdict_and_no_exporter_or_scrape_events() -> None:
     pod = official_master(
         _terminated("locust-master", 0), _terminated("locust-finisher", 0, json.dumps(summary))
     )
-    facts = facts_from_pod(pod)
+    facts = facts_from_pod(admit(pod), TEST_KEY)
     assert facts is not None
     decided = plan(facts, EXIT + 1)
     assert [type(action) for action in decided.actions] == [AnnounceVerdict]
@@ -131,7 +132,7 @@ def test_the_report_has_the_verdict_and_no_exporter_or_scrape_events() -> None:
 def test_a_deleted_pod_without_an_exporter_is_reported_from_its_last_state() -> None:
     # ttlSecondsAfterFinished: 0 deletes the official operator's pod as soon as it ends.
     pod = official_master(_terminated("locust-master", 1))
-    facts = facts_from_pod(pod, deleted=True)
+    facts = facts_from_pod(admit(pod), TEST_KEY, deleted=True)
     assert facts is not None
     decided = plan(facts, EXIT + 1)
     assert [type(action) for action in decided.actions] == [AnnounceVerdict]

@@ -19,6 +19,7 @@ from app.core.reconcile import (
     QuitExporter,
     QuitHistory,
     RecordVerdict,
+    SetServicesBack,
     fallback_event,
     fallback_note,
     plan,
@@ -26,6 +27,7 @@ from app.core.reconcile import (
 from app.core.settings import FinishSettings, Strategy, WaitForScrape
 from app.core.summary import decode_summary
 from app.core.timestamps import parse_time
+from testkit.admission import TEST_KEY, admit
 
 EXIT = 1000.0
 SUMMARY = json.dumps(
@@ -254,7 +256,7 @@ def test_facts_come_from_a_real_pod_and_its_annotations() -> None:
             ],
         },
     }
-    found = facts_from_pod(pod)
+    found = facts_from_pod(admit(pod), TEST_KEY)
     assert found is not None
     assert (found.job, found.job_uid, found.exporter_port, found.has_finisher) == (
         "j",
@@ -269,7 +271,7 @@ def test_facts_come_from_a_real_pod_and_its_annotations() -> None:
         True,
         "passed",
     )
-    assert facts_from_pod({"metadata": {"annotations": {}}}) is None
+    assert facts_from_pod({"metadata": {"annotations": {}}}, TEST_KEY) is None
 
 
 def test_a_quit_by_the_controller_is_noted_once_with_its_delay() -> None:
@@ -312,7 +314,7 @@ def test_pods_mutated_by_0_1_read_strategy_terminator_as_the_finisher() -> None:
         },
         "spec": {"containers": [{"name": names.FINISHER_CONTAINER}, {"name": "m"}]},
     }
-    found = facts_from_pod(pod)
+    found = facts_from_pod(admit(pod), TEST_KEY)
     assert found is not None
     assert found.settings.strategy is Strategy.FINISHER
     assert found.has_finisher
@@ -389,6 +391,15 @@ def test_an_unpullable_finisher_gets_a_short_grace_then_its_pods_services_are_op
     )
 
 
+def test_the_services_are_set_back_once_the_test_has_ended() -> None:
+    opened = unpullable(fallback_done=True)
+    assert SetServicesBack not in kinds(plan(opened, START + 600)), "not while Locust runs"
+    ended = dataclasses.replace(opened, master=Terminated(0, START + 60, "t"))
+    assert SetServicesBack in kinds(plan(ended, START + 600))
+    done = dataclasses.replace(ended, fallback_ended=True)
+    assert SetServicesBack not in kinds(plan(done, START + 600))
+
+
 def test_a_finisher_seen_late_in_back_off_is_worked_around_at_once() -> None:
     # A controller that starts (or fails over) long after the pod did does not wait again.
     assert kinds(plan(unpullable(), START + 600)) == [PublishNotReady]
@@ -424,7 +435,7 @@ def test_a_finisher_that_never_ran_leaves_the_exporter_to_the_controller_after_t
     due = EXIT + 30 + CONTROLLER_GRACE_SECONDS
     assert decided.wake_at == due
     reported = dataclasses.replace(ended, reported=True, recorded_result="passed")
-    assert plan(reported, due).actions == [QuitExporter("198.18.0.9", 9646, 1)]
+    assert plan(reported, due).actions == [QuitExporter("198.18.0.9", 9646, 1), SetServicesBack()]
 
 
 def test_the_exporters_end_is_credited_at_once_when_the_finisher_never_ran() -> None:
@@ -448,10 +459,10 @@ def test_the_warning_names_the_image_the_error_and_what_was_done() -> None:
     for needle in (IMAGE, "ImagePullBackOff", "Back-off pulling image", "Service t-master now"):
         assert needle in event.message, needle
     assert "after the Locust master exits" in event.message
-    assert "no Service selects it" in fallback_event(action, [], []).message
+    assert "no Service of its test selects it" in fallback_event(action, [], []).message
     assert "already publishes" in fallback_event(action, [], ["t-master"]).message
     assert fallback_note(["a", "b"], []) == "publishNotReadyAddresses set on Services a, b"
-    assert fallback_note([], []) == "no Service selects the pod"
+    assert fallback_note([], []) == "no Service of the pod's test selects it"
 
 
 def test_with_a_native_sidecar_exporter_the_warning_leaves_its_end_to_the_kubelet() -> None:
@@ -487,7 +498,7 @@ def finisher_pod(finisher_status: dict[str, Any], annotations: dict[str, str]) -
 
 def test_facts_tell_a_finisher_waiting_on_its_image_from_one_that_ran() -> None:
     waiting = {"state": {"waiting": {"reason": "ErrImagePull", "message": "x" * 5000}}}
-    found = facts_from_pod(finisher_pod(waiting, {}))
+    found = facts_from_pod(admit(finisher_pod(waiting, {})), TEST_KEY)
     assert found is not None
     assert (found.finisher_image, found.started_at) == (IMAGE, parse_time("2026-11-26T09:58:20Z"))
     assert found.finisher_waiting is not None
@@ -501,7 +512,8 @@ def test_facts_tell_a_finisher_waiting_on_its_image_from_one_that_ran() -> None:
         "lastState": {"terminated": {"exitCode": 0, "finishedAt": "2026-11-26T10:00:00Z"}},
     }
     ran = facts_from_pod(
-        finisher_pod(again, {names.FALLBACK_ANNOTATION: "no Service selects the pod"})
+        admit(finisher_pod(again, {names.FALLBACK_ANNOTATION: "no Service selects the pod"})),
+        TEST_KEY,
     )
     assert ran is not None
     assert ran.finisher_waiting is None
