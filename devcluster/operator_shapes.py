@@ -83,7 +83,8 @@ from locust.runners import WorkerRunner
 
 @events.quitting.add_listener
 def _no_requests_fail(environment, **kwargs):
-    if not isinstance(environment.runner, WorkerRunner) and environment.stats.total.num_requests == 0:
+    master = not isinstance(environment.runner, WorkerRunner)
+    if master and environment.stats.total.num_requests == 0:
         environment.process_exit_code = 1
 
 

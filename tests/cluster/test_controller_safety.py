@@ -126,6 +126,25 @@ def test_the_controller_may_write_only_our_annotations_on_managed_pods(
         bystander = patch("annotate", "pod", "bystander", "locust-finisher.io/result=x")
         assert bystander.returncode != 0
         assert "mutated" in bystander.stderr, bystander.stderr
+        # A2 at the policy: a Job that runs no Locust master is never the controller's to write,
+        # however it came to think so.
+        backup = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "backup", "namespace": namespace},
+            "spec": {
+                "ttlSecondsAfterFinished": 604800,
+                "template": {"spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "work", "image": shapes.PYTHON_IMAGE, "command": ["true"]}]}},
+            },
+        }  # fmt: skip
+        cluster.apply([backup])
+        zeroed = patch(
+            "patch", "job", "backup", "--type=merge", "-p",
+            '{"spec":{"ttlSecondsAfterFinished":0}}', "--dry-run=server",
+        )  # fmt: skip
+        assert zeroed.returncode != 0
+        assert "only to Jobs that run Locust masters" in zeroed.stderr, zeroed.stderr
         # Anyone else may still do what RBAC allows them.
         changed = cluster.run_tool(
             "kubectl", "-n", namespace, "annotate", "pod", "guarded", "foo=bar"
