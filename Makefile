@@ -83,8 +83,9 @@ test-side-by-side: setup build-all
 
 test-off-node: test-package test-processes
 
+# The slowest tests are listed at the end: where the stage's time goes.
 test-cluster: setup build-all
-	$(RUN) pytest -m cluster
+	$(RUN) pytest -m cluster --durations=12
 	LOCUST_FINISHER_KUBERNETES=$(OLDEST_KUBERNETES) $(RUN) pytest -m "cluster and oldest"
 
 bench: setup build

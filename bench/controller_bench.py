@@ -25,10 +25,12 @@ from typing import Any
 
 import yaml
 
+from app.controller.admission_key import SECRET_KEY, SECRET_NAME
 from devcluster.cluster import LocalCluster
 from devcluster.install import opt_in_namespace
 from devcluster.operator_shapes import quick_master_pod
 from devcluster.processes import free_port, wait_until
+from testkit.admission import TEST_KEY, signed_now
 
 ROOT = Path(__file__).resolve().parent.parent
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/default/leases/locust-finisher-controller"
@@ -101,13 +103,24 @@ def main() -> None:
     rows = []
     with LocalCluster(prometheus=False) as cluster:
         api = cluster.api()
+        # The webhook is not installed here: the pods carry its mutation and its signed record
+        # already, with the key the controllers will find in place of making one.
+        api.create(
+            "/api/v1/namespaces/default/secrets",
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": SECRET_NAME},
+                "stringData": {SECRET_KEY: TEST_KEY.decode()},
+            },
+        )
         pod = template_pod()
         started = time.monotonic()
         for index in range(1000):
             item = copy.deepcopy(pod)
             item["metadata"]["name"] = f"master-{index}"
             item["metadata"]["namespace"] = "default"
-            api.create("/api/v1/namespaces/default/pods", item)
+            api.create("/api/v1/namespaces/default/pods", signed_now(item, "default", TEST_KEY))
         print(f"created 1000 managed pods in {time.monotonic() - started:.0f}s", flush=True)
 
         port_a, port_b = free_port(), free_port()
@@ -142,9 +155,9 @@ def main() -> None:
         opt_in_namespace(cluster, "bench-quit")
         for index in range(20):
             raw = quick_master_pod("bench-quit", f"quick-{index}")
+            mutated = apply_patch(raw, mutate_pod(raw, InjectionConfig()).ops)
             api.create(
-                "/api/v1/namespaces/bench-quit/pods",
-                apply_patch(raw, mutate_pod(raw, InjectionConfig()).ops),
+                "/api/v1/namespaces/bench-quit/pods", signed_now(mutated, "bench-quit", TEST_KEY)
             )
         wait_until(
             lambda: (

@@ -97,6 +97,16 @@ def run_load_test(
 ) -> Outcome:
     """Create the test's objects and wait until its master Job has finished."""
     cluster.apply(shapes.load_test_objects(test, failing))
+    return collect_outcome(cluster, test, timeout, progress)
+
+
+def collect_outcome(
+    cluster: LocalCluster,
+    test: shapes.LoadTest,
+    timeout: float = 180,
+    progress: Callable[[dict[str, Any] | None, dict[str, Any]], None] | None = None,
+) -> Outcome:
+    """Wait until the master Job of a test already created has finished; how it ended."""
     job_path = f"/apis/batch/v1/namespaces/{test.namespace}/jobs/{test.node_name}-master"
     deadline = time.monotonic() + timeout
     while True:

@@ -124,6 +124,11 @@ class LoadTest:
     # For namespaces that enforce Pod Security "restricted": make the operator's own
     # containers comply (the operator lets users set this through the CR in 2.2+).
     restricted: bool = False
+    # What each of the operator's containers requests of the node's CPU (the operator's
+    # default). Tests that run many load tests at once on the 2-CPU node ask for less, so that
+    # all of them are scheduled together (a master waiting on a worker that cannot be
+    # scheduled would wait for ever); the finisher's own requests stay the webhook's.
+    cpu_request: str = "250m"
 
     @property
     def node_name(self) -> str:
@@ -189,9 +194,9 @@ def _annotations(test: LoadTest, mode: str) -> dict[str, str]:
     return annotations
 
 
-def _resources() -> dict[str, Any]:
+def _resources(test: LoadTest) -> dict[str, Any]:
     return {
-        "requests": {"cpu": "250m", "memory": "128Mi", "ephemeral-storage": "30M"},
+        "requests": {"cpu": test.cpu_request, "memory": "128Mi", "ephemeral-storage": "30M"},
         "limits": {"cpu": "1000m", "memory": "1024Mi", "ephemeral-storage": "50M"},
     }
 
@@ -219,7 +224,7 @@ def _exporter(test: LoadTest) -> dict[str, Any]:
             {"name": "LOCUST_EXPORTER_URI", "value": "http://localhost:8089"},
             {"name": "LOCUST_EXPORTER_WEB_LISTEN_ADDRESS", "value": ":9646"},
         ],
-        "resources": _resources(),
+        "resources": _resources(test),
     }
     if test.version in ("go-2.2", "go-2.3"):
         container["securityContext"] = {
@@ -249,7 +254,7 @@ def _locust_container(test: LoadTest, mode: str, args: list[str]) -> dict[str, A
         "imagePullPolicy": "IfNotPresent",
         "args": args,
         "ports": ports,
-        "resources": _resources(),
+        "resources": _resources(test),
         "volumeMounts": [
             {"name": test.locustfile_configmap, "mountPath": "/lotest/src/", "readOnly": False}
         ],

@@ -5,6 +5,7 @@ test's pod gets one here, made the way the webhook makes it, for the creator the
 """
 
 import copy
+import time
 from typing import Any
 
 from app.core import names
@@ -36,6 +37,23 @@ def admit(
     )
     annotations[RECORD_ANNOTATION] = sign(record, key)
     return admitted
+
+
+def signed_now(
+    pod: dict[str, Any], namespace: str, key: bytes, creator: str = JOB_CONTROLLER
+) -> dict[str, Any]:
+    """``pod`` (mutated) with the record our webhook would sign now, for a real API server.
+
+    For benchmarks that create mutated pods without the webhook: the API server dates the pod
+    when it is created, so the record carries this moment.
+    """
+    signed = copy.deepcopy(pod)
+    annotations = signed["metadata"].setdefault("annotations", {})
+    kind, uid = controller_owner(signed)
+    status = str(annotations.get(names.STATUS_ANNOTATION, ""))
+    record = Admission(namespace, creator, kind, uid, digest(status), int(time.time()))
+    annotations[RECORD_ANNOTATION] = sign(record, key)
+    return signed
 
 
 def job_made_pod(

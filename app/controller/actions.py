@@ -148,11 +148,9 @@ class Actor:
             if error.status == 404:
                 return ServicesSeen()
             raise
-        test_uids = {job_uid}
-        owner = podview.text(podview.controller_reference(job), "uid")
-        if owner:
-            test_uids.add(owner)
-        return await publish_not_ready(self.client, facts, frozenset(test_uids))
+        # A Job without an owner was made by hand: so, then, were the Services of its test.
+        owner = podview.text(podview.controller_reference(job), "uid") or ""
+        return await publish_not_ready(self.client, facts, frozenset({job_uid, owner}))
 
     async def set_services_back(self, facts: PodFacts) -> list[str]:
         """Set back the Services :meth:`publish_not_ready` changed for the pod."""

@@ -9,8 +9,10 @@ changes on a Service, with an annotation that says why and a label naming the po
 set back once the test has ended (see docs/design.md).
 
 Only the Services of the pod's own test are touched: those whose controller is the pod's Job
-or the Job's own controller (the operator's LocustTest). Anyone who creates pods can make
-one whose labels a Service selects; no one but the Job controller makes a pod for a Job.
+or the Job's own controller (the operator's LocustTest); where neither the Job nor the Service
+has an owner (both made by hand, or by a tool that sets none), a Service without one. Anyone
+who creates pods can make one whose labels a Service selects; no one but the Job controller
+makes a pod for a Job, and only such a pod gets here.
 """
 
 import logging
@@ -48,7 +50,7 @@ async def publish_not_ready(
     """Set ``publishNotReadyAddresses`` on the Services of the pod's test that select it.
 
     ``test_uids`` are the uids a Service's controller may have: the pod's Job and the Job's
-    own controller.
+    own controller; with ``""`` among them (a Job without an owner), none at all.
     """
     labels = dict(facts.labels)
     why = f"set by locust-finisher for pod {facts.name}: its finisher's image cannot be pulled"
@@ -58,7 +60,7 @@ async def publish_not_ready(
             name = podview.text(podview.mapping(service, "metadata"), "name")
             if not name or not selects(service, labels):
                 continue
-            if podview.text(podview.controller_reference(service), "uid") not in test_uids:
+            if (podview.text(podview.controller_reference(service), "uid") or "") not in test_uids:
                 log.info(
                     "Service %s/%s selects %s but is not its test's",
                     facts.namespace,

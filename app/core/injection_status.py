@@ -70,7 +70,7 @@ def read_status(annotations: Mapping[str, Any]) -> InjectionStatus | None:
         return None
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's depth: not ours either
         return None
     if not isinstance(document, dict):
         return None

@@ -156,10 +156,13 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
     """
     metadata = podview.mapping(pod, "metadata")
     annotations = podview.annotations(pod)
+    if names.STATUS_ANNOTATION not in annotations:
+        return None
+    # The record first: a status annotation is parsed only once it is known to be ours.
+    admission = admitted(pod, key)
     injection = read_status(annotations)
     if injection is None:
         return None
-    admission = admitted(pod, key)
     master_name = injection.master_container
     exporter_name = injection.exporter_container
     status = podview.mapping(pod, "status")

@@ -236,7 +236,7 @@ def decode_summary(text: str | None) -> Summary | None:
         return None
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's depth: not a summary
         return None
     if not isinstance(document, dict) or "version" not in document:
         return None

@@ -1,11 +1,17 @@
 """End to end on the real control plane, node (kubelet, containerd, runc) and Prometheus.
 
+The load tests of this module start together when it starts (:class:`Started`), each in its
+own namespace with its `wait` following it from the beginning, as CI would run it; each test
+then collects its own and checks it. Their Locust containers request little CPU, so the
+2-CPU node runs them all at once, and the module takes about as long as its slowest test.
 The tests marked ``oldest`` also run on the oldest supported Kubernetes.
 """
 
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -17,8 +23,9 @@ from app.core.summary import decode_summary
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
 from devcluster.install import NAMESPACE, opt_in_namespace
-from devcluster.loadtest import Outcome, prepare_namespace, run_load_test, start_wait
+from devcluster.loadtest import Outcome, collect_outcome, start_wait
 from devcluster.processes import wait_until
+from tests.cluster.conftest import SharedCluster
 from tests.cluster.reporting import seconds, wait_for_report
 
 pytestmark = pytest.mark.cluster
@@ -26,20 +33,116 @@ pytestmark = pytest.mark.cluster
 TTL_SECONDS = 5
 
 
-def load_test(
-    cluster: LocalCluster, namespace: str, version: str = "go-2.2", **fields: Any
-) -> shapes.LoadTest:
-    prepare_namespace(cluster, namespace, **fields.pop("namespace_labels", {}))
-    annotations = {names.TTL_ANNOTATION: f"{TTL_SECONDS}s", **fields.pop("master_annotations", {})}
-    return shapes.LoadTest(
-        name="e2e",
-        namespace=namespace,
-        version=version,
-        run_time="6s",
-        autoquit=8,
-        master_annotations=annotations,
-        **fields,
-    )
+@dataclass(frozen=True)
+class Launch:
+    """One load test of this module: where it runs, how, and whether `wait` follows it."""
+
+    namespace: str
+    version: str = "go-2.2"
+    failing: bool = False
+    annotations: tuple[tuple[str, str], ...] = ()
+    restricted: bool = False
+    namespace_labels: tuple[tuple[str, str], ...] = ()
+    # `wait` started before the test, with these flags ("{dir}": the test's report folder).
+    wait: tuple[str, ...] | None = None
+
+    def load_test(self) -> shapes.LoadTest:
+        return shapes.LoadTest(
+            name="e2e",
+            namespace=self.namespace,
+            version=self.version,
+            run_time="6s",
+            autoquit=8,
+            master_annotations={names.TTL_ANNOTATION: f"{TTL_SECONDS}s", **dict(self.annotations)},
+            restricted=self.restricted,
+            cpu_request="10m",
+        )
+
+
+# By the test that checks each.
+LAUNCHES = {
+    "test_a_passing_test_completes_with_its_final_numbers_in_prometheus": Launch(
+        "e2e-pass", wait=()
+    ),
+    "test_a_failing_test_fails_the_pod_and_the_job_and_the_exporter_still_exits_0": Launch(
+        "e2e-fail", failing=True, wait=()
+    ),
+    # No load test here reaches 100,000 requests a second: the check must fail.
+    "test_a_test_locust_passes_but_a_check_fails_is_failed_and_its_pod_still_succeeds": Launch(
+        "e2e-check",
+        annotations=((names.CHECK_RPS_ANNOTATION, "100000"),),
+        wait=("--report-dir", "{dir}", "--junit", "{dir}/junit.xml"),
+    ),
+    "test_an_operator_2_3_pod_with_a_native_sidecar_exporter_completes_after_the_final_scrape": (
+        Launch("e2e-sidecar", version="go-2.3")
+    ),
+    "test_an_operator_1_x_java_pod_completes": Launch("e2e-java", version="java-1.1"),
+    "test_a_restricted_namespace_admits_a_mutated_pod_whose_own_containers_comply": Launch(
+        "e2e-restricted",
+        restricted=True,
+        namespace_labels=(("pod-security.kubernetes.io/enforce", "restricted"),),
+    ),
+}
+
+
+class Started:
+    """The module's load tests, started together; each test collects its own."""
+
+    def __init__(self, cluster: LocalCluster, folder: Path, launches: list[Launch]) -> None:
+        self.cluster = cluster
+        self.folder = folder
+        self.launches = {launch.namespace: launch for launch in launches}
+        self.waits: dict[str, subprocess.Popen[str]] = {}
+        for launch in launches:
+            opt_in_namespace(cluster, launch.namespace, **dict(launch.namespace_labels))
+            cluster.apply(shapes.target_objects(launch.namespace))
+        for launch in launches:
+            cluster.kubectl(
+                "rollout", "status", "-n", launch.namespace, "deployment/target", "--timeout=60s"
+            )
+        for launch in launches:
+            if launch.wait is not None:
+                flags = [flag.replace("{dir}", str(self.folder_of(launch))) for flag in launch.wait]
+                self.waits[launch.namespace] = start_wait(cluster, launch.namespace, "e2e", *flags)
+            cluster.apply(shapes.load_test_objects(launch.load_test(), launch.failing))
+
+    def folder_of(self, launch: Launch) -> Path:
+        return self.folder / launch.namespace
+
+    def outcome(self, namespace: str) -> Outcome:
+        """How the load test in ``namespace`` ended, once its master Job has."""
+        return collect_outcome(self.cluster, self.launches[namespace].load_test())
+
+    def printed(self, namespace: str) -> tuple[int, str]:
+        """What its `wait` printed, and its exit code."""
+        waiting = self.waits[namespace]
+        printed, _ = waiting.communicate(timeout=120)
+        return waiting.returncode, printed
+
+    def stop(self) -> None:
+        for waiting in self.waits.values():
+            if waiting.poll() is None:
+                waiting.kill()
+                waiting.communicate()
+        for namespace in self.launches:
+            self.cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def started(
+    shared_cluster: SharedCluster,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Started]:
+    """The load tests of the tests selected in this run (the ``oldest`` run selects some)."""
+    selected = {item.name for item in request.session.items if item.path == request.path}
+    launches = [launch for test, launch in LAUNCHES.items() if test in selected]
+    folder = tmp_path_factory.mktemp("e2e")
+    for launch in launches:
+        (folder / launch.namespace).mkdir()
+    running = Started(shared_cluster.get(), folder, launches)
+    yield running
+    running.stop()
 
 
 def assert_finished_cleanly(outcome: Outcome, passed: bool) -> None:
@@ -54,12 +157,8 @@ def assert_finished_cleanly(outcome: Outcome, passed: bool) -> None:
 
 
 @pytest.mark.oldest
-def test_a_passing_test_completes_with_its_final_numbers_in_prometheus(
-    cluster: LocalCluster,
-) -> None:
-    test = load_test(cluster, "e2e-pass")
-    waiting = start_wait(cluster, "e2e-pass", "e2e")
-    outcome = run_load_test(cluster, test)
+def test_a_passing_test_completes_with_its_final_numbers_in_prometheus(started: Started) -> None:
+    outcome = started.outcome("e2e-pass")
     assert_finished_cleanly(outcome, passed=True)
     assert outcome.terminated("locust-metrics-exporter")["exitCode"] == 0
     assert outcome.locust_requests, "Locust printed its final stats"
@@ -68,8 +167,8 @@ def test_a_passing_test_completes_with_its_final_numbers_in_prometheus(
     assert summary is not None
     assert summary["requests"] == outcome.locust_requests
     assert summary["finalScrape"]["confirmed"]
-    printed, _ = waiting.communicate(timeout=120)
-    assert waiting.returncode == 0, printed
+    code, printed = started.printed("e2e-pass")
+    assert code == 0, printed
     assert "job/e2e-master" in printed
     assert "PASSED" in printed
     assert f"{outcome.locust_requests} requests" in printed
@@ -78,15 +177,13 @@ def test_a_passing_test_completes_with_its_final_numbers_in_prometheus(
 
 @pytest.mark.oldest
 def test_a_failing_test_fails_the_pod_and_the_job_and_the_exporter_still_exits_0(
-    cluster: LocalCluster,
+    started: Started,
 ) -> None:
-    test = load_test(cluster, "e2e-fail")
-    waiting = start_wait(cluster, "e2e-fail", "e2e")
-    outcome = run_load_test(cluster, test, failing=True)
+    outcome = started.outcome("e2e-fail")
     assert_finished_cleanly(outcome, passed=False)
-    wait_for_report(cluster, outcome.pod, "e2e-master", "failed")
-    printed, _ = waiting.communicate(timeout=120)
-    assert waiting.returncode == 1, printed
+    wait_for_report(started.cluster, outcome.pod, "e2e-master", "failed")
+    code, printed = started.printed("e2e-fail")
+    assert code == 1, printed
     assert "FAILED" in printed
     assert "GET /fail" in printed
     assert outcome.terminated("locust-metrics-exporter")["exitCode"] == 0
@@ -94,35 +191,23 @@ def test_a_failing_test_fails_the_pod_and_the_job_and_the_exporter_still_exits_0
 
 
 def test_a_test_locust_passes_but_a_check_fails_is_failed_and_its_pod_still_succeeds(
-    cluster: LocalCluster, tmp_path: Path
+    started: Started,
 ) -> None:
-    # No load test here reaches 100,000 requests a second: the check must fail.
-    test = load_test(
-        cluster, "e2e-check", master_annotations={names.CHECK_RPS_ANNOTATION: "100000"}
-    )
-    waiting = start_wait(
-        cluster,
-        "e2e-check",
-        "e2e",
-        "--report-dir",
-        str(tmp_path),
-        "--junit",
-        str(tmp_path / "junit.xml"),
-    )
-    outcome = run_load_test(cluster, test)
+    outcome = started.outcome("e2e-check")
     # Our code never turns a passed pod into a Failed one: the phase stays Locust's.
     assert_finished_cleanly(outcome, passed=True)
-    printed, _ = waiting.communicate(timeout=120)
-    assert waiting.returncode == 1, printed
-    result = json.loads((tmp_path / "summary.json").read_text())
+    code, printed = started.printed("e2e-check")
+    assert code == 1, printed
+    folder = started.folder_of(started.launches["e2e-check"])
+    result = json.loads((folder / "summary.json").read_text())
     assert result["verdict"] == "failed"
     assert result["exitCode"] == 0
     assert [c["name"] for c in result["checks"] if not c["passed"]] == ["rps"]
-    suites = ElementTree.parse(tmp_path / "junit.xml").getroot()
+    suites = ElementTree.parse(folder / "junit.xml").getroot()
     assert int(suites.findall("testsuite")[0].get("failures", "0")) >= 1
 
     def labelled_failed() -> bool:
-        listed = cluster.kubectl(
+        listed = started.cluster.kubectl(
             "get", "jobs", "-n", "e2e-check", "-l", f"{names.RESULT_LABEL}=failed", "-o", "name"
         )
         return "job.batch/e2e-master" in listed
@@ -132,9 +217,9 @@ def test_a_test_locust_passes_but_a_check_fails_is_failed_and_its_pod_still_succ
 
 @pytest.mark.oldest
 def test_an_operator_2_3_pod_with_a_native_sidecar_exporter_completes_after_the_final_scrape(
-    cluster: LocalCluster,
+    started: Started,
 ) -> None:
-    outcome = run_load_test(cluster, load_test(cluster, "e2e-sidecar", version="go-2.3"))
+    outcome = started.outcome("e2e-sidecar")
     assert_finished_cleanly(outcome, passed=True)
     assert outcome.prometheus_requests == outcome.locust_requests
     summary = decode_summary(outcome.terminated(names.FINISHER_CONTAINER)["message"])
@@ -143,22 +228,16 @@ def test_an_operator_2_3_pod_with_a_native_sidecar_exporter_completes_after_the_
     assert summary["finalScrape"]["confirmed"]
 
 
-def test_an_operator_1_x_java_pod_completes(cluster: LocalCluster) -> None:
-    outcome = run_load_test(cluster, load_test(cluster, "e2e-java", version="java-1.1"))
+def test_an_operator_1_x_java_pod_completes(started: Started) -> None:
+    outcome = started.outcome("e2e-java")
     assert_finished_cleanly(outcome, passed=True)
     assert outcome.prometheus_requests == outcome.locust_requests
 
 
 def test_a_restricted_namespace_admits_a_mutated_pod_whose_own_containers_comply(
-    cluster: LocalCluster,
+    started: Started,
 ) -> None:
-    test = load_test(
-        cluster,
-        "e2e-restricted",
-        restricted=True,
-        namespace_labels={"pod-security.kubernetes.io/enforce": "restricted"},
-    )
-    outcome = run_load_test(cluster, test)
+    outcome = started.outcome("e2e-restricted")
     assert outcome.pod["spec"]["containers"][0]["name"] == names.FINISHER_CONTAINER
     assert_finished_cleanly(outcome, passed=True)
 
@@ -224,6 +303,9 @@ def test_the_stored_pod_is_what_mutate_previews(cluster: LocalCluster, tmp_path:
     assert finisher == preview["spec"]["containers"][0]
     assert stored["spec"]["shareProcessNamespace"] is True
     assert stored["metadata"]["labels"] == preview["metadata"]["labels"]
+    # The admission record is signed with the installation's key, which `mutate` never has.
+    record = stored["metadata"]["annotations"].pop(names.ADMISSION_ANNOTATION)
+    assert record.startswith("v1.")
     assert stored["metadata"]["annotations"] == preview["metadata"]["annotations"]
     assert [c["name"] for c in stored["spec"]["containers"]] == [
         c["name"] for c in preview["spec"]["containers"]

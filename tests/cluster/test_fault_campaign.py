@@ -8,11 +8,15 @@ be what Locust's exit code says, and the finisher must exit 0.
 
 The faults are asked for with ``LOCUST_FINISHER_FAULT`` (app/finisher/faults.py): the master
 Job is created with the pod template the webhook would make (``mutate_pod``, the webhook's
-own function) plus that variable; the webhook leaves an already-mutated pod as it is. The
+own function) plus that variable, and the admission record of that earlier pass, signed with
+the installation's key (read from its Secret, as only an administrator may). The webhook
+leaves an already-mutated pod as it is and signs its record again for the Job controller, as
+it does when it is invoked a second time for one pod. The
 tests of both verdicts run side by side, their Locust containers requesting little CPU so that
 the node runs all of them at once: the campaign takes about as long as one test.
 """
 
+import base64
 import copy
 import time
 from dataclasses import dataclass
@@ -20,12 +24,15 @@ from typing import Any
 
 import pytest
 
+from app.controller.admission_key import SECRET_KEY, SECRET_NAME
 from app.core import names
+from app.core.admission_record import RECORD_ANNOTATION, Admission, check_key, digest, sign
 from app.core.cluster_config import InjectionConfig
 from app.core.env_names import ENV_FAULT
 from app.core.inject import mutate_pod
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
+from devcluster.install import NAMESPACE
 from devcluster.loadtest import Outcome, job_finished, master_pod, prepare_namespace
 from testkit.pod_fixtures import apply_patch
 
@@ -74,25 +81,25 @@ CASES = [
 ]
 
 
-# CPU the campaign's Locust containers request. The operator's 250m each would let the 2-CPU
-# node run only a few of the 18 tests at once, in waves; the faults are the finisher's, whose
-# own requests and 64Mi limit stay as the webhook sets them.
-CAMPAIGN_CPU_REQUEST = "10m"
+def installation_key(cluster: LocalCluster) -> bytes:
+    """The key the webhook signs admission records with."""
+    secret = cluster.api().get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{SECRET_NAME}")
+    return check_key(base64.b64decode(secret["data"][SECRET_KEY]))
 
 
-def _light(template: dict[str, Any]) -> None:
-    for container in template["spec"]["containers"]:
-        requests = container.get("resources", {}).get("requests")
-        if requests and "cpu" in requests:
-            requests["cpu"] = CAMPAIGN_CPU_REQUEST
+def earlier_pass(template: dict[str, Any], key: bytes) -> None:
+    """Add the record our webhook's first pass would have left (what it vouches for: the status)."""
+    annotations = template["metadata"]["annotations"]
+    status = annotations[names.STATUS_ANNOTATION]
+    record = Admission("", "an earlier pass", "", "", digest(status), 0)
+    annotations[RECORD_ANNOTATION] = sign(record, key)
 
 
-def faulty_objects(test: shapes.LoadTest, case: Case, failing: bool) -> list[dict[str, Any]]:
+def faulty_objects(
+    test: shapes.LoadTest, case: Case, failing: bool, key: bytes
+) -> list[dict[str, Any]]:
     """The operator's objects for ``test``, its master pod template mutated and faulted."""
     objects = shapes.load_test_objects(test, failing)
-    for item in objects:
-        if item["kind"] == "Job":
-            _light(item["spec"]["template"])
     for item in objects:
         if item["kind"] == "Job" and item["metadata"]["name"] == f"{test.node_name}-master":
             template = item["spec"]["template"]
@@ -111,6 +118,7 @@ def faulty_objects(test: shapes.LoadTest, case: Case, failing: bool) -> list[dic
             finisher["env"] = [e for e in finisher["env"] if e["name"] not in overrides]
             finisher["env"] += [{"name": k, "value": v} for k, v in case.env.items()]
             del mutated["metadata"]["namespace"]
+            earlier_pass(mutated, key)
             template["metadata"], template["spec"] = mutated["metadata"], mutated["spec"]
     return objects
 
@@ -126,11 +134,15 @@ def test_no_fault_of_the_finisher_changes_the_verdict(cluster: LocalCluster, fai
             run_time="6s",
             autoquit=10,
             master_annotations=case.annotations,
+            # The operator's 250m each would let the node run only a few of the 18 at once;
+            # the faults are the finisher's, whose requests and 64Mi limit stay the webhook's.
+            cpu_request="10m",
         )
         for case in CASES
     }
+    key = installation_key(cluster)
     for case in CASES:
-        cluster.apply(faulty_objects(tests[case.name], case, failing))
+        cluster.apply(faulty_objects(tests[case.name], case, failing, key))
     jobs = {
         name: f"/apis/batch/v1/namespaces/{namespace}/jobs/{test.node_name}-master"
         for name, test in tests.items()

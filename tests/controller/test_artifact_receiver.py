@@ -5,7 +5,7 @@ import contextlib
 import gzip
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
 import pytest
@@ -24,7 +24,7 @@ from app.core.artifacts import (
     kept_files,
     multipart_pieces,
 )
-from app.kube.client import KubeClient
+from app.kube.client import KubeClient, KubeError
 from testkit.admission import TEST_KEY, job_made_pod, job_of
 from testkit.fake_kube import FakeKube
 
@@ -207,6 +207,23 @@ async def test_an_api_outage_is_503_so_the_finisher_tries_again(
     api.mode = "unavailable"
     status, answer = await send(http, report_html=HTML)
     assert status == 503, answer
+
+
+@pytest.mark.parametrize("refusal", [403, 422])
+async def test_a_write_the_api_server_refuses_is_403_so_no_finisher_tries_again(
+    http: TestClient[Any, Any], api: FakeKube, refusal: int
+) -> None:
+    """A write policy's denial (a namespace that is not opted in, say) will not change."""
+
+    async def refused(path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        if "/configmaps" in path:
+            raise KubeError(refusal, "denied by ValidatingAdmissionPolicy")
+        return await FakeKube.create(api, path, body)
+
+    api.create = refused  # type: ignore[method-assign]
+    status, answer = await send(http, report_html=HTML)
+    assert status == 403, answer
+    assert "denied by ValidatingAdmissionPolicy" in answer["message"]
 
 
 async def test_a_configmap_of_that_name_that_is_not_this_pods_report_is_never_overwritten(

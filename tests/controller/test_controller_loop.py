@@ -14,7 +14,7 @@ from app.controller.metrics import ControllerMetrics
 from app.core import names
 from app.core.admission_record import RECORD_ANNOTATION
 from app.kube.client import GoneError, KubeClient, KubeError, UnreachableError, decode_watch_event
-from testkit.admission import TEST_KEY, admit
+from testkit.admission import JOB_CONTROLLER, TEST_KEY, admit
 from testkit.fake_kube import FakeKube, gone
 
 
@@ -281,12 +281,13 @@ async def test_a_pod_deleted_before_its_master_ended_leaves_nothing_to_do() -> N
     assert controller.facts == {}
 
 
-def impostor(**owner: Any) -> dict[str, Any]:
-    """A pod anyone may create: managed label, status annotation, a claim on job-1."""
+def impostor(selected: bool = True, creator: str = JOB_CONTROLLER, **owner: Any) -> dict[str, Any]:
+    """A pod that claims job-1, as admitted by our webhook for ``creator``."""
     pod = finished_pod("evil")
-    reference = pod["metadata"]["ownerReferences"][0]
-    reference.update(owner)
-    return admit(pod)
+    pod["metadata"]["ownerReferences"][0].update(owner)
+    if not selected:
+        del pod["metadata"]["labels"]["batch.kubernetes.io/controller-uid"]
+    return admit(pod, creator=creator)
 
 
 @pytest.mark.parametrize(
@@ -294,27 +295,15 @@ def impostor(**owner: Any) -> dict[str, Any]:
     [
         impostor(uid="made-up"),
         # The Job's real uid, but the Job's selector does not select it.
-        impostor(),
+        impostor(selected=False),
+        # The Job's own uid and selector, but the webhook saw a user, not the Job controller.
+        impostor(creator="system:serviceaccount:ns:attacker"),
     ],
-    ids=["wrong-uid", "not-selected"],
+    ids=["wrong-uid", "not-selected", "made-by-a-user"],
 )
 async def test_a_pod_that_merely_claims_a_job_writes_nothing_to_that_job(
     pod: dict[str, Any],
 ) -> None:
-    if pod["metadata"]["ownerReferences"][0]["uid"] == "job-uid":
-        del pod["metadata"]["labels"]["batch.kubernetes.io/controller-uid"]
-    fake = fake_kube([])
-    controller = controller_on(fake)
-    controller.observe(pod)
-    await controller.reconcile("evil")
-    assert fake.written("jobs") == {}
-    assert all(kind == "Pod" for kind, _, _ in fake.event_targets())
-    assert fake.written("pods")[names.RESULT_ANNOTATION] == "passed", "its own pod is fine"
-
-
-async def test_a_pod_a_user_made_for_a_job_writes_nothing_to_that_job() -> None:
-    """The Job's own uid and selector, but the webhook saw a user, not the Job controller."""
-    pod = admit(finished_pod("evil"), creator="system:serviceaccount:ns:attacker")
     fake = fake_kube([])
     controller = controller_on(fake)
     controller.observe(pod)

@@ -36,15 +36,14 @@ def stuck_pod(uid: str = "u1") -> dict[str, Any]:
 
 
 def service(
-    name: str, selector: dict[str, str] | None, owner: str = "job-uid", **spec: Any
+    name: str, selector: dict[str, str] | None, owner: str | None = "job-uid", **spec: Any
 ) -> dict[str, Any]:
-    """A Service of the test (its controller: the pod's Job), or of the ``owner`` given."""
-    reference = {"apiVersion": "batch/v1", "kind": "Job", "name": "x", "uid": owner,
-                 "controller": True}  # fmt: skip
-    body: dict[str, Any] = {
-        "metadata": {"name": name, "namespace": "ns", "ownerReferences": [reference]},
-        "spec": dict(spec),
-    }
+    """A Service of the test (its controller: the pod's Job), of the ``owner`` given, or none."""
+    body: dict[str, Any] = {"metadata": {"name": name, "namespace": "ns"}, "spec": dict(spec)}
+    if owner is not None:
+        body["metadata"]["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "X", "name": "x", "uid": owner, "controller": True}
+        ]
     if selector is not None:
         body["spec"]["selector"] = selector
     return body
@@ -162,3 +161,20 @@ async def test_the_services_are_set_back_once_the_master_has_ended() -> None:
         fake.written("pods")[names.FALLBACK_ENDED_ANNOTATION]
         == "publishNotReadyAddresses set back on t-master"
     )
+
+
+async def test_a_service_without_an_owner_is_the_tests_only_when_its_job_has_none() -> None:
+    """Made by hand (or by a tool that sets no owners), a Job and its Services own nothing."""
+    for job_owner, opened in ((None, True), ("locust-test-uid", False)):
+        fake = cluster()
+        fake.services["by-hand-master"] = service("by-hand-master", POD_NAME_LABEL, owner=None)
+        if job_owner is not None:
+            fake.jobs["job-1"]["metadata"]["ownerReferences"] = [
+                {"apiVersion": "v1", "kind": "LocustTest", "name": "t", "uid": job_owner,
+                 "controller": True}
+            ]  # fmt: skip
+        controller = controller_on(fake)
+        controller.observe(stuck_pod())
+        await controller.reconcile("u1")
+        published = fake.services["by-hand-master"]["spec"].get("publishNotReadyAddresses")
+        assert (published is True) is opened, job_owner

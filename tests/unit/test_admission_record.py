@@ -23,6 +23,9 @@ from app.core.admission_record import (
     sign,
 )
 from app.core.cluster_config import InjectionConfig
+from app.core.injection_status import read_status
+from app.core.pod_facts import facts_from_pod
+from app.core.summary import decode_summary
 from app.core.timestamps import format_time
 from app.webhook.handler import handle_review
 from testkit.admission import JOB_CONTROLLER, TEST_KEY
@@ -158,3 +161,13 @@ def test_a_short_key_is_refused() -> None:
     with pytest.raises(RecordError, match="needs 32"):
         check_key(b"short")
     assert check_key(b" " + TEST_KEY + b"\n") == TEST_KEY
+
+
+def test_a_status_nested_past_any_parser_is_refused_before_it_is_read() -> None:
+    nested = "[" * 200_000 + "]" * 200_000
+    assert read_status({names.STATUS_ANNOTATION: nested}) is None
+    assert decode_summary(nested) is None
+    pod = stored(master())
+    pod["metadata"]["annotations"][names.STATUS_ANNOTATION] = nested
+    with pytest.raises(RecordError, match="status annotation"):
+        facts_from_pod(pod, TEST_KEY)
