@@ -12,13 +12,15 @@ own function) plus that variable, and the admission record of that earlier pass,
 the installation's key (read from its Secret, as only an administrator may). The webhook
 leaves an already-mutated pod as it is and signs its record again for the Job controller, as
 it does when it is invoked a second time for one pod. The
-tests of both verdicts run side by side, their Locust containers requesting little CPU so that
-the node runs all of them at once: the campaign takes about as long as one test.
+tests of both verdicts start together when the module starts (each test then checks one
+verdict's), their Locust containers requesting little CPU so that the node runs all 18 at
+once: the campaign takes about as long as one test.
 """
 
 import base64
 import copy
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,7 @@ from devcluster.cluster import LocalCluster
 from devcluster.install import NAMESPACE
 from devcluster.loadtest import Outcome, job_finished, master_pod, prepare_namespace
 from testkit.pod_fixtures import apply_patch
+from tests.cluster.conftest import SharedCluster
 
 pytestmark = pytest.mark.cluster
 
@@ -123,9 +126,9 @@ def faulty_objects(
     return objects
 
 
-@pytest.mark.parametrize("failing", [False, True], ids=["passing", "failing"])
-def test_no_fault_of_the_finisher_changes_the_verdict(cluster: LocalCluster, failing: bool) -> None:
-    namespace = f"faults-{'fail' if failing else 'pass'}"
+def launch(cluster: LocalCluster, failing: bool, key: bytes) -> dict[str, shapes.LoadTest]:
+    """Every case's load test, for a passing or a failing Locust test, started at once."""
+    namespace = namespace_of(failing)
     prepare_namespace(cluster, namespace)
     tests = {
         case.name: shapes.LoadTest(
@@ -140,9 +143,31 @@ def test_no_fault_of_the_finisher_changes_the_verdict(cluster: LocalCluster, fai
         )
         for case in CASES
     }
-    key = installation_key(cluster)
     for case in CASES:
         cluster.apply(faulty_objects(tests[case.name], case, failing, key))
+    return tests
+
+
+def namespace_of(failing: bool) -> str:
+    return f"faults-{'fail' if failing else 'pass'}"
+
+
+@pytest.fixture(scope="module")
+def campaign(shared_cluster: SharedCluster) -> Iterator[dict[bool, dict[str, shapes.LoadTest]]]:
+    """Both verdicts' tests, started together: each test below checks one verdict's."""
+    cluster = shared_cluster.get()
+    key = installation_key(cluster)
+    yield {failing: launch(cluster, failing, key) for failing in (False, True)}
+    for failing in (False, True):
+        cluster.kubectl("delete", "namespace", namespace_of(failing), "--wait=false", check=False)
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["passing", "failing"])
+def test_no_fault_of_the_finisher_changes_the_verdict(
+    cluster: LocalCluster, campaign: dict[bool, dict[str, shapes.LoadTest]], failing: bool
+) -> None:
+    tests = campaign[failing]
+    namespace = namespace_of(failing)
     jobs = {
         name: f"/apis/batch/v1/namespaces/{namespace}/jobs/{test.node_name}-master"
         for name, test in tests.items()
