@@ -46,10 +46,6 @@ KEY_BYTES = 32
 _RECORD_LIMIT = 2048
 
 
-class RecordError(ValueError):
-    """The pod's record is missing, malformed, unsigned by our key or about another pod."""
-
-
 @dataclass(frozen=True)
 class Admission:
     """What the webhook saw when it admitted a pod."""
@@ -65,6 +61,10 @@ class Admission:
     def made_by_job_controller(self) -> bool:
         """Whether the Job controller created the pod, for the Job the record names."""
         return self.creator in JOB_CONTROLLERS and self.owner_kind == "Job" and bool(self.owner_uid)
+
+
+class RecordError(ValueError):
+    """The pod's record is missing, malformed, unsigned by our key or about another pod."""
 
 
 def check_key(raw: bytes) -> bytes:
