@@ -13,8 +13,8 @@ export UV_LINK_MODE := copy
 UV_VERSION := 0.13.9
 UV := uv
 # Every Debian package the project needs on the host, from its one list (the preflight and
-# every check for a tool read the same file).
-HOST_PACKAGES := $(shell sed -e 's/\#.*//' devcluster/host-packages.txt | awk 'NF {print $$1}')
+# every check for a tool read the same file): HOST_PACKAGES.
+include devcluster/host-packages.mk
 # The oldest Kubernetes we support; `make test` runs the end-to-end subset on it too.
 OLDEST_KUBERNETES := 1.28
 RUN := $(UV) run --locked

@@ -1,7 +1,7 @@
 """The host's Debian packages: one list, read by the set-up and by every check for a tool.
 
 A fresh machine once failed ``make run`` after 21 minutes of builds on a tool (skopeo) that
-the Makefile did not install. So the list in ``host-packages.txt`` is the only place that
+the Makefile did not install. So the list in ``host-packages.mk`` is the only place that
 names a package: the Makefile installs it, :func:`require` checks against it, and a command
 the code asks for that the list does not bring is refused outright (:class:`UnlistedToolError`),
 which the unit tests turn into a failure long before a machine is fresh.
@@ -10,7 +10,9 @@ which the unit tests turn into a failure long before a machine is fresh.
 import shutil
 from pathlib import Path
 
-LIST = Path(__file__).resolve().parent / "host-packages.txt"
+LIST = Path(__file__).resolve().parent / "host-packages.mk"
+# A line of the list: ``HOST_PACKAGES += <package>  # <what is used from it>``.
+_ROW = "HOST_PACKAGES +="
 
 
 class MissingToolsError(RuntimeError):
@@ -18,16 +20,16 @@ class MissingToolsError(RuntimeError):
 
 
 class UnlistedToolError(KeyError):
-    """The code asked for a tool that ``host-packages.txt`` does not install."""
+    """The code asked for a tool that ``host-packages.mk`` does not install."""
 
 
 def packages(listing: Path = LIST) -> dict[str, tuple[str, ...]]:
     """Each package and the commands (or absolute paths) the project uses from it."""
     found: dict[str, tuple[str, ...]] = {}
     for line in listing.read_text().splitlines():
-        words = line.split("#", 1)[0].split()
-        if words:
-            found[words[0]] = tuple(words[1:])
+        if line.startswith(_ROW):
+            package, _, used = line.removeprefix(_ROW).partition("#")
+            found[package.strip()] = tuple(used.split())
     return found
 
 

@@ -47,7 +47,7 @@ _PLATFORM = "linux/amd64"
 # holds the proxy's CA. It is bind-mounted over the image's own bundle for RUN steps only,
 # so no image carries it.
 _HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
-# What building the images runs on the host (devcluster/host-packages.txt installs it).
+# What building the images runs on the host (devcluster/host-packages.mk installs it).
 _BUILD_TOOLS = (
     "buildah",
     "skopeo",

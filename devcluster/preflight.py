@@ -2,7 +2,7 @@
 
 It takes a second and runs before any build, so a machine that lacks something learns it in
 the first minute, not after half an hour of Go builds. It checks what the set-up cannot
-install on its own: root, Go, Debian's Python 3.11, and every tool of ``host-packages.txt``.
+install on its own: root, Go, Debian's Python 3.11, and every tool of ``host-packages.mk``.
 
     python -m devcluster.preflight
 """

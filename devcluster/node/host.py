@@ -67,7 +67,7 @@ def cgroup_version() -> int:
     return 2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1
 
 
-# What the real node runs on the host (devcluster/host-packages.txt installs it).
+# What the real node runs on the host (devcluster/host-packages.mk installs it).
 NODE_TOOLS = (
     "runc",
     "nft",

@@ -32,7 +32,7 @@ def test_skopeo_the_tool_a_fresh_machine_lacked_is_installed_by_the_list() -> No
 
 
 def test_asking_for_an_unlisted_tool_is_an_error_even_where_it_is_installed() -> None:
-    with pytest.raises(UnlistedToolError, match=r"sh is not in host-packages\.txt"):
+    with pytest.raises(UnlistedToolError, match=r"sh is not in host-packages\.mk"):
         require("sh")
 
 
