@@ -139,15 +139,18 @@ class Actor:
 
         A pod no Job verifiably made belongs to no test whose Services we would change.
         """
-        job_uid = await self.trusted_job(facts)
-        if job_uid is None or facts.job is None:
+        if facts.job is None:
             return ServicesSeen()
+        # One read: the Job's owner is needed as well as its word that the pod is its own.
         try:
             job = await self.client.get(path_of("jobs", facts.namespace, facts.job, group=BATCH))
         except KubeError as error:
             if error.status == 404:
                 return ServicesSeen()
             raise
+        job_uid = facts.job_uid
+        if job_uid is None or not job_owns(job, job_uid, dict(facts.labels)):
+            return ServicesSeen()
         # A Job without an owner was made by hand: so, then, were the Services of its test.
         owner = podview.text(podview.controller_reference(job), "uid") or ""
         return await publish_not_ready(self.client, facts, frozenset({job_uid, owner}))

@@ -133,15 +133,9 @@ def _owning_job(pod: Mapping[str, Any], admission: Admission) -> tuple[str | Non
     """
     if not admission.made_by_job_controller:
         return None, None
-    for owner in podview.objects(podview.mapping(pod, "metadata"), "ownerReferences"):
-        if (
-            owner.get("kind") == "Job"
-            and str(owner.get("apiVersion", "batch/v1")).startswith("batch/")
-            and owner.get("controller") is True
-            and podview.text(owner, "uid")
-        ):
-            return podview.text(owner, "name"), podview.text(owner, "uid")
-    return None, None
+    # The record was checked against this very reference (a Job's, with a uid).
+    owner = podview.controller_reference(pod)
+    return podview.text(owner, "name"), podview.text(owner, "uid")
 
 
 def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False) -> PodFacts | None:
