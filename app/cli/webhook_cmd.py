@@ -69,6 +69,13 @@ def register(commands: Subparsers) -> None:
         "locust-finisher-admission-key, which the controller makes); without it pods carry "
         "no record, and the controller does not act on them",
     )
+    parser.add_argument(
+        "--no-namespace-limits",
+        dest="namespace_limits",
+        action="store_false",
+        help="do not read a master pod's namespace's LimitRanges and ResourceQuotas to fit the "
+        "finisher into them (read by default, with the pod's service account or $KUBECONFIG)",
+    )
     add_finish_defaults(parser)
     parser.set_defaults(run=run)
 
@@ -79,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from app.core.cluster_config import ConfigError, InjectionConfig
     from app.core.finisher_spec import FinisherImage
     from app.webhook.config_file import ConfigFile
+    from app.webhook.namespace_limits import NamespaceLimitsReader
     from app.webhook.server import serve
     from app.webhook.tls import CertificateFilesError
 
@@ -112,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
                 args.reload_interval,
                 background=background,
                 signing_key=signing_key,
+                limits_of=NamespaceLimitsReader() if args.namespace_limits else None,
             )
         except CertificateFilesError as error:
             raise CliError(str(error)) from None

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.core.artifacts import receiver_url
 from app.core.finisher_spec import FinisherImage, FinisherResources
+from app.core.quantities import QUANTITY, parse_quantity
 from app.core.settings import (
     SETTINGS,
     TOPICS,
@@ -42,17 +43,6 @@ SECTIONS: dict[str, tuple[Setting, ...]] = {
 _SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _RESOURCE_SECTIONS = ("requests", "limits")
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
-# Kubernetes' quantity grammar, without signs (a negative request is refused anyway) and with
-# short exponents, so comparing a request with its limit stays cheap.
-_QUANTITY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d{1,2})?")
-_SUFFIXES = {
-    "": Fraction(1),
-    "n": Fraction(1, 10**9),
-    "u": Fraction(1, 10**6),
-    "m": Fraction(1, 1000),
-    **{suffix: Fraction(1000) ** power for power, suffix in enumerate("kMGTPE", 1)},
-    **{suffix + "i": Fraction(1024) ** power for power, suffix in enumerate("KMGTPE", 1)},
-}
 
 
 @dataclass(frozen=True)
@@ -169,7 +159,7 @@ def _resources(value: object, base: FinisherResources) -> FinisherResources:
             sections[section] = _resource_list(f"{key}.{section}", value[section])
     requests, limits = sections["requests"], sections["limits"]
     for name in sorted(set(requests) & set(limits)):
-        if _quantity(requests[name]) > _quantity(limits[name]):
+        if _amount(requests[name]) > _amount(limits[name]):
             raise ConfigError(
                 f"{key}: the {name} request {requests[name]} is above its limit {limits[name]}"
             )
@@ -187,18 +177,15 @@ def _resource_list(where: str, value: object) -> dict[str, str]:
             raise ConfigError(f"{where}: unknown resource {name!r} (known: cpu, memory, ...)")
         # YAML reads `cpu: 1` and `cpu: 0.5` as numbers; they mean the same quantity.
         text = str(amount) if isinstance(amount, int | float) else amount
-        if isinstance(amount, bool) or not isinstance(text, str) or not _QUANTITY.fullmatch(text):
+        if isinstance(amount, bool) or not isinstance(text, str) or not QUANTITY.fullmatch(text):
             raise ConfigError(f"{where}.{name}: {amount!r} is not a quantity like 100m or 64Mi")
         amounts[name] = text
     return amounts
 
 
-def _quantity(text: str) -> Fraction:
-    """The exact amount a quantity stands for."""
-    found = _QUANTITY.fullmatch(text)
-    if found is None:
+def _amount(text: str) -> Fraction:
+    """The exact amount of a quantity :func:`_resource_list` has already checked."""
+    amount = parse_quantity(text)
+    if amount is None:
         raise ConfigError(f"{text!r} is not a quantity")
-    number, suffix = found.group(1), found.group(2) or ""
-    if suffix[:1] in ("e", "E"):
-        return Fraction(number) * Fraction(10) ** int(suffix[1:])
-    return Fraction(number) * _SUFFIXES[suffix]
+    return amount

@@ -44,9 +44,6 @@ FINISH_COMMAND: Final = ["locust-finisher", "finish"]
 # the Locust master cannot start (and end) before the finisher watches it.
 AWAIT_READY_COMMAND: Final = ["locust-finisher", "await-ready", "--timeout", "20"]
 
-# Distroless-style numeric non-root identity, so runAsNonRoot can be verified by kubelet.
-FINISHER_UID: Final = 65532
-
 
 def default_image() -> str:
     """This release's finisher image; the version is read only when asked (app/__init__.py)."""
@@ -143,11 +140,11 @@ def finisher_container(
         **extra,
         "lifecycle": {"postStart": {"exec": {"command": list(AWAIT_READY_COMMAND)}}},
         "resources": (resources or FinisherResources()).spec(),
-        # Pod Security "restricted" compliant on its own, whatever the pod says.
+        # Pod Security "restricted" compliant on its own, whatever the pod says. No UID: the
+        # pod's, or one OpenShift's SCC assigns from the namespace's range (which refuses any
+        # other), else the image's numeric USER (65532), which kubelet checks is not root.
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": FINISHER_UID,
-            "runAsGroup": FINISHER_UID,
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
             "readOnlyRootFilesystem": True,

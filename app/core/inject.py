@@ -6,7 +6,7 @@ writes makes a second pass a no-op (reinvocation, retries, ``mutate`` on a store
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from app import __version__
@@ -18,7 +18,8 @@ from app.core.finisher_spec import (
     finisher_container,
     report_token_volume,
 )
-from app.core.injection_status import InjectionStatus
+from app.core.fitting import NO_LIMITS, Fitted, LeftOut, NamespaceLimits, fit, pod_level_ops
+from app.core.injection_status import Fitting, InjectionStatus
 from app.core.patch import PatchOp, add, put_entries
 from app.core.settings import FinishSettings, Strategy, resolve_settings
 
@@ -35,23 +36,39 @@ class Mutation:
     status: str | None = None
 
 
-def mutate_pod(pod: Mapping[str, Any], config: InjectionConfig) -> Mutation:
-    """Decide how to finish ``pod`` and return the JSON Patch that sets it up."""
+def mutate_pod(
+    pod: Mapping[str, Any],
+    config: InjectionConfig,
+    namespace: NamespaceLimits = NO_LIMITS,
+) -> Mutation:
+    """Decide how to finish ``pod`` and return the JSON Patch that sets it up.
+
+    ``namespace`` holds the LimitRanges and ResourceQuotas of the pod's namespace, which the
+    finisher is fitted into (``mutate`` previews without them unless told).
+    """
     found = classify_pod(pod)
     if isinstance(found, NotManaged):
         return Mutation("skip", found.reason)
 
     settings, warnings = resolve_settings(podview.annotations(pod), config.defaults)
     warnings = [*warnings, *found.warnings]
+    fitted: Fitted | LeftOut | None = None
     if settings.strategy is Strategy.FINISHER:
         blocker = _process_namespace_blocker(pod)
         if blocker is not None:
             return Mutation("skip", blocker, warnings=warnings)
+        fitted = fit(pod, config.resources, namespace)
+        if isinstance(fitted, LeftOut):
+            # Finished from outside, as a pod that asks for it is: the test still runs.
+            settings = replace(settings, strategy=Strategy.CONTROLLER)
+            warnings.append(f"the finisher is left out: {fitted.reason}")
+    if isinstance(fitted, Fitted):
         volume = _free_volume_name(pod, REPORT_TOKEN_VOLUME) if config.report_url else None
         container = finisher_container(
-            found, settings, config.image, config.resources, volume, config.report_url
+            found, settings, config.image, fitted.resources, volume, config.report_url
         )
         ops = [add(container, "spec", "containers", 0)]
+        ops += pod_level_ops(pod, fitted.resources)
         if podview.spec(pod).get("shareProcessNamespace") is not True:
             ops.insert(0, add(True, "spec", "shareProcessNamespace"))
         injected = ["shareProcessNamespace", f"container/{names.FINISHER_CONTAINER}"]
@@ -66,14 +83,17 @@ def mutate_pod(pod: Mapping[str, Any], config: InjectionConfig) -> Mutation:
         ops = []
         injected = []
 
-    status = _status(found, settings, injected).encode()
+    status = _status(found, settings, injected, fitted).encode()
     ops += put_entries(pod, ("metadata", "labels"), {names.MANAGED_LABEL: "true"})
     ops += put_entries(pod, ("metadata", "annotations"), {names.STATUS_ANNOTATION: status})
-    return Mutation("mutate", f"{found.reason}; {_mode(settings, found)}", ops, warnings, status)
+    mode = _mode(settings, found, fitted)
+    return Mutation("mutate", f"{found.reason}; {mode}", ops, warnings, status)
 
 
-def _mode(settings: FinishSettings, found: LocustMaster) -> str:
+def _mode(settings: FinishSettings, found: LocustMaster, fitted: Fitted | LeftOut | None) -> str:
     """How the pod is finished, and why that way (``mutate`` and the webhook's log say it)."""
+    if isinstance(fitted, LeftOut):
+        return f"finisher left out ({fitted.reason}): the controller finishes the test"
     if settings.strategy is Strategy.FINISHER:
         # Measured on the real kubelet (tests/cluster/test_verdict_safety.py).
         return (
@@ -135,9 +155,19 @@ def _process_namespace_blocker(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _status(found: LocustMaster, settings: FinishSettings, injected: list[str]) -> InjectionStatus:
+def _status(
+    found: LocustMaster,
+    settings: FinishSettings,
+    injected: list[str],
+    fitted: Fitted | LeftOut | None,
+) -> InjectionStatus:
     """What we decided and injected, for the status annotation."""
     exporter = found.exporter
+    fitting, reason = Fitting.AS_CONFIGURED, ""
+    if isinstance(fitted, LeftOut):
+        fitting, reason = Fitting.LEFT_OUT, fitted.reason
+    elif fitted is not None and fitted.notes:
+        fitting, reason = Fitting.RESIZED, "; ".join(fitted.notes)
     return InjectionStatus(
         settings=settings,
         master_container=found.master_container,
@@ -147,4 +177,6 @@ def _status(found: LocustMaster, settings: FinishSettings, injected: list[str]) 
         locust_web_port=found.locust_web_port,
         injected=tuple(injected),
         version=__version__,
+        fitting=fitting,
+        fitting_reason=reason,
     )

@@ -14,12 +14,25 @@ never try to end it either.
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
 from app.core import names
 from app.core.settings import DEFAULT_SETTINGS, FinishSettings, read_settings
+
+
+class Fitting(StrEnum):
+    """How the finisher was fitted into the namespace's limits (app/core/fitting.py)."""
+
+    AS_CONFIGURED = ""
+    RESIZED = "resized"
+    LEFT_OUT = "left-out"
+
+
+# A reason is ours, but pods outlive versions: read back no more than we ever write.
+_MAX_REASON = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +47,10 @@ class InjectionStatus:
     locust_web_port: int = names.LOCUST_DEFAULT_WEB_PORT
     injected: tuple[str, ...] = ()
     version: str = ""
+    # Said in the status and, by the controller, in an Event: what a LimitRange or quota
+    # made us change, or why the finisher was left out.
+    fitting: Fitting = Fitting.AS_CONFIGURED
+    fitting_reason: str = ""
 
     def encode(self) -> str:
         """The annotation's value: compact JSON, keys in a stable order."""
@@ -53,6 +70,11 @@ class InjectionStatus:
                 ),
                 "locustWebPort": self.locust_web_port,
                 "injected": list(self.injected),
+                **(
+                    {"fitting": self.fitting.value, "fittingReason": self.fitting_reason}
+                    if self.fitting is not Fitting.AS_CONFIGURED
+                    else {}
+                ),
             }
         ).decode()
 
@@ -89,7 +111,16 @@ def read_status(annotations: Mapping[str, Any]) -> InjectionStatus | None:
         if isinstance(injected, list)
         else (),
         version=_text(document.get("version")),
+        fitting=_fitting(document.get("fitting")),
+        fitting_reason=_text(document.get("fittingReason"))[:_MAX_REASON],
     )
+
+
+def _fitting(value: Any) -> Fitting:
+    try:
+        return Fitting(value) if isinstance(value, str) else Fitting.AS_CONFIGURED
+    except ValueError:  # a later version's outcome: nothing this one can say about it
+        return Fitting.AS_CONFIGURED
 
 
 def _text(value: Any) -> str:

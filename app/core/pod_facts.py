@@ -12,7 +12,7 @@ from typing import Any
 
 from app.core import names, podview
 from app.core.admission_record import Admission, admitted
-from app.core.injection_status import read_status
+from app.core.injection_status import Fitting, read_status
 from app.core.settings import FinishSettings
 from app.core.timestamps import parse_time
 
@@ -78,6 +78,9 @@ class PodFacts:
     fallback_ended: bool = False
     # The pod's own keep-passed/keep-failed annotations as they are now (app/core/retention.py).
     keep_annotations: tuple[tuple[str, str], ...] = ()
+    # What a LimitRange or quota made the webhook change, said once more in an Event.
+    fitting: Fitting = Fitting.AS_CONFIGURED
+    fitting_reason: str = ""
 
     @property
     def finisher_runs(self) -> bool:
@@ -182,6 +185,8 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
         exporter_container=exporter_name,
         exporter_sidecar=injection.exporter_sidecar,
         exporter_port=injection.exporter_port,
+        fitting=injection.fitting,
+        fitting_reason=injection.fitting_reason,
         has_finisher=finisher is not None,
         pod_ip=podview.text(status, "podIP"),
         terminal=status.get("phase") in ("Succeeded", "Failed"),

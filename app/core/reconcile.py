@@ -16,6 +16,7 @@ from app.core.checks import describe_check, evaluate_checks, failed_checks, has_
 from app.core.durations import format_duration
 from app.core.exporter_outcome import ExporterOutcome
 from app.core.finish_plan import latest_end_offset, plain_ttl, waits_for_scrape
+from app.core.injection_status import Fitting
 from app.core.pod_facts import PodFacts
 from app.core.retention import (
     JobPatch,
@@ -224,6 +225,19 @@ def _verdict_due_at(facts: PodFacts) -> float | None:
     return facts.master.finished_at + offset + FINISHER_GRACE_SECONDS + FINISHER_SILENCE_SECONDS
 
 
+def _fitting_event(facts: PodFacts) -> EventSpec | None:
+    """What the namespace's LimitRanges or quotas made the webhook do, beside the verdict."""
+    if facts.fitting is Fitting.LEFT_OUT:
+        message = (
+            f"the finisher was left out, the controller finished the test: {facts.fitting_reason}"
+        )
+        return EventSpec("FinisherLeftOut", message, "Warning", "finisher-left-out")
+    if facts.fitting is Fitting.RESIZED:
+        message = f"the finisher's resources were fitted: {facts.fitting_reason}"
+        return EventSpec("FinisherResized", message, "Normal", "finisher-resized")
+    return None
+
+
 def _final_scrape_warning(facts: PodFacts, summary: Summary) -> EventSpec | None:
     final = summary.get("finalScrape")
     if (
@@ -253,7 +267,9 @@ def _announce_verdict(facts: PodFacts) -> AnnounceVerdict:
     exit_code = facts.master.exit_code
     summary = decode_summary(facts.finisher.message) if facts.finisher else None
     if summary is None:
-        if not facts.has_finisher:
+        if facts.fitting is Fitting.LEFT_OUT:
+            why = f"the finisher was left out: {facts.fitting_reason}"
+        elif not facts.has_finisher:
             why = "strategy controller: no finisher in the pod"
         elif facts.finisher_waiting is not None:
             why = f"the finisher never ran (waiting: {facts.finisher_waiting.reason or 'unknown'})"
@@ -283,6 +299,9 @@ def _announce_verdict(facts: PodFacts) -> AnnounceVerdict:
     scrape_warning = _final_scrape_warning(facts, summary)
     if scrape_warning is not None:
         events.append(scrape_warning)
+    fitting = _fitting_event(facts)
+    if fitting is not None:
+        events.append(fitting)
     return AnnounceVerdict(
         tuple(events),
         {**_verdict_annotations(facts, result), names.SUMMARY_ANNOTATION: encode_summary(summary)},

@@ -14,7 +14,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app.core.admission_record import Admitter, seal_op
+from app.core.classify import LocustMaster, classify_pod
 from app.core.cluster_config import InjectionConfig
+from app.core.fitting import NO_LIMITS, NamespaceLimits
 from app.core.inject import Mutation, mutate_pod
 from app.core.settings import warning
 
@@ -106,9 +108,16 @@ def _short(value: Any) -> str:
 
 
 def decide(
-    request: AdmissionRequest, config: InjectionConfig, key: bytes | None = None, now: float = 0.0
+    request: AdmissionRequest,
+    config: InjectionConfig,
+    key: bytes | None = None,
+    now: float = 0.0,
+    limits: NamespaceLimits = NO_LIMITS,
 ) -> Mutation:
-    """What to do with the object under review; with ``key``, its admission record signed."""
+    """What to do with the object under review; with ``key``, its admission record signed.
+
+    ``limits`` are the LimitRanges and ResourceQuotas of the pod's namespace.
+    """
     if request.resource.resource != "pods" or request.kind.kind != "Pod":
         return Mutation("skip", f"not a Pod ({request.kind.kind or request.resource.resource})")
     if request.subResource:
@@ -117,7 +126,7 @@ def decide(
         return Mutation("skip", f"only CREATE is handled, not {request.operation or 'nothing'}")
     if request.object is None:
         return Mutation("skip", "the review carries no object")
-    mutation = mutate_pod(request.object, config)
+    mutation = mutate_pod(request.object, config, limits)
     if key is None:
         return mutation
     admitter = Admitter(request.namespace or "", request.userInfo.username, key, now)
@@ -125,6 +134,17 @@ def decide(
     if op is None:
         return mutation
     return dataclasses.replace(mutation, ops=[*mutation.ops, op])
+
+
+def needs_namespace_limits(request: AdmissionRequest) -> bool:
+    """Whether deciding about this request needs its namespace's LimitRanges and quotas."""
+    return (
+        request.operation == "CREATE"
+        and request.kind.kind == "Pod"
+        and not request.subResource
+        and bool(request.namespace)
+        and isinstance(classify_pod(request.object), LocustMaster)
+    )
 
 
 def response_for(uid: str, mutation: Mutation) -> dict[str, Any]:

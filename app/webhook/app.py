@@ -15,6 +15,7 @@ from starlette.routing import Route
 from app.core.cluster_config import InjectionConfig
 from app.webhook.handler import answer_request
 from app.webhook.metrics import WebhookMetrics
+from app.webhook.namespace_limits import LimitsReader
 
 JSON = "application/json"
 
@@ -24,6 +25,7 @@ def create_app(
     metrics: WebhookMetrics | None = None,
     ready: Callable[[], bool] = lambda: True,
     key: bytes | None = None,
+    limits_of: LimitsReader | None = None,
 ) -> FastAPI:
     """Build the webhook app.
 
@@ -35,6 +37,8 @@ def create_app(
             /readyz.
         key: signs each admitted pod's record (app/core/admission_record.py); without it
             pods are admitted without one, and the controller does not act on them.
+        limits_of: reads a namespace's LimitRanges and ResourceQuotas, which a master pod's
+            finisher is fitted into; without it the finisher is added as configured.
     """
     counters = metrics or WebhookMetrics()
 
@@ -47,6 +51,7 @@ def create_app(
             request.stream(),
             config_source(),
             key,
+            limits_of,
         )
         counters.requests.labels(answer.outcome).inc()
         counters.duration.observe(time.perf_counter() - started)

@@ -7,6 +7,7 @@ warning, because a pod must never be blocked by a bug of ours (``failurePolicy``
 applies when the call itself fails). Each decision is logged once, naming the pod.
 """
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterable
@@ -17,14 +18,18 @@ import orjson
 
 from app.core import podview
 from app.core.cluster_config import InjectionConfig
+from app.core.fitting import NO_LIMITS, NamespaceLimits
 from app.core.review import (
+    AdmissionReview,
     BadReviewError,
     decide,
     fail_open_response,
+    needs_namespace_limits,
     parse_review,
     response_for,
 )
 from app.logs import pod_log
+from app.webhook.namespace_limits import LimitsReader
 
 # The API server never sends a request body over 3 MiB.
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -77,31 +82,56 @@ async def answer_request(
     body: AsyncIterable[bytes],
     config: InjectionConfig,
     key: bytes | None = None,
+    limits_of: LimitsReader | None = None,
 ) -> Answer:
-    """Answer one POST /mutate; with ``key``, each admitted pod's record is signed."""
+    """Answer one POST /mutate; with ``key``, each admitted pod's record is signed.
+
+    With ``limits_of``, a master pod's namespace's LimitRanges and quotas are read first.
+    """
     problem = _content_type_problem(content_type)
     if problem is not None:
         return bad_request(problem)
     document = await _read_capped(content_length, body)
     if document is None:
         return bad_request(f"body exceeds {MAX_BODY_BYTES // (1024 * 1024)} MiB")
-    return handle_review(document, config, key)
+    review = _parse(document)
+    if isinstance(review, Answer):
+        return review
+    if limits_of is None or not needs_namespace_limits(review.request):
+        return _answer(review, config, key)
+    limits, unread = await limits_of(review.request.namespace or "")
+    return _answer(review, config, key, limits, unread)
 
 
 def handle_review(body: bytes, config: InjectionConfig, key: bytes | None = None) -> Answer:
-    """Answer one AdmissionReview body (already size-checked)."""
+    """Answer one AdmissionReview body (already size-checked), with no namespace limits."""
+    review = _parse(body)
+    return review if isinstance(review, Answer) else _answer(review, config, key)
+
+
+def _parse(body: bytes) -> AdmissionReview | Answer:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         return bad_request(f"body is not valid JSON: {error}")
     try:
-        review = parse_review(document)
+        return parse_review(document)
     except BadReviewError as error:
         return bad_request(str(error))
 
+
+def _answer(
+    review: AdmissionReview,
+    config: InjectionConfig,
+    key: bytes | None,
+    limits: NamespaceLimits = NO_LIMITS,
+    unread: str | None = None,
+) -> Answer:
     uid = review.request.uid
     try:
-        mutation = decide(review.request, config, key, time.time())
+        mutation = decide(review.request, config, key, time.time(), limits)
+        if unread is not None and mutation.decision == "mutate":
+            mutation = dataclasses.replace(mutation, warnings=[*mutation.warnings, unread])
         answer = response_for(uid, mutation)
     except Exception as error:  # a bug of ours: admit unchanged and say so
         log.exception("internal error on review %s; admitting unchanged", uid)

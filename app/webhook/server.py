@@ -11,6 +11,7 @@ import uvicorn
 
 from app.core.cluster_config import InjectionConfig
 from app.webhook.app import create_app
+from app.webhook.namespace_limits import LimitsReader
 from app.webhook.tls import server_context
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,14 @@ def serve(
     reload_interval: float = 10.0,
     background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
     signing_key: bytes | None = None,
+    limits_of: LimitsReader | None = None,
 ) -> None:
     """Run the webhook until SIGINT/SIGTERM.
 
     Args:
         background: extra coroutine factories to run beside the server (config reloads).
         signing_key: signs each admitted pod's admission record.
+        limits_of: reads a master pod's namespace's LimitRanges and ResourceQuotas.
     """
     certificate = server_context(cert_file, key_file)
     if signing_key is None:
@@ -42,7 +45,7 @@ def serve(
         # good one; what can go is the certificate's validity.
         return server is not None and server.started and certificate.valid_now()
 
-    app = create_app(config_source, ready=ready, key=signing_key)
+    app = create_app(config_source, ready=ready, key=signing_key, limits_of=limits_of)
     # We hand uvicorn our own SSLContext after load(), so the reloader and uvicorn share it.
     config = uvicorn.Config(
         app,

