@@ -130,6 +130,9 @@ class LoadTest:
     # all of them are scheduled together (a master waiting on a worker that cannot be
     # scheduled would wait for ever); the finisher's own requests stay the webhook's.
     cpu_request: str = "250m"
+    # The master pod's own spec.resources (pod-level resources, beta and on from 1.34): the
+    # sum of its containers', as a user who sets it would.
+    pod_level_resources: bool = False
 
     @property
     def node_name(self) -> str:
@@ -200,6 +203,16 @@ def _resources(test: LoadTest) -> dict[str, Any]:
         "requests": {"cpu": test.cpu_request, "memory": "128Mi", "ephemeral-storage": "30M"},
         "limits": {"cpu": "1000m", "memory": "1024Mi", "ephemeral-storage": "50M"},
     }
+
+
+def _pod_resources(containers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The containers' CPU and memory, summed (all of ours are in m and Mi)."""
+    total: dict[str, dict[str, str]] = {}
+    for section in ("requests", "limits"):
+        cpu = sum(int(c["resources"][section]["cpu"].removesuffix("m")) for c in containers)
+        memory = sum(int(c["resources"][section]["memory"].removesuffix("Mi")) for c in containers)
+        total[section] = {"cpu": f"{cpu}m", "memory": f"{memory}Mi"}
+    return total
 
 
 def _restricted_context() -> dict[str, Any]:
@@ -310,6 +323,8 @@ def _job(test: LoadTest, mode: str) -> dict[str, Any]:
     }
     if init_containers:
         pod_spec["initContainers"] = init_containers
+    if mode == "master" and test.pod_level_resources:
+        pod_spec["resources"] = _pod_resources([*containers, *init_containers])
     if not _is_java(test) or test.restricted:
         pod_spec["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}
     return {
@@ -512,16 +527,34 @@ def deployment(
     }
 
 
-def target_objects(namespace: str) -> list[dict[str, Any]]:
-    """The load target: a Deployment and its Service ``target:8080``."""
+# What the target asks for where a LimitRange or quota wants every container to say.
+TARGET_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "200m", "memory": "64Mi"},
+}
+
+
+def target_objects(
+    namespace: str, *, fixed_uid: bool = True, resources: bool = False
+) -> list[dict[str, Any]]:
+    """The load target: a Deployment and its Service ``target:8080``.
+
+    Without ``fixed_uid`` it runs as whatever UID the pod is given (OpenShift assigns one from
+    the namespace's range and refuses any other).
+    """
     labels = {"app": "target"}
-    target = {
+    context = _restricted_context()
+    if not fixed_uid:
+        del context["runAsUser"]
+    target: dict[str, Any] = {
         "name": "target",
         "image": "locust-finisher.local/http-target:1",
         "ports": [{"containerPort": 8080, "name": "http"}],
         "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
-        "securityContext": _restricted_context(),
+        "securityContext": context,
     }
+    if resources:
+        target["resources"] = TARGET_RESOURCES
     return [
         deployment("target", namespace, labels, {"containers": [target]}),
         {

@@ -35,6 +35,12 @@ def register(commands: Subparsers) -> None:
         help="the patched pod as YAML (default) or JSON, or the JSON patch itself",
     )
     parser.add_argument("--finisher-image", default=None, help="image of the finisher container")
+    parser.add_argument(
+        "--container-restart-rules",
+        action="store_true",
+        help="as a webhook serving Kubernetes 1.35 or later: the kubelet restarts a finisher "
+        "killed as a whole",
+    )
     add_finish_defaults(parser)
     parser.set_defaults(run=run)
 
@@ -51,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     from app.core.review import BadReviewError, decide, parse_review
 
     image = FinisherImage(image=args.finisher_image) if args.finisher_image else FinisherImage()
-    config = InjectionConfig(defaults=finish_defaults(args), image=image)
+    config = InjectionConfig(
+        defaults=finish_defaults(args), image=image, restart_rules=args.container_restart_rules
+    )
     document = _read(args.filename, yaml)
 
     results: list[tuple[Any, Mutation]] = []

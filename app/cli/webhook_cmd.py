@@ -76,8 +76,23 @@ def register(commands: Subparsers) -> None:
         help="do not read a master pod's namespace's LimitRanges and ResourceQuotas to fit the "
         "finisher into them (read by default, with the pod's service account or $KUBECONFIG)",
     )
+    parser.add_argument(
+        "--container-restart-rules",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="have the kubelet restart a finisher killed as a whole (a cgroup v2 OOM kill) "
+        "instead of failing the pod; auto: where the API server is 1.35 or later (default)",
+    )
     add_finish_defaults(parser)
     parser.set_defaults(run=run)
+
+
+def _restart_rules(choice: str) -> bool:
+    if choice != "auto":
+        return choice == "true"
+    from app.webhook.cluster_version import restart_rules_taken
+
+    return restart_rules_taken()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,7 +109,12 @@ def run(args: argparse.Namespace) -> int:
     report = args.report_url
     if report is None:
         report = receiver_url(os.environ.get("POD_NAMESPACE") or "locust-finisher")
-    base = InjectionConfig(defaults=finish_defaults(args), image=image, report_url=report)
+    base = InjectionConfig(
+        defaults=finish_defaults(args),
+        image=image,
+        report_url=report,
+        restart_rules=_restart_rules(args.container_restart_rules),
+    )
     background = []
 
     def config_source() -> InjectionConfig:

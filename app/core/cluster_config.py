@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any
+from typing import Any, Final
 
 from app.core.artifacts import receiver_url
 from app.core.finisher_spec import FinisherImage, FinisherResources
@@ -54,6 +54,10 @@ class InjectionConfig:
     resources: FinisherResources = field(default_factory=FinisherResources)
     # Where finishers hand Locust's report to the controller; empty: they keep none.
     report_url: str = field(default_factory=lambda: receiver_url("locust-finisher"))
+    # The API server takes container restart rules (1.35+, where they are on by default): the
+    # kubelet then restarts a finisher killed as a whole (a cgroup v2 OOM kills every process
+    # of a container) instead of failing the pod. Found out by the webhook, not configured.
+    restart_rules: bool = False
 
 
 class ConfigError(ValueError):
@@ -100,7 +104,7 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
     report = base.report_url
     if "reportUrl" in document:
         report = _report_url(document["reportUrl"])
-    return InjectionConfig(defaults=defaults, image=image, resources=resources, report_url=report)
+    return replace(base, defaults=defaults, image=image, resources=resources, report_url=report)
 
 
 def _report_url(value: object) -> str:
@@ -189,3 +193,21 @@ def _amount(text: str) -> Fraction:
     if amount is None:
         raise ConfigError(f"{text!r} is not a quantity")
     return amount
+
+
+# The first Kubernetes whose API server takes container restart rules by default (beta).
+RESTART_RULES_SINCE: Final = (1, 35)
+
+
+def takes_restart_rules(version: Mapping[str, Any]) -> bool:
+    """Whether an API server of this ``/version`` takes container restart rules.
+
+    Older ones refuse a regular container's ``restartPolicy`` (1.28 to 1.33) or drop it; a
+    minor such as ``"35+"`` is a managed cluster's own build of 1.35.
+    """
+    try:
+        major = int(str(version.get("major", "")).rstrip("+"))
+        minor = int(str(version.get("minor", "")).rstrip("+"))
+    except ValueError:
+        return False
+    return (major, minor) >= RESTART_RULES_SINCE

@@ -20,6 +20,8 @@ ENV_MASTER_CONTAINER: Final = "LOCUST_FINISHER_MASTER_CONTAINER"
 ENV_EXPORTER_CONTAINER: Final = "LOCUST_FINISHER_EXPORTER_CONTAINER"
 # Where the finisher hands Locust's report (the controller's Service).
 ENV_REPORT_URL: Final = "LOCUST_FINISHER_REPORT_URL"
+# A folder that outlives the container (an emptyDir): what a killed container had learned.
+ENV_STATE_DIR: Final = "LOCUST_FINISHER_STATE_DIR"
 # Set by hand only: how long to wait for a master to appear.
 ENV_MASTER_START_TIMEOUT: Final = "LOCUST_FINISHER_MASTER_START_TIMEOUT"
 # The fault campaign's switch (app/finisher/faults.py): ``<phase>:<kind>``.

@@ -18,6 +18,7 @@ from app.core.env_names import (
     ENV_LOCUST_URL,
     ENV_MASTER_CONTAINER,
     ENV_REPORT_URL,
+    ENV_STATE_DIR,
 )
 from app.core.settings import SETTINGS, FinishSettings
 
@@ -33,6 +34,18 @@ REPORT_TOKEN_DIR: Final = "/var/run/secrets/locust-finisher.io/report"  # noqa: 
 REPORT_TOKEN_FILE: Final = f"{REPORT_TOKEN_DIR}/token"
 REPORT_TOKEN_VOLUME: Final = "locust-finisher-report-token"  # noqa: S105 - a name
 REPORT_TOKEN_SECONDS: Final = 3600
+
+# What a finisher killed as a whole had learned, for the one the kubelet starts next: an
+# emptyDir outlives the container. A few KiB; the limit keeps a bug from filling the node.
+STATE_DIR: Final = "/var/run/locust-finisher.io/state"
+STATE_VOLUME: Final = "locust-finisher-state"
+# How a container killed by SIGKILL ends: a cgroup v2 OOM kill (memory.oom.group) or any
+# other kill of every process at once. The only exit the kubelet restarts it after; it
+# exits 0 otherwise, and a bad flag's 2 (which the webhook never passes) must not loop.
+KILLED_EXIT_CODE: Final = 137
+RESTART_WHEN_KILLED: Final = [
+    {"action": "Restart", "exitCodes": {"operator": "In", "values": [KILLED_EXIT_CODE]}}
+]
 
 # Where the finisher leaves its summary, which the kubelet keeps as the container's message.
 TERMINATION_LOG: Final = "/dev/termination-log"
@@ -112,6 +125,11 @@ def report_token_volume(name: str) -> dict[str, Any]:
     return {"name": name, "projected": {"sources": [{"serviceAccountToken": token}]}}
 
 
+def state_volume(name: str) -> dict[str, Any]:
+    """The pod volume that keeps what the finisher learned across its container's restarts."""
+    return {"name": name, "emptyDir": {"sizeLimit": "1Mi"}}
+
+
 def finisher_container(
     master: LocustMaster,
     settings: FinishSettings,
@@ -119,18 +137,27 @@ def finisher_container(
     resources: FinisherResources | None = None,
     report_volume: str | None = None,
     report_url: str = "",
+    state_volume_name: str | None = None,
 ) -> dict[str, Any]:
     """The container spec injected first into a managed master pod.
 
     With ``report_volume`` (the token volume's name in this pod) and ``report_url``, the
-    finisher hands Locust's report to the controller; without, it keeps none.
+    finisher hands Locust's report to the controller; without, it keeps none. With
+    ``state_volume_name``, the kubelet restarts it when it is killed as a whole, and it
+    resumes from what it kept there (container restart rules: the API server must take them).
     """
     env = finisher_env(master, settings)
     mounts = []
     if report_volume and report_url:
         env[ENV_REPORT_URL] = report_url
         mounts.append({"name": report_volume, "mountPath": REPORT_TOKEN_DIR, "readOnly": True})
-    extra = {"volumeMounts": mounts} if mounts else {}
+    extra: dict[str, Any] = {}
+    if state_volume_name:
+        env[ENV_STATE_DIR] = STATE_DIR
+        mounts.append({"name": state_volume_name, "mountPath": STATE_DIR})
+        extra = {"restartPolicy": "Never", "restartPolicyRules": RESTART_WHEN_KILLED}
+    if mounts:
+        extra = {"volumeMounts": mounts, **extra}
     return {
         "name": names.FINISHER_CONTAINER,
         "image": image.image,

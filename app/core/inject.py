@@ -15,8 +15,10 @@ from app.core.classify import LocustMaster, NotManaged, classify_pod
 from app.core.cluster_config import InjectionConfig
 from app.core.finisher_spec import (
     REPORT_TOKEN_VOLUME,
+    STATE_VOLUME,
     finisher_container,
     report_token_volume,
+    state_volume,
 )
 from app.core.fitting import NO_LIMITS, Fitted, LeftOut, NamespaceLimits, fit, pod_level_ops
 from app.core.injection_status import Fitting, InjectionStatus
@@ -64,8 +66,10 @@ def mutate_pod(
             warnings.append(f"the finisher is left out: {fitted.reason}")
     if isinstance(fitted, Fitted):
         volume = _free_volume_name(pod, REPORT_TOKEN_VOLUME) if config.report_url else None
+        taken = {volume} if volume else set()
+        state = _free_volume_name(pod, STATE_VOLUME, taken) if config.restart_rules else None
         container = finisher_container(
-            found, settings, config.image, fitted.resources, volume, config.report_url
+            found, settings, config.image, fitted.resources, volume, config.report_url, state
         )
         ops = [add(container, "spec", "containers", 0)]
         ops += pod_level_ops(pod, fitted.resources)
@@ -75,6 +79,9 @@ def mutate_pod(
         if volume is not None:
             ops.append(_volume_op(pod, report_token_volume(volume)))
             injected.append(f"volume/{volume}")
+        if state is not None:
+            ops.append(_volume_op(pod, state_volume(state), bool(taken)))
+            injected.append(f"volume/{state}")
         pull_secrets = _pull_secret_ops(pod, config.image.pull_secrets)
         if pull_secrets:
             ops += pull_secrets
@@ -105,11 +112,11 @@ def _mode(settings: FinishSettings, found: LocustMaster, fitted: Fitted | LeftOu
     return "strategy controller: no container added, the controller ends the exporter"
 
 
-def _free_volume_name(pod: Mapping[str, Any], base: str) -> str:
-    """``base``, or ``base-2``, ``-3``...: a volume name the user's pod does not use yet."""
+def _free_volume_name(pod: Mapping[str, Any], base: str, ours: set[str] | None = None) -> str:
+    """``base``, or ``base-2``, ``-3``...: a volume name neither the pod nor we use yet."""
     taken = {
         podview.text(volume, "name") for volume in podview.objects(podview.spec(pod), "volumes")
-    }
+    } | (ours or set())
     name, number = base, 1
     while name in taken:
         number += 1
@@ -117,9 +124,9 @@ def _free_volume_name(pod: Mapping[str, Any], base: str) -> str:
     return name
 
 
-def _volume_op(pod: Mapping[str, Any], volume: dict[str, Any]) -> PatchOp:
-    """The op that adds ``volume``, creating the pod's list when it has none."""
-    if not isinstance(podview.spec(pod).get("volumes"), list):
+def _volume_op(pod: Mapping[str, Any], volume: dict[str, Any], after_ours: bool = False) -> PatchOp:
+    """The op that adds ``volume``, creating the pod's list when it has none (nor ours yet)."""
+    if not isinstance(podview.spec(pod).get("volumes"), list) and not after_ours:
         return add([volume], "spec", "volumes")
     return add(volume, "spec", "volumes", "-")
 

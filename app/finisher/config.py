@@ -62,6 +62,8 @@ class FinisherConfig:
     artifacts_url: str = ""
     # A fault the fault campaign asked for (app/finisher/faults.py); None in every real pod.
     fault: Fault | None = None
+    # Where what the finisher learned outlives its container (app/finisher/state.py).
+    state_dir: Path | None = None
     # Each bad value that was replaced by its default, for the log and the summary.
     warnings: tuple[str, ...] = field(default=())
 
@@ -220,6 +222,7 @@ def resolve(
         master_start_seconds=master_start,
         artifacts_url=env.get(env_names.ENV_REPORT_URL, ""),
         fault=read_fault(env),
+        state_dir=Path(env[env_names.ENV_STATE_DIR]) if env.get(env_names.ENV_STATE_DIR) else None,
         warnings=tuple(read.warnings),
     )
 

@@ -14,7 +14,10 @@ Phases: ``start`` (the worker has just started: before the master runs), ``test`
 master runs), ``ttl`` (the master has exited; the exporter outlives it for the TTL) and
 ``scrape`` (waiting for Prometheus's final scrape). Kinds: ``kill`` (SIGKILL, as a crash
 of the interpreter), ``oom`` (allocate until the kernel's OOM killer ends the worker, under
-the container's real memory limit) and ``crash`` (an unexpected exception).
+the container's real memory limit), ``group`` (SIGKILL to the supervisor and the worker at
+once: what cgroup v2's ``memory.oom.group`` does to the whole container on an OOM, which
+cgroup v1 nodes, as these machines are, cannot do themselves) and ``crash`` (an unexpected
+exception). Only a container's first start is hurt: a restarted one shows the recovery.
 """
 
 import logging
@@ -33,7 +36,7 @@ log = logging.getLogger(__name__)
 
 Phase = Literal["start", "test", "ttl", "scrape"]
 PHASES: Final = ("start", "test", "ttl", "scrape")
-KINDS: Final = ("kill", "oom", "crash")
+KINDS: Final = ("kill", "oom", "group", "crash")
 # Made when the oom fault fires, never at import: the supervisor imports this module too.
 _CHUNK_BYTES = 8 << 20
 
@@ -64,7 +67,9 @@ def point(config: "FinisherConfig", phase: Phase) -> None:
     if fault is None or fault.phase != phase:
         return
     log.warning("injected fault: %s during %s", fault.kind, phase)
-    if fault.kind == "kill":
+    if fault.kind == "group":
+        os.kill(os.getppid(), signal.SIGKILL)
+    if fault.kind in ("kill", "group"):
         os.kill(os.getpid(), signal.SIGKILL)
     if fault.kind == "crash":
         raise InjectedFaultError(f"injected during {phase}")

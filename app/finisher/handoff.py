@@ -3,7 +3,9 @@
 The worker writes one message a line to a pipe as it learns things (the master's process,
 when it exited, what the exporter did, the summary so far). The supervisor keeps the latest
 of each in :class:`Known`; a new worker is forked from the supervisor, so it starts with
-that knowledge in memory, and nothing needs a file (the root filesystem is read-only).
+that knowledge in memory. Where the container itself may be killed and restarted (cgroup
+v2), the supervisor also keeps a snapshot of it, in the same messages, in a volume
+(:mod:`app.finisher.state`).
 Times are on the monotonic clock, which parent and child share.
 
 Each message is a dataclass, sent as JSON with its kind; the receiving end refuses a kind
@@ -89,6 +91,20 @@ class WorkerFailed:
     error: str
 
 
+@dataclass(frozen=True)
+class Noted:
+    """Something every later summary must say (kept across container restarts)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ContainerStarted:
+    """How many times the finisher's container has started in this pod (kept in its state)."""
+
+    count: int
+
+
 Message = (
     MasterFound
     | MasterExited
@@ -98,6 +114,8 @@ Message = (
     | SummarySoFar
     | Done
     | WorkerFailed
+    | Noted
+    | ContainerStarted
 )
 _KINDS: Final[dict[str, type[Message]]] = {
     kind.__name__: kind
@@ -110,6 +128,8 @@ _KINDS: Final[dict[str, type[Message]]] = {
         SummarySoFar,
         Done,
         WorkerFailed,
+        Noted,
+        ContainerStarted,
     )
 }
 
@@ -196,6 +216,7 @@ class Known:
     summary: str | None = None  # the latest encoded summary
     done: bool = False
     notes: list[str] = field(default_factory=list)
+    container_starts: int = 1
 
     def apply(self, message: Message) -> None:
         """Take in one message."""
@@ -217,10 +238,37 @@ class Known:
                 self.done = True
             case WorkerFailed(error):
                 self.note(f"finisher error: {error}")
+            case Noted(text):
+                self.note(text)
+            case ContainerStarted(count):
+                self.container_starts = count
 
     def note(self, text: str) -> None:
         """Remember something every later summary must say (once)."""
         note_once(self.notes, text)
+
+    def snapshot(self) -> list[Message]:
+        """Messages that, applied to a fresh :class:`Known`, give back what is known now.
+
+        Monotonic times stay valid in a restarted container: the clock is the node's.
+        """
+        messages: list[Message] = [ContainerStarted(self.container_starts)]
+        if self.master is not None:
+            messages.append(MasterFound(*self.master))
+        if self.master_exited_at is not None:
+            messages.append(MasterExited(self.master_exited_at, self.master_finished_at or ""))
+        if self.gave_up_at is not None:
+            messages.append(GaveUp(self.gave_up_at))
+        if self.waits_for_scrape is not None:
+            messages.append(ScrapeWaitDecided(self.waits_for_scrape))
+        if self.exporter is not None:
+            messages.append(ExporterEnded(self.exporter, self.exporter_detail))
+        if self.summary is not None:
+            messages.append(SummarySoFar(self.summary))
+        messages += [Noted(text) for text in self.notes]
+        if self.done:
+            messages.append(Done())
+        return messages
 
 
 # ----------------------------------------------------------------- the pipe

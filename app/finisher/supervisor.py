@@ -25,6 +25,7 @@ import socket
 import time
 from types import FrameType
 
+from app.finisher import state
 from app.finisher.config import FinisherConfig
 from app.finisher.handoff import WORKER_FAILED, Inbox, Known
 from app.finisher.readiness import announce_ready
@@ -32,6 +33,12 @@ from app.finisher.readiness import announce_ready
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+# A container killed as a whole this often is not helped by workers: the plain finish only.
+MAX_CONTAINER_STARTS = 3
+RESTARTED_NOTE = (
+    "the finisher's container was killed as a whole (SIGKILL to every process: an "
+    "out-of-memory kill on cgroup v2) and restarted by kubelet; it resumed where the test was"
+)
 BACKOFF_SECONDS = (1.0, 2.0, 4.0)
 # After passing SIGTERM on: the worker needs well under a second; kubelet gives 30 s.
 TERM_GRACE_SECONDS = 5.0
@@ -49,6 +56,26 @@ class Supervisor:
             self.known.note(f"configuration: {warning}")
         self.terminating = False
         self.listener: socket.socket | None = None
+        self._kept: list[object] | None = None
+
+    def keep(self) -> None:
+        """Keep what is known for a restarted container, when there is news."""
+        if self.config.state_dir is None:
+            return
+        snapshot: list[object] = list(self.known.snapshot())
+        if snapshot != self._kept:
+            state.save(self.config.state_dir, self.known)
+            self._kept = snapshot
+
+    def resume(self) -> bool:
+        """Take in what an earlier container kept; True if this one is a restart."""
+        if self.config.state_dir is None or not state.load(self.config.state_dir, self.known):
+            return False
+        self.known.note(RESTARTED_NOTE)
+        # A deliberate fault is the first container's only, so a restart shows the recovery.
+        self.config = dataclasses.replace(self.config, fault=None)
+        self.keep()
+        return True
 
     # ----------------------------------------------------------------- waiting
 
@@ -126,8 +153,10 @@ class Supervisor:
                     continue
                 if self.pause(TICK_SECONDS, read_fd if open_pipe else None):
                     open_pipe = inbox.read()
+                    self.keep()
         finally:
             os.close(read_fd)
+            self.keep()
 
     # ----------------------------------------------------------------- the whole life
 
@@ -143,7 +172,15 @@ class Supervisor:
                 f"the readiness gate could not listen ({error}): the master may have "
                 "started before the finisher watched it"
             )
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        restarted = self.resume()
+        self.keep()  # a container killed before any news still counts its start
+        if restarted and self.known.done:
+            from app.finisher.fallback import write_known_summary
+
+            write_known_summary(self.config, self.known)  # killed after the end: say it again
+            return
+        attempts = MAX_ATTEMPTS if self.known.container_starts < MAX_CONTAINER_STARTS else 0
+        for attempt in range(1, attempts + 1):
             if self.terminating:  # during a pause between attempts
                 break
             pid, read_fd = self._spawn()
@@ -164,6 +201,8 @@ class Supervisor:
         from app.finisher.fallback import finish_plainly
 
         finish_plainly(self.config, self.known, self.pause, lambda: self.terminating)
+        self.known.done = True
+        self.keep()
 
     def close(self) -> None:
         """Stop answering the gate."""

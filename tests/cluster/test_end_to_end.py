@@ -1,17 +1,15 @@
 """End to end on the real control plane, node (kubelet, containerd, runc) and Prometheus.
 
-The load tests of this module start together when it starts (:class:`Started`), each in its
-own namespace with its `wait` following it from the beginning, as CI would run it; each test
-then collects its own and checks it. Their Locust containers request little CPU, so the
-2-CPU node runs them all at once, and the module takes about as long as its slowest test.
-The tests marked ``oldest`` also run on the oldest supported Kubernetes.
+The load tests of this module start together when it starts (tests/cluster/launches.py),
+each in its own namespace with its `wait` following it from the beginning, as CI would run
+it; each test then collects its own and checks it. The tests marked ``oldest`` also run on
+the oldest supported Kubernetes.
 """
 
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -23,40 +21,13 @@ from app.core.summary import decode_summary
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
 from devcluster.install import NAMESPACE, opt_in_namespace
-from devcluster.loadtest import Outcome, collect_outcome, start_wait
+from devcluster.loadtest import Outcome, start_wait
 from devcluster.processes import wait_until
 from tests.cluster.conftest import SharedCluster
+from tests.cluster.launches import TTL_SECONDS, Launch, Started, start_selected
 from tests.cluster.reporting import seconds, wait_for_report
 
 pytestmark = pytest.mark.cluster
-
-TTL_SECONDS = 5
-
-
-@dataclass(frozen=True)
-class Launch:
-    """One load test of this module: where it runs, how, and whether `wait` follows it."""
-
-    namespace: str
-    version: str = "go-2.2"
-    failing: bool = False
-    annotations: tuple[tuple[str, str], ...] = ()
-    restricted: bool = False
-    namespace_labels: tuple[tuple[str, str], ...] = ()
-    # `wait` started before the test, with these flags ("{dir}": the test's report folder).
-    wait: tuple[str, ...] | None = None
-
-    def load_test(self) -> shapes.LoadTest:
-        return shapes.LoadTest(
-            name="e2e",
-            namespace=self.namespace,
-            version=self.version,
-            run_time="6s",
-            autoquit=8,
-            master_annotations={names.TTL_ANNOTATION: f"{TTL_SECONDS}s", **dict(self.annotations)},
-            restricted=self.restricted,
-            cpu_request="10m",
-        )
 
 
 # By the test that checks each.
@@ -85,49 +56,6 @@ LAUNCHES = {
 }
 
 
-class Started:
-    """The module's load tests, started together; each test collects its own."""
-
-    def __init__(self, cluster: LocalCluster, folder: Path, launches: list[Launch]) -> None:
-        self.cluster = cluster
-        self.folder = folder
-        self.launches = {launch.namespace: launch for launch in launches}
-        self.waits: dict[str, subprocess.Popen[str]] = {}
-        for launch in launches:
-            opt_in_namespace(cluster, launch.namespace, **dict(launch.namespace_labels))
-            cluster.apply(shapes.target_objects(launch.namespace))
-        for launch in launches:
-            cluster.kubectl(
-                "rollout", "status", "-n", launch.namespace, "deployment/target", "--timeout=60s"
-            )
-        for launch in launches:
-            if launch.wait is not None:
-                flags = [flag.replace("{dir}", str(self.folder_of(launch))) for flag in launch.wait]
-                self.waits[launch.namespace] = start_wait(cluster, launch.namespace, "e2e", *flags)
-            cluster.apply(shapes.load_test_objects(launch.load_test(), launch.failing))
-
-    def folder_of(self, launch: Launch) -> Path:
-        return self.folder / launch.namespace
-
-    def outcome(self, namespace: str) -> Outcome:
-        """How the load test in ``namespace`` ended, once its master Job has."""
-        return collect_outcome(self.cluster, self.launches[namespace].load_test())
-
-    def printed(self, namespace: str) -> tuple[int, str]:
-        """What its `wait` printed, and its exit code."""
-        waiting = self.waits[namespace]
-        printed, _ = waiting.communicate(timeout=120)
-        return waiting.returncode, printed
-
-    def stop(self) -> None:
-        for waiting in self.waits.values():
-            if waiting.poll() is None:
-                waiting.kill()
-                waiting.communicate()
-        for namespace in self.launches:
-            self.cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-
-
 @pytest.fixture(scope="module")
 def started(
     shared_cluster: SharedCluster,
@@ -135,14 +63,7 @@ def started(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Started]:
     """The load tests of the tests selected in this run (the ``oldest`` run selects some)."""
-    selected = {item.name for item in request.session.items if item.path == request.path}
-    launches = [launch for test, launch in LAUNCHES.items() if test in selected]
-    folder = tmp_path_factory.mktemp("e2e")
-    for launch in launches:
-        (folder / launch.namespace).mkdir()
-    running = Started(shared_cluster.get(), folder, launches)
-    yield running
-    running.stop()
+    yield from start_selected(LAUNCHES, shared_cluster, request, tmp_path_factory)
 
 
 def assert_finished_cleanly(outcome: Outcome, passed: bool) -> None:
@@ -238,7 +159,12 @@ def test_a_restricted_namespace_admits_a_mutated_pod_whose_own_containers_comply
     started: Started,
 ) -> None:
     outcome = started.outcome("e2e-restricted")
-    assert outcome.pod["spec"]["containers"][0]["name"] == names.FINISHER_CONTAINER
+    finisher, master = outcome.pod["spec"]["containers"][:2]
+    assert finisher["name"] == names.FINISHER_CONTAINER
+    # Another UID than the finisher's (the image's 65532; no fixed one in the pod): the
+    # finisher still sees the master end and ends the exporter.
+    assert master["securityContext"]["runAsUser"] == 1000
+    assert "runAsUser" not in finisher["securityContext"]
     assert_finished_cleanly(outcome, passed=True)
 
 

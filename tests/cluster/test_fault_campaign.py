@@ -1,9 +1,11 @@
 """The fault campaign: hurt the finisher at every phase of a real test; the verdict stays Locust's.
 
 For a passing and a failing Locust test, the finisher's worker is SIGKILLed, or driven into
-the kernel's OOM killer under its real 64Mi cgroup limit, before the master starts, during
-the test, in the TTL and while waiting for the final scrape; or the finisher is given
-nonsense settings. Each time the Job's condition and our ``locust-finisher.io/result`` must
+the kernel's OOM killer under its real 64Mi cgroup limit, or the whole container is killed
+at once (every process SIGKILLed: what cgroup v2's group OOM kill does, which this cgroup v1
+node cannot do itself, so this is its stand-in), before the master starts, during the
+test, in the TTL and while waiting for the final scrape; or the finisher is given nonsense
+settings. Each time the Job's condition and our ``locust-finisher.io/result`` must
 be what Locust's exit code says, and the finisher must exit 0.
 
 The faults are asked for with ``LOCUST_FINISHER_FAULT`` (app/finisher/faults.py): the master
@@ -13,7 +15,7 @@ the installation's key (read from its Secret, as only an administrator may). The
 leaves an already-mutated pod as it is and signs its record again for the Job controller, as
 it does when it is invoked a second time for one pod. The
 tests of both verdicts start together when the module starts (each test then checks one
-verdict's), their Locust containers requesting little CPU so that the node runs all 18 at
+verdict's), their Locust containers requesting little CPU so that the node runs all 26 at
 once: the campaign takes about as long as one test.
 """
 
@@ -60,16 +62,19 @@ SCRAPE = {
     names.WAIT_FOR_SCRAPE_ANNOTATION: "true",
     names.MAX_WAIT_ANNOTATION: "30s",
 }
+# What the finisher's summary says after each kind of fault.
+EVIDENCE = {"kill": "worker was killed by SIGKILL", "oom": "worker was killed by SIGKILL"}
+EVIDENCE["group"] = "container was killed as a whole"
 CASES = [
     *(
         Case(
             f"{phase}-{kind}",
             {ENV_FAULT: f"{phase}:{kind}"},
             SCRAPE if phase == "scrape" else QUICK,
-            "worker was killed by SIGKILL",
+            EVIDENCE[kind],
         )
         for phase in ("start", "test", "ttl", "scrape")
-        for kind in ("kill", "oom")
+        for kind in ("kill", "oom", "group")
     ),
     Case(
         "misconfigured",
@@ -112,7 +117,8 @@ def faulty_objects(
                 "metadata": {**copy.deepcopy(template["metadata"]), "namespace": test.namespace},
                 "spec": copy.deepcopy(template["spec"]),
             }
-            mutation = mutate_pod(pod, InjectionConfig())
+            # As the webhook serving this 1.36 API server does: restart rules, kept state.
+            mutation = mutate_pod(pod, InjectionConfig(restart_rules=True))
             assert mutation.decision == "mutate", mutation.reason
             mutated = apply_patch(pod, mutation.ops)
             finisher = mutated["spec"]["containers"][0]
@@ -137,7 +143,7 @@ def launch(cluster: LocalCluster, failing: bool, key: bytes) -> dict[str, shapes
             run_time="6s",
             autoquit=10,
             master_annotations=case.annotations,
-            # The operator's 250m each would let the node run only a few of the 18 at once;
+            # The operator's 250m each would let the node run only a few of the 26 at once;
             # the faults are the finisher's, whose requests and 64Mi limit stay the webhook's.
             cpu_request="10m",
         )

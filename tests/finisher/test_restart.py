@@ -13,6 +13,7 @@ import pytest
 from app.core.exporter_outcome import ExporterOutcome
 from app.core.summary import decode_summary
 from app.finisher import run as worker_module
+from app.finisher import state as state_module
 from app.finisher import supervisor as supervisor_module
 from app.finisher.config import FinisherConfig, add_arguments, resolve
 from app.finisher.handoff import Inbox, Known, MasterExited, MasterFound, Outbox
@@ -138,3 +139,78 @@ def test_workers_that_keep_dying_end_in_a_plain_ttl_and_exit_0(
     assert "the finisher fell back to a plain TTL: no final-scrape wait" in notes
     assert any("no Locust master process appeared" in note for note in notes)
     assert summary["exporter"] == "already gone"
+
+
+def _container(settings: FinisherConfig) -> int:
+    """Run the finisher as a container would: in a process of its own; its wait status."""
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            code = supervisor_module.supervise(settings)
+        finally:
+            os._exit(code)
+    return os.waitpid(pid, 0)[1]
+
+
+def test_a_container_killed_as_a_whole_resumes_from_its_kept_state_and_exits_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCUST_FINISHER_READY_SOCKET", f"test-gate-{os.getpid()}")
+    state = tmp_path / "state"
+    state.mkdir()
+    env = {
+        "LOCUST_FINISHER_TTL": "0s",
+        "LOCUST_FINISHER_MASTER_START_TIMEOUT": "0.5s",
+        "LOCUST_FINISHER_STATE_DIR": str(state),
+        # What cgroup v2 does on an OOM: SIGKILL to the supervisor and its worker at once.
+        "LOCUST_FINISHER_FAULT": "start:group",
+    }
+    first = _container(config(tmp_path, **env))
+    assert os.WIFSIGNALED(first)
+    assert os.WTERMSIG(first) == signal.SIGKILL, "the container ends as with exit code 137"
+    assert not (tmp_path / "termination-log").exists()
+
+    # The kubelet starts the container again, with the same environment and volume.
+    again = _container(config(tmp_path, **env))
+    assert os.waitstatus_to_exitcode(again) == 0
+    summary = decode_summary((tmp_path / "termination-log").read_text())
+    assert summary is not None
+    assert supervisor_module.RESTARTED_NOTE in summary["notes"]
+    assert summary["exporter"] == "already gone"
+    kept = Known()
+    assert state_module.load(state, kept)
+    assert (kept.container_starts, kept.done) == (3, True), "two starts, read as a third"
+
+
+def test_a_container_killed_again_and_again_finishes_plainly_without_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCUST_FINISHER_READY_SOCKET", f"test-gate-{os.getpid()}")
+
+    def never(*args: object) -> int:
+        raise AssertionError("a worker was started")
+
+    monkeypatch.setattr(worker_module, "run_worker", never)
+    state = tmp_path / "state"
+    state.mkdir()
+    earlier = Known(container_starts=supervisor_module.MAX_CONTAINER_STARTS - 1)
+    earlier.apply(MasterExited(time.monotonic(), "2026-12-07T04:00:00Z"))
+    state_module.save(state, earlier)
+    settings = config(tmp_path, LOCUST_FINISHER_TTL="0s", LOCUST_FINISHER_STATE_DIR=str(state))
+    assert os.waitstatus_to_exitcode(_container(settings)) == 0
+    summary = decode_summary((tmp_path / "termination-log").read_text())
+    assert summary is not None
+    assert summary["masterFinishedAt"] == "2026-12-07T04:00:00Z"
+    assert "the finisher fell back to a plain TTL: no final-scrape wait" in summary["notes"]
+
+
+def test_kept_state_that_is_not_ours_is_set_aside_and_said(tmp_path: Path) -> None:
+    (tmp_path / state_module.STATE_FILE).write_text('{"kind":"Rumour","text":"x"}\n')
+    known = Known()
+    assert state_module.load(tmp_path, known) is False
+    assert known.container_starts == 1
+    assert any("kept state was refused" in note for note in known.notes)
+    (tmp_path / state_module.STATE_FILE).write_bytes(b"x" * (state_module.MAX_STATE_BYTES + 1))
+    assert state_module.load(tmp_path, known) is False
+    assert "the finisher's kept state was too big: started afresh" in known.notes

@@ -60,6 +60,12 @@ VARIANTS = (
         ("operator-go-2.2-master", "operator-go-2.3-master"),
     ),
     Variant(
+        "restart-rules",
+        InjectionConfig(restart_rules=True),
+        ("--container-restart-rules",),
+        ("operator-go-2.2-master", "operator-go-2.3-master"),
+    ),
+    Variant(
         "custom-image",
         InjectionConfig(image=FinisherImage(image="registry.example/lf/finisher:9.9")),
         ("--finisher-image", "registry.example/lf/finisher:9.9"),
