@@ -19,7 +19,7 @@ include devcluster/host-packages.mk
 OLDEST_KUBERNETES := 1.28
 RUN := $(UV) run --locked
 
-.PHONY: run test setup preflight build build-all images lint test-side-by-side test-off-node test-unit test-package test-processes test-cluster bench \
+.PHONY: run test setup preflight build build-all images images-arm64-check lint test-side-by-side test-off-node test-unit test-package test-processes test-cluster bench \
 	clean-cluster release-manifests
 
 # The preflight comes first: a machine that cannot run the cluster says so in the first minute.
@@ -51,9 +51,17 @@ build-all: build
 	$(RUN) python -m devcluster.build $(OLDEST_KUBERNETES)
 
 # Every image the local node runs, ours from the Dockerfile's two targets, built offline with
-# buildah; prints each one's uncompressed size.
+# buildah; prints each one's uncompressed size. `make images ARCH=arm64`: only our two images
+# and their bases, for arm64, with qemu-user (docs/local-cluster.md). ARCH counts only on the
+# command line: in the environment it often names a kernel's architecture.
+IMAGES_ARCH := $(if $(filter command line,$(origin ARCH)),$(ARCH),amd64)
 images: setup
-	$(RUN) python -m devcluster.images
+	$(RUN) python -m devcluster.images --arch $(IMAGES_ARCH)
+
+# Our two images for arm64 (built if missing), then `locust-finisher --version` in each, run
+# under qemu-user on this amd64 machine.
+images-arm64-check: setup
+	$(RUN) python -m devcluster.images --arch arm64 --check
 
 lint: setup
 	$(RUN) ruff check .

@@ -19,4 +19,7 @@ HOST_PACKAGES += gcc                          # gcc
 HOST_PACKAGES += libc6-dev                    # /usr/include/stdio.h
 HOST_PACKAGES += binutils                     # strip
 HOST_PACKAGES += ca-certificates              # /etc/ssl/certs/ca-certificates.crt
+HOST_PACKAGES += qemu-user-static             # qemu-aarch64-static
+HOST_PACKAGES += binfmt-support               # update-binfmts
+HOST_PACKAGES += arch-test                    # arch-test
 HOST_PACKAGES += shellcheck                   # shellcheck

@@ -14,7 +14,14 @@ key over everything it is built from, so a warm machine builds nothing. buildah 
 private storage there too: never ``/var/lib/containers``, which belongs to whoever else
 uses buildah or podman on the machine. The repository is only ever read.
 
+Our two images can also be built for arm64 (``--arch arm64``), as a release publishes them:
+the Debian bases from arm64 packages (``mmdebstrap --arch=arm64``) and the Dockerfile's RUN
+steps under qemu-user, which binfmt_misc hands every aarch64 program to. They get their own
+directory, storage and lock (``<cache>/images/arm64``): a slow emulated build never holds up
+the node's images, and the default build is what it was, amd64 and every image.
+
     python -m devcluster.images      # builds what is missing; lists every archive and size
+    python -m devcluster.images --arch arm64 --check   # ours for arm64, then their --version
 """
 
 import argparse
@@ -30,6 +37,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +50,29 @@ from devcluster.host_tools import MissingToolsError, require
 _REPO = Path(__file__).resolve().parent.parent
 _PEERS = Path(__file__).resolve().parent / "peers"
 
-_PLATFORM = "linux/amd64"
+
+@dataclass(frozen=True)
+class Arch:
+    """A machine architecture images are built for, as Debian, OCI and the kernel name it."""
+
+    name: str  # Debian's and OCI's: "amd64"
+    triplet: str  # Debian's multiarch directory: "x86_64-linux-gnu"
+    elf_machine: int  # e_machine of its ELF programs: what proves an image's binaries are its
+    machine: str  # what platform.machine() says on it
+    binfmt: str = ""  # foreign: qemu-user-static's binfmt_misc entry, which runs its programs
+
+    @property
+    def platform(self) -> str:
+        """The OCI platform: buildah's --platform and the image config's architecture."""
+        return f"linux/{self.name}"
+
+
+# The machine the node runs on, and what pause and CoreDNS are compiled for by its compilers.
+AMD64 = Arch("amd64", "x86_64-linux-gnu", 62, "x86_64")
+ARM64 = Arch("arm64", "aarch64-linux-gnu", 183, "aarch64", binfmt="qemu-aarch64")
+ARCHES = {arch.name: arch for arch in (AMD64, ARM64)}
+_PLATFORM = AMD64.platform
+_BINFMT = Path("/proc/sys/fs/binfmt_misc")
 # The machine intercepts TLS: pip and uv inside a build must trust the host's bundle, which
 # holds the proxy's CA. It is bind-mounted over the image's own bundle for RUN steps only,
 # so no image carries it.
@@ -57,6 +87,9 @@ _BUILD_TOOLS = (
     "/usr/include/stdio.h",
     str(_HOST_CA),
 )
+# And for a foreign architecture: the emulator, what registers it with binfmt_misc, and what
+# mmdebstrap asks whether it works.
+_EMULATION_TOOLS = ("qemu-aarch64-static", "update-binfmts", "arch-test")
 _CA_VOLUME = f"{_HOST_CA}:{_HOST_CA}:ro"
 
 PAUSE_VERSION = "3.10.2"
@@ -255,6 +288,7 @@ def _bud(
     build_args: Mapping[str, str] | None = None,
     labels: Mapping[str, str] | None = None,
     target: str = "",
+    platform: str = _PLATFORM,
 ) -> None:
     """``buildah bud`` without a registry, without daemons, without touching the context.
 
@@ -270,7 +304,7 @@ def _bud(
         "--isolation=chroot",
         "--pull=never",
         "--force-rm",
-        f"--platform={_PLATFORM}",
+        f"--platform={platform}",
         f"--volume={_CA_VOLUME}",
         *arguments,
         f"--tag={tag}",
@@ -362,12 +396,21 @@ def _pause(source: Path) -> _Image:
     return _Image("pause", (PAUSE_IMAGE,), key, build, hint="seconds")
 
 
+def _suffix(arch: Arch) -> str:
+    """What an image's name adds for its architecture: nothing for the node's own."""
+    return "" if arch == AMD64 else f"-{arch.name}"
+
+
 def _mmdebstrap_command(
-    rootfs: Path, variant: str, packages: tuple[str, ...], *extra: str
+    rootfs: Path, arch: Arch, variant: str, packages: tuple[str, ...], *extra: str
 ) -> list[str]:
+    # The node's own architecture is mmdebstrap's default, the host's; naming only a foreign
+    # one keeps the amd64 bases' keys, so a warm machine stays warm.
+    foreign = [f"--arch={arch.name}"] if arch != AMD64 else []
     return [
         "mmdebstrap",
         f"--variant={variant}",
+        *foreign,
         f"--include={','.join(packages)}",
         *_SLIM_PATHS,
         *extra,
@@ -377,26 +420,28 @@ def _mmdebstrap_command(
     ]
 
 
-def _base_command(rootfs: Path) -> list[str]:
+def _base_command(rootfs: Path, arch: Arch) -> list[str]:
+    # A foreign architecture's maintainer scripts run under qemu-user (see _ensure_emulation).
     clean_apt = '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin'
-    return _mmdebstrap_command(rootfs, "apt", _DEBIAN_PACKAGES, clean_apt)
+    return _mmdebstrap_command(rootfs, arch, "apt", _DEBIAN_PACKAGES, clean_apt)
 
 
-def _bare_command(rootfs: Path) -> list[str]:
+def _bare_command(rootfs: Path, arch: Arch) -> list[str]:
     # iconv's modules: Python's codecs are its own.
-    no_iconv = "--dpkgopt=path-exclude=/usr/lib/x86_64-linux-gnu/gconv/*"
-    return _mmdebstrap_command(rootfs, "extract", _BARE_PYTHON_PACKAGES, no_iconv)
+    no_iconv = f"--dpkgopt=path-exclude=/usr/lib/{arch.triplet}/gconv/*"
+    return _mmdebstrap_command(rootfs, arch, "extract", _BARE_PYTHON_PACKAGES, no_iconv)
 
 
 def _rootfs_image(
     name: str,
     key_name: str,
     references: tuple[str, ...],
-    command: Callable[[Path], list[str]],
+    command: Callable[[Path, Arch], list[str]],
     description: str,
     settings: str,
     for_node: bool,
     hint: str,
+    arch: Arch,
 ) -> _Image:
     """An image of one root filesystem made by mmdebstrap from Debian's packages."""
     containerfile = (
@@ -409,17 +454,17 @@ def _rootfs_image(
         context = scratch / "context"
         context.mkdir()
         rootfs = context / "rootfs.tar"
-        _run(command(rootfs), store.env)
+        _run(command(rootfs, arch), store.env)
         # mmdebstrap's tar carries device nodes, which buildah cannot create from a tar.
         _run(["tar", "--delete", "-f", rootfs, "--wildcards", "./dev/?*"])
         (scratch / "Containerfile").write_text(containerfile)
-        _bud(store, tag, scratch / "Containerfile", context)
+        _bud(store, tag, scratch / "Containerfile", context, platform=arch.platform)
 
-    key = _key(key_name, *references, containerfile, *command(Path("rootfs.tar")))
-    return _Image(name, references, key, build, for_node=for_node, hint=hint)
+    key = _key(key_name, *references, containerfile, *command(Path("rootfs.tar"), arch))
+    return _Image(name + _suffix(arch), references, key, build, for_node=for_node, hint=hint)
 
 
-def _base() -> _Image:
+def _base(arch: Arch = AMD64) -> _Image:
     return _rootfs_image(
         "debian-python",
         "base",
@@ -429,11 +474,12 @@ def _base() -> _Image:
         " python:3.11-slim-bookworm, with Debian's /usr/bin/python3",
         'CMD ["python3"]\n',
         for_node=True,
-        hint="about 1.5 min",
+        hint="about 1.5 min" if arch == AMD64 else "about 11 min: dpkg under qemu",
+        arch=arch,
     )
 
 
-def _finisher_base() -> _Image:
+def _finisher_base(arch: Arch = AMD64) -> _Image:
     """Debian's bare Python, as distroless builds it: packages extracted, nothing installed.
 
     Stands in for ``gcr.io/distroless/python3-debian12:nonroot``: Debian's ``/usr/bin/python3.11``
@@ -450,6 +496,7 @@ def _finisher_base() -> _Image:
         'USER 65532:65532\nENTRYPOINT ["/usr/bin/python3.11"]\n',
         for_node=False,
         hint="seconds",
+        arch=arch,
     )
 
 
@@ -572,7 +619,7 @@ _TARGETS = (
 )
 
 
-def _app(target: _Target, base: _Image, finisher_base: _Image) -> _Image:
+def _app(target: _Target, base: _Image, finisher_base: _Image, arch: Arch = AMD64) -> _Image:
     """One of our images, from the project's Dockerfile: the repository is its read-only context."""
     build_args = {
         "BASE_IMAGE": base.tag,
@@ -585,7 +632,9 @@ def _app(target: _Target, base: _Image, finisher_base: _Image) -> _Image:
 
     def build(store: _Store, scratch: Path, tag: str) -> None:
         # With layers, the second target reuses the builder stage the first one made.
-        _bud(store, tag, _REPO / "Dockerfile", _REPO, build_args, labels, target.name)
+        _bud(
+            store, tag, _REPO / "Dockerfile", _REPO, build_args, labels, target.name, arch.platform
+        )
 
     reference = f"{target.repository}:{app.__version__}"
     parts: list[str | bytes | Path] = [target.name, reference, *build_args.values()]
@@ -595,12 +644,13 @@ def _app(target: _Target, base: _Image, finisher_base: _Image) -> _Image:
     for path in _tree_files(_REPO / "app"):
         parts += [str(path.relative_to(_REPO)), path]
     return _Image(
-        f"locust-finisher-{target.name}",
+        f"locust-finisher-{target.name}{_suffix(arch)}",
         (reference,),
         _key(*parts),
         build,
         (base, finisher_base),
-        hint="about 1 min",
+        # Under qemu the builder stage takes about 5 min; the second target reuses it.
+        hint="about 1 min" if arch == AMD64 else "about 5 min under qemu, or seconds",
     )
 
 
@@ -618,6 +668,13 @@ def _plan(coredns_binary: Path, pause_c: Path) -> list[_Image]:
         _coredns(coredns_binary),
         *(_app(target, base, finisher_base) for target in _TARGETS),
     ]
+
+
+def _plan_ours(arch: Arch) -> list[_Image]:
+    """Our two images for ``arch``, after their bases: what a release publishes for it."""
+    base = _base(arch)
+    finisher_base = _finisher_base(arch)
+    return [base, finisher_base, *(_app(target, base, finisher_base, arch) for target in _TARGETS)]
 
 
 # ---- building, saving and tidying ---------------------------------------------------------
@@ -696,15 +753,54 @@ def _prune_archives(directory: Path, images: list[_Image]) -> None:
             path.unlink()
 
 
-def _require_tools() -> None:
+def _require_tools(arch: Arch) -> None:
     try:
-        require(*_BUILD_TOOLS)
+        require(*_BUILD_TOOLS, *(_EMULATION_TOOLS if arch.binfmt else ()))
     except MissingToolsError as missing:
         raise ImageBuildError(str(missing)) from None
 
 
-def _build_missing(directory: Path, images: list[_Image], missing: list[_Image]) -> None:
-    _require_tools()
+def _ensure_emulation(arch: Arch) -> None:
+    """Have the kernel run ``arch``'s programs with qemu-user, or fail saying what failed.
+
+    Installing binfmt-support registers qemu-user-static's entries only where binfmt_misc is
+    mounted, which a machine without systemd (a container, these VMs) does not do;
+    ``update-binfmts --enable`` mounts it and registers the one entry, until the next boot.
+    The entries carry the F flag: the kernel opens the emulator when it is registered, so it
+    runs programs inside a chroot that has none (a RUN step, mmdebstrap's maintainer scripts).
+    """
+    if not arch.binfmt:
+        return
+    entry = _BINFMT / arch.binfmt
+    if not _emulated(entry):
+        _run(
+            ["update-binfmts", "--enable", arch.binfmt],
+            what=f"update-binfmts --enable {arch.binfmt}",
+        )
+    if not _emulated(entry):
+        shown = entry.read_text().strip() if entry.exists() else "no such entry"
+        raise ImageBuildError(
+            f"binfmt_misc does not run {arch.name} programs with qemu: {entry}: {shown!r}"
+            f" (needs 'enabled' and the F flag; {_BINFMT / 'status'} must be enabled too)"
+        )
+
+
+def _emulated(entry: Path) -> bool:
+    """Whether the binfmt_misc entry is on, with the emulator opened at registration (F)."""
+    try:
+        status = (entry.parent / "status").read_text().split()
+        lines = entry.read_text().splitlines()
+    except OSError:
+        return False
+    flags = [line.removeprefix("flags:").strip() for line in lines if line.startswith("flags:")]
+    return status == ["enabled"] and lines[:1] == ["enabled"] and "F" in "".join(flags)
+
+
+def _build_missing(
+    directory: Path, images: list[_Image], missing: list[_Image], arch: Arch = AMD64
+) -> None:
+    _require_tools(arch)
+    _ensure_emulation(arch)
     store = _Store(directory / "buildah")
     store.tmp.mkdir(parents=True, exist_ok=True)
     store.remove_containers()
@@ -719,16 +815,22 @@ def _build_missing(directory: Path, images: list[_Image], missing: list[_Image])
     _prune_archives(directory, images)
 
 
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One builder at a time per directory: runs may start together, and share its storage."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_images(coredns_binary: Path, pause_source: Path) -> list[ImageArchive]:
     """Build whatever image is missing from the cache; every image the local node needs."""
     directory = cache_root() / "images"
-    directory.mkdir(parents=True, exist_ok=True)
     for given in (coredns_binary, pause_source):
         if not given.is_file():
             raise ImageBuildError(f"{given} does not exist")
-    with (directory / ".lock").open("w") as lock:
-        # One builder at a time: runs may start together, and they share buildah's storage.
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked(directory):
         images = _plan(coredns_binary, pause_source)
         missing = [image for image in images if not image.archive(directory).exists()]
         if missing:
@@ -738,6 +840,107 @@ def ensure_images(coredns_binary: Path, pause_source: Path) -> list[ImageArchive
         for image in images
         if image.for_node
     ]
+
+
+def ensure_foreign_images(arch: Arch) -> list[ImageArchive]:
+    """Build what is missing of our two images for a foreign ``arch``: app, then finisher.
+
+    In ``<cache>/images/<arch>``, with its own storage and lock: an emulated build takes
+    minutes, and the node's images must not wait for it.
+    """
+    if not arch.binfmt:
+        raise ImageBuildError(f"{arch.name} is the node's own: ensure_images builds it")
+    directory = cache_root() / "images" / arch.name
+    with _locked(directory):
+        images = _plan_ours(arch)
+        missing = [image for image in images if not image.archive(directory).exists()]
+        if missing:
+            _build_missing(directory, images, missing, arch)
+    ours = {f"locust-finisher-{target.name}{_suffix(arch)}" for target in _TARGETS}
+    return [
+        ImageArchive(image.references, image.archive(directory))
+        for image in images
+        if image.name in ours
+    ]
+
+
+@dataclass(frozen=True)
+class VersionCheck:
+    """One of our images run as a container: what it is built for, and what it answered."""
+
+    reference: str
+    architecture: str  # the image config's
+    elf_machine: int  # e_machine of its /usr/bin/python3.11: the code that actually runs
+    machine: str  # platform.machine() inside: "aarch64" is qemu-user, on an amd64 host
+    version: str  # `locust-finisher --version`
+    seconds: float  # both runs, from the archive
+
+
+def is_ours(archive: ImageArchive) -> bool:
+    """Whether the archive is one of the Dockerfile's two images (app or finisher)."""
+    repositories = {target.repository for target in _TARGETS}
+    return any(reference.rpartition(":")[0] in repositories for reference in archive.references)
+
+
+def check_version(archive: ImageArchive, arch: Arch) -> VersionCheck:
+    """Run ``locust-finisher --version`` in the archived image, as its user, with buildah.
+
+    A foreign image runs under qemu-user: nothing but binfmt_misc lets an amd64 machine
+    execute its interpreter, and Python itself reports the machine it sees.
+    """
+    with tarfile.open(archive.path) as bundle:
+        manifest = _archive_json(archive.path, bundle, "manifest.json")[0]
+        architecture = str(_archive_json(archive.path, bundle, manifest["Config"])["architecture"])
+        elf_machine = _elf_machine(archive.path, bundle, manifest["Layers"], "usr/bin/python3.11")
+    found = (architecture, elf_machine)
+    if found != (arch.name, arch.elf_machine):
+        raise ImageBuildError(f"{archive.path.name} is for {found}, not {arch.name}")
+    _require_tools(arch)
+    _ensure_emulation(arch)
+    directory = archive.path.parent
+    started = time.monotonic()
+    with _locked(directory):
+        store = _Store(directory / "buildah")
+        store.tmp.mkdir(parents=True, exist_ok=True)
+        try:
+            container = store.buildah(
+                "from", "--pull=never", "--quiet", f"docker-archive:{archive.path}"
+            ).strip()
+
+            def run(*command: str) -> str:
+                return store.buildah("run", "--isolation=chroot", container, "--", *command)
+
+            machine = run("python3.11", "-I", "-c", "import platform; print(platform.machine())")
+            version = run("locust-finisher", "--version")
+        finally:
+            store.remove_containers()
+    return VersionCheck(
+        archive.references[0],
+        architecture,
+        elf_machine,
+        machine.strip(),
+        version.strip(),
+        time.monotonic() - started,
+    )
+
+
+def _elf_machine(archive: Path, bundle: tarfile.TarFile, layers: list[str], path: str) -> int:
+    """e_machine of the ELF file at ``path`` in the image: the newest layer holding it."""
+    for layer in reversed(layers):
+        stream = bundle.extractfile(layer)
+        if stream is None:
+            continue
+        with tarfile.open(fileobj=stream) as files:
+            for name in (path, f"./{path}"):
+                try:
+                    program = files.extractfile(name)
+                except KeyError:
+                    continue
+                if program is not None:
+                    header = program.read(20)
+                    if header[:4] == b"\x7fELF":
+                        return int.from_bytes(header[18:20], "little")
+    raise ImageBuildError(f"{archive} has no ELF program {path}")
 
 
 def _archive_json(archive: Path, bundle: tarfile.TarFile, name: str) -> Any:
@@ -771,21 +974,46 @@ def _main() -> int:
         "--coredns", type=Path, help="the coredns binary (default: build it with devcluster.build)"
     )
     parser.add_argument("--pause-source", type=Path, help="pause.c (default: the module cache)")
+    parser.add_argument(
+        "--arch",
+        choices=sorted(ARCHES),
+        default=AMD64.name,
+        help="amd64 (default): every image the node runs; arm64: our two images (app and"
+        " finisher) and their bases, for arm64, with qemu-user",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="then run `locust-finisher --version` in each of our two images"
+        " (under qemu-user for arm64)",
+    )
     options = parser.parse_args()
+    arch = ARCHES[options.arch]
     started = time.monotonic()
     try:
-        archives = ensure_images(
-            options.coredns or ensure_binaries().coredns,
-            options.pause_source or pause_source(),
-        )
+        if arch == AMD64:
+            archives = ensure_images(
+                options.coredns or ensure_binaries().coredns,
+                options.pause_source or pause_source(),
+            )
+        else:
+            archives = ensure_foreign_images(arch)
+        _say(f"ready in {time.monotonic() - started:.1f}s")
+        for archive in archives:
+            print(f"{archive.path}  {uncompressed_size(archive.path) / 1e6:.1f} MB uncompressed")
+            for reference in archive.references:
+                print(f"    {reference}")
+        if options.check:
+            for archive in filter(is_ours, archives):
+                checked = check_version(archive, arch)
+                print(
+                    f"{checked.reference} ({checked.architecture}; python3.11 ELF machine"
+                    f" {checked.elf_machine}; platform.machine() {checked.machine}):"
+                    f" {checked.version!r} in {checked.seconds:.1f}s"
+                )
     except ImageBuildError as error:
         _say(f"error: {error}")
         return 1
-    for archive in archives:
-        print(f"{archive.path}  {uncompressed_size(archive.path) / 1e6:.1f} MB uncompressed")
-        for reference in archive.references:
-            print(f"    {reference}")
-    _say(f"ready in {time.monotonic() - started:.1f}s")
     return 0
 
 

@@ -22,7 +22,7 @@ from devcluster.node import host
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("tool", [*images._BUILD_TOOLS, *host.NODE_TOOLS])
+@pytest.mark.parametrize("tool", [*images._BUILD_TOOLS, *images._EMULATION_TOOLS, *host.NODE_TOOLS])
 def test_every_tool_the_builds_and_the_node_ask_for_is_in_the_list(tool: str) -> None:
     assert package_of(tool) in packages()
 
