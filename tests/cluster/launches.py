@@ -84,7 +84,8 @@ class Started:
                 {**item, "metadata": {**item["metadata"], "namespace": launch.namespace}}
                 for item in launch.namespace_objects
             ]
-            cluster.apply(objects)
+            if objects:
+                cluster.apply(objects)
             cluster.apply(
                 shapes.target_objects(
                     launch.namespace,
