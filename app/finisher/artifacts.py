@@ -15,8 +15,8 @@ still arriving after :data:`READ_SECONDS`, is given up at once (app.finisher.htt
 
 import json
 import logging
+import os
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +39,7 @@ from app.core.artifacts import (
 )
 from app.core.summary import ArtifactsEntry
 from app.finisher.config import FinisherConfig
+from app.finisher.http import load_http_client
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,7 @@ class ArtifactKeeper:
         self, files: Mapping[str, bytes], left_out: list[LeftOut], timeout: float
     ) -> tuple[int, str]:
         """One POST: (HTTP status, its body); status 0 (and why) when there was no answer."""
+        load_http_client()
         import http.client
 
         try:
@@ -218,7 +220,7 @@ class ArtifactKeeper:
             return 0, f"no token to send it with: {error.strerror or error}"
         parts = urlsplit(self.url)
         # Random, so that no gzip stream is likely to contain it.
-        boundary = f"locust-finisher-{uuid.uuid4().hex}"
+        boundary = f"locust-finisher-{os.urandom(16).hex()}"
         sent = {file: (CONTENT_TYPE, data) for file, data in files.items()}
         if left_out:
             sent[LEFT_OUT_PART] = ("application/json", encode_left_out(left_out).encode())
