@@ -137,7 +137,7 @@ SCENARIOS = (
     ),
     Scenario(
         "metrics-4mib",
-        "the exporter's /metrics just under its 4 MiB cap (held whole)",
+        "the exporter's /metrics just under its 4 MiB cap",
         metrics_bytes=4 * 1024 * 1024 - 4096,
     ),
 )
