@@ -101,6 +101,7 @@ bench: setup build
 	$(RUN) python -m bench.webhook_fuzz --reviews 20000
 	$(RUN) python -m bench.receiver_fuzz --bodies 20000
 	$(RUN) python -m bench.finisher_bench
+	$(RUN) python -m bench.finisher_memory
 	$(RUN) python -m bench.controller_bench
 	$(RUN) python -m bench.time_to_verdict
 

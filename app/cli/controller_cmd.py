@@ -3,7 +3,6 @@
 import argparse
 import os
 import socket
-import uuid
 
 from app.cli.common import CliError, Subparsers, namespace, port
 
@@ -30,7 +29,7 @@ def register(commands: Subparsers) -> None:
         "--identity",
         # Unique per process, as controller-runtime does: a restarted container must not
         # take over a lease its dead predecessor held as if nothing had happened.
-        default=f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}",
+        default=f"{os.environ.get('POD_NAME') or socket.gethostname()}_{os.urandom(4).hex()}",
         help="this replica's name in the Lease (default: $POD_NAME_<random>)",
     )
     parser.add_argument(

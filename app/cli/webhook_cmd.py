@@ -5,7 +5,6 @@ import contextlib
 import logging
 import os
 import signal
-import tempfile
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,6 +181,8 @@ def _throwaway_certificate() -> Iterator[tuple[Path, Path]]:
     The CA's key signs the serving certificate and is never written: a CA key left in /tmp
     would let anyone who reads it mint certificates that the user's client trusts.
     """
+    import tempfile
+
     from app.certificates import issue, new_ca, service_dns_names, write_pair
 
     with tempfile.TemporaryDirectory(prefix="locust-finisher-dev-") as name:

@@ -15,10 +15,12 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from app.core import names, podview
-from app.core.admission_record import Admission, RecordError, admitted
+
+if TYPE_CHECKING:
+    from app.core.admission_record import Admission
 
 RECEIVER_PORT: Final = 8081
 RECEIVER_PATH: Final = "/v1/reports"
@@ -275,7 +277,7 @@ def caller_of(review: Mapping[str, Any]) -> Caller:
     return Caller(namespace, account, pod_name, pod_uid)
 
 
-def check_pod(pod: Mapping[str, Any] | None, caller: Caller, key: bytes) -> Admission:
+def check_pod(pod: Mapping[str, Any] | None, caller: Caller, key: bytes) -> "Admission":
     """That ``pod`` (as read from the API) is the caller's, and one a Job made that we admitted.
 
     The record says that the Job controller created the pod for the Job its ownerReference
@@ -284,6 +286,10 @@ def check_pod(pod: Mapping[str, Any] | None, caller: Caller, key: bytes) -> Admi
     Raises:
         RefusedError: 403 otherwise.
     """
+    # Here, not at the top: the finisher shares this module, and the record's HMAC would load
+    # OpenSSL (megabytes of its 64 MiB) into every test pod for nothing.
+    from app.core.admission_record import RecordError, admitted
+
     where = f"{caller.namespace}/{caller.pod_name}"
     if pod is None:
         raise RefusedError(403, f"pod {where} does not exist")

@@ -15,8 +15,8 @@ still arriving after :data:`READ_SECONDS`, is given up at once (app.finisher.htt
 
 import json
 import logging
+import os
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +30,7 @@ from app.core.artifacts import (
     LEFT_OUT_PART,
     REPORT_HTML,
     REQUEST_FILES_LIMIT,
+    SACRIFICE_ORDER,
     STATS_JSON,
     LeftOut,
     decode_left_out,
@@ -39,6 +40,7 @@ from app.core.artifacts import (
 )
 from app.core.summary import ArtifactsEntry
 from app.finisher.config import FinisherConfig
+from app.finisher.http import load_http_client
 
 log = logging.getLogger(__name__)
 
@@ -139,16 +141,29 @@ class ArtifactKeeper:
         """Read each file again; keep the new copy of those read whole. Never raises."""
         if not self.url:
             return
-        for file, path in LOCUST_PATHS.items():
+        # The most valuable first, each within what the ones before it left of one request:
+        # what one hand-over cannot carry is never sent, so it is not held either (four
+        # files at their cap were 7 MiB, and 3.5 MiB more while one was read again).
+        room = self.file_limit
+        for file in reversed(SACRIFICE_ORDER):
+            path = LOCUST_PATHS[file]
             try:
-                self.kept[file] = self._read(path)
+                self.kept[file] = self._read(path, room)
                 self.problems.pop(file, None)
+            except _TooLargeError:
+                self.kept.pop(file, None)
+                self.problems[file] = (
+                    f"not kept: with the files before it, more than {self.file_limit} bytes "
+                    "compressed, what one hand-over may carry"
+                )
+                log.info("Locust's %s not kept: %s", path, self.problems[file])
             except Exception as error:  # any failure to read is one file not refreshed
                 self.problems[file] = f"not read from Locust's {path}: {str(error)[:100]}"
                 log.info("Locust's %s not read: %s", path, error)
+            room -= len(self.kept.get(file, b""))
 
-    def _read(self, path: str) -> bytes:
-        body = _Gzipped(self.file_limit)
+    def _read(self, path: str, limit: int) -> bytes:
+        body = _Gzipped(limit)
         # The read's own wall-clock deadline bounds a Locust that drips its answer; the raw
         # cap, one that streams zeros (they compress a thousandfold) for the whole window.
         status = self.locust.stream(
@@ -210,6 +225,7 @@ class ArtifactKeeper:
         self, files: Mapping[str, bytes], left_out: list[LeftOut], timeout: float
     ) -> tuple[int, str]:
         """One POST: (HTTP status, its body); status 0 (and why) when there was no answer."""
+        load_http_client()
         import http.client
 
         try:
@@ -218,7 +234,7 @@ class ArtifactKeeper:
             return 0, f"no token to send it with: {error.strerror or error}"
         parts = urlsplit(self.url)
         # Random, so that no gzip stream is likely to contain it.
-        boundary = f"locust-finisher-{uuid.uuid4().hex}"
+        boundary = f"locust-finisher-{os.urandom(16).hex()}"
         sent = {file: (CONTENT_TYPE, data) for file, data in files.items()}
         if left_out:
             sent[LEFT_OUT_PART] = ("application/json", encode_left_out(left_out).encode())

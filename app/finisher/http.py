@@ -1,8 +1,9 @@
 """The finisher's few HTTP calls, on the standard library, each bounded in bytes and time.
 
 It lives in every test pod, so it stays small: no HTTP client package, no event loop.
-``http.client`` (which loads ``ssl``, megabytes) is imported on the first request, so the
-supervisor, which only parses URLs, never pays for it.
+``http.client`` is imported on the first request, so the supervisor, which only parses URLs,
+never pays for it, and without ``ssl`` (:func:`load_http_client`): every call here is plain
+HTTP, and OpenSSL would cost the container 6 MiB of its 64.
 
 What Locust and the exporter answer is not ours: a test's error pages can make Locust's
 stats tens of megabytes, and a stuck or hostile server can drip a byte at a time. A socket
@@ -14,6 +15,7 @@ line of the summary: a read given up never costs the finisher its memory or its 
 
 import json
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,12 +33,29 @@ CHUNK = 64 * 1024
 # Each receive waits at most this long for a first byte (what the finisher always allowed).
 IDLE_SECONDS = 3.0
 # The exporter's /metrics: about 1 KiB per request name and one line per kind of error, and
-# Locust lists 500 of each at most; a bigger answer is given up (it is held whole, twice for
-# a moment, in a worker that has half of 64 MiB to spare).
+# Locust lists 500 of each at most; a bigger answer is given up (it is scanned as it streams,
+# never held: app.finisher.run.MetricsScan). Also the cap of get(), which holds its answer.
 GET_LIMIT = 4 * 1024 * 1024
 # The exporter answers once it has read Locust (its own timeout is 5 s).
 GET_SECONDS = 10.0
 QUIT_SECONDS = 5.0
+
+
+def load_http_client() -> None:
+    """Import ``http.client`` with ``ssl`` kept out; call it before ``import http.client``.
+
+    ``http.client`` imports ``ssl`` only for ``HTTPSConnection`` and does without it when
+    the import fails. Loaded, ``ssl`` maps libssl and libcrypto (5.5 MB of page cache, which
+    the container is charged for) and initialises OpenSSL (about 1 MiB more). ``ssl`` stays
+    importable afterwards for anyone who needs it.
+    """
+    if "http.client" in sys.modules or "ssl" in sys.modules:
+        return
+    sys.modules["ssl"] = None  # type: ignore[assignment]  # import ssl: ImportError
+    try:
+        import http.client  # noqa: F401
+    finally:
+        del sys.modules["ssl"]
 
 
 class ReadCapError(OSError):
@@ -107,6 +126,7 @@ class Endpoint:
 
     def _connection(self, seconds: float, idle: float) -> "http.client.HTTPConnection":
         """A connection whose every receive ends ``seconds`` from now at the latest."""
+        load_http_client()
         import http.client
 
         deadline = time.monotonic() + seconds
@@ -133,6 +153,7 @@ class Endpoint:
             ReadCapError: past ``limit`` bytes of body, or ``seconds`` after the start.
             OSError, http.client.HTTPException: when it cannot be read.
         """
+        load_http_client()
         import http.client
 
         connection = self._connection(seconds, idle)
@@ -174,6 +195,7 @@ class Endpoint:
 
     def get_json(self, path: str, timeout: float = IDLE_SECONDS) -> dict[str, Any] | None:
         """GET a small JSON object; None if unreachable, too large, not 200 or not JSON."""
+        load_http_client()
         import http.client
 
         try:
@@ -189,6 +211,7 @@ class Endpoint:
         locust_exporter exits inside the handler without answering, so a closed or reset
         connection means it worked; a refused one means it was already gone.
         """
+        load_http_client()
         import http.client
 
         try:

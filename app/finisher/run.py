@@ -59,7 +59,7 @@ from app.finisher.handoff import (
     WorkerFailed,
     note_once,
 )
-from app.finisher.http import ReadCapError
+from app.finisher.http import GET_LIMIT, GET_SECONDS, ReadCapError
 from app.finisher.master import find_in_time, known_master
 from app.finisher.processes import Process, open_pidfd, still_running
 from app.finisher.stats_read import (
@@ -84,6 +84,45 @@ _NUMBERS_LINE = b"locust_requests_num_requests{"
 # The worker is the process the kernel's OOM killer should pick in our container, never the
 # supervisor; raising one's own score needs no privilege.
 OOM_SCORE_ADJ = Path("/proc/self/oom_score_adj")
+
+
+# A line of /metrics longer than this is none of the two we look for (both are short): only
+# its end is carried to the next chunk, so a label of megabytes costs no more than this.
+_LINE_LIMIT = 64 * 1024
+
+
+class MetricsScan:
+    """The two things the finisher needs of the exporter's /metrics, found as it streams in.
+
+    Whether it holds Locust's numbers, and promhttp's count of completed scrapes. The answer
+    is never held: with 500 request names and 500 kinds of error it is megabytes, and held
+    whole (and joined) it cost the container twice that (8 MiB at its 4 MiB cap).
+    """
+
+    def __init__(self) -> None:
+        self.had_numbers = False
+        self.counter: int | None = None
+        self._carry = b""  # the line the last chunk ended in
+
+    def feed(self, chunk: bytes) -> None:
+        """The next bytes of the answer."""
+        text = self._carry + chunk
+        end = text.rfind(b"\n") + 1
+        self._lines(text[:end])
+        rest = text[end:]
+        # A cut line must not look like one that starts there: NUL is in no metric's name.
+        self._carry = rest if len(rest) <= _LINE_LIMIT else b"\0" + rest[-_LINE_LIMIT:]
+
+    def end(self) -> None:
+        """The answer is complete (its last line may have no newline)."""
+        self._lines(self._carry)
+        self._carry = b""
+
+    def _lines(self, block: bytes) -> None:
+        if _NUMBERS_LINE in block:
+            self.had_numbers = True
+        if self.counter is None and block:
+            self.counter = completed_scrapes(block)
 
 
 def _totals(summary: Summary) -> tuple[int, int]:
@@ -240,11 +279,12 @@ class Finisher:
         exporter = self.config.exporter
         if exporter is None:
             return None
+        scan = MetricsScan()
         try:
-            status, body = exporter.get("/metrics")
+            status = exporter.stream("/metrics", scan.feed, limit=GET_LIMIT, seconds=GET_SECONDS)
         except ReadCapError as error:
-            # Held whole it would cost the worker its memory. It answered, so it holds the
-            # totals; only its scrapes cannot be counted, as when it has no counter.
+            # It answered, so it holds the totals; only its scrapes cannot be counted, as
+            # when it has no counter.
             log.info("exporter's /metrics given up: %s", error)
             self._metrics_given_up = True
             self.progress.counter_missing = True
@@ -261,15 +301,14 @@ class Finisher:
             return None
         if status != 200:
             return None
-        # Bytes, not text: a decoded copy would double what a big answer costs.
-        if _NUMBERS_LINE in body:
+        scan.end()
+        if scan.had_numbers:
             self.progress.exporter_had_data = True
         elif self.progress.exporter_had_data is None:
             self.progress.exporter_had_data = False
-        counter = completed_scrapes(body)
-        if counter is None:
+        if scan.counter is None:
             self.progress.counter_missing = True
-        return counter
+        return scan.counter
 
     def _prime(self) -> bool:
         """One read that makes the exporter fetch and keep Locust's current totals."""

@@ -17,6 +17,7 @@ worker.
 
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import select
@@ -110,6 +111,11 @@ class Supervisor:
 
     def _spawn(self) -> tuple[int, int]:
         read_fd, write_fd = os.pipe()
+        # Every object so far out of the collector's reach: its passes would otherwise write
+        # to the pages we share with the worker, and each written page is copied, in the
+        # worker or here, and charged to the container twice.
+        gc.collect()
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the worker
             code = WORKER_FAILED

@@ -161,3 +161,38 @@ def test_an_outage_is_retried_with_a_freshly_read_token(tmp_path: Path) -> None:
         "Bearer token-3",
     ]
     assert len(state.received) == SEND_ATTEMPTS
+
+
+def test_report_files_past_what_one_hand_over_carries_are_not_held(tmp_path: Path) -> None:
+    # Four incompressible files of 60 kB against a 100 kB request: only what one hand-over
+    # can carry is held, the most valuable first (the stats), the report page given up.
+    import os
+
+    from app.core.artifacts import EXCEPTIONS_JSON, FAILURES_CSV
+
+    body = os.urandom(60_000)
+
+    class Locust(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Locust)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        keeping = keeper(tmp_path, "http://127.0.0.1:9/v1/reports", file_limit=100_000)
+        keeping.locust = keeping.locust.parse(f"http://127.0.0.1:{server.server_address[1]}")
+        keeping.fetch()
+        keeping.fetch()  # the totals grew: everything read again, still within the bound
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert list(keeping.kept) == [STATS_JSON]
+    assert sum(map(len, keeping.kept.values())) <= 100_000
+    for file in (FAILURES_CSV, EXCEPTIONS_JSON, REPORT_HTML):
+        assert "more than 100000 bytes compressed" in keeping.problems[file]

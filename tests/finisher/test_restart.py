@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,14 +92,14 @@ def test_an_exporter_without_numbers_never_confirms_a_final_scrape(
     # scrape counter that others (Prometheus) keep raising.
     reads = iter(range(1, 100))
 
-    def metrics(self: object, path: str, timeout: float = 3.0) -> tuple[int, bytes]:
+    def metrics(self: object, path: str, sink: Callable[[bytes], object], **caps: float) -> int:
         count = next(reads) * 2
-        return (
-            200,
-            f'locust_up 0\npromhttp_metric_handler_requests_total{{code="200"}} {count}\n'.encode(),
+        sink(
+            f'locust_up 0\npromhttp_metric_handler_requests_total{{code="200"}} {count}\n'.encode()
         )
+        return 200
 
-    monkeypatch.setattr(Endpoint, "get", metrics)
+    monkeypatch.setattr(Endpoint, "stream", metrics)
     known = Known(started_at=time.monotonic())
     known.master_exited_at = time.monotonic()
     finisher = Finisher(

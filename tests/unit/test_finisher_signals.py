@@ -19,10 +19,10 @@ def finisher() -> Finisher:
 def test_a_sigterm_during_an_exporter_read_ends_the_wait(
     finisher: Finisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupted(self: Endpoint, path: str) -> tuple[int, bytes]:
+    def interrupted(self: Endpoint, path: str, *args: object, **caps: object) -> int:
         raise TerminatedError  # what the SIGTERM handler raises, wherever we are
 
-    monkeypatch.setattr(Endpoint, "get", interrupted)
+    monkeypatch.setattr(Endpoint, "stream", interrupted)
     with pytest.raises(TerminatedError):
         finisher._read_exporter()
 
@@ -30,8 +30,8 @@ def test_a_sigterm_during_an_exporter_read_ends_the_wait(
 def test_a_broken_exporter_answer_is_still_no_answer(
     finisher: Finisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(self: Endpoint, path: str) -> tuple[int, bytes]:
+    def broken(self: Endpoint, path: str, *args: object, **caps: object) -> int:
         raise ValueError("garbled status line")
 
-    monkeypatch.setattr(Endpoint, "get", broken)
+    monkeypatch.setattr(Endpoint, "stream", broken)
     assert finisher._read_exporter() is None
