@@ -87,9 +87,22 @@ class PodFacts:
         """Whether a finisher is in the pod and has run: it, not the controller, ends the test.
 
         A finisher still waiting on its image has not; while it waits the pod is as one
-        without a finisher. If it starts after all, it picks up where the test is.
+        without a finisher. If it starts after all, it picks up where the test is. Nor does
+        one that ended before the master (:attr:`finisher_ended_first`).
         """
-        return self.has_finisher and self.finisher_waiting is None
+        return self.has_finisher and self.finisher_waiting is None and not self.finisher_ended_first
+
+    @property
+    def finisher_ended_first(self) -> bool:
+        """The finisher has ended while the master ran: killed, and nothing restarted it.
+
+        Where the webhook gives it restart rules (Kubernetes 1.35+) the kubelet restarts it,
+        and its state is then waiting or running again, never ended.
+        """
+        ended = self.finisher
+        if ended is None:
+            return False
+        return self.master is None or ended.finished_at < self.master.finished_at
 
     @property
     def has_exporter(self) -> bool:

@@ -9,6 +9,7 @@ stable names and annotations mark what is done, so each happens once.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 from app.core import names
@@ -42,6 +43,10 @@ QUIT_BACKOFF_SECONDS = (1.0, 2.0, 4.0)
 # works around it. The kubelet retries a failed pull 10 s later, so a passing registry hiccup
 # gets one retry; Locust workers keep trying to reach the master for much longer than this.
 IMAGE_PULL_GRACE_SECONDS = 20.0
+# How long a finisher that ended while the master runs may stay ended before the controller
+# works around it: a restart rule's restart comes after the kubelet's back-off (10 s at most
+# the first time), and the container is then waiting or running again.
+ENDED_EARLY_GRACE_SECONDS = 20.0
 # The kubelet's waiting reasons for an image it did not get, and will not get by waiting.
 IMAGE_PULL_ERRORS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
@@ -101,14 +106,23 @@ class GiveUpQuitting:
     event: EventSpec
 
 
+class Blocked(StrEnum):
+    """Why the finisher keeps the pod from being Ready while the master runs."""
+
+    IMAGE_UNPULLABLE = "image-unpullable"
+    # Ended (killed as a whole, most likely by a cgroup v2 OOM kill) and never restarted.
+    ENDED_EARLY = "ended-early"
+
+
 @dataclass(frozen=True)
 class PublishNotReady:
-    """The finisher's image cannot be pulled: make the pod's Services route to it unready.
+    """The finisher cannot run: make the pod's Services route to it unready.
 
-    A container that waits keeps the pod from being Ready, and a Service that does not
-    publish not-ready addresses then has no endpoint for it: Locust workers never reach the
-    master, and a test that expects workers never starts. Once done, say so in an Event
-    (:func:`fallback_event`) and mark the pod (:func:`fallback_note`).
+    A container that waits on its image, or that has ended, keeps the pod from being Ready,
+    and a Service that does not publish not-ready addresses then has no endpoint for it:
+    Locust workers never reach the master, and a test that expects workers never starts
+    (measured: the master waited for ever, "0 of 1 connected"). Once done, say so in an
+    Event (:func:`fallback_event`) and mark the pod (:func:`fallback_note`).
     """
 
     image: str
@@ -116,6 +130,7 @@ class PublishNotReady:
     message: str
     # How the test ends without its finisher (who ends the exporter, and when), for the Event.
     consequence: str
+    blocked: Blocked = Blocked.IMAGE_UNPULLABLE
 
 
 @dataclass(frozen=True)
@@ -271,6 +286,12 @@ def _announce_verdict(facts: PodFacts) -> AnnounceVerdict:
             why = f"the finisher was left out: {facts.fitting_reason}"
         elif not facts.has_finisher:
             why = "strategy controller: no finisher in the pod"
+        elif facts.finisher_ended_first:
+            assert facts.finisher is not None
+            why = (
+                f"the finisher ended (exit code {facts.finisher.exit_code}) before the Locust "
+                "master, and nothing restarted it"
+            )
         elif facts.finisher_waiting is not None:
             why = f"the finisher never ran (waiting: {facts.finisher_waiting.reason or 'unknown'})"
         elif facts.deleted:
@@ -347,16 +368,18 @@ def _stopped_by_controller(facts: PodFacts, quits: QuitHistory) -> NoteExporterS
 
 
 def _fallback_due_at(facts: PodFacts, now: float) -> float | None:
-    """When to work around a finisher whose image cannot be pulled (None: no need)."""
-    waiting = facts.finisher_waiting
+    """When to work around a finisher that cannot run while the master does (None: no need)."""
     if (
-        waiting is None
-        or waiting.reason not in IMAGE_PULL_ERRORS
-        or facts.fallback_done
+        facts.fallback_done
         or facts.master is not None  # the test is over: nothing left to unblock
         or facts.terminal
         or facts.deleted
     ):
+        return None
+    if facts.finisher is not None:  # it ended, and nothing restarted it (yet)
+        return facts.finisher.finished_at + ENDED_EARLY_GRACE_SECONDS
+    waiting = facts.finisher_waiting
+    if waiting is None or waiting.reason not in IMAGE_PULL_ERRORS:
         return None
     if facts.started_at is None:  # the kubelet always sets it before pulling; never wait on it
         return now
@@ -364,7 +387,22 @@ def _fallback_due_at(facts: PodFacts, now: float) -> float | None:
 
 
 def _publish_not_ready(facts: PodFacts) -> PublishNotReady:
+    consequence = _consequence(facts)
+    if facts.finisher is not None:
+        ended = facts.finisher
+        reason = f"exit code {ended.exit_code}"
+        return PublishNotReady(facts.finisher_image, reason, "", consequence, Blocked.ENDED_EARLY)
     assert facts.finisher_waiting is not None
+    return PublishNotReady(
+        facts.finisher_image,
+        facts.finisher_waiting.reason,
+        facts.finisher_waiting.message,
+        consequence,
+    )
+
+
+def _consequence(facts: PodFacts) -> str:
+    """How the test ends without its finisher, for the Event."""
     ttl = format_duration(plain_ttl(facts.settings))
     if not facts.has_exporter:
         consequence = "the pod ends with the Locust master, with no summary of its numbers"
@@ -375,12 +413,7 @@ def _publish_not_ready(facts: PodFacts) -> PublishNotReady:
             f"the controller ends the exporter {ttl} (the TTL) after the Locust master exits, "
             "without waiting for a final scrape"
         )
-    return PublishNotReady(
-        facts.finisher_image,
-        facts.finisher_waiting.reason,
-        facts.finisher_waiting.message,
-        consequence,
-    )
+    return consequence
 
 
 def _service_list(services: Sequence[str]) -> str:
@@ -419,6 +452,16 @@ def fallback_event(
         done = f"but {_service_list(already)} already {_publish_verb(already)} not-ready addresses"
     else:
         done = "and no Service of its test selects it, so nothing was changed"
+    if action.blocked is Blocked.ENDED_EARLY:
+        return EventSpec(
+            "FinisherEndedEarly",
+            f"the finisher ended ({action.reason}) while the Locust master runs, and nothing "
+            "restarts it (the kubelet restarts it only with container restart rules, "
+            f"Kubernetes 1.35+); the pod cannot become Ready, {done}. The test runs without "
+            f"the finisher: {action.consequence}",
+            "Warning",
+            "finisher-ended-early",
+        )
     return EventSpec(
         "FinisherImageUnpullable",
         f"the finisher's image {action.image or '(none)'} cannot be pulled ({error}); the pod "

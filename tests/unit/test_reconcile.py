@@ -10,9 +10,11 @@ from app.core import names
 from app.core.pod_facts import PodFacts, Terminated, Waiting, facts_from_pod
 from app.core.reconcile import (
     CONTROLLER_GRACE_SECONDS,
+    ENDED_EARLY_GRACE_SECONDS,
     FINISHER_GRACE_SECONDS,
     IMAGE_PULL_GRACE_SECONDS,
     AnnounceVerdict,
+    Blocked,
     GiveUpQuitting,
     NoteExporterStopped,
     PublishNotReady,
@@ -592,3 +594,50 @@ def test_a_check_that_cannot_be_made_says_so_and_leaves_locusts_verdict() -> Non
     )
     [check] = json.loads(report.annotations[names.SUMMARY_ANNOTATION])["checks"]
     assert (check["value"], check["passed"]) == (None, True)
+
+
+# ------------------------------------------------ a finisher killed as a whole, not restarted
+
+KILLED = Terminated(137, START + 30, "2026-11-26T09:59:00Z")
+
+
+def killed(**changes: object) -> PodFacts:
+    """The master runs; the finisher was killed as a whole and no restart rule restarts it."""
+    return unpullable(**{"finisher_waiting": None, "finisher": KILLED, **changes})
+
+
+def test_a_finisher_killed_while_the_master_runs_gets_a_grace_then_its_services_are_opened() -> (
+    None
+):
+    due = KILLED.finished_at + ENDED_EARLY_GRACE_SECONDS
+    early = plan(killed(), due - 1)
+    assert (early.actions, early.wake_at) == ([], due), "a restart rule's restart comes first"
+    [action] = plan(killed(), due).actions
+    assert isinstance(action, PublishNotReady)
+    assert (action.blocked, action.reason) == (Blocked.ENDED_EARLY, "exit code 137")
+    event = fallback_event(action, ["t-master"], [])
+    assert (event.reason, event.type) == ("FinisherEndedEarly", "Warning")
+    assert "Kubernetes 1.35" in event.message
+    assert "Service t-master now publishes not-ready addresses" in event.message
+
+
+def test_a_finisher_restarted_by_its_restart_rule_needs_no_work_around() -> None:
+    restarting = killed(finisher=None, finisher_waiting=None)  # CrashLoopBackOff, then running
+    assert not any(isinstance(a, PublishNotReady) for a in plan(restarting, START + 600).actions)
+
+
+def test_once_the_master_ends_its_verdict_is_reported_and_the_controller_ends_the_exporter() -> (
+    None
+):
+    ended = killed(master=Terminated(0, EXIT, "2026-11-26T10:00:00Z"), fallback_done=True)
+    assert ended.finisher_ended_first
+    decided = plan(ended, EXIT + 1)
+    report = decided.actions[0]
+    assert isinstance(report, AnnounceVerdict)
+    assert report.annotations[names.RESULT_ANNOTATION] == "passed", "Locust's, not our 137"
+    summary = decode_summary(report.annotations[names.SUMMARY_ANNOTATION])
+    assert summary is not None
+    assert summary["notes"] == [
+        "the finisher ended (exit code 137) before the Locust master, and nothing restarted it"
+    ]
+    assert decided.wake_at == EXIT + 30 + CONTROLLER_GRACE_SECONDS
