@@ -107,12 +107,17 @@ def add_test_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--test", help="the LocustTest's name (its <name>-master Job)")
     target.add_argument("--job", help="a master Job's name")
     target.add_argument("--pod", help="a master pod's name")
+    add_cluster_arguments(parser, "the test's namespace")
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """Which namespace, and how to reach the cluster."""
     parser.add_argument(
         "-n",
         "--namespace",
         type=namespace,
         default=None,
-        help="the test's namespace (default: the kubeconfig context's, as kubectl)",
+        help=f"{what} (default: the kubeconfig context's, as kubectl)",
     )
     parser.add_argument(
         "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"

@@ -12,6 +12,7 @@ from app.cli import (
     artifacts_cmd,
     await_ready_cmd,
     certs_cmd,
+    check_cmd,
     controller_cmd,
     finish_cmd,
     mutate_cmd,
@@ -30,6 +31,7 @@ _COMMANDS = (
     controller_cmd,
     wait_cmd,
     artifacts_cmd,
+    check_cmd,
 )
 
 
