@@ -46,6 +46,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from testkit.http_head import read_head
+
 ROOT = Path(__file__).resolve().parents[1]
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory")
 CGROUP_PREFIX = "locust-finisher-bench-"
@@ -260,12 +262,9 @@ class _Handler(socketserver.BaseRequestHandler):
     server: _Server
 
     def handle(self) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head and len(head) < 65536:
-            data = self.request.recv(4096)
-            if not data:
-                return
-            head += data
+        head = read_head(self.request)
+        if head is None:
+            return
         request, _, _ = head.partition(b"\r\n")
         method, path = [*request.decode(errors="replace").split(" "), "", ""][:2]
         with contextlib.suppress(OSError):  # the finisher gave up or went: what it should do

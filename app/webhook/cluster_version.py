@@ -32,7 +32,10 @@ def restart_rules_taken(kubeconfig: str | None = None) -> bool:
     """Whether to give the finisher container restart rules; False when unsure."""
     try:
         taken = asyncio.run(asyncio.wait_for(_ask(kubeconfig), ASK_SECONDS))
-    except (ConfigurationMissingError, KubeError, TimeoutError) as error:
+    except ConfigurationMissingError as error:  # outside a cluster (--dev): nothing to ask
+        log.debug("no API server to ask (%s): no container restart rules", error)
+        return False
+    except (KubeError, TimeoutError) as error:
         log.warning("the API server's version is unknown (%s): no container restart rules", error)
         return False
     if not taken:

@@ -23,6 +23,7 @@ import pytest
 from app.finisher import stats_read
 from app.finisher.artifacts import RAW_LIMIT
 from app.finisher.http import GET_SECONDS
+from testkit.http_head import read_head
 
 # Half the container's 64 Mi: what the worker may reach under any answer.
 RSS_LIMIT_KIB = 32 * 1024
@@ -81,12 +82,9 @@ class _Handler(socketserver.BaseRequestHandler):
     server: Hostile
 
     def handle(self) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head and len(head) < 65536:
-            data = self.request.recv(4096)
-            if not data:
-                return
-            head += data
+        head = read_head(self.request)
+        if head is None:
+            return
         path = head.split(b" ", 2)[1].decode()
         with contextlib.suppress(OSError):  # the finisher gave up: what it should do
             self.server.answer(self.request, path)
