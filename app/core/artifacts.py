@@ -438,11 +438,15 @@ def kept_files(configmap: Mapping[str, Any]) -> KeptFiles:
 # ----------------------------------------------------------------- the request body
 
 
-def multipart_pieces(boundary: str, parts: Mapping[str, tuple[str, bytes]]) -> list[bytes]:
+def multipart_pieces(
+    boundary: str, parts: Mapping[str, tuple[str, bytes | Iterable[bytes]]]
+) -> list[bytes]:
     """A ``multipart/form-data`` body of ``parts`` (name to content type and content).
 
     In pieces, the contents among them as they are, so a sender need not copy them all into
-    one buffer; ``b"".join`` makes the body.
+    one buffer; ``b"".join`` makes the body. A content may itself be given in pieces (the
+    finisher keeps each file as it compressed it): they follow one another in the part, the
+    same bytes on the wire as their join.
     """
     pieces: list[bytes] = []
     for part, (content_type, content) in parts.items():
@@ -450,6 +454,11 @@ def multipart_pieces(boundary: str, parts: Mapping[str, tuple[str, bytes]]) -> l
             f'--{boundary}\r\nContent-Disposition: form-data; name="{part}"; '
             f'filename="{part}"\r\nContent-Type: {content_type}\r\n\r\n'
         )
-        pieces += [head.encode(), content, b"\r\n"]
+        pieces.append(head.encode())
+        if isinstance(content, bytes):
+            pieces.append(content)
+        else:
+            pieces += content
+        pieces.append(b"\r\n")
     pieces.append(f"--{boundary}--\r\n".encode())
     return pieces

@@ -7,10 +7,16 @@ whenever the totals grew), and :meth:`ArtifactKeeper.hand_over` once the master 
 before the finisher ends: the controller decides what its ConfigMap next to the Job keeps
 (app/core/artifacts.py has the rules both ends share).
 
-The finisher's container has 64 MiB in all, and a test with thousands of request names
-makes a report of megabytes: each file is compressed as it is read, never held whole, and
-one that grows past what one request could carry, or past :data:`RAW_LIMIT` as read, or is
-still arriving after :data:`READ_SECONDS`, is given up at once (app.finisher.http).
+The finisher's container has 64 MiB in all and must stay within half, and a test with
+thousands of request names makes a report of megabytes. So each file is compressed as it is
+read, never held whole, and one that grows past what one request could carry, or past
+:data:`RAW_LIMIT` as read, or is still arriving after :data:`READ_SECONDS`, is given up at
+once (app.finisher.http). What is held of the files at any moment, the copies kept and the
+one being read together, fits one hand-over (1.8 MB): a file is read again while its last
+copy is kept, and two copies of a file near that size would hold twice it (the extra
+2 MiB took ``bench/finisher_memory.py``'s report-at-caps over 32 MiB). A kept file stays in
+the pieces the compressor gave, from the read to the socket: joining them made one more
+copy.
 """
 
 import json
@@ -20,6 +26,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -91,31 +98,51 @@ class HandOverOutcome:
         return entry
 
 
-class _Gzipped:
-    """A body compressed as it arrives, given up once it is more than ``limit`` compressed."""
+@dataclass(frozen=True)
+class Gzip:
+    """A kept file: its gzip in the pieces the compressor gave, never joined (see above)."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    pieces: tuple[bytes, ...]
+    size: int
+
+    @classmethod
+    def of(cls, data: bytes) -> "Gzip":
+        """A gzip held in one piece."""
+        return cls((data,), len(data))
+
+
+class _Gzipped:
+    """A body compressed as it arrives, given up once ``fits`` says its size does not fit."""
+
+    def __init__(self, fits: Callable[[int], bool]) -> None:
+        self.fits = fits
         self.compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
         self.pieces: list[bytes] = []
         self.size = 0
 
     def _keep(self, piece: bytes) -> None:
         self.size += len(piece)
-        if self.size > self.limit:
-            raise _TooLargeError(f"more than {self.limit} bytes compressed")
+        if not self.fits(self.size):
+            raise _TooLargeError(f"{self.size} bytes compressed and counting")
         self.pieces.append(piece)
 
     def add(self, chunk: bytes) -> None:
-        self._keep(self.compressor.compress(chunk))
+        piece = self.compressor.compress(chunk)
+        if piece:  # zlib holds back most of a compressible chunk: an empty piece says nothing
+            self._keep(piece)
 
-    def whole(self) -> bytes:
+    def finish(self) -> Gzip:
+        """The whole gzip, in its pieces (their join is the file; no copy is made of it)."""
         self._keep(self.compressor.flush())
-        return b"".join(self.pieces)
+        return Gzip(tuple(self.pieces), self.size)
 
 
 class ArtifactKeeper:
-    """Reads Locust's artifacts while they are there; hands them to the controller."""
+    """Reads Locust's artifacts while they are there; hands them to the controller.
+
+    What it holds of them, the copies kept and the one being read together, is never more
+    than one hand-over may carry (``file_limit``), so its memory is bounded by that alone.
+    """
 
     def __init__(
         self,
@@ -132,8 +159,9 @@ class ArtifactKeeper:
         self.file_limit = file_limit
         self.clock = clock
         self.sleep = sleep
-        self.kept: dict[str, bytes] = {}  # the latest complete copy of each file, gzip
+        self.kept: dict[str, Gzip] = {}  # the latest complete copy of each file
         self.problems: dict[str, str] = {}  # why a file was not read, the last time
+        self._let_go: set[str] = set()  # files whose copy made room for a read in progress
 
     # ----------------------------------------------------------------- while Locust serves
 
@@ -144,26 +172,45 @@ class ArtifactKeeper:
         # The most valuable first, each within what the ones before it left of one request:
         # what one hand-over cannot carry is never sent, so it is not held either (four
         # files at their cap were 7 MiB, and 3.5 MiB more while one was read again).
-        room = self.file_limit
-        for file in reversed(SACRIFICE_ORDER):
+        order = list(reversed(SACRIFICE_ORDER))
+        for index, file in enumerate(order):
             path = LOCUST_PATHS[file]
+            # A file's copy stands while it is read again (Locust may exit mid-read) as
+            # long as both fit; when they do not, what goes to make room is the copies of
+            # the files after it (read again next), the least valuable first, then its own.
+            expendable = [*reversed(order[index + 1 :]), file]
             try:
-                self.kept[file] = self._read(path, room)
+                self.kept[file] = self._read(path, partial(self._room, expendable=expendable))
                 self.problems.pop(file, None)
+                self._let_go.discard(file)
             except _TooLargeError:
                 self.kept.pop(file, None)
+                self._let_go.discard(file)
                 self.problems[file] = (
                     f"not kept: with the files before it, more than {self.file_limit} bytes "
                     "compressed, what one hand-over may carry"
                 )
                 log.info("Locust's %s not kept: %s", path, self.problems[file])
             except Exception as error:  # any failure to read is one file not refreshed
-                self.problems[file] = f"not read from Locust's {path}: {str(error)[:100]}"
-                log.info("Locust's %s not read: %s", path, error)
-            room -= len(self.kept.get(file, b""))
+                lost = " (its copy read before made room for it)" if file in self._let_go else ""
+                self.problems[file] = f"not read from Locust's {path}{lost}: {str(error)[:100]}"
+                log.info("Locust's %s not read%s: %s", path, lost, error)
 
-    def _read(self, path: str, limit: int) -> bytes:
-        body = _Gzipped(limit)
+    def _room(self, size: int, expendable: list[str]) -> bool:
+        """Whether a copy being read of ``size`` bytes fits one hand-over beside the kept ones.
+
+        When it does not, the ``expendable`` copies are let go, in that order, until it does.
+        """
+        for file in expendable:
+            if sum(copy.size for copy in self.kept.values()) + size <= self.file_limit:
+                return True
+            if self.kept.pop(file, None) is not None:
+                self._let_go.add(file)
+                log.info("Locust's %s let go to make room for a newer read", file)
+        return sum(copy.size for copy in self.kept.values()) + size <= self.file_limit
+
+    def _read(self, path: str, fits: Callable[[int], bool]) -> Gzip:
+        body = _Gzipped(fits)
         # The read's own wall-clock deadline bounds a Locust that drips its answer; the raw
         # cap, one that streams zeros (they compress a thousandfold) for the whole window.
         status = self.locust.stream(
@@ -171,7 +218,7 @@ class ArtifactKeeper:
         )
         if status != 200:
             raise OSError(f"HTTP {status}")
-        return body.whole()
+        return body.finish()
 
     # ----------------------------------------------------------------- after the master
 
@@ -192,7 +239,7 @@ class ArtifactKeeper:
             if file not in self.kept
         ]
         # Only what one request cannot carry: the controller decides what its ConfigMap keeps.
-        unsent = fit_request({file: len(data) for file, data in self.kept.items()})
+        unsent = fit_request({file: copy.size for file, copy in self.kept.items()})
         files = {f: d for f, d in self.kept.items() if f not in {x.file for x in unsent}}
         left_out = [*missing, *unsent]
         if not files:
@@ -210,7 +257,7 @@ class ArtifactKeeper:
                 kept_bytes, decided = _decision(body)
                 return HandOverOutcome(
                     True,
-                    sum(map(len, files.values())) if kept_bytes is None else kept_bytes,
+                    sum(copy.size for copy in files.values()) if kept_bytes is None else kept_bytes,
                     left_out if decided is None else decided,
                     answer,
                 )
@@ -222,7 +269,7 @@ class ArtifactKeeper:
         return HandOverOutcome(False, left_out=left_out, note=note)
 
     def _send(
-        self, files: Mapping[str, bytes], left_out: list[LeftOut], timeout: float
+        self, files: Mapping[str, Gzip], left_out: list[LeftOut], timeout: float
     ) -> tuple[int, str]:
         """One POST: (HTTP status, its body); status 0 (and why) when there was no answer."""
         load_http_client()
@@ -235,7 +282,9 @@ class ArtifactKeeper:
         parts = urlsplit(self.url)
         # Random, so that no gzip stream is likely to contain it.
         boundary = f"locust-finisher-{os.urandom(16).hex()}"
-        sent = {file: (CONTENT_TYPE, data) for file, data in files.items()}
+        sent: dict[str, tuple[str, bytes | tuple[bytes, ...]]] = {
+            file: (CONTENT_TYPE, copy.pieces) for file, copy in files.items()
+        }
         if left_out:
             sent[LEFT_OUT_PART] = ("application/json", encode_left_out(left_out).encode())
         pieces = multipart_pieces(boundary, sent)
