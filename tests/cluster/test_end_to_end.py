@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 import pytest
 
 from app.core import names
+from app.core.cluster_config import takes_restart_rules
 from app.core.summary import decode_summary
 from devcluster import operator_shapes as shapes
 from devcluster.cluster import LocalCluster
@@ -200,6 +201,8 @@ def test_the_stored_pod_is_what_mutate_previews(cluster: LocalCluster, tmp_path:
         },
     }
     (tmp_path / "pod.json").write_text(json.dumps(manifest))
+    # As a user previews for this cluster: with restart rules where the webhook adds them.
+    newer = takes_restart_rules(cluster.api().get("/version"))
     preview = json.loads(
         subprocess.run(
             [
@@ -211,6 +214,7 @@ def test_the_stored_pod_is_what_mutate_previews(cluster: LocalCluster, tmp_path:
                 str(tmp_path / "pod.json"),
                 "-o",
                 "json",
+                *(["--container-restart-rules"] if newer else []),
             ],
             check=True,
             capture_output=True,
