@@ -41,18 +41,14 @@ def load(directory: Path, known: Known) -> bool:
     if len(data) > MAX_STATE_BYTES:
         known.note("the finisher's kept state was too big: started afresh")
         return False
-    earlier = Known(started_at=known.started_at)
     try:
-        for line in data.splitlines():
-            earlier.apply(decode(line))
-    except HandoffError as error:
+        messages = [decode(line) for line in data.splitlines()]
+    except HandoffError as error:  # all or nothing: half a state would mislead the worker
         known.note(f"the finisher's kept state was refused ({error}): started afresh")
         return False
-    notes = known.notes
-    known.__dict__.update(earlier.__dict__)
-    for text in notes:
-        known.note(text)
-    known.container_starts = earlier.container_starts + 1
+    for message in messages:
+        known.apply(message)
+    known.container_starts += 1
     return True
 
 
