@@ -118,14 +118,9 @@ def decide(
 
     ``limits`` are the LimitRanges and ResourceQuotas of the pod's namespace.
     """
-    if request.resource.resource != "pods" or request.kind.kind != "Pod":
-        return Mutation("skip", f"not a Pod ({request.kind.kind or request.resource.resource})")
-    if request.subResource:
-        return Mutation("skip", f"subresource {request.subResource} is not handled")
-    if request.operation != "CREATE":
-        return Mutation("skip", f"only CREATE is handled, not {request.operation or 'nothing'}")
-    if request.object is None:
-        return Mutation("skip", "the review carries no object")
+    unhandled = _unhandled(request)
+    if unhandled is not None or request.object is None:
+        return Mutation("skip", unhandled or "the review carries no object")
     mutation = mutate_pod(request.object, config, limits)
     if key is None:
         return mutation
@@ -139,12 +134,21 @@ def decide(
 def needs_namespace_limits(request: AdmissionRequest) -> bool:
     """Whether deciding about this request needs its namespace's LimitRanges and quotas."""
     return (
-        request.operation == "CREATE"
-        and request.kind.kind == "Pod"
-        and not request.subResource
+        _unhandled(request) is None
         and bool(request.namespace)
         and isinstance(classify_pod(request.object), LocustMaster)
     )
+
+
+def _unhandled(request: AdmissionRequest) -> str | None:
+    """Why the webhook does not decide about this request at all (None: it does)."""
+    if request.resource.resource != "pods" or request.kind.kind != "Pod":
+        return f"not a Pod ({request.kind.kind or request.resource.resource})"
+    if request.subResource:
+        return f"subresource {request.subResource} is not handled"
+    if request.operation != "CREATE":
+        return f"only CREATE is handled, not {request.operation or 'nothing'}"
+    return None
 
 
 def response_for(uid: str, mutation: Mutation) -> dict[str, Any]:
