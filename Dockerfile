@@ -5,8 +5,8 @@
 # The finisher needs only the standard library, so its image is a bare Debian Python with our
 # wheel installed without dependencies: every test pod pulls it, and it stays under 60 MB.
 #
-#   docker build --target app -t ghcr.io/locust-finisher/locust-finisher:0.1.0 .
-#   docker build --target finisher -t ghcr.io/locust-finisher/finisher:0.1.0 .
+#   docker build --target app -t ghcr.io/locust-finisher/locust-finisher:0.2.0 .
+#   docker build --target finisher -t ghcr.io/locust-finisher/finisher:0.2.0 .
 #
 # Plain Dockerfile syntax (RUN --mount is understood by buildah too), so that `make images`
 # builds both offline with buildah: devcluster/images.py passes local stand-ins for the bases,
@@ -17,7 +17,7 @@
 ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
 ARG FINISHER_BASE_IMAGE=gcr.io/distroless/python3-debian12:nonroot@sha256:7d1042ce588ab97019fe95c24ffca7bc5a82ccdac572511d5e09bda4435c89c5
 ARG UV_VERSION=0.13.9
-ARG VERSION=0.1.0
+ARG VERSION=0.2.0
 ARG REVISION=unknown
 
 FROM ${BASE_IMAGE} AS builder
