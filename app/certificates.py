@@ -39,13 +39,19 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+# One lifetime for every certificate we make (the CA and the serving certificate, by `certs`
+# and by the chart's selfSignedCertificate.validityDays): nothing renews them but a re-run,
+# so a year would take the webhook down (fail open) on an anniversary nobody remembers.
+VALIDITY_DAYS = 3650
+
+
 def _validity(days: int) -> tuple[datetime.datetime, datetime.datetime]:
     now = datetime.datetime.now(datetime.UTC)
     # Back-dated a little so a peer whose clock lags slightly still accepts it.
     return now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
 
 
-def new_ca(common_name: str = "locust-finisher CA", days: int = 3650) -> KeyPair:
+def new_ca(common_name: str = "locust-finisher CA", days: int = VALIDITY_DAYS) -> KeyPair:
     """A self-signed CA."""
     key = ec.generate_private_key(ec.SECP256R1())
     not_before, not_after = _validity(days)
@@ -87,7 +93,7 @@ def issue(
     *,
     client: bool = False,
     organization: str | None = None,
-    days: int = 365,
+    days: int = VALIDITY_DAYS,
 ) -> KeyPair:
     """A leaf certificate signed by ``ca``: a server certificate, or a client one.
 

@@ -36,7 +36,10 @@ def register(commands: Subparsers) -> None:
         "--dns", action="append", default=[], help="extra DNS name SAN (repeatable)"
     )
     parser.add_argument(
-        "--days", type=int, default=365, help="serving certificate lifetime (default: 365)"
+        "--days",
+        type=int,
+        default=None,
+        help="serving certificate lifetime (default: 3650, the CA's and the chart's)",
     )
     parser.add_argument(
         "--force",
@@ -51,10 +54,18 @@ def run(args: argparse.Namespace) -> int:
     """Write the files and print the caBundle."""
     import ipaddress
 
-    from app.certificates import issue, new_ca, read_pair, service_dns_names, write_pair
+    from app.certificates import (
+        VALIDITY_DAYS,
+        issue,
+        new_ca,
+        read_pair,
+        service_dns_names,
+        write_pair,
+    )
     from app.cli.common import CliError
 
-    if args.days < 1:
+    days = VALIDITY_DAYS if args.days is None else args.days
+    if days < 1:
         raise CliError("--days must be at least 1")
     for address in args.ip:
         try:
@@ -76,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             ca = new_ca()
             write_pair(args.dir, "ca", ca)
         names = service_dns_names(args.service, args.namespace) + list(args.dns)
-        serving = issue(ca, f"{args.service}.{args.namespace}.svc", names, args.ip, days=args.days)
+        serving = issue(ca, f"{args.service}.{args.namespace}.svc", names, args.ip, days=days)
         cert_file, key_file = write_pair(args.dir, "tls", serving)
     except OSError as error:
         raise CliError(f"{args.dir}: {error.strerror or error}") from None

@@ -5,6 +5,7 @@ import os
 import socket
 
 from app.cli.common import CliError, Subparsers, namespace, port
+from app.core.names import INSTALLATION
 
 
 def register(commands: Subparsers) -> None:
@@ -24,6 +25,13 @@ def register(commands: Subparsers) -> None:
         type=namespace,
         default=os.environ.get("POD_NAMESPACE", "locust-finisher"),
         help="namespace of the leader-election Lease (default: $POD_NAMESPACE or locust-finisher)",
+    )
+    parser.add_argument(
+        "--name",
+        type=namespace,
+        default=INSTALLATION,
+        help="the installation's name: its Lease is NAME-controller and its signing key the "
+        "Secret NAME-admission-key (default: locust-finisher; Helm's fullnameOverride)",
     )
     parser.add_argument(
         "--identity",
@@ -55,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     options = ControllerOptions(
         identity=args.identity,
         lease_namespace=args.lease_namespace,
+        name=args.name,
         kubeconfig=args.kubeconfig,
         metrics_port=args.metrics_port,
         report_port=args.report_port,

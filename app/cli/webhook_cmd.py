@@ -15,9 +15,11 @@ from app.cli.common import (
     Subparsers,
     add_finish_defaults,
     finish_defaults,
+    namespace,
     port,
     positive_duration,
 )
+from app.core.names import INSTALLATION
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,13 @@ def register(commands: Subparsers) -> None:
         default=None,
         help="where injected finishers hand Locust's report; empty keeps none (default: the "
         "controller's Service in $POD_NAMESPACE, else locust-finisher)",
+    )
+    parser.add_argument(
+        "--name",
+        type=namespace,
+        default=INSTALLATION,
+        help="the installation's name: finishers hand reports to the Service NAME-controller "
+        "(default: locust-finisher; Helm's fullnameOverride)",
     )
     parser.add_argument(
         "--admission-key-file",
@@ -107,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     image = FinisherImage(image=args.finisher_image) if args.finisher_image else FinisherImage()
     report = args.report_url
     if report is None:
-        report = receiver_url(os.environ.get("POD_NAMESPACE") or "locust-finisher")
+        report = receiver_url(os.environ.get("POD_NAMESPACE") or INSTALLATION, args.name)
     base = InjectionConfig(
         defaults=finish_defaults(args),
         image=image,

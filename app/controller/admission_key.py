@@ -9,35 +9,48 @@ import base64
 import logging
 
 from app.core.admission_record import RecordError, check_key, new_key
+from app.core.names import INSTALLATION
 from app.kube.client import KubeClient, KubeError, path_of
 
 log = logging.getLogger(__name__)
 
-SECRET_NAME = "locust-finisher-admission-key"  # noqa: S105 - a name, not a secret
 SECRET_KEY = "key"  # noqa: S105 - the field the key is in
 
 
-def _key_of(secret: dict[str, object]) -> bytes:
+def key_secret_name(installation: str) -> str:
+    """The Secret that holds an installation's signing key."""
+    return f"{installation}-admission-key"
+
+
+def lease_name(installation: str) -> str:
+    """The Lease an installation's controller replicas elect a leader with."""
+    return f"{installation}-controller"
+
+
+SECRET_NAME = key_secret_name(INSTALLATION)
+
+
+def _key_of(secret: dict[str, object], name: str) -> bytes:
     data = secret.get("data")
     value = data.get(SECRET_KEY) if isinstance(data, dict) else None
     if not isinstance(value, str):
-        raise RecordError(f"Secret {SECRET_NAME} has no {SECRET_KEY!r}")
+        raise RecordError(f"Secret {name} has no {SECRET_KEY!r}")
     try:
         return check_key(base64.b64decode(value, validate=True))
     except ValueError as error:
-        raise RecordError(f"Secret {SECRET_NAME}: {error}") from None
+        raise RecordError(f"Secret {name}: {error}") from None
 
 
-async def ensure_key(client: KubeClient, namespace: str) -> bytes:
+async def ensure_key(client: KubeClient, namespace: str, name: str) -> bytes:
     """The installation's signing key, from its Secret, made first if there is none.
 
     Raises:
         RecordError: the Secret exists but holds no usable key (an operator must fix it).
         KubeError: the API server refused or failed (the replica exits and starts again).
     """
-    path = path_of("secrets", namespace, SECRET_NAME)
+    path = path_of("secrets", namespace, name)
     try:
-        return _key_of(await client.get(path))
+        return _key_of(await client.get(path), name)
     except KubeError as error:
         if error.status != 404:
             raise
@@ -45,7 +58,7 @@ async def ensure_key(client: KubeClient, namespace: str) -> bytes:
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
-            "name": SECRET_NAME,
+            "name": name,
             "namespace": namespace,
             "labels": {"app.kubernetes.io/part-of": "locust-finisher"},
         },
@@ -57,6 +70,6 @@ async def ensure_key(client: KubeClient, namespace: str) -> bytes:
     except KubeError as error:
         if error.status != 409:  # the other replica made it first
             raise
-        return _key_of(await client.get(path))
-    log.info("made the admission key Secret %s/%s", namespace, SECRET_NAME)
-    return _key_of(made)
+        return _key_of(await client.get(path), name)
+    log.info("made the admission key Secret %s/%s", namespace, name)
+    return _key_of(made, name)

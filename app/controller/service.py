@@ -15,12 +15,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.controller.actions import Actor
-from app.controller.admission_key import ensure_key
+from app.controller.admission_key import ensure_key, key_secret_name, lease_name
 from app.controller.artifact_receiver import ArtifactReceiver
 from app.controller.controller import MANAGED_SELECTOR, Controller
 from app.controller.election import ElectionTiming, LeadershipLostError, LeaseElector
 from app.controller.metrics import ControllerMetrics
 from app.core.artifacts import RECEIVER_PORT
+from app.core.names import INSTALLATION
 from app.kube.client import KubeClient
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ class ControllerOptions:
 
     identity: str
     lease_namespace: str
-    lease_name: str = "locust-finisher-controller"
+    # The installation's name (Helm's fullnameOverride): its Lease and key Secret follow it.
+    name: str = INSTALLATION
     kubeconfig: str | None = None
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped by Prometheus from the pod network
     metrics_port: int = 8080
@@ -75,12 +77,16 @@ async def run_controller(options: ControllerOptions) -> int:
     """Run one replica; 0 after SIGTERM, 1 when leadership was lost."""
     client = await KubeClient.connect(options.kubeconfig)
     # In the namespace the controller runs in, as the Lease.
-    key = await ensure_key(client, options.lease_namespace)
+    key = await ensure_key(client, options.lease_namespace, key_secret_name(options.name))
     metrics = ControllerMetrics()
     runner = await _serve_metrics(metrics, options)
     reports = await _serve_reports(client, options, key)
     elector = LeaseElector(
-        client, options.lease_namespace, options.lease_name, options.identity, options.timing
+        client,
+        options.lease_namespace,
+        lease_name(options.name),
+        options.identity,
+        options.timing,
     )
     controller = Controller(
         client, Actor(client, options.identity), metrics, selector=options.selector, key=key

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 RECEIVER_PORT: Final = 8081
 RECEIVER_PATH: Final = "/v1/reports"
-CONTROLLER_SERVICE: Final = "locust-finisher-controller"
 
 # The files, as the readers write them. Locust's URL for each is the finisher's business.
 REPORT_HTML: Final = "report.html"
@@ -67,9 +66,11 @@ _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 _NAME_LIMIT = 253
 
 
-def receiver_url(namespace: str, port: int = RECEIVER_PORT) -> str:
-    """Where the finisher sends the artifacts: the controller's Service in ``namespace``."""
-    return f"http://{CONTROLLER_SERVICE}.{namespace}.svc:{port}{RECEIVER_PATH}"
+def receiver_url(
+    namespace: str, installation: str = names.INSTALLATION, port: int = RECEIVER_PORT
+) -> str:
+    """Where the finisher sends the artifacts: the installation's controller Service."""
+    return f"http://{installation}-controller.{namespace}.svc:{port}{RECEIVER_PATH}"
 
 
 def data_key(file: str) -> str:

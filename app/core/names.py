@@ -8,6 +8,10 @@ from typing import Final
 
 DOMAIN: Final = "locust-finisher.io"
 
+# The installation's default name, the prefix of its objects' names (Helm's fullnameOverride
+# changes it; the controller is told with --name).
+INSTALLATION: Final = "locust-finisher"
+
 # Namespace opt-in label, matched by the MutatingWebhookConfiguration's namespaceSelector.
 NAMESPACE_INJECT_LABEL: Final = f"{DOMAIN}/inject"
 

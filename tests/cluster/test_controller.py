@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.controller.actions import Actor
-from app.controller.admission_key import ensure_key
+from app.controller.admission_key import SECRET_NAME, ensure_key
 from app.controller.controller import Controller
 from app.controller.metrics import ControllerMetrics
 from app.core import names
@@ -181,7 +181,7 @@ def test_a_watch_from_a_version_the_server_no_longer_has_is_a_410_and_means_reli
         client = await KubeClient.connect(str(cluster.kubeconfig))
         try:
             # The installation's key, as the controller replicas read it.
-            key = await ensure_key(client, "locust-finisher")
+            key = await ensure_key(client, "locust-finisher", SECRET_NAME)
             controller = Controller(client, Actor(client, "test"), ControllerMetrics(), key=key)
             with pytest.raises((GoneError, KubeError)) as caught:
                 await asyncio.wait_for(controller._watch_from("1"), 30)

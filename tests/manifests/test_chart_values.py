@@ -1,8 +1,15 @@
 """values.schema.json refuses at install time what would make the webhook crash-loop."""
 
-import pytest
+from typing import Any
 
-from tests.manifests.render import CHART, chart_objects, helm, helm_template
+import pytest
+import yaml
+
+from app.certificates import VALIDITY_DAYS
+from app.controller.admission_key import key_secret_name, lease_name
+from app.core.artifacts import receiver_url
+from app.core.durations import parse_duration
+from tests.manifests.render import CHART, NAMESPACE, Key, chart_objects, helm, helm_template
 
 
 def test_the_chart_passes_a_strict_lint() -> None:
@@ -77,3 +84,96 @@ def test_a_service_account_that_is_not_created_must_be_named() -> None:
     assert ("ServiceAccount", "locust-finisher", "locust-finisher-controller") not in rendered
     binding = rendered[("ClusterRoleBinding", "", "locust-finisher-controller")]
     assert binding["subjects"][0]["name"] == "ops-robot"
+
+
+# What the webhook reads, the chart installs, and no more: the schema checks a duration's
+# syntax, the templates add its terms up (a week at most, as app/core/durations.py).
+@pytest.mark.parametrize(
+    "duration", ["168h", "168h1s", "720h", "10080m", "10081m", "604800", "1.5s", "6d"]
+)
+def test_the_chart_refuses_exactly_the_durations_the_webhook_refuses(duration: str) -> None:
+    try:
+        parse_duration(duration)
+        webhook_reads_it = True
+    except ValueError:
+        webhook_reads_it = False
+    for value in (f"defaults.maxWait={duration}", f"defaults.retention.failed={duration}"):
+        result = helm_template(value)
+        assert (result.returncode == 0) == webhook_reads_it, (value, result.stderr)
+
+
+def test_a_full_name_override_renames_every_object_and_tells_both_components() -> None:
+    rendered = chart_objects("fullnameOverride=acme-lf", "serviceMonitor.enabled=true")
+    names = {name for _, _, name in rendered}
+    assert all(name.startswith("acme-lf") for name in names), sorted(names)
+    webhook = _container(rendered, "Deployment", "acme-lf-webhook")
+    controller = _container(rendered, "Deployment", "acme-lf-controller")
+    assert "--name=acme-lf" in webhook["args"]
+    assert "--name=acme-lf" in controller["args"]
+    # The names the components derive from --name are the objects the chart made.
+    report_host = receiver_url(NAMESPACE, "acme-lf").split("//")[1].split(".")[0]
+    assert ("Service", NAMESPACE, report_host) in rendered
+    key_secret = key_secret_name("acme-lf")
+    key_rules = rendered[("Role", NAMESPACE, "acme-lf-controller-admission-key")]["rules"]
+    assert any(key_secret in rule.get("resourceNames", []) for rule in key_rules)
+    volumes = rendered[("Deployment", NAMESPACE, "acme-lf-webhook")]["spec"]["template"]["spec"]
+    assert {"secretName": key_secret} in [v.get("secret") for v in volumes["volumes"]]
+    assert lease_name("acme-lf") == "acme-lf-controller"
+
+
+def test_by_default_the_components_are_not_given_a_name() -> None:
+    rendered = chart_objects()
+    for deployment in ("locust-finisher-webhook", "locust-finisher-controller"):
+        args = _container(rendered, "Deployment", deployment)["args"]
+        assert not [arg for arg in args if arg.startswith("--name")]
+
+
+def test_pod_labels_and_topology_spread_reach_both_components() -> None:
+    rendered = chart_objects(
+        "podLabels.team=perf",
+        "topologySpreadConstraints[0].maxSkew=1",
+        "topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone",
+        "topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway",
+    )
+    for component in ("webhook", "controller"):
+        deployment = rendered[("Deployment", NAMESPACE, f"locust-finisher-{component}")]
+        template = deployment["spec"]["template"]
+        assert template["metadata"]["labels"]["team"] == "perf"
+        selected = deployment["spec"]["selector"]["matchLabels"]
+        assert selected.items() <= template["metadata"]["labels"].items()
+        (spread,) = template["spec"]["topologySpreadConstraints"]
+        assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+        assert spread["labelSelector"]["matchLabels"] == selected
+
+
+def test_an_image_digest_pins_both_images() -> None:
+    digest = "sha256:" + "ab" * 32
+    rendered = chart_objects(f"image.digest={digest}", f"finisherImage.digest={digest}")
+    webhook = _container(rendered, "Deployment", "locust-finisher-webhook")
+    assert webhook["image"] == f"ghcr.io/locust-finisher/locust-finisher@{digest}"
+    finisher = {env["name"]: env.get("value") for env in webhook["env"]}["FINISHER_IMAGE"]
+    assert finisher == f"ghcr.io/locust-finisher/finisher@{digest}"
+    assert "image.digest" in helm_template("image.digest=latest").stderr.replace("/", ".")
+
+
+def test_the_service_monitors_select_services_with_the_ports_they_name() -> None:
+    rendered = chart_objects("serviceMonitor.enabled=true", "serviceMonitor.labels.release=kps")
+    monitors = [obj for (kind, _, _), obj in rendered.items() if kind == "ServiceMonitor"]
+    assert len(monitors) == 2
+    services = [obj for (kind, _, _), obj in rendered.items() if kind == "Service"]
+    for monitor in monitors:
+        assert monitor["metadata"]["labels"]["release"] == "kps"
+        wanted = monitor["spec"]["selector"]["matchLabels"]
+        (service,) = [s for s in services if wanted.items() <= s["metadata"]["labels"].items()]
+        ports = {port["name"] for port in service["spec"]["ports"]}
+        assert {endpoint["port"] for endpoint in monitor["spec"]["endpoints"]} <= ports
+
+
+def test_self_signed_certificates_have_one_lifetime() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["selfSignedCertificate"]["validityDays"] == VALIDITY_DAYS
+
+
+def _container(rendered: dict[Key, Any], kind: str, name: str) -> dict[str, Any]:
+    (container,) = rendered[(kind, NAMESPACE, name)]["spec"]["template"]["spec"]["containers"]
+    return dict(container)
