@@ -15,6 +15,11 @@ from release import version as tool
 from release.version import REPOSITORY_ROOT, check, main, pyproject_version, set_version
 from tests.package.commands import UV
 
+# The checkout's version, and one newer (what `set` is tried with).
+CURRENT = pyproject_version(REPOSITORY_ROOT)
+_major, _minor, _patch = CURRENT.split(".")
+NEXT = f"{_major}.{int(_minor) + 1}.0"
+
 # A kustomize overlay that pins our two images (as a private mirror would) and someone
 # else's, which must keep its own tag.
 PINNED_IMAGES = """\
@@ -25,8 +30,8 @@ resources:
 images:
   - name: ghcr.io/locust-finisher/locust-finisher
     newName: mirror.example/locust-finisher
-    newTag: "0.1.0"
-  - newTag: 0.1.0
+    newTag: "{current}"
+  - newTag: {current}
     name: ghcr.io/locust-finisher/finisher
   - name: docker.io/containersol/locust_exporter
     newTag: v0.5.0
@@ -42,7 +47,7 @@ def copy(tmp_path: Path) -> Path:
         shutil.copytree(REPOSITORY_ROOT / folder, tmp_path / folder)
     overlay = tmp_path / tool.MANIFESTS / "overlays" / "pinned"
     overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(PINNED_IMAGES)
+    (overlay / "kustomization.yaml").write_text(PINNED_IMAGES.format(current=CURRENT))
     return tmp_path
 
 
@@ -56,25 +61,25 @@ def test_every_place_in_the_repository_carries_the_pyproject_version(
 def test_set_rewrites_every_place(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old = pyproject_version(copy)
     before = [(place.path, place.what) for place in tool.find_places(copy)]
-    assert main(["--root", str(copy), "set", "0.2.0"]) == 0, capsys.readouterr().err
+    assert main(["--root", str(copy), "set", NEXT]) == 0, capsys.readouterr().err
 
     assert check(copy) == []
     after = tool.find_places(copy)
     assert [(place.path, place.what) for place in after] == before
-    assert {place.value for place in after} == {"0.2.0"}
-    assert "ARG VERSION=0.2.0\n" in (copy / tool.DOCKERFILE).read_text()
+    assert {place.value for place in after} == {NEXT}
+    assert f"ARG VERSION={NEXT}\n" in (copy / tool.DOCKERFILE).read_text()
     pyproject = tomllib.loads((copy / tool.PYPROJECT).read_text())
-    assert pyproject["project"]["version"] == "0.2.0"
+    assert pyproject["project"]["version"] == NEXT
     lock = tomllib.loads((copy / tool.LOCKFILE).read_text())
     (locked,) = [entry for entry in lock["package"] if entry["name"] == "locust-finisher"]
-    assert locked["version"] == "0.2.0"
+    assert locked["version"] == NEXT
     # uv agrees: `uv run --locked` keeps working after a bump.
     relock = subprocess.run(
         [UV, "lock", "--locked", "--offline"], cwd=copy, capture_output=True, text=True
     )
     assert relock.returncode == 0, relock.stderr
     chart = yaml.safe_load((copy / tool.CHART).read_text())
-    assert (chart["version"], chart["appVersion"]) == ("0.2.0", "0.2.0")
+    assert (chart["version"], chart["appVersion"]) == (NEXT, NEXT)
     images = [
         container["image"]
         for manifest in sorted((copy / "manifests" / "base").glob("*.yaml"))
@@ -83,19 +88,19 @@ def test_set_rewrites_every_place(copy: Path, capsys: pytest.CaptureFixture[str]
         for container in document["spec"]["template"]["spec"]["containers"]
     ]
     assert images
-    assert all(image.endswith(":0.2.0") for image in images), images
+    assert all(image.endswith(f":{NEXT}") for image in images), images
     pinned = yaml.safe_load((copy / "manifests/overlays/pinned/kustomization.yaml").read_text())
-    assert [entry["newTag"] for entry in pinned["images"]] == ["0.2.0", "0.2.0", "v0.5.0"]
+    assert [entry["newTag"] for entry in pinned["images"]] == [NEXT, NEXT, "v0.5.0"]
     changelog = (copy / tool.CHANGELOG).read_text()
     today = datetime.date.today().isoformat()
-    assert f"## [Unreleased]\n\n## [0.2.0] - {today}\n" in changelog
-    assert changelog.index("## [0.2.0]") < changelog.index(f"## [{old}]")
+    assert f"## [Unreleased]\n\n## [{NEXT}] - {today}\n" in changelog
+    assert changelog.index(f"## [{NEXT}]") < changelog.index(f"## [{old}]")
 
 
 def test_set_again_changes_nothing(copy: Path) -> None:
-    set_version(copy, "0.2.0", datetime.date(2027, 1, 2))
+    set_version(copy, NEXT, datetime.date(2027, 1, 2))
     before = {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()}
-    assert set_version(copy, "0.2.0", datetime.date(2027, 1, 3)) == []
+    assert set_version(copy, NEXT, datetime.date(2027, 1, 3)) == []
     assert before == {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()}
 
 
@@ -103,16 +108,18 @@ def test_check_names_each_place_that_disagrees(
     copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     chart = copy / tool.CHART
-    chart.write_text(chart.read_text().replace('appVersion: "0.1.0"', 'appVersion: "0.0.9"'))
+    chart.write_text(chart.read_text().replace(f'appVersion: "{CURRENT}"', 'appVersion: "0.0.9"'))
     webhook = copy / "manifests/base/webhook.yaml"
-    webhook.write_text(webhook.read_text().replace("locust-finisher:0.1.0", "locust-finisher:dev"))
+    webhook.write_text(
+        webhook.read_text().replace(f"locust-finisher:{CURRENT}", "locust-finisher:dev")
+    )
 
     assert main(["--root", str(copy), "check"]) == 1
     problems = capsys.readouterr().err.splitlines()
     assert len(problems) == 2, problems
     assert problems[0].startswith(f"{tool.CHART}:6: chart appVersion is 0.0.9")
     assert problems[1].startswith("manifests/base/webhook.yaml:")
-    assert "image tag is dev, pyproject.toml says 0.1.0" in problems[1]
+    assert f"image tag is dev, pyproject.toml says {CURRENT}" in problems[1]
 
 
 @pytest.mark.parametrize(
@@ -121,7 +128,7 @@ def test_check_names_each_place_that_disagrees(
         ("0.2", "'0.2' is not X.Y.Z"),
         ("v0.2.0", "'v0.2.0' is not X.Y.Z"),
         ("0.2.0rc1", "'0.2.0rc1' is not X.Y.Z"),
-        ("0.0.9", "0.0.9 is older than the current 0.1.0"),
+        ("0.0.9", f"0.0.9 is older than the current {CURRENT}"),
     ],
 )
 def test_set_refuses_what_is_not_a_newer_release(
