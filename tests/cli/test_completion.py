@@ -52,7 +52,7 @@ def test_a_subcommand_is_completed() -> None:
 
 @pytest.mark.skipif(not COMMAND.exists(), reason="the console script is not installed here")
 def test_a_flag_and_its_choices_are_completed() -> None:
-    assert _complete("locust-finisher mutate --fi") == ["--filename", "--finisher-image"]
+    assert _complete("locust-finisher mutate --from") == ["--from-cluster"]
     assert _complete("locust-finisher mutate -o ") == ["yaml", "json", "patch"]
 
 
