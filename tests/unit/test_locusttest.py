@@ -133,7 +133,7 @@ def test_a_bad_locusttest_is_one_line(change: Any, message: str) -> None:
 def test_the_java_operator_serves_v1_only_and_the_official_operators_test_is_not_previewed() -> (
     None
 ):
-    with pytest.raises(LocustTestError, match="serves locust.io/v1 only"):
+    with pytest.raises(LocustTestError, match=r"serves locust\.io/v1 only"):
         master_job(v2("t"), "java-1.1")
     official = {"apiVersion": "locust.io/v1", "kind": "LocustTest", "metadata": {"name": "t"},
                 "spec": {"args": "--autostart", "workers": 2}}  # fmt: skip
