@@ -6,7 +6,8 @@ The same objects answer two ways:
   artifact receiver call (``get``, ``list_pages``, ``watch``, ``create``, ``replace``,
   ``merge_patch``), raising :class:`~app.kube.client.KubeError` as the client does;
 - over HTTP on loopback (:func:`running`), for what reaches the API through a kubeconfig
-  (``wait``, ``artifacts``): pods (listed, read, watched), Jobs and ConfigMaps.
+  (``wait``, ``artifacts``, ``mutate --from-cluster``): pods (listed, read, watched), Jobs,
+  ConfigMaps, namespaces, Deployments, LimitRanges, ResourceQuotas and ``/version``.
 
 What it does as the API server does: 404 for what is not there, 409 for a create of a name
 that exists and for a write naming an older ``resourceVersion``, 422 for a merge patch naming
@@ -211,6 +212,8 @@ class FakeKube:
         self.answers: dict[str, Callable[[], Iterable[bytes]]] = {}
         self.url = ""
         self.loop: asyncio.AbstractEventLoop | None = None
+        # What GET /version answers.
+        self.server_version: JsonDict = {"major": "1", "minor": "35", "gitVersion": "v1.35.0"}
 
     # The objects.
 
@@ -401,6 +404,12 @@ class FakeKube:
         app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/proxy/{tail:.*}", self._proxy)
         app.router.add_get("/apis/batch/v1/namespaces/{ns}/jobs/{name}", self._get)
         app.router.add_get("/api/v1/namespaces/{ns}/configmaps", self._list)
+        app.router.add_get("/api/v1/namespaces/{ns}/configmaps/{name}", self._get)
+        app.router.add_get("/api/v1/namespaces/{name}", self._get)
+        app.router.add_get("/apis/apps/v1/namespaces/{ns}/deployments/{name}", self._get)
+        app.router.add_get("/api/v1/namespaces/{ns}/limitranges", self._list)
+        app.router.add_get("/api/v1/namespaces/{ns}/resourcequotas", self._list)
+        app.router.add_get("/version", self._version)
         return app
 
     @web.middleware
@@ -450,7 +459,8 @@ class FakeKube:
         metadata: JsonDict = {"resourceVersion": str(self.version)}
         if end < len(items):
             metadata["continue"] = str(end)
-        listed = {"pods": "PodList", "configmaps": "ConfigMapList"}[kind]
+        listed = {"pods": "PodList", "configmaps": "ConfigMapList", "limitranges": "LimitRangeList",
+                  "resourcequotas": "ResourceQuotaList"}[kind]  # fmt: skip
         head = json.dumps({"kind": listed, "metadata": metadata})[:-1] + ', "items": ['
 
         def chunks() -> Iterator[bytes]:
@@ -483,6 +493,9 @@ class FakeKube:
             label = "jobs.batch" if kind == "jobs" else kind
             return web.json_response(status_body(404, f'{label} "{name}" not found'), status=404)
         return web.json_response(found)
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return web.json_response(self.server_version)
 
     async def _proxy(self, request: web.Request) -> web.Response:
         return web.json_response(status_body(503, "no endpoints"), status=503)

@@ -8,6 +8,7 @@ beside the finisher and within the same 64 MiB, and needs no parser, only
 :mod:`app.finisher.readiness`, which costs it half the memory the whole CLI would.
 """
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -36,7 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.cli.common import CliError
     from app.logs import setup_logging
 
-    args = build_parser().parse_args(arguments)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:
+        _complete(parser)
+    args = parser.parse_args(arguments)
     setup_logging(args.log_level, args.log_format)
     try:
         code: int = args.run(args)
@@ -46,6 +50,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _complete(parser: "OneLineParser") -> None:
+    """Answer the shell's completion request and exit (argcomplete's protocol).
+
+    Only a shell asking for completions (``_ARGCOMPLETE`` set by the script that
+    ``register-python-argcomplete locust-finisher`` prints) imports argcomplete; an install
+    without it, such as the finisher image, then simply offers none.
+    """
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
 
 
 if __name__ == "__main__":

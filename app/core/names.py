@@ -15,6 +15,14 @@ INSTALLATION: Final = "locust-finisher"
 # Namespace opt-in label, matched by the MutatingWebhookConfiguration's namespaceSelector.
 NAMESPACE_INJECT_LABEL: Final = f"{DOMAIN}/inject"
 
+# The webhook's objects in its own namespace, which ``mutate --from-cluster`` reads.
+DEFAULT_INSTALL_NAMESPACE: Final = "locust-finisher"
+CONFIG_MAP: Final = "locust-finisher-config"
+CONFIG_MAP_KEY: Final = "config.yaml"
+WEBHOOK_DEPLOYMENT: Final = "locust-finisher-webhook"
+# The webhook container's variable holding the finisher image it injects (manifests set it).
+FINISHER_IMAGE_VARIABLE: Final = "FINISHER_IMAGE"
+
 # Annotations a user may set on a pod (or on the operator CR's master.annotations).
 INJECT_ANNOTATION: Final = f"{DOMAIN}/inject"
 TTL_ANNOTATION: Final = f"{DOMAIN}/ttl"

@@ -18,14 +18,20 @@ log = logging.getLogger(__name__)
 ASK_SECONDS = 10.0
 
 
+async def server_version(client: KubeClient) -> tuple[str, bool]:
+    """The API server's ``gitVersion``, and whether it takes container restart rules."""
+    version = await client.get("/version")
+    return str(version.get("gitVersion", "(no gitVersion)"))[:40], takes_restart_rules(version)
+
+
 async def _ask(kubeconfig: str | None) -> bool:
     client = await KubeClient.connect(kubeconfig)
     try:
-        version = await client.get("/version")
+        git_version, taken = await server_version(client)
     finally:
         await client.close()
-    log.info("API server %s", version.get("gitVersion", "(no gitVersion)"))
-    return takes_restart_rules(version)
+    log.info("API server %s", git_version)
+    return taken
 
 
 def restart_rules_taken(kubeconfig: str | None = None) -> bool:

@@ -29,10 +29,18 @@ LimitsReader = Callable[[str], Awaitable[tuple[NamespaceLimits, str | None]]]
 class NamespaceLimitsReader:
     """Reads with the webhook's own identity (``get``/``list`` on both, cluster-wide)."""
 
-    def __init__(self, kubeconfig: str | None = None) -> None:
+    def __init__(
+        self,
+        kubeconfig: str | None = None,
+        *,
+        client: KubeClient | None = None,
+        budget_seconds: float = READ_BUDGET_SECONDS,
+    ) -> None:
+        # ``client`` and a larger budget: ``mutate --from-cluster``, whose reads wait on no pod.
         self._kubeconfig = kubeconfig
-        self._client: KubeClient | None = None
+        self._client: KubeClient | None = client
         self._unusable: str | None = None
+        self._budget = budget_seconds
 
     async def _connect(self) -> KubeClient | None:
         if self._client is None and self._unusable is None:
@@ -46,7 +54,7 @@ class NamespaceLimitsReader:
     async def __call__(self, namespace: str) -> tuple[NamespaceLimits, str | None]:
         """The namespace's limits, or none and why they could not be read."""
         try:
-            async with asyncio.timeout(READ_BUDGET_SECONDS):
+            async with asyncio.timeout(self._budget):
                 client = await self._connect()
                 if client is None:
                     return NO_LIMITS, f"the webhook has no API access ({self._unusable})"
@@ -55,7 +63,7 @@ class NamespaceLimitsReader:
                     client.get(f"/api/v1/namespaces/{namespace}/resourcequotas", limit=MAX_OBJECTS),
                 )
         except TimeoutError:
-            return NO_LIMITS, _unread(namespace, f"no answer within {READ_BUDGET_SECONDS:g} s")
+            return NO_LIMITS, _unread(namespace, f"no answer within {self._budget:g} s")
         except KubeError as error:
             return NO_LIMITS, _unread(namespace, str(error))
         return NamespaceLimits(_items(ranges), _items(quotas)), None

@@ -18,8 +18,9 @@ def test_each_operator_versions_master_is_printed_patched(version: str) -> None:
     pod = yaml.safe_load(result.stdout)
     assert pod["spec"]["containers"][0]["name"] == names.FINISHER_CONTAINER
     assert pod["spec"]["shareProcessNamespace"] is True
-    assert result.stderr.startswith(f"t-{version.replace('.', '')}-master-: mutate: Locust master")
-    assert len(result.stderr.splitlines()) == 1
+    header, decision = result.stderr.splitlines()
+    assert header.startswith("configuration: offline")
+    assert decision.startswith(f"t-{version.replace('.', '')}-master-: mutate: Locust master")
 
 
 def test_a_worker_is_printed_unchanged_with_the_reason() -> None:
@@ -62,7 +63,7 @@ def test_an_admission_review_and_a_list_are_understood(tmp_path: Path) -> None:
         3,
         1,
     ]
-    assert len(result.stderr.splitlines()) == 2
+    assert len(result.stderr.splitlines()) == 3, "the configuration, then a line per pod"
 
 
 def test_defaults_can_be_previewed_with_flags() -> None:
@@ -85,7 +86,8 @@ def test_defaults_can_be_previewed_with_flags() -> None:
     [
         ("", "empty input"),
         ("{a: [", "not valid YAML or JSON"),
-        ("kind: Deployment\n", "got Deployment"),
+        ("kind: ConfigMap\n", "got ConfigMap"),
+        ("kind: Deployment\nmetadata: {name: d}\n", "deployment/d has no pod template"),
         ("- 1\n- 2\n", "got list"),
         ('{"kind":"AdmissionReview","apiVersion":"x"}', "not a usable AdmissionReview"),
     ],
