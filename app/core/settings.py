@@ -40,6 +40,7 @@ from app.core.setting_codecs import (
     show_ttl,
     ttl_value,
 )
+from app.core.setting_warnings import SettingWarning, ignored
 
 # The API server shows warnings to users and may truncate long ones; stay well under.
 MAX_WARNING_LENGTH = 120
@@ -324,7 +325,7 @@ def warning(message: str) -> str:
 
 def resolve_settings(
     annotations: Mapping[str, Any], defaults: FinishSettings
-) -> tuple[FinishSettings, list[str]]:
+) -> tuple[FinishSettings, list[SettingWarning]]:
     """Apply a pod's annotations on top of the defaults.
 
     Returns:
@@ -334,14 +335,20 @@ def resolve_settings(
     settings, rejected = read_settings(
         annotations, lambda s: s.annotation, defaults, text_only=True
     )
-    warnings = [
-        warning(f"{bad.name}: {bad.error}; {_instead(bad.setting, defaults)}") for bad in rejected
-    ]
-    return settings, warnings
+    return settings, [_ignored(bad, defaults) for bad in rejected]
 
 
-def _instead(setting: Setting, defaults: FinishSettings) -> str:
+def _ignored(bad: Rejected, defaults: FinishSettings) -> SettingWarning:
+    value = bad.error.value
+    if isinstance(value, str):
+        return ignored(bad.name, value, f"is not {bad.error.expected}", _instead(bad, defaults))
+    # Only a malformed review holds one: say what it was, not its value.
+    return ignored(bad.name, "", str(bad.error), _instead(bad, defaults))
+
+
+def _instead(bad: Rejected, defaults: FinishSettings) -> str:
     """What stands for a rejected annotation: the default, or, for a check, none at all."""
+    setting = bad.setting
     if setting in RETENTION_SETTINGS:  # the namespace's default comes first, at the verdict
         return "using the namespace's or cluster's"
     if setting in CHECK_SETTINGS and setting.default(defaults) is None:
