@@ -74,13 +74,13 @@ def no_numbers(master: JsonObject) -> SettingWarning | None:
             return _no_numbers(
                 setting,
                 host,
-                "the finisher cannot reach the web UI on localhost, so no numbers or checks",
-                "let Locust listen on all addresses",
+                "is not reachable from the finisher, so no numbers or checks",
+                "bind it to 0.0.0.0",
             )
     return None
 
 
-_NO_UI = "Locust serves no web UI, so no numbers or checks"
+_NO_UI = "turns off Locust's web UI, so no numbers or checks"
 _USE_AUTOSTART = f"use {AUTOSTART} instead"
 
 
