@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from app.cli.main import main
 from app.core import names
 from app.core.classify import LocustMaster, classify_pod
 from app.core.cluster_config import InjectionConfig
@@ -24,7 +25,7 @@ from app.core.setting_warnings import (
     read_warnings,
 )
 from app.core.settings import DEFAULT_SETTINGS
-from testkit.pod_fixtures import load_pod
+from testkit.pod_fixtures import POD_FIXTURES, load_pod
 from tests.unit.test_reconcile import EXIT, facts
 
 IGNORED = WarningReason.SETTING_IGNORED
@@ -121,9 +122,15 @@ def test_a_master_that_will_serve_no_numbers_is_warned_about(
     assert len(said) <= 120, "kubectl shows it whole"
 
 
-def test_headless_says_what_to_use_instead() -> None:
-    [said] = mutate_pod(load_pod("headless-master"), InjectionConfig()).warnings
-    assert said.endswith("use --autostart --autoquit 10 instead")
+def test_mutate_shows_a_headless_master_what_to_use_instead(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["mutate", "-f", str(POD_FIXTURES / "headless-master.yaml"), "-o", "patch"]) == 0
+    printed = capsys.readouterr().err.splitlines()
+    assert printed[1] == (
+        "headless-master: warning: --headless: turns off Locust's web UI, so no numbers or "
+        "checks; use --autostart --autoquit 10 instead"
+    )
 
 
 @pytest.mark.parametrize(
