@@ -58,6 +58,7 @@ async def test_the_warnings_are_said_once_also_by_a_new_leader() -> None:
     await first.reconcile("u1")
     await first.reconcile("u1")
     events = dict(fake.events)
+    assert len(events) == 2, "on the pod and on its Job"
     # A new leader, before the mark reached its cache: the Events' names make it the same.
     second = controller_on(fake)
     second.observe(warned_pod())

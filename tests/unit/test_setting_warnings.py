@@ -6,8 +6,10 @@ same warnings are kept in the status annotation, where the controller finds them
 
 import dataclasses
 import json
+import logging
 from typing import Any
 
+import orjson
 import pytest
 
 from app.cli.main import main
@@ -25,7 +27,8 @@ from app.core.setting_warnings import (
     read_warnings,
 )
 from app.core.settings import DEFAULT_SETTINGS
-from testkit.pod_fixtures import POD_FIXTURES, load_pod
+from app.webhook.handler import handle_review
+from testkit.pod_fixtures import POD_FIXTURES, load_pod, pod_review
 from tests.unit.test_reconcile import EXIT, facts
 
 IGNORED = WarningReason.SETTING_IGNORED
@@ -202,3 +205,21 @@ def test_a_pod_without_warnings_reads_as_one_with_nothing_to_say() -> None:
     read = read_status({names.STATUS_ANNOTATION: status.encode()})
     assert read is not None
     assert read.warnings == ()
+
+
+def test_the_webhook_logs_the_warnings_in_one_warning_line_naming_the_pod(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    review = orjson.dumps(pod_review(load_pod("annotated-master-bad-values")))
+    with caplog.at_level(logging.WARNING, logger="app.webhook.handler"):
+        handle_review(review, InjectionConfig())
+    [line] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert (getattr(line, "namespace", None), getattr(line, "pod", None)) == (
+        "golden",
+        "annotated-master-bad-values",
+    )
+    for annotation in (names.TTL_ANNOTATION, names.WAIT_FOR_SCRAPE_ANNOTATION):
+        assert f"{annotation}: '" in line.getMessage()
+    assert "max-wait: '-5m' is not a duration like 45s or 2m; using the default 5m" in (
+        line.getMessage()
+    )
