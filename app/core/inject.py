@@ -24,7 +24,7 @@ from app.core.fitting import NO_LIMITS, Fitted, LeftOut, NamespaceLimits, fit, p
 from app.core.injection_status import Fitting, InjectionStatus
 from app.core.patch import PatchOp, add, put_entries
 from app.core.setting_warnings import SettingWarning
-from app.core.settings import FinishSettings, Strategy, resolve_settings
+from app.core.settings import FinishSettings, Strategy, resolve_settings, without_exporter
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,10 @@ def mutate_pod(
     if isinstance(found, NotManaged):
         return Mutation("skip", found.reason)
 
-    settings, ignored = resolve_settings(podview.annotations(pod), config.defaults)
+    annotations = podview.annotations(pod)
+    settings, ignored = resolve_settings(annotations, config.defaults)
+    if found.exporter is None:
+        ignored += without_exporter(annotations, ignored)
     # One list for the admission warnings, the status annotation, the log and the Events.
     noted = (*ignored, *found.warnings)
     warnings = [note.text for note in noted]

@@ -8,7 +8,7 @@ must never fail admission (warn and use the default), a pod written by another v
 read as well as it can be, and a flag, the ConfigMap or the finisher's env is refused.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -175,6 +175,8 @@ MAX_WAIT = Setting(
     "longest wait for that final scrape after the master exits",
 )
 SETTINGS: tuple[Setting, ...] = (TTL, WAIT_FOR_SCRAPE, MAX_WAIT, STRATEGY)
+# How long the exporter is kept up: nothing of it applies to a master without an exporter.
+EXPORTER_SETTINGS: tuple[Setting, ...] = (TTL, WAIT_FOR_SCRAPE, MAX_WAIT)
 
 
 # ---------------------------------------------------------------- the verdict policy's limits
@@ -336,6 +338,21 @@ def resolve_settings(
         annotations, lambda s: s.annotation, defaults, text_only=True
     )
     return settings, [_ignored(bad, defaults) for bad in rejected]
+
+
+def without_exporter(
+    annotations: Mapping[str, Any], warned: Sequence[SettingWarning]
+) -> list[SettingWarning]:
+    """The exporter's settings a pod without an exporter sets: they do not apply.
+
+    One warning per annotation: one already ``warned`` about is not warned about again.
+    """
+    said = {warning.setting for warning in warned}
+    return [
+        ignored(name, value, "does not apply: the master has no exporter", "ignored")
+        for name in (setting.annotation for setting in EXPORTER_SETTINGS)
+        if isinstance(value := annotations.get(name), str) and name not in said
+    ]
 
 
 def _ignored(bad: Rejected, defaults: FinishSettings) -> SettingWarning:

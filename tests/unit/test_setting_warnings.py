@@ -223,3 +223,18 @@ def test_the_webhook_logs_the_warnings_in_one_warning_line_naming_the_pod(
     assert "max-wait: '-5m' is not a duration like 45s or 2m; using the default 5m" in (
         line.getMessage()
     )
+
+
+def test_the_exporters_settings_on_a_master_without_one_do_not_apply() -> None:
+    pod = load_pod("operator-official-0.1.6-master")
+    pod["metadata"].setdefault("annotations", {}).update(
+        {names.TTL_ANNOTATION: "45s", names.MAX_WAIT_ANNOTATION: "soon", "other": "x"}
+    )
+    said = [(w.setting, w.given, w.problem) for w in status_of(pod).warnings]
+    assert said == [
+        (names.MAX_WAIT_ANNOTATION, "soon", "is not a duration like 45s or 2m"),
+        (names.TTL_ANNOTATION, "45s", "does not apply: the master has no exporter"),
+    ], "one warning each"
+    with_exporter = load_pod("annotated-master")
+    with_exporter["metadata"]["annotations"][names.TTL_ANNOTATION] = "45s"
+    assert status_of(with_exporter).warnings == ()
