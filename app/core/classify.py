@@ -55,7 +55,8 @@ class LocustMaster:
     exporter: Exporter | None
     locust_web_port: int
     reason: str
-    # Values we could not use and replaced by a default, for the admission warnings.
+    # Values we could not use and replaced by a default, and why Locust will serve no numbers
+    # if it will not (app/core/locust_options.py): for the admission warnings and the status.
     warnings: tuple[SettingWarning, ...] = ()
 
 
