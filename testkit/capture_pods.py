@@ -66,6 +66,11 @@ def _hand_written_pods() -> dict[str, dict[str, Any]]:
         "env": [{"name": "LOCUST_EXPORTER_URI", "value": "http://localhost:8090"}],
     }
     worker = {**master, "name": "worker", "args": ["-f", "/mnt/locustfile.py", "--worker"]}
+    # Written by hand as Locust's docs show a distributed run: no web UI, so no numbers.
+    headless = {
+        **master,
+        "args": ["-f", "/mnt/locustfile.py", "--master", "--headless", "-t", "1m"],
+    }
     return {
         "annotated-master": pod(
             "annotated-master",
@@ -90,6 +95,9 @@ def _hand_written_pods() -> dict[str, dict[str, Any]]:
             "hostpid-master",
             {"locust-finisher.io/inject": "true"},
             {"hostPID": True, "containers": [master, exporter]},
+        ),
+        "headless-master": pod(
+            "headless-master", {"locust-finisher.io/inject": "true"}, {"containers": [headless]}
         ),
         "controller-strategy-master": pod(
             "controller-strategy-master",

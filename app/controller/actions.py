@@ -107,9 +107,17 @@ class Actor:
         self._owned_by.pop(pod_uid, None)
 
     async def annotate(
-        self, facts: PodFacts, annotations: dict[str, str], labels: dict[str, str] | None = None
+        self,
+        facts: PodFacts,
+        annotations: dict[str, str],
+        labels: dict[str, str] | None = None,
+        *,
+        job: bool = True,
     ) -> None:
-        """Merge ``annotations`` (and ``labels``) into the pod, unless deleted, and its Job."""
+        """Merge ``annotations`` (and ``labels``) into the pod, unless deleted, and its Job.
+
+        With ``job`` false, into the pod alone: a mark only the pod's reconcile reads.
+        """
         metadata: dict[str, Any] = {"annotations": annotations}
         if labels:
             metadata["labels"] = labels
@@ -120,7 +128,7 @@ class Actor:
             except KubeError as error:
                 if error.status != 404:  # deleted meanwhile: its DELETED event reports it
                     raise
-        job_uid = await self.trusted_job(facts)
+        job_uid = await self.trusted_job(facts) if job else None
         if job_uid is None or facts.job is None:
             return
         # The uid makes the patch conditional: a Job of the same name made since is refused.

@@ -25,6 +25,7 @@ from app.core.pod_facts import PodFacts, facts_from_pod
 from app.core.reconcile import (
     Action,
     AnnounceVerdict,
+    AnnounceWarnings,
     GiveUpQuitting,
     HoldJobTTL,
     NoteExporterStopped,
@@ -237,6 +238,14 @@ class Controller:
                 self._delay("report", now, finished_at)
                 messages = "; ".join(e.message for e in events)
                 pod.info("reported: %s", messages, extra={"action": "report"})
+            case AnnounceWarnings(events, note):
+                for event in events:
+                    await self.actor.emit(facts, event)
+                if not facts.deleted:  # the mark is the pod's own: its Job needs none
+                    await self.actor.annotate(facts, {names.WARNED_ANNOTATION: note}, job=False)
+                facts = self._update(uid, warned=True)
+                messages = " | ".join(e.message for e in events)
+                pod.warning("warned: %s", messages, extra={"action": "warn"})
             case NoteExporterStopped(event, stopped_by):
                 if event is not None:
                     await self.actor.emit(facts, event)

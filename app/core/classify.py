@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core import names, podview
+from app.core.locust_options import no_numbers, web_port
 from app.core.podview import JsonObject
+from app.core.setting_warnings import SettingWarning, ignored
 
 # /quitquitquit first shipped in locust_exporter v0.5.0 (operator 0.2.2 and later).
 _FIRST_EXPORTER_WITH_QUIT = (0, 5, 0)
@@ -53,8 +55,9 @@ class LocustMaster:
     exporter: Exporter | None
     locust_web_port: int
     reason: str
-    # Values we could not use and replaced by a default, for the admission warnings.
-    warnings: tuple[str, ...] = ()
+    # Values we could not use and replaced by a default, and why Locust will serve no numbers
+    # if it will not (app/core/locust_options.py): for the admission warnings and the status.
+    warnings: tuple[SettingWarning, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,14 +183,14 @@ def _managed(
     master_name = podview.text(master, "name")
     if master_name is None:
         return NotManaged("a container has no name")
-    warnings: list[str] = []
+    warnings: list[SettingWarning] = []
     if exporter is None:
         return LocustMaster(
             origin=origin,
             master_container=master_name,
             exporter=None,
-            locust_web_port=_locust_web_port(master, warnings),
-            warnings=tuple(warnings),
+            locust_web_port=web_port(master, warnings),
+            warnings=_with_no_numbers(master, warnings),
             reason=(
                 f"Locust master ({origin}): master container {master_name}, {missing}: "
                 "no exporter to end, the finisher keeps the final numbers and the verdict"
@@ -209,13 +212,21 @@ def _managed(
         exporter=Exporter(
             name=exporter_name, native_sidecar=sidecar, port=_exporter_port(exporter, warnings)
         ),
-        locust_web_port=_locust_web_port(master, warnings),
-        warnings=tuple(warnings),
+        locust_web_port=web_port(master, warnings),
+        warnings=_with_no_numbers(master, warnings),
         reason=(
             f"Locust master ({origin}): master container {master_name}, exporter "
             f"{exporter_name} as a {'native sidecar' if sidecar else 'regular container'}"
         ),
     )
+
+
+def _with_no_numbers(
+    master: JsonObject, warnings: list[SettingWarning]
+) -> tuple[SettingWarning, ...]:
+    """``warnings``, and last why the master will serve no numbers, if it will not."""
+    headless = no_numbers(master)
+    return (*warnings, headless) if headless is not None else tuple(warnings)
 
 
 def _find_master(
@@ -294,7 +305,7 @@ def _exporter_without_quit(exporter: JsonObject) -> str | None:
     )
 
 
-def _exporter_port(exporter: JsonObject, warnings: list[str]) -> int:
+def _exporter_port(exporter: JsonObject, warnings: list[SettingWarning]) -> int:
     ports = podview.container_ports(exporter)
     fallback = ports[0] if len(ports) == 1 else names.EXPORTER_DEFAULT_PORT
     # The exporter's listen address may be set through its documented env variable.
@@ -305,22 +316,11 @@ def _exporter_port(exporter: JsonObject, warnings: list[str]) -> int:
             if port is not None:
                 return port
             warnings.append(
-                f"LOCUST_EXPORTER_WEB_LISTEN_ADDRESS {address[:40]!r} has no usable port: "
-                f"using {fallback}"
+                ignored(
+                    "LOCUST_EXPORTER_WEB_LISTEN_ADDRESS",
+                    address,
+                    "has no usable port",
+                    f"using {fallback}",
+                )
             )
     return fallback
-
-
-def _locust_web_port(master: JsonObject, warnings: list[str]) -> int:
-    tokens = podview.command_tokens(master)
-    values = [tokens[i + 1] for i, token in enumerate(tokens[:-1]) if token in ("--web-port", "-P")]
-    values += [token[len("--web-port=") :] for token in tokens if token.startswith("--web-port=")]
-    for value in values:
-        port = podview.parse_port(value)
-        if port is not None:
-            return port
-        warnings.append(
-            f"--web-port {value[:40]!r} is not a port (1-65535): "
-            f"using {names.LOCUST_DEFAULT_WEB_PORT}"
-        )
-    return names.LOCUST_DEFAULT_WEB_PORT

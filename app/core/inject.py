@@ -23,7 +23,8 @@ from app.core.finisher_spec import (
 from app.core.fitting import NO_LIMITS, Fitted, LeftOut, NamespaceLimits, fit, pod_level_ops
 from app.core.injection_status import Fitting, InjectionStatus
 from app.core.patch import PatchOp, add, put_entries
-from app.core.settings import FinishSettings, Strategy, resolve_settings
+from app.core.setting_warnings import SettingWarning
+from app.core.settings import FinishSettings, Strategy, resolve_settings, without_exporter
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,13 @@ def mutate_pod(
     if isinstance(found, NotManaged):
         return Mutation("skip", found.reason)
 
-    settings, warnings = resolve_settings(podview.annotations(pod), config.defaults)
-    warnings = [*warnings, *found.warnings]
+    annotations = podview.annotations(pod)
+    settings, ignored = resolve_settings(annotations, config.defaults)
+    if found.exporter is None:
+        ignored += without_exporter(annotations, ignored)
+    # One list for the admission warnings, the status annotation, the log and the Events.
+    noted = (*ignored, *found.warnings)
+    warnings = [note.text for note in noted]
     fitted: Fitted | LeftOut | None = None
     if settings.strategy is Strategy.FINISHER:
         blocker = _process_namespace_blocker(pod)
@@ -61,7 +67,8 @@ def mutate_pod(
             return Mutation("skip", blocker, warnings=warnings)
         fitted = fit(pod, config.resources, namespace)
         if isinstance(fitted, LeftOut):
-            # Finished from outside, as a pod that asks for it is: the test still runs.
+            # Finished from outside, as a pod that asks for it is: the test still runs. The
+            # status says it as its fitting, and the controller in a FinisherLeftOut Event.
             settings = replace(settings, strategy=Strategy.CONTROLLER)
             warnings.append(f"the finisher is left out: {fitted.reason}")
     if isinstance(fitted, Fitted):
@@ -90,7 +97,7 @@ def mutate_pod(
         ops = []
         injected = []
 
-    status = _status(found, settings, injected, fitted).encode()
+    status = _status(found, settings, injected, fitted, noted).encode()
     ops += put_entries(pod, ("metadata", "labels"), {names.MANAGED_LABEL: "true"})
     ops += put_entries(pod, ("metadata", "annotations"), {names.STATUS_ANNOTATION: status})
     mode = _mode(settings, found, fitted)
@@ -167,6 +174,7 @@ def _status(
     settings: FinishSettings,
     injected: list[str],
     fitted: Fitted | LeftOut | None,
+    noted: tuple[SettingWarning, ...],
 ) -> InjectionStatus:
     """What we decided and injected, for the status annotation."""
     exporter = found.exporter
@@ -186,4 +194,5 @@ def _status(
         version=__version__,
         fitting=fitting,
         fitting_reason=reason,
+        warnings=noted,
     )

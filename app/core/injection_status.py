@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from app.core import names
+from app.core.setting_warnings import SettingWarning, read_warnings
 from app.core.settings import DEFAULT_SETTINGS, FinishSettings, read_settings
 
 
@@ -51,6 +52,9 @@ class InjectionStatus:
     # made us change, or why the finisher was left out.
     fitting: Fitting = Fitting.AS_CONFIGURED
     fitting_reason: str = ""
+    # What on the pod was not used as given (the admission warnings), said again by the
+    # controller in Events: the pod's creator (a Job controller) is rarely a person.
+    warnings: tuple[SettingWarning, ...] = ()
 
     def encode(self) -> str:
         """The annotation's value: compact JSON, keys in a stable order."""
@@ -73,6 +77,12 @@ class InjectionStatus:
                 **(
                     {"fitting": self.fitting.value, "fittingReason": self.fitting_reason}
                     if self.fitting is not Fitting.AS_CONFIGURED
+                    else {}
+                ),
+                # Only when there are any, so a pod without is written as before them.
+                **(
+                    {"warnings": [warning.encode() for warning in self.warnings]}
+                    if self.warnings
                     else {}
                 ),
             }
@@ -113,6 +123,7 @@ def read_status(annotations: Mapping[str, Any]) -> InjectionStatus | None:
         version=_text(document.get("version")),
         fitting=_fitting(document.get("fitting")),
         fitting_reason=_text(document.get("fittingReason"))[:_MAX_REASON],
+        warnings=read_warnings(document.get("warnings")),
     )
 
 

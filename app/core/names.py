@@ -79,6 +79,8 @@ FALLBACK_ANNOTATION: Final = f"{DOMAIN}/fallback"
 PUBLISHED_FOR_LABEL: Final = f"{DOMAIN}/published-for"
 # On the pod: its Services were set back (how many).
 FALLBACK_ENDED_ANNOTATION: Final = f"{DOMAIN}/fallback-ended"
+# On the pod: the Events for its status annotation's warnings were emitted (their reasons).
+WARNED_ANNOTATION: Final = f"{DOMAIN}/warned"
 # On a Job: the ttlSecondsAfterFinished the controller took off it until the verdict is
 # recorded, and what it set once it was (app/core/retention.py).
 HELD_TTL_ANNOTATION: Final = f"{DOMAIN}/held-ttl-seconds-after-finished"

@@ -13,6 +13,7 @@ from typing import Any
 from app.core import names, podview
 from app.core.admission_record import Admission, admitted
 from app.core.injection_status import Fitting, read_status
+from app.core.setting_warnings import SettingWarning
 from app.core.settings import FinishSettings
 from app.core.timestamps import parse_time
 
@@ -81,6 +82,9 @@ class PodFacts:
     # What a LimitRange or quota made the webhook change, said once more in an Event.
     fitting: Fitting = Fitting.AS_CONFIGURED
     fitting_reason: str = ""
+    # What the webhook could not use as given, said once in Events (names.WARNED_ANNOTATION).
+    warnings: tuple[SettingWarning, ...] = ()
+    warned: bool = False
 
     @property
     def finisher_runs(self) -> bool:
@@ -200,6 +204,8 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
         exporter_port=injection.exporter_port,
         fitting=injection.fitting,
         fitting_reason=injection.fitting_reason,
+        warnings=injection.warnings,
+        warned=names.WARNED_ANNOTATION in annotations,
         has_finisher=finisher is not None,
         pod_ip=podview.text(status, "podIP"),
         terminal=status.get("phase") in ("Succeeded", "Failed"),

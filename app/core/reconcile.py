@@ -83,6 +83,18 @@ class AnnounceVerdict:
 
 
 @dataclass(frozen=True)
+class AnnounceWarnings:
+    """Say the webhook's warnings in Events, then mark the pod (``note``) so it is said once.
+
+    An admission warning reaches the pod's creator only, and a Job's pod is created by the
+    Job controller: these Events are where a person sees them, while the test runs.
+    """
+
+    events: tuple[EventSpec, ...]
+    note: str
+
+
+@dataclass(frozen=True)
 class NoteExporterStopped:
     """Emit the event (if any), then record who stopped the exporter."""
 
@@ -167,6 +179,7 @@ class SettleRetention:
 Action = (
     RecordVerdict
     | AnnounceVerdict
+    | AnnounceWarnings
     | NoteExporterStopped
     | QuitExporter
     | GiveUpQuitting
@@ -556,6 +569,19 @@ def _plan_retention(facts: PodFacts, seen: JobSeen | None) -> Action | None:
     return SettleRetention(decided, event if warnings else None)
 
 
+def _announce_warnings(facts: PodFacts) -> AnnounceWarnings | None:
+    """The status annotation's warnings as Events, one each, if they are still to be said."""
+    if facts.warned or not facts.warnings:
+        return None
+    events = tuple(
+        # The status is signed and never changes: an index names each Event stably.
+        EventSpec(warning.reason.value, warning.text, "Warning", f"warning-{index}")
+        for index, warning in enumerate(facts.warnings)
+    )
+    reasons = dict.fromkeys(warning.reason.value for warning in facts.warnings)
+    return AnnounceWarnings(events, ", ".join(reasons))
+
+
 def plan(
     facts: PodFacts,
     now: float,
@@ -565,8 +591,18 @@ def plan(
     """Decide what to do about ``facts`` at time ``now``.
 
     ``quits`` are the controller's own quit attempts on the pod, ``job`` its Job as the
-    controller last read it (None: not read yet).
+    controller last read it (None: not read yet). The webhook's warnings come first, as
+    soon as the pod is seen, whatever else there is to do.
     """
+    decided = _plan_test(facts, now, quits, job)
+    warnings = _announce_warnings(facts)
+    if warnings is None:
+        return decided
+    return Plan([warnings, *decided.actions], decided.wake_at)
+
+
+def _plan_test(facts: PodFacts, now: float, quits: QuitHistory, job: JobSeen | None) -> Plan:
+    """What the test's course asks for now: the fallback, the verdict, the exporter, the Job."""
     fallback_due = _fallback_due_at(facts, now)
     if fallback_due is not None:
         # Only while the master runs, so there is nothing else to do yet.

@@ -8,7 +8,7 @@ must never fail admission (warn and use the default), a pod written by another v
 read as well as it can be, and a flag, the ConfigMap or the finisher's env is refused.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -40,6 +40,7 @@ from app.core.setting_codecs import (
     show_ttl,
     ttl_value,
 )
+from app.core.setting_warnings import SettingWarning, ignored
 
 # The API server shows warnings to users and may truncate long ones; stay well under.
 MAX_WARNING_LENGTH = 120
@@ -174,6 +175,8 @@ MAX_WAIT = Setting(
     "longest wait for that final scrape after the master exits",
 )
 SETTINGS: tuple[Setting, ...] = (TTL, WAIT_FOR_SCRAPE, MAX_WAIT, STRATEGY)
+# How long the exporter is kept up: nothing of it applies to a master without an exporter.
+EXPORTER_SETTINGS: tuple[Setting, ...] = (TTL, WAIT_FOR_SCRAPE, MAX_WAIT)
 
 
 # ---------------------------------------------------------------- the verdict policy's limits
@@ -324,7 +327,7 @@ def warning(message: str) -> str:
 
 def resolve_settings(
     annotations: Mapping[str, Any], defaults: FinishSettings
-) -> tuple[FinishSettings, list[str]]:
+) -> tuple[FinishSettings, list[SettingWarning]]:
     """Apply a pod's annotations on top of the defaults.
 
     Returns:
@@ -334,14 +337,35 @@ def resolve_settings(
     settings, rejected = read_settings(
         annotations, lambda s: s.annotation, defaults, text_only=True
     )
-    warnings = [
-        warning(f"{bad.name}: {bad.error}; {_instead(bad.setting, defaults)}") for bad in rejected
+    return settings, [_ignored(bad, defaults) for bad in rejected]
+
+
+def without_exporter(
+    annotations: Mapping[str, Any], warned: Sequence[SettingWarning]
+) -> list[SettingWarning]:
+    """The exporter's settings a pod without an exporter sets: they do not apply.
+
+    One warning per annotation: one already ``warned`` about is not warned about again.
+    """
+    said = {warning.setting for warning in warned}
+    return [
+        ignored(name, value, "does not apply: the master has no exporter", "ignored")
+        for name in (setting.annotation for setting in EXPORTER_SETTINGS)
+        if isinstance(value := annotations.get(name), str) and name not in said
     ]
-    return settings, warnings
 
 
-def _instead(setting: Setting, defaults: FinishSettings) -> str:
+def _ignored(bad: Rejected, defaults: FinishSettings) -> SettingWarning:
+    value = bad.error.value
+    if isinstance(value, str):
+        return ignored(bad.name, value, f"is not {bad.error.expected}", _instead(bad, defaults))
+    # Only a malformed review holds one: say what it was, not its value.
+    return ignored(bad.name, "", str(bad.error), _instead(bad, defaults))
+
+
+def _instead(bad: Rejected, defaults: FinishSettings) -> str:
     """What stands for a rejected annotation: the default, or, for a check, none at all."""
+    setting = bad.setting
     if setting in RETENTION_SETTINGS:  # the namespace's default comes first, at the verdict
         return "using the namespace's or cluster's"
     if setting in CHECK_SETTINGS and setting.default(defaults) is None:

@@ -136,10 +136,14 @@ def _answer(
     except Exception as error:  # a bug of ours: admit unchanged and say so
         log.exception("internal error on review %s; admitting unchanged", uid)
         return Answer(200, orjson.dumps(fail_open_response(uid, type(error).__name__)), "error")
-    if log.isEnabledFor(logging.INFO):  # the name is looked up only for a line we write
+    # The admission warnings reach only the pod's creator, for a Job's pod the Job controller:
+    # the log says them too, in one line (the status annotation and Events say them again).
+    level = logging.WARNING if mutation.warnings else logging.INFO
+    if log.isEnabledFor(level):  # the name is looked up only for a line we write
         name = review.request.name or podview.display_name(review.request.object) or "(unnamed)"
-        pod_log(log, review.request.namespace, name).info(
-            "%s: %s", mutation.decision, mutation.reason
-        )
+        pod = pod_log(log, review.request.namespace, name)
+        pod.info("%s: %s", mutation.decision, mutation.reason)
+        if mutation.warnings:
+            pod.warning("%s: warnings: %s", mutation.decision, " | ".join(mutation.warnings))
     outcome: Outcome = "mutated" if mutation.decision == "mutate" else "skipped"
     return Answer(200, orjson.dumps(answer), outcome)

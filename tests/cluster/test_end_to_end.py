@@ -26,7 +26,7 @@ from devcluster.loadtest import Outcome, start_wait
 from devcluster.processes import wait_until
 from tests.cluster.conftest import SharedCluster
 from tests.cluster.launches import TTL_SECONDS, Launch, Started, start_selected
-from tests.cluster.reporting import seconds, wait_for_report
+from tests.cluster.reporting import events_for, seconds, wait_for_report
 
 pytestmark = pytest.mark.cluster
 
@@ -49,6 +49,10 @@ LAUNCHES = {
         Launch("e2e-sidecar", version="go-2.3")
     ),
     "test_an_operator_1_x_java_pod_completes": Launch("e2e-java", version="java-1.1"),
+    # A typo in the operator's master.annotations, through the Job as the operator makes it.
+    "test_a_bad_annotation_value_is_a_setting_ignored_event_on_the_pod_and_its_job": Launch(
+        "e2e-typo", annotations=((names.MAX_WAIT_ANNOTATION, "-5m"),)
+    ),
     "test_a_restricted_namespace_admits_a_mutated_pod_whose_own_containers_comply": Launch(
         "e2e-restricted",
         restricted=True,
@@ -110,6 +114,26 @@ def test_a_failing_test_fails_the_pod_and_the_job_and_the_exporter_still_exits_0
     assert "GET /fail" in printed
     assert outcome.terminated("locust-metrics-exporter")["exitCode"] == 0
     assert outcome.prometheus_requests == outcome.locust_requests
+
+
+def test_a_bad_annotation_value_is_a_setting_ignored_event_on_the_pod_and_its_job(
+    started: Started,
+) -> None:
+    # The admission warning went to the Job controller, which created the pod: nobody saw it.
+    outcome = started.outcome("e2e-typo")
+    assert_finished_cleanly(outcome, passed=True)
+    reported = wait_for_report(started.cluster, outcome.pod, "e2e-master", "passed")
+    assert names.WARNED_ANNOTATION in reported["metadata"]["annotations"]
+    master_ended = seconds(outcome.terminated("e2e-master")["finishedAt"])
+    for kind, name in (("Pod", outcome.pod["metadata"]["name"]), ("Job", "e2e-master")):
+        events = events_for(started.cluster, "e2e-typo", kind, name)
+        ignored = [e for e in events if e["reason"] == "SettingIgnored"]
+        assert len(ignored) == 1, f"one SettingIgnored Event on the {kind}: {ignored}"
+        [event] = ignored
+        assert (event["type"], event["count"]) == ("Warning", 1)
+        assert f"{names.MAX_WAIT_ANNOTATION}: '-5m' is not a duration" in event["message"]
+        assert "using the default 5m" in event["message"]
+        assert seconds(event["firstTimestamp"]) < master_ended, "said while the test ran"
 
 
 def test_a_test_locust_passes_but_a_check_fails_is_failed_and_its_pod_still_succeeds(

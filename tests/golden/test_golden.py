@@ -43,6 +43,8 @@ EXPECTED_DECISION = {
     "unannotated-master": ("skip", "not a Locust master"),
     "annotated-worker": ("skip", "worker"),
     "hostpid-master": ("skip", "hostPID"),
+    # Mutated all the same, with a NoNumbers warning: the test still runs.
+    "headless-master": ("mutate", "(annotation)"),
 }
 
 

@@ -191,7 +191,7 @@ def test_a_bad_annotation_keeps_the_clusters_default_check() -> None:
     defaults = parse_cluster_config({"checks": {"p95": "500ms"}}, InjectionConfig()).defaults
     settings, [warning] = resolve_settings({names.CHECK_P95_ANNOTATION: "soon"}, defaults)
     assert settings.check_p95_seconds == 0.5
-    assert warning.endswith("using the default 0.5s")
+    assert warning.text.endswith("using the default 0.5s")
 
 
 def _status_written(ops: Sequence[Mapping[str, Any]]) -> str:

@@ -53,9 +53,9 @@ def test_a_bad_pod_annotation_warns_and_leaves_the_cluster_default() -> None:
     settings, warnings = resolve_settings({FAILED: "a while"}, CLUSTER)
     assert settings.keep_failed_seconds == KEEP_FOREVER
     assert len(warnings) == 1
-    assert FAILED in warnings[0]
-    assert "forever" in warnings[0]
-    assert "namespace" in warnings[0], "says the namespace's default may apply"
+    assert FAILED in warnings[0].text
+    assert "forever" in warnings[0].text
+    assert "namespace" in warnings[0].text, "says the namespace's default may apply"
 
 
 def test_the_configmap_sets_cluster_defaults_in_a_retention_section() -> None:

@@ -51,10 +51,10 @@ def test_each_bad_value_falls_back_to_its_default_with_one_short_warning() -> No
     )
     assert settings == defaults
     assert len(warnings) == 2
-    assert warnings[0].startswith(names.TTL_ANNOTATION)
-    assert "using the default 45s" in warnings[0]
-    assert "a non-string" in warnings[1]
-    assert all(len(w) <= 120 for w in warnings)
+    assert warnings[0].text.startswith(names.TTL_ANNOTATION)
+    assert "using the default 45s" in warnings[0].text
+    assert "a non-string" in warnings[1].text
+    assert all(len(w.text) <= 120 for w in warnings)
 
 
 # ---------------------------------------------------------------- one codec, every source
@@ -114,7 +114,7 @@ def test_each_source_chooses_its_policy_for_the_same_bad_value() -> None:
     # An annotation and the finisher's env warn and fall back (a pod must never fail on our
     # configuration); the ConfigMap and a flag typed at a terminal refuse.
     _, warnings = resolve_settings({names.TTL_ANNOTATION: "soon"}, FinishSettings())
-    assert warnings == [
+    assert [w.text for w in warnings] == [
         f"{names.TTL_ANNOTATION}: 'soon' is not {TTL.expected}; using the default auto"
     ]
     with pytest.raises(ConfigError, match="ttl: 'soon' is not auto or a duration"):

@@ -1,0 +1,88 @@
+"""The few Locust options of a master container that decide whether it serves its numbers.
+
+The finisher reads Locust's final numbers from the master's web UI on ``localhost`` (and
+``wait`` its live ones through the pod proxy); the checks and the summary are made from them.
+Locust reads each option from the command line first, then from its ``LOCUST_*`` environment
+variable (ConfigArgParse), so both are read here, in that order. A config file's content is
+not in the pod, so an option set only there is not seen.
+"""
+
+from app.core import names, podview
+from app.core.podview import JsonObject
+from app.core.setting_warnings import SettingWarning, WarningReason, ignored
+
+# What keeps the web UI, and so the numbers, and still starts and ends the test on its own.
+AUTOSTART = "--autostart --autoquit 10"
+# ConfigArgParse's words for a flag set through the environment.
+_TRUE = frozenset({"true", "yes", "1", "on"})
+# Addresses Locust may bind its web UI to that ``localhost`` in the pod still reaches.
+_LOCAL = frozenset(
+    {"", "*", "0.0.0.0", "::", "[::]", "localhost", "127.0.0.1", "::1", "[::1]"}  # noqa: S104 - Locust's
+)
+
+
+def _env(container: JsonObject) -> dict[str, str]:
+    """The container's plain environment variables (a value from a reference is not seen)."""
+    found = {}
+    for variable in podview.objects(container, "env"):
+        name, value = podview.text(variable, "name"), podview.text(variable, "value")
+        if name is not None and value is not None:
+            found[name] = value
+    return found
+
+
+def _option(tokens: list[str], *flags: str) -> list[str]:
+    """The values given to ``flags`` on the command line, in order (``-P 8090``, ``--x=y``)."""
+    values = [tokens[i + 1] for i, token in enumerate(tokens[:-1]) if token in flags]
+    for flag in flags:
+        if flag.startswith("--"):
+            values += [token[len(flag) + 1 :] for token in tokens if token.startswith(f"{flag}=")]
+    return values
+
+
+def web_port(master: JsonObject, warnings: list[SettingWarning]) -> int:
+    """The port of the master's web UI: ``--web-port``/``-P``, else ``LOCUST_WEB_PORT``."""
+    given = [("--web-port", v) for v in _option(podview.command_tokens(master), "--web-port", "-P")]
+    env = _env(master).get("LOCUST_WEB_PORT")
+    if env is not None:
+        given.append(("LOCUST_WEB_PORT", env))
+    for setting, value in given:
+        port = podview.parse_port(value.strip())
+        if port is not None:
+            return port
+        default = names.LOCUST_DEFAULT_WEB_PORT
+        warnings.append(ignored(setting, value, "is not a port (1-65535)", f"using {default}"))
+    return names.LOCUST_DEFAULT_WEB_PORT
+
+
+def no_numbers(master: JsonObject) -> SettingWarning | None:
+    """Why the master will serve no numbers the finisher can read, if it will not."""
+    tokens = podview.command_tokens(master)
+    env = _env(master)
+    for flag in ("--headless", "--no-web"):  # --no-web: Locust before 1.0
+        if flag in tokens:
+            return _no_numbers(flag, "", _NO_UI, _USE_AUTOSTART)
+    headless = env.get("LOCUST_HEADLESS")
+    if headless is not None and headless.strip().lower() in _TRUE:
+        return _no_numbers("LOCUST_HEADLESS", headless, _NO_UI, _USE_AUTOSTART)
+    hosts = [("--web-host", v) for v in _option(tokens, "--web-host")]
+    if "LOCUST_WEB_HOST" in env:
+        hosts.append(("LOCUST_WEB_HOST", env["LOCUST_WEB_HOST"]))
+    if hosts:
+        setting, host = hosts[0]  # the command line wins over the environment
+        if host.strip().lower() not in _LOCAL:
+            return _no_numbers(
+                setting,
+                host,
+                "is not reachable from the finisher, so no numbers or checks",
+                "bind it to 0.0.0.0",
+            )
+    return None
+
+
+_NO_UI = "turns off Locust's web UI, so no numbers or checks"
+_USE_AUTOSTART = f"use {AUTOSTART} instead"
+
+
+def _no_numbers(setting: str, given: str, problem: str, instead: str) -> SettingWarning:
+    return SettingWarning(WarningReason.NO_NUMBERS, setting, given, problem, instead)
