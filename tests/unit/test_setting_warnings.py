@@ -130,10 +130,10 @@ def test_mutate_shows_a_headless_master_what_to_use_instead(
 ) -> None:
     assert main(["mutate", "-f", str(POD_FIXTURES / "headless-master.yaml"), "-o", "patch"]) == 0
     printed = capsys.readouterr().err.splitlines()
-    assert printed[1] == (
+    assert (
         "headless-master: warning: --headless: turns off Locust's web UI, so no numbers or "
         "checks; use --autostart --autoquit 10 instead"
-    )
+    ) in printed
 
 
 @pytest.mark.parametrize(
