@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from app.core.names import CI_LIVE_NUMBERS_ROLE, CI_ROLE
 from app.core.precheck import CI_RIGHTS, LIVE_NUMBERS_RIGHT, Right
 from release import release_manifests
 from tests.manifests.render import MANIFESTS, Key, chart_objects, kustomize_objects, objects
 
-CI_ROLE: Key = ("ClusterRole", "", "locust-finisher-ci")
-LIVE_NUMBERS_ROLE: Key = ("ClusterRole", "", "locust-finisher-ci-live-numbers")
+CI: Key = ("ClusterRole", "", CI_ROLE)
+LIVE_NUMBERS: Key = ("ClusterRole", "", CI_LIVE_NUMBERS_ROLE)
 AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 
 
@@ -52,12 +53,12 @@ def installed(request: pytest.FixtureRequest) -> dict[Key, dict[str, Any]]:
 def test_the_ci_role_grants_exactly_what_wait_and_report_ask_for(
     installed: dict[Key, dict[str, Any]],
 ) -> None:
-    assert granted(installed[CI_ROLE]) == set(CI_RIGHTS)
+    assert granted(installed[CI]) == set(CI_RIGHTS)
 
 
 def test_live_numbers_are_a_role_of_their_own(installed: dict[Key, dict[str, Any]]) -> None:
-    assert granted(installed[LIVE_NUMBERS_ROLE]) == {LIVE_NUMBERS_RIGHT}
-    assert LIVE_NUMBERS_RIGHT not in granted(installed[CI_ROLE])
+    assert granted(installed[LIVE_NUMBERS]) == {LIVE_NUMBERS_RIGHT}
+    assert LIVE_NUMBERS_RIGHT not in granted(installed[CI])
 
 
 def test_the_read_only_role_joins_view_and_the_pod_proxy_only_edit(
@@ -65,12 +66,12 @@ def test_the_read_only_role_joins_view_and_the_pod_proxy_only_edit(
 ) -> None:
     # view (and through it edit and admin) already reads Jobs, pods and ConfigMaps; a GET
     # through the pod proxy reaches the exporter's /quitquitquit, which no viewer may.
-    assert aggregated_into(installed[CI_ROLE]) == {"view"}
-    assert aggregated_into(installed[LIVE_NUMBERS_ROLE]) == {"edit"}
+    assert aggregated_into(installed[CI]) == {"view"}
+    assert aggregated_into(installed[LIVE_NUMBERS]) == {"edit"}
 
 
 def test_the_chart_leaves_them_out_when_asked() -> None:
     found = chart_objects("ciRoles.enabled=false")
-    assert CI_ROLE not in found
-    assert LIVE_NUMBERS_ROLE not in found
+    assert CI not in found
+    assert LIVE_NUMBERS not in found
     assert ("ClusterRole", "", "locust-finisher-controller") in found
