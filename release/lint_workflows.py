@@ -5,7 +5,7 @@ once per tag, in public. actionlint is built from its Go module like the cluster
 (``devcluster/gomod/actionlint``); it also runs shellcheck on ``run:`` scripts when shellcheck
 is installed. ``make lint`` runs this:
 
-    python -m release.lint_workflows          # every workflow under .github/workflows
+    python -m release.lint_workflows          # .github/workflows and examples/' workflows
     python -m release.lint_workflows FILE...  # only these
 """
 
@@ -15,12 +15,21 @@ from pathlib import Path
 
 from devcluster.build import ensure_tool
 
-WORKFLOWS = Path(__file__).resolve().parent.parent / ".github" / "workflows"
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
+# Workflows users copy into their own repositories (examples/README.md).
+EXAMPLE_WORKFLOWS = ROOT / "examples"
 
 
 def workflow_files(directory: Path = WORKFLOWS) -> list[Path]:
     """Every workflow GitHub would load from ``directory``."""
     return sorted(p for p in directory.iterdir() if p.suffix in (".yml", ".yaml"))
+
+
+def every_workflow() -> list[Path]:
+    """Ours, and the examples' (their GitHub Actions ones)."""
+    examples = EXAMPLE_WORKFLOWS.glob("github-actions-*.yml")
+    return [*workflow_files(), *sorted(examples)]
 
 
 def lint(files: list[Path], actionlint: Path | None = None) -> int:
@@ -32,7 +41,7 @@ def lint(files: list[Path], actionlint: Path | None = None) -> int:
 
 def main(arguments: list[str]) -> int:
     """Lint the named workflows, or all of them."""
-    files = [Path(argument) for argument in arguments] or workflow_files()
+    files = [Path(argument) for argument in arguments] or every_workflow()
     if not files:
         print(f"no workflows under {WORKFLOWS}", file=sys.stderr)
         return 1

@@ -30,7 +30,7 @@ MANIFESTS = "manifests"
 DOCKERFILE = "Dockerfile"
 CHANGELOG = "CHANGELOG.md"
 # Where users read install commands that name the current release.
-DOCUMENTS = ("README.md", "docs/*.md")
+DOCUMENTS = ("README.md", "docs/*.md", "examples/*")
 
 # One string that is at once a PEP 440 version, a SemVer chart version and an image tag.
 _RELEASE = re.compile(r"\d+\.\d+\.\d+")

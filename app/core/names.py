@@ -118,3 +118,8 @@ OFFICIAL_MASTER_CONTAINER: Final = "locust-master"
 
 # The kubelet marks static pods' API mirrors with this; they must never be mutated.
 MIRROR_POD_ANNOTATION: Final = "kubernetes.io/config.mirror"
+
+# The ClusterRoles the installation ships for the CI identity (manifests/base/ci-roles.yaml),
+# bound by users in test namespaces: `wait` and `report`, and live numbers on top.
+CI_ROLE: Final = "locust-finisher-ci"
+CI_LIVE_NUMBERS_ROLE: Final = "locust-finisher-ci-live-numbers"

@@ -238,13 +238,17 @@ def rights(answers: Sequence[tuple[Right, bool]]) -> Check:
     required = [m for m in missing if m != _said(LIVE_NUMBERS_RIGHT)]
     if required:
         return Check(
-            "ci-rights", Status.FAILED, f"wait and report would exit 2: no {', '.join(required)}"
+            "ci-rights",
+            Status.FAILED,
+            f"wait and report would exit 2: no {', '.join(required)} (bind the ClusterRole "
+            f"{names.CI_ROLE} in this namespace)",
         )
     if missing:
         return Check(
             "ci-rights",
             Status.WARNING,
-            f"wait shows no live numbers: no {_said(LIVE_NUMBERS_RIGHT)}",
+            f"wait shows no live numbers: no {_said(LIVE_NUMBERS_RIGHT)} (the ClusterRole "
+            f"{names.CI_LIVE_NUMBERS_ROLE} has it)",
         )
     return Check("ci-rights", Status.OK, "this identity may run wait and report here")
 

@@ -36,3 +36,20 @@ def test_it_may_read_a_namespace_for_its_retention_defaults_and_nothing_more(ins
     else:
         found = kustomize_objects(MANIFESTS / "overlays" / "cert-manager")
     assert verbs_on(found[ROLE], "namespaces") == {"get"}
+
+
+def test_security_md_states_its_cluster_wide_rights_as_shipped() -> None:
+    # SECURITY.md's table is what a platform team reviews before installing: it must say
+    # everything the ClusterRole grants, and nothing else.
+    text = (MANIFESTS.parent / "SECURITY.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| controller ("))
+    stated = {
+        resource: set(verbs.split(", "))
+        for resource, verbs in (item.split(": ") for item in row.split(" | ")[1].split("; "))
+    }
+    role = kustomize_objects(MANIFESTS / "base")[ROLE]
+    granted: dict[str, set[str]] = {}
+    for rule in role["rules"]:
+        for resource in rule["resources"]:
+            granted.setdefault(resource, set()).update(rule["verbs"])
+    assert stated == granted

@@ -75,4 +75,7 @@ def test_rights_wait_cannot_do_without_fail_and_live_numbers_only_warn() -> None
     no_watch = [(right, right[2] != "watch") for right in CI_RIGHTS]
     check = rights(no_watch)
     assert check.status is Status.FAILED
-    assert check.reason == "wait and report would exit 2: no watch pods"
+    assert check.reason == (
+        "wait and report would exit 2: no watch pods "
+        "(bind the ClusterRole locust-finisher-ci in this namespace)"
+    )

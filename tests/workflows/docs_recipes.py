@@ -15,3 +15,24 @@ def code_block(heading: str, language: str) -> str:
     match = re.search(rf"^```{language}\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
     assert match, f"no {language} block under '## {heading}' in {CI_DOC}"
     return match.group(1)
+
+
+# The recipes' variables, as the docs and the examples set them.
+RECIPE_VARIABLES = {'"$TEST"': "checkout-load", '"$NAMESPACE"': "loadtests"}
+
+
+def wait_lines(text: str) -> list[str]:
+    """Each ``locust-finisher wait ...`` command in ``text``, from ``wait`` on."""
+    return re.findall(r"locust-finisher(?:@\S+)? (wait [^\n`]*)", text)
+
+
+def expanded(line: str) -> str:
+    """``line`` with the recipes' variables set."""
+    for variable, value in RECIPE_VARIABLES.items():
+        line = line.replace(variable, value)
+    return line
+
+
+def kubectl_lines(text: str) -> list[str]:
+    """Each ``kubectl apply`` or ``kubectl delete`` command in ``text``."""
+    return re.findall(r"kubectl (?:apply|delete) [^\n`]*", text)

@@ -8,7 +8,6 @@ versions the recipes pin are checked with every other copy by release.version.)
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 
 from app.cli.main import build_parser
 from release.lint_workflows import lint
-from tests.workflows.docs_recipes import CI_DOC, code_block
+from tests.workflows.docs_recipes import CI_DOC, code_block, expanded, kubectl_lines, wait_lines
 
 STUB = Path(__file__).with_name("kubectl_stub.py")
 JOB, NAMESPACE = "checkout-load-master", "loadtests"
@@ -33,16 +32,24 @@ def test_the_github_actions_recipe_passes_actionlint(tmp_path: Path) -> None:
 
 
 def _wait_lines() -> list[str]:
-    lines = re.findall(r"locust-finisher(?:@\S+)? (wait [^\n`]*)", CI_DOC.read_text())
+    lines = wait_lines(CI_DOC.read_text())
     assert len(lines) >= 3  # the example, GitHub Actions (pipx and uvx) and GitLab
     return lines
 
 
 @pytest.mark.parametrize("line", _wait_lines())
 def test_every_wait_line_is_accepted_by_the_cli(line: str) -> None:
-    expanded = line.replace('"$TEST"', "checkout-load").replace('"$NAMESPACE"', NAMESPACE)
-    options = build_parser().parse_args(shlex.split(expanded))
+    options = build_parser().parse_args(shlex.split(expanded(line)))
     assert (options.test, options.namespace, options.timeout) == ("checkout-load", NAMESPACE, 1800)
+
+
+def test_every_test_is_applied_and_deleted_in_the_namespace_wait_looks_in() -> None:
+    # Without -n, kubectl applies into the kubeconfig's namespace, and `wait -n` looks in
+    # another one until it times out (exit 2).
+    lines = kubectl_lines(CI_DOC.read_text())
+    assert len(lines) >= 4  # GitHub Actions and GitLab, each an apply and a delete
+    for line in lines:
+        assert '-n "$NAMESPACE"' in line, line
 
 
 def _job(result: str | None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ the pin readable and lets update tools bump it.
 
 import re
 
-from release.lint_workflows import workflow_files
+from release.lint_workflows import every_workflow
 from tests.workflows.docs_recipes import code_block
 
 PINNED = re.compile(r"^\s*(-\s+)?uses:\s+[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+\s*$")
@@ -17,7 +17,7 @@ def _uses_lines(text: str) -> list[str]:
 
 
 def test_every_uses_is_a_commit_sha_with_a_version_comment() -> None:
-    sources = {path.name: path.read_text(encoding="utf-8") for path in workflow_files()}
+    sources = {path.name: path.read_text(encoding="utf-8") for path in every_workflow()}
     sources["docs/ci.md"] = code_block("GitHub Actions", "yaml")
     uses = [(name, line) for name, text in sources.items() for line in _uses_lines(text)]
     assert len(uses) > 10
