@@ -190,6 +190,10 @@ def _numberless(why: str) -> Summary:
     return {"version": SUMMARY_VERSION, "notes": [why or "the finisher left no summary"]}
 
 
+# Why a check could not be made, in every output's words.
+NOT_MADE_WHY = "the summary has no number for it"
+
+
 def check_state(check: Mapping[str, Any]) -> CheckState:
     """What became of a check, as recorded; records from before ``state`` too."""
     try:
@@ -212,7 +216,7 @@ def describe_check(check: CheckResult) -> str:
     """One check for humans: ``p95 523ms (limit 500ms) failed``."""
     if check_state(check) is CheckState.NOT_MADE:
         effect = "fails the test (strict checks)" if not check["passed"] else "does not count"
-        return f"{check['name']} not made, no number for it in the summary: {effect}"
+        return f"{check['name']} not made, {NOT_MADE_WHY}: {effect}"
     outcome = "passed" if check["passed"] else "failed"
     return f"{check['name']} {check['value']} (limit {check['limit']}) {outcome}"
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from app.core.checks import check_state
+from app.core.checks import NOT_MADE_WHY, check_state
 from app.core.summary import CheckState, Summary
 
 DOCUMENT_VERSION = 1
@@ -112,7 +112,6 @@ def _text(value: Any) -> str:
 
 # A check without a value could not be made: the summary lacks the number it reads.
 _NOT_MADE = "not made"
-_NO_NUMBER = "the summary has no number for it"
 
 
 def _strictly_failed(check: Mapping[str, Any]) -> bool:
@@ -155,10 +154,10 @@ def _check_cases(finished: FinishedTest) -> list[_Case]:
         value, limit = check.get("value"), _text(check.get("limit"))
         case = f"check {name}"
         if _strictly_failed(check):
-            strictly = f"{name}: {_NOT_MADE}, {_NO_NUMBER} (strict checks), limit {limit}"
+            strictly = f"{name}: {_NOT_MADE}, {NOT_MADE_WHY} (strict checks), limit {limit}"
             cases.append(_Case(case, failure=strictly, details=reads))
         elif check_state(check) is CheckState.NOT_MADE:
-            skipped = f"{_NOT_MADE}: {_NO_NUMBER}, so it does not count (limit {limit})"
+            skipped = f"{_NOT_MADE}: {NOT_MADE_WHY}, so it does not count (limit {limit})"
             cases.append(_Case(case, skipped=skipped, details=reads))
         else:
             failure = None if check.get("passed") is True else f"{name}: {value}, limit {limit}"
@@ -227,7 +226,7 @@ def _suite_output(finished: FinishedTest) -> str:
     lines = _request_lines(summary)
     not_counted = _not_counted(finished)
     if not_counted:
-        lines.append(f"not made, so not counted: {', '.join(not_counted)} ({_NO_NUMBER})")
+        lines.append(f"not made, so not counted: {', '.join(not_counted)} ({NOT_MADE_WHY})")
     lines += [f"note: {note}" for note in summary.get("notes", [])]
     return "\n".join(lines)
 
@@ -338,7 +337,7 @@ def _checks(finished: FinishedTest) -> list[str]:
     not_counted = _not_counted(finished)
     if not_counted:
         lines += [
-            f"**Not made, so not counted:** {_md(', '.join(not_counted))}: {_NO_NUMBER}. "
+            f"**Not made, so not counted:** {_md(', '.join(not_counted))}: {NOT_MADE_WHY}. "
             "Strict checks (`wait --strict-checks`, or the `strict-checks` setting) fail "
             "such a test.",
             "",

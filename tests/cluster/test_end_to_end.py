@@ -152,7 +152,7 @@ def test_strict_checks_fail_a_test_whose_check_could_not_be_made(started: Starte
     assert (outcome.phase, outcome.job_condition) == ("Succeeded", "Complete")  # Locust's
     code, printed = started.printed("e2e-strict")
     assert code == 1, printed
-    assert "check fail-ratio not made, no number for it in the summary: fails the test" in printed
+    assert "check fail-ratio not made, the summary has no number for it: fails the test" in printed
     folder = started.folder_of(started.launches["e2e-strict"])
     result = json.loads((folder / "summary.json").read_text())
     assert (result["verdict"], result["exitCode"]) == ("failed", 0)

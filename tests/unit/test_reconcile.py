@@ -589,8 +589,8 @@ def test_a_check_that_cannot_be_made_says_so_and_leaves_locusts_verdict() -> Non
     assert isinstance(report, AnnounceVerdict)
     assert report.labels == {names.RESULT_LABEL: "passed"}
     assert report.events[0].message == (
-        "load test passed (Locust exit code 0); checks: rps not made, no number for it in the "
-        "summary: does not count"
+        "load test passed (Locust exit code 0); checks: rps not made, the summary has no "
+        "number for it: does not count"
     )
     # Passed, not on every limit: a Warning says so, and how to fail such a test instead.
     warning = next(e for e in report.events if e.reason == "ChecksNotMade")
@@ -609,7 +609,7 @@ def test_with_strict_checks_a_check_that_cannot_be_made_fails_the_verdict() -> N
     assert report.annotations[names.RESULT_ANNOTATION] == "failed"
     assert report.events[0].reason == "LoadTestFailed"
     assert "(Locust exit code 0; failed checks: rps)" in report.events[0].message
-    assert "rps not made, no number for it in the summary: fails the test" in (
+    assert "rps not made, the summary has no number for it: fails the test" in (
         report.events[0].message
     )
     assert "ChecksNotMade" not in [e.reason for e in report.events]  # the failure says it

@@ -220,7 +220,7 @@ def test_a_check_not_made_is_shown_and_strict_checks_fail_it(
     not_made_test(fake)
     code, stdout, stderr = wait(tmp_path, fake, "--test", "t")
     assert code == 0, stderr
-    assert "check p99 not made, no number for it in the summary: does not count" in stdout
+    assert "check p99 not made, the summary has no number for it: does not count" in stdout
     assert "warning: not made, so not counted: p99; --strict-checks would fail" in stdout
 
     junit = tmp_path / "junit.xml"
@@ -256,7 +256,7 @@ def test_the_pods_strict_checks_fail_a_test_without_numbers_before_the_controlle
     code, stdout, stderr = wait(tmp_path, fake, "--test", "t")
     assert code == 1, stderr
     assert "FAILED, Locust exit code 0 (from the pod status)" in stdout
-    assert "check fail-ratio not made, no number for it in the summary: fails the test" in stdout
+    assert "check fail-ratio not made, the summary has no number for it: fails the test" in stdout
 
 
 FINISHED = FinishedTest(
