@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     refused: list[str] = []  # a kept report refused: the other outputs are still written
     seen: dict[str, str | None] = {"namespace": args.namespace, "pod": args.pod}
 
-    def show(finished: FinishedTest) -> None:
+    def show(finished: FinishedTest, kept: KeptArtifacts | None = None) -> None:
         if args.output == "json":
             print(encode_document(finished), end="", flush=True)
         try:
@@ -124,7 +124,6 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await client.close()
 
-    kept: KeptArtifacts | None = None
     try:
         code, finished, kept = asyncio.run(follow())
     except (CliError, KeyboardInterrupt) as error:
@@ -138,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             return UNDECIDED
         raise
     if finished is not None:
-        show(finished)
+        show(finished, kept)
     if refused:
         raise CliError(refused[0])
     return code
