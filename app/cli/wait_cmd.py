@@ -2,7 +2,9 @@
 
 Anything that is not Locust's verdict (bad configuration, no access, a test that cannot
 start, the timeout, an output file that cannot be written) is one line on stderr and exit 2:
-CI must never read it as "failed".
+CI must never read it as "failed". The outputs asked for (``-o json``, ``--junit``,
+``--markdown``, the step summary) then still say so, with verdict ``error`` and that line, so
+CI has something to show.
 """
 
 import argparse
@@ -44,10 +46,18 @@ def register(commands: Subparsers) -> None:
         "stderr) (default: text)",
     )
     parser.add_argument(
+        "--strict-checks",
+        action="store_true",
+        help="a check that could not be made (no number for it) fails the test, as the "
+        "locust-finisher.io/strict-checks annotation would; without it such a check is shown "
+        "but does not count",
+    )
+    parser.add_argument(
         "--junit",
         type=Path,
         metavar="FILE",
-        help="write a JUnit XML file: a testcase per request name, check and the exit code",
+        help="write a JUnit XML file: a testcase per check and one for Locust's exit code; "
+        "request names and their errors as the suite's output",
     )
     parser.add_argument(
         "--markdown",
@@ -69,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     """Follow the test, write the outputs asked for; its exit code."""
     import asyncio
 
-    from app.core.results import FinishedTest, encode_document
+    from app.core.results import FinishedTest, encode_document, no_verdict
     from app.kube.client import READER_LIMITS, ConfigurationMissingError, KubeClient
     from app.waiting.artifacts import ArtifactsError, KeptArtifacts, fetch_artifacts
     from app.waiting.follow import UNDECIDED, Follower, NoVerdictError, Target
@@ -81,15 +91,24 @@ def run(args: argparse.Namespace) -> int:
     human = sys.stderr if args.output == "json" else sys.stdout
 
     refused: list[str] = []  # a kept report refused: the other outputs are still written
+    seen: dict[str, str | None] = {"namespace": args.namespace, "pod": args.pod}
+
+    def show(finished: FinishedTest, kept: KeptArtifacts | None = None) -> None:
+        if args.output == "json":
+            print(encode_document(finished), end="", flush=True)
+        try:
+            write_outputs(finished, files, kept)
+        except OutputError as error:
+            raise CliError(str(error)) from None
 
     async def follow() -> tuple[int, FinishedTest | None, KeptArtifacts | None]:
         try:
             client = await KubeClient.connect(args.kubeconfig, args.context, READER_LIMITS)
         except ConfigurationMissingError as error:
             raise CliError(str(error)) from None
-        namespace = args.namespace or client.namespace
+        namespace = seen["namespace"] = args.namespace or client.namespace
         target = Target(namespace=namespace, job=job, pod=args.pod, test=args.test)
-        follower = Follower(client, target, human)
+        follower = Follower(client, target, human, strict_checks=args.strict_checks)
         try:
             code = await follower.follow(args.timeout, args.interval)
             finished = follower.finished
@@ -107,15 +126,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         code, finished, kept = asyncio.run(follow())
-    except KeyboardInterrupt:
-        return UNDECIDED
-    if finished is not None:
-        if args.output == "json":
-            print(encode_document(finished), end="", flush=True)
+    except (CliError, KeyboardInterrupt) as error:
+        # No verdict: the files CI shows say why, and the exit stays 2 with that one line.
+        reason = str(error) if isinstance(error, CliError) else "interrupted"
         try:
-            write_outputs(finished, files, kept)
-        except OutputError as error:
-            raise CliError(str(error)) from None
+            show(no_verdict(reason, seen["namespace"], seen["pod"], job, args.test))
+        except CliError as unwritten:
+            raise CliError(f"{reason} (and {unwritten})") from None
+        if isinstance(error, KeyboardInterrupt):
+            return UNDECIDED
+        raise
+    if finished is not None:
+        show(finished, kept)
     if refused:
         raise CliError(refused[0])
     return code

@@ -9,17 +9,22 @@ see the test end before the controller has.
 
 Each check reads one number of Locust's ``Aggregated`` row of ``/stats/requests``, as the
 summary keeps it (:data:`CHECKS` says which). A number the summary does not hold (no summary,
-a summary cut to its totals, a Locust that does not report that percentile) means the check
-could not be made: its ``value`` is None and it does not fail the test, because a verdict
-must come from numbers, never from their absence.
+a master without a web UI, a summary cut to its totals, a Locust that does not report that
+percentile) means the check could not be made: its state is
+:attr:`~app.core.summary.CheckState.NOT_MADE`, shown as such in every output. By default it
+does not fail the test, because a verdict must come from numbers, never from their absence;
+with strict checks (the ``strict-checks`` setting, or ``wait --strict-checks``) it does, for a
+platform that would rather fail a test than pass one it could not judge.
 
-The verdict is ``failed`` when Locust exited non-zero or any check failed. It lives in our
+The verdict is ``failed`` when Locust exited non-zero or any check failed (or, strictly, was
+not made). It lives in our
 annotations, label, Events and ``wait``'s exit code only: the pod's and the Job's phase stay
 Locust's, so our code never turns a test Locust passed into a Failed pod.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app.core.settings import (
     CHECK_AVG,
@@ -30,7 +35,7 @@ from app.core.settings import (
     FinishSettings,
     Setting,
 )
-from app.core.summary import CheckResult, Summary
+from app.core.summary import SUMMARY_VERSION, CheckResult, CheckState, Summary
 
 
 def _fail_ratio(summary: Summary) -> float | None:
@@ -80,17 +85,22 @@ class Check:
             return limit
         return round(limit * 1000, 3)
 
-    def judge(self, limit: float, summary: Summary | None) -> CheckResult:
-        """This check with ``limit`` on ``summary``."""
+    def judge(self, limit: float, summary: Summary | None, *, strict: bool) -> CheckResult:
+        """This check with ``limit`` on ``summary``; ``strict``: one not made fails."""
         show = _ms if self.in_ms else _plain
         value = None if summary is None else self.value_of(summary)
         if value is None:
-            return CheckResult(
-                name=self.name, limit=show(limit), value=None, passed=True, reads=self.reads
-            )
-        passed = value <= limit if self.at_most else value >= limit
+            state, passed, shown = CheckState.NOT_MADE, not strict, None
+        else:
+            passed = value <= limit if self.at_most else value >= limit
+            state, shown = (CheckState.PASSED if passed else CheckState.FAILED), show(value)
         return CheckResult(
-            name=self.name, limit=show(limit), value=show(value), passed=passed, reads=self.reads
+            name=self.name,
+            limit=show(limit),
+            value=shown,
+            passed=passed,
+            reads=self.reads,
+            state=state,
         )
 
 
@@ -150,7 +160,7 @@ def evaluate_checks(settings: FinishSettings, summary: Summary | None) -> list[C
     for check in CHECKS:
         limit = check.limit(settings)
         if limit is not None:
-            results.append(check.judge(limit, summary))
+            results.append(check.judge(limit, summary, strict=settings.strict_checks))
     return results
 
 
@@ -160,28 +170,62 @@ def verdict(exit_code: int, checks: Sequence[CheckResult] = ()) -> str:
 
 
 def judge(
-    exit_code: int, settings: FinishSettings, summary: Summary | None
+    exit_code: int, settings: FinishSettings, summary: Summary | None, no_summary: str = ""
 ) -> tuple[str, Summary | None]:
-    """The verdict, and the summary carrying its checks (as it was when none could be made).
+    """The verdict, and the summary carrying its checks.
 
-    Without a summary no check can be made, so the verdict is Locust's exit code.
+    Without a summary no check can be made: the verdict is then Locust's exit code, unless
+    the checks are strict. The checks are still recorded, in a summary holding only them and
+    ``no_summary``, the note that says why there are no numbers (as the controller does).
     """
     checks = evaluate_checks(settings, summary)
-    if summary is None or not checks:
+    if not checks:
         return verdict(exit_code), summary
-    judged = summary.copy()
+    judged: Summary = summary.copy() if summary is not None else _numberless(no_summary)
     judged["checks"] = checks
     return verdict(exit_code, checks), judged
 
 
+def _numberless(why: str) -> Summary:
+    return {"version": SUMMARY_VERSION, "notes": [why or "the finisher left no summary"]}
+
+
+# Why a check could not be made, in every output's words.
+NOT_MADE_WHY = "the summary has no number for it"
+
+
+def check_state(check: Mapping[str, Any]) -> CheckState:
+    """What became of a check, as recorded; records from before ``state`` too."""
+    try:
+        return CheckState(str(check.get("state")))
+    except ValueError:
+        if check.get("value") is None:
+            return CheckState.NOT_MADE
+        return CheckState.PASSED if check.get("passed") is True else CheckState.FAILED
+
+
+def held_to_strict(checks: Sequence[CheckResult]) -> list[CheckResult]:
+    """``checks`` as strict checks would judge them: one that was not made fails."""
+    return [
+        {**check, "passed": False} if check_state(check) is CheckState.NOT_MADE else check
+        for check in checks
+    ]
+
+
 def describe_check(check: CheckResult) -> str:
     """One check for humans: ``p95 523ms (limit 500ms) failed``."""
-    if check["value"] is None:
-        return f"{check['name']} not evaluated, its number is not in the summary"
+    if check_state(check) is CheckState.NOT_MADE:
+        effect = "fails the test (strict checks)" if not check["passed"] else "does not count"
+        return f"{check['name']} not made, {NOT_MADE_WHY}: {effect}"
     outcome = "passed" if check["passed"] else "failed"
     return f"{check['name']} {check['value']} (limit {check['limit']}) {outcome}"
 
 
 def failed_checks(checks: Sequence[CheckResult]) -> list[str]:
-    """The names of the checks that failed."""
+    """The names of the checks that failed the verdict (strictly, those not made too)."""
     return [check["name"] for check in checks if not check["passed"]]
+
+
+def unmade_checks(checks: Sequence[CheckResult]) -> list[str]:
+    """The names of the checks that could not be made."""
+    return [check["name"] for check in checks if check_state(check) is CheckState.NOT_MADE]

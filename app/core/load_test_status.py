@@ -9,11 +9,11 @@ Secret, no node), so that CI hears why instead of waiting out its timeout.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from app.core import names, podview
-from app.core.checks import judge
+from app.core.checks import describe_check, held_to_strict, judge, unmade_checks, verdict
 from app.core.injection_status import read_status
 from app.core.settings import DEFAULT_SETTINGS
 from app.core.summary import Summary, decode_summary, headline
@@ -61,8 +61,15 @@ def _master_name(pod: Mapping[str, Any], states: Mapping[str, Any]) -> str | Non
     return None
 
 
-def status_of_test(pod: Mapping[str, Any], job: Mapping[str, Any] | None = None) -> LoadTestStatus:
-    """The status of the test whose master pod is ``pod`` (and whose Job is ``job``)."""
+def status_of_test(
+    pod: Mapping[str, Any], job: Mapping[str, Any] | None = None, *, strict_checks: bool = False
+) -> LoadTestStatus:
+    """The status of the test whose master pod is ``pod`` (and whose Job is ``job``).
+
+    ``strict_checks`` (``wait --strict-checks``) fails a check that could not be made even
+    where the pod's own settings do not: on the recorded verdict too, which it can only make
+    stricter.
+    """
     annotations = podview.annotations(pod)
     job_annotations = podview.annotations(job) if job else {}
     phase = podview.text(podview.mapping(pod, "status"), "phase") or "Pending"
@@ -83,14 +90,12 @@ def status_of_test(pod: Mapping[str, Any], job: Mapping[str, Any] | None = None)
             job_annotations, names.EXIT_CODE_ANNOTATION
         )
         code = int(code_text) if code_text and code_text.lstrip("-").isdigit() else None
-        return LoadTestStatus(
-            True,
-            recorded == "passed",
-            code,
-            decode_summary(summary_text),
-            line,
-            "controller annotations",
-        )
+        summary = decode_summary(summary_text)
+        passed = recorded == "passed"
+        if strict_checks and summary is not None and "checks" in summary:
+            summary = {**summary, "checks": held_to_strict(summary["checks"])}
+            passed = passed and verdict(0, summary["checks"]) == "passed"
+        return LoadTestStatus(True, passed, code, summary, line, "controller annotations")
 
     terminated = podview.mapping(master_state or {}, "terminated")
     exit_code = terminated.get("exitCode")
@@ -105,7 +110,10 @@ def status_of_test(pod: Mapping[str, Any], job: Mapping[str, Any] | None = None)
     # The checks the pod carries, judged as the controller will: wait may see the end first.
     injection = read_status(annotations)
     settings = injection.settings if injection else DEFAULT_SETTINGS
-    result, summary = judge(exit_code, settings, summary)
+    if strict_checks:
+        settings = replace(settings, strict_checks=True)
+    why = "the finisher left no summary" if has_finisher else "no finisher in the pod"
+    result, summary = judge(exit_code, settings, summary, why)
     return LoadTestStatus(True, result == "passed", exit_code, summary, line, "pod status")
 
 
@@ -212,4 +220,12 @@ def summary_table(summary: Summary | None) -> list[str]:
             )
     for note in summary.get("notes", []):
         lines.append(f"  note: {note}")
+    checks = summary.get("checks", [])
+    lines += [f"  check {describe_check(check)}" for check in checks]
+    unmade = unmade_checks(checks)
+    if unmade and all(check["passed"] for check in checks):
+        lines.append(
+            f"  warning: not made, so not counted: {', '.join(unmade)}; "
+            "--strict-checks would fail this test"
+        )
     return lines

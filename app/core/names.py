@@ -37,6 +37,8 @@ CHECK_P95_ANNOTATION: Final = f"{DOMAIN}/check-p95"
 CHECK_P99_ANNOTATION: Final = f"{DOMAIN}/check-p99"
 CHECK_AVG_ANNOTATION: Final = f"{DOMAIN}/check-avg"
 CHECK_RPS_ANNOTATION: Final = f"{DOMAIN}/check-rps"
+# A check that could not be made fails the verdict instead of not counting.
+STRICT_CHECKS_ANNOTATION: Final = f"{DOMAIN}/strict-checks"
 # Retention: how long a finished test's Job is kept (app/core/retention.py); also read on
 # the pod's namespace, as that namespace's default.
 KEEP_PASSED_ANNOTATION: Final = f"{DOMAIN}/keep-passed"

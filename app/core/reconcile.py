@@ -13,7 +13,14 @@ from enum import StrEnum
 from typing import Literal
 
 from app.core import names
-from app.core.checks import describe_check, evaluate_checks, failed_checks, has_checks, verdict
+from app.core.checks import (
+    describe_check,
+    evaluate_checks,
+    failed_checks,
+    has_checks,
+    unmade_checks,
+    verdict,
+)
 from app.core.durations import format_duration
 from app.core.exporter_outcome import ExporterOutcome
 from app.core.finish_plan import latest_end_offset, plain_ttl, waits_for_scrape
@@ -330,6 +337,14 @@ def _announce_verdict(facts: PodFacts) -> AnnounceVerdict:
     if checks:
         summary["checks"] = checks
     events = [verdict_event]
+    unmade = unmade_checks(checks)
+    if unmade and result == "passed":
+        # Passed, but not on every limit the test set: say so where people look for trouble.
+        message = (
+            f"not made, so not counted (the summary has no number for them): "
+            f'{", ".join(unmade)}; {names.STRICT_CHECKS_ANNOTATION}: "true" fails such a test'
+        )
+        events.append(EventSpec("ChecksNotMade", message, "Warning", "checks-not-made"))
     scrape_warning = _final_scrape_warning(facts, summary)
     if scrape_warning is not None:
         events.append(scrape_warning)

@@ -4,6 +4,11 @@
 policy's check results, when there are any); CI systems each want them in their own format:
 JUnit for test reporters, Markdown for a job's summary page, JSON for scripts. These are pure
 renderers, so every format says the same thing and each is tested without a cluster.
+
+Every format follows the verdict, never more nor less: JUnit's testcases are what decides it
+(the checks and Locust's exit code), so a report never shows a failure under a passing
+verdict; a check that could not be made is shown as such everywhere; and a wait that ended
+without a verdict (exit 2) still gets a file that says why, so CI has something to show.
 """
 
 import json
@@ -11,9 +16,11 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from app.core.summary import Summary
+from app.core.checks import NOT_MADE_WHY, check_state
+from app.core.summary import CheckState, Summary
 
 DOCUMENT_VERSION = 1
 
@@ -23,34 +30,52 @@ _NOT_STATS = frozenset(
 )
 
 
+class Verdict(StrEnum):
+    """How ``wait`` ended: the test's verdict (exit 0 or 1), or none (exit 2)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"  # no verdict: a timeout, an API error, no such test...
+
+
 @dataclass(frozen=True)
 class FinishedTest:
-    """One test with a verdict, as ``wait`` found it."""
+    """One test as ``wait`` left it: with a verdict, or with why it has none (``error``)."""
 
     passed: bool
     exit_code: int | None
-    namespace: str
-    pod: str
+    namespace: str | None  # None: not known (no usable kubeconfig)
+    pod: str | None  # None: no pod was found
     job: str | None = None
     test: str | None = None
     source: str = ""  # where the verdict came from: "controller annotations" or "pod status"
     summary: Summary | None = None
+    error: str | None = None  # why there is no verdict (exit 2), one line
 
     @property
-    def verdict(self) -> str:
-        """``passed`` or ``failed``, the words of the ``locust-finisher.io/result`` annotation."""
-        return "passed" if self.passed else "failed"
+    def verdict(self) -> Verdict:
+        """``passed`` or ``failed``, the words of ``locust-finisher.io/result``; or ``error``."""
+        if self.error is not None:
+            return Verdict.ERROR
+        return Verdict.PASSED if self.passed else Verdict.FAILED
 
     @property
     def name(self) -> str:
         """What CI calls the test: the LocustTest's name, else the Job's, else the pod's."""
-        return self.test or self.job or self.pod
+        return self.test or self.job or self.pod or ""
 
     @property
     def checks(self) -> list[Mapping[str, Any]]:
         """The verdict policy's check results the summary carries (none before that policy)."""
         given: Any = dict(self.summary or {}).get("checks")
         return [c for c in given if isinstance(c, Mapping)] if isinstance(given, list) else []
+
+
+def no_verdict(
+    reason: str, namespace: str | None, pod: str | None, job: str | None, test: str | None
+) -> FinishedTest:
+    """A wait that ended without a verdict (exit 2), and why, for CI's files all the same."""
+    return FinishedTest(False, None, namespace, pod, job, test, error=reason)
 
 
 def document(finished: FinishedTest) -> dict[str, Any]:
@@ -64,8 +89,9 @@ def document(finished: FinishedTest) -> dict[str, Any]:
         "pod": finished.pod,
         "namespace": finished.namespace,
         "source": finished.source,
+        "error": finished.error,
         "summary": finished.summary,
-        "checks": [dict(check) for check in finished.checks],
+        "checks": [{**check, "state": check_state(check).value} for check in finished.checks],
     }
 
 
@@ -88,6 +114,20 @@ def _text(value: Any) -> str:
 _NOT_MADE = "not made"
 
 
+def _strictly_failed(check: Mapping[str, Any]) -> bool:
+    """A check not made that fails the verdict all the same: the checks are strict."""
+    return check_state(check) is CheckState.NOT_MADE and check.get("passed") is not True
+
+
+def _not_counted(finished: FinishedTest) -> list[str]:
+    """The checks that could not be made and so did not count (not strict)."""
+    return [
+        _text(check.get("name"))
+        for check in finished.checks
+        if check_state(check) is CheckState.NOT_MADE and not _strictly_failed(check)
+    ]
+
+
 # --- JUnit XML -------------------------------------------------------------------------------
 
 # Characters XML 1.0 cannot carry at all, not even escaped (a request name may hold any).
@@ -101,30 +141,10 @@ def _xml(value: Any) -> str:
 @dataclass(frozen=True)
 class _Case:
     name: str
-    time: float | None = None
     failure: str | None = None  # the failure's message; None when the case passed
     details: str = ""  # the failure's text, or what a passing case read
     skipped: str | None = None
-
-
-def _request_cases(finished: FinishedTest) -> list[_Case]:
-    summary = finished.summary or {}
-    errors = summary.get("errors", [])
-    cases = []
-    for row in summary.get("endpoints", []):
-        label = f"{row.get('method', '')} {row.get('name', '')}".strip()
-        failures, requests = row.get("failures", 0), row.get("requests", 0)
-        failure = None
-        details = ""
-        if failures:
-            failure = f"{failures} of {requests} requests failed ({_ratio(failures, requests)})"
-            details = "\n".join(
-                f"{e.get('error', '')} ({e.get('occurrences', 0)} times)"
-                for e in errors
-                if e.get("method") == row.get("method") and e.get("name") == row.get("name")
-            )
-        cases.append(_Case(label, row.get("avgMs", 0.0) / 1000, failure, details))
-    return cases
+    error: str | None = None  # no verdict at all: why
 
 
 def _check_cases(finished: FinishedTest) -> list[_Case]:
@@ -132,17 +152,16 @@ def _check_cases(finished: FinishedTest) -> list[_Case]:
     for check in finished.checks:
         name, reads = _text(check.get("name")), _text(check.get("reads"))
         value, limit = check.get("value"), _text(check.get("limit"))
-        if value is None:
-            cases.append(
-                _Case(
-                    f"check {name}",
-                    skipped=f"{_NOT_MADE}: the summary has no number for it",
-                    details=reads,
-                )
-            )
-            continue
-        failure = None if check.get("passed") is True else f"{name}: {value}, limit {limit}"
-        cases.append(_Case(f"check {name}", failure=failure, details=reads))
+        case = f"check {name}"
+        if _strictly_failed(check):
+            strictly = f"{name}: {_NOT_MADE}, {NOT_MADE_WHY} (strict checks), limit {limit}"
+            cases.append(_Case(case, failure=strictly, details=reads))
+        elif check_state(check) is CheckState.NOT_MADE:
+            skipped = f"{_NOT_MADE}: {NOT_MADE_WHY}, so it does not count (limit {limit})"
+            cases.append(_Case(case, skipped=skipped, details=reads))
+        else:
+            failure = None if check.get("passed") is True else f"{name}: {value}, limit {limit}"
+            cases.append(_Case(case, failure=failure, details=reads))
     return cases
 
 
@@ -154,7 +173,10 @@ def _exit_code_case(finished: FinishedTest) -> _Case:
 
 
 def _cases(finished: FinishedTest) -> list[_Case]:
-    cases = [*_request_cases(finished), *_check_cases(finished), _exit_code_case(finished)]
+    """What decides the verdict, one testcase each: a failure is exactly what failed it."""
+    if finished.error is not None:
+        return [_Case("verdict", error=f"no verdict: {finished.error}")]
+    cases = [*_check_cases(finished), _exit_code_case(finished)]
     if not finished.passed and not any(case.failure for case in cases):
         # A report that shows green under a failed wait would be believed over the exit code.
         cases.append(
@@ -167,29 +189,59 @@ def _cases(finished: FinishedTest) -> list[_Case]:
     return cases
 
 
-def _suite_output(finished: FinishedTest) -> str:
-    summary = finished.summary
-    if summary is None:
-        return "no summary: the finisher left none"
+def _request_lines(summary: Summary) -> list[str]:
+    """Request names and errors: reported, never testcases, so never a failure of their own.
+
+    Locust counts a failed request whatever the verdict policy allows; the verdict decides
+    whether that failed the test (through Locust's exit code or the fail-ratio check).
+    """
     lines = []
+    if "requests" in summary:
+        failures, requests = summary.get("failures", 0), summary.get("requests", 0)
+        lines.append(f"{requests} requests, {failures} failed ({_ratio(failures, requests)})")
+    for row in summary.get("endpoints", []):
+        failures, requests = row.get("failures", 0), row.get("requests", 0)
+        lines.append(
+            f"{row.get('method', '')} {row.get('name', '')}: {requests} requests, {failures} "
+            f"failed ({_ratio(failures, requests)}), average {row.get('avgMs', 0):g} ms, "
+            f"p95 {row.get('p95Ms', 0):g} ms"
+        )
     left_out = summary.get("leftOut", {}).get("endpoints", 0)
     if left_out:
         lines.append(f"{left_out} more request names are not in the summary")
+    for error in summary.get("errors", []):
+        lines.append(
+            f"error: {error.get('method', '')} {error.get('name', '')}: "
+            f"{error.get('error', '')} ({error.get('occurrences', 0)} times)"
+        )
+    return lines
+
+
+def _suite_output(finished: FinishedTest) -> str:
+    if finished.error is not None:
+        return f"locust-finisher wait ended without a verdict (exit 2): {finished.error}"
+    summary = finished.summary
+    if summary is None:
+        return "no summary: the finisher left none"
+    lines = _request_lines(summary)
+    not_counted = _not_counted(finished)
+    if not_counted:
+        lines.append(f"not made, so not counted: {', '.join(not_counted)} ({NOT_MADE_WHY})")
     lines += [f"note: {note}" for note in summary.get("notes", [])]
     return "\n".join(lines)
 
 
 def junit_xml(finished: FinishedTest) -> str:
-    """One ``<testsuite>`` for the test: a testcase per request name, check and exit code.
+    """One ``<testsuite>`` for the test: a testcase per check and one for the exit code.
 
-    The layout is the common (Jenkins "junit-10") one that CI test reporters read; a request
-    name's ``time`` is its average response time.
+    The layout is the common (Jenkins "junit-10") one that CI test reporters read. Request
+    names and their errors are the suite's ``<system-out>``.
     """
     cases = _cases(finished)
     counts = {
         "tests": str(len(cases)),
         "failures": str(sum(1 for case in cases if case.failure is not None)),
-        "errors": "0",
+        "errors": str(sum(1 for case in cases if case.error is not None)),
     }
     # The schema has no skipped count on the root, only on a suite.
     root = ET.Element("testsuites", {"name": "locust-finisher", **counts})
@@ -210,12 +262,12 @@ def junit_xml(finished: FinishedTest) -> str:
             ET.SubElement(properties, "property", {"name": name, "value": _xml(value)})
     for case in cases:
         attributes = {"name": _xml(case.name), "classname": _xml(finished.name)}
-        if case.time is not None:
-            attributes["time"] = f"{case.time:.3f}"
         element = ET.SubElement(suite, "testcase", attributes)
         if case.skipped is not None:
             ET.SubElement(element, "skipped", {"message": _xml(case.skipped)})
-        if case.failure is not None:
+        if case.error is not None:
+            ET.SubElement(element, "error", {"message": _xml(case.error)})
+        elif case.failure is not None:
             failure = ET.SubElement(element, "failure", {"message": _xml(case.failure)})
             failure.text = _xml(case.details) or None
         elif case.details:
@@ -274,12 +326,23 @@ def _checks(finished: FinishedTest) -> list[str]:
     for check in finished.checks:
         value = check.get("value")
         result = "pass" if check.get("passed") is True else "FAIL"
-        if value is None:
-            result, value = _NOT_MADE, "-"
+        if check_state(check) is CheckState.NOT_MADE:
+            value = "-"
+            result = f"FAIL: {_NOT_MADE} (strict)" if _strictly_failed(check) else _NOT_MADE
         rows.append(_row(check.get("name"), result, value, check.get("limit"), check.get("reads")))
     if not rows:
         return []
-    return ["### Checks", "", *_table(("check", "result", "value", "limit", "reads"), "---", rows)]
+    header = ("check", "result", "value", "limit", "reads")
+    lines = ["### Checks", "", *_table(header, "---", rows)]
+    not_counted = _not_counted(finished)
+    if not_counted:
+        lines += [
+            f"**Not made, so not counted:** {_md(', '.join(not_counted))}: {NOT_MADE_WHY}. "
+            "Strict checks (`wait --strict-checks`, or the `strict-checks` setting) fail "
+            "such a test.",
+            "",
+        ]
+    return lines
 
 
 def _busiest(summary: Summary) -> list[str]:
@@ -304,16 +367,23 @@ def _busiest(summary: Summary) -> list[str]:
     return lines
 
 
+_MARKERS = {Verdict.PASSED: "[PASS]", Verdict.FAILED: "[FAIL]", Verdict.ERROR: "[ERROR]"}
+
+
 def markdown(finished: FinishedTest) -> str:
     """A summary page: the verdict, the totals, the checks and the busiest request names."""
-    marker = "[PASS]" if finished.passed else "[FAIL]"
-    code = "not recorded" if finished.exit_code is None else str(finished.exit_code)
-    where = [f"namespace {_md(finished.namespace)}"]
+    where = [f"namespace {_md(finished.namespace)}"] if finished.namespace else []
     if finished.job:
         where.append(f"job {_md(finished.job)}")
-    where.append(f"pod {_md(finished.pod)}")
+    if finished.pod:
+        where.append(f"pod {_md(finished.pod)}")
+    heading = f"## {_MARKERS[finished.verdict]} Load test {_md(finished.name)}: {finished.verdict}"
+    if finished.error is not None:
+        said = f"No verdict (exit 2): {_md(finished.error)}"
+        return "\n".join([heading, "", f"{said}; {', '.join(where)}." if where else said, ""])
+    code = "not recorded" if finished.exit_code is None else str(finished.exit_code)
     lines = [
-        f"## {marker} Load test {_md(finished.name)}: {finished.verdict}",
+        heading,
         "",
         f"Locust exit code {code}; {', '.join(where)}; "
         f"verdict from the {_md(finished.source or 'pod status')}.",
@@ -322,7 +392,11 @@ def markdown(finished: FinishedTest) -> str:
     summary = finished.summary
     if summary is None:
         return "\n".join([*lines, "No summary: the finisher left none.", ""])
-    lines += _totals(summary)
+    if "requests" in summary:
+        lines += _totals(summary)
+    else:
+        notes = "; ".join(summary.get("notes", [])) or "the summary has none"
+        lines += [f"No numbers from Locust: {_md(notes)}.", ""]
     lines += _checks(finished)
     lines += _busiest(summary)
     return "\n".join(lines)

@@ -106,6 +106,24 @@ def show_choice(value: StrEnum) -> str:
     return value.value
 
 
+SWITCH_TEXT = "true or false"
+
+
+def switch_value(value: object) -> bool:
+    """On or off: ``true`` or ``false`` in any case, or a YAML boolean."""
+    if isinstance(value, bool):
+        return value
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in ("true", "false"):
+        return word == "true"
+    raise SettingError(value, SWITCH_TEXT)
+
+
+def show_switch(value: bool) -> str:
+    """A switch as users write it."""
+    return "true" if value else "false"
+
+
 NO_CHECK = "none"
 RATIO_TEXT = f"a ratio from 0 to 1 like 0.01, or {NO_CHECK}"
 LATENCY_TEXT = f"a duration like 500ms, or {NO_CHECK}"

@@ -22,6 +22,7 @@ from app.core.setting_codecs import (
     LATENCY_TEXT,
     RATE_TEXT,
     RATIO_TEXT,
+    SWITCH_TEXT,
     TTL_TEXT,
     SettingError,
     choice_parser,
@@ -37,7 +38,9 @@ from app.core.setting_codecs import (
     show_limit,
     show_rate,
     show_ratio,
+    show_switch,
     show_ttl,
+    switch_value,
     ttl_value,
 )
 from app.core.setting_warnings import SettingWarning, ignored
@@ -83,6 +86,7 @@ class FinishSettings:
     check_p99_seconds: float | None = None  # at most
     check_avg_seconds: float | None = None  # at most
     check_rps: float | None = None  # at least
+    strict_checks: bool = False  # a check that could not be made fails the verdict
     # How long a finished test's Job is kept (KEEP_FOREVER: no TTL); None: the Job's own TTL.
     keep_passed_seconds: float | None = None
     keep_failed_seconds: float | None = None
@@ -94,7 +98,7 @@ class FinishSettings:
         """
         described = {setting.key: setting.show(self) for setting in SETTINGS}
         for check in (*CHECK_SETTINGS, *RETENTION_SETTINGS):  # retention too: only when set
-            if check.default(self) is not None:
+            if check.default(self) != check.default(DEFAULT_SETTINGS):
                 described[check.key] = check.show(self)
         return described
 
@@ -236,7 +240,24 @@ CHECK_RPS = Setting(
     show_limit(show_rate),
     "the lowest throughput (requests per second over the test) that passes",
 )
-CHECK_SETTINGS: tuple[Setting, ...] = (CHECK_FAIL_RATIO, CHECK_P95, CHECK_P99, CHECK_AVG, CHECK_RPS)
+STRICT_CHECKS = Setting(
+    "strict_checks",
+    "checks.strict",
+    names.STRICT_CHECKS_ANNOTATION,
+    None,
+    SWITCH_TEXT,
+    switch_value,
+    show_switch,
+    "a check that could not be made (no number for it) fails the test instead of not counting",
+)
+CHECK_SETTINGS: tuple[Setting, ...] = (
+    CHECK_FAIL_RATIO,
+    CHECK_P95,
+    CHECK_P99,
+    CHECK_AVG,
+    CHECK_RPS,
+    STRICT_CHECKS,
+)
 
 
 # ---------------------------------------------------------------- retention

@@ -8,6 +8,7 @@ the pod status after the container ends (at most 4 KiB); the controller copies i
 import heapq
 import json
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any, NotRequired, TypedDict, cast
 
 SUMMARY_LIMIT = 4096
@@ -58,11 +59,26 @@ class Trimmed(TypedDict, total=False):
     notes: int
 
 
+class CheckState(StrEnum):
+    """What became of one check: it passed, it failed, or it could not be made at all.
+
+    A check is not made when the summary lacks the number it reads (no summary, a master
+    without a web UI, a percentile Locust did not report). That is neither a pass nor a
+    failure, and every output says so in its own words.
+    """
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_MADE = "not-made"
+
+
 class CheckResult(TypedDict):
     """One check of the verdict policy against the final numbers (app/core/checks.py).
 
-    ``value`` is None when the summary lacks the number the check reads: the check could not
-    be made, and ``passed`` is then true, since it does not fail the test.
+    ``value`` is None and ``state`` not-made when the summary lacks the number the check
+    reads. ``passed`` says whether the check lets the verdict pass: a check not made does,
+    unless the pod (or ``wait --strict-checks``) asks for strict checks. Summaries written
+    before ``state`` existed lack it: :func:`app.core.checks.check_state` reads both.
     """
 
     name: str
@@ -70,6 +86,7 @@ class CheckResult(TypedDict):
     value: str | None
     passed: bool
     reads: str
+    state: NotRequired[CheckState]
 
 
 class ArtifactsEntry(TypedDict):

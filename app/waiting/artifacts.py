@@ -197,6 +197,8 @@ async def fetch_artifacts(client: KubeClient, finished: FinishedTest) -> KeptArt
     Raises:
         ArtifactsError: when what was kept is refused.
     """
+    if finished.namespace is None or finished.pod is None:
+        return None  # no verdict, no pod: nothing was kept for it
     try:
         return await artifacts_of_pod(client, finished.namespace, finished.pod)
     except KubeError:

@@ -106,8 +106,11 @@ class Follower:
         out: TextIO = sys.stdout,
         patience: Patience | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        strict_checks: bool = False,
     ) -> None:
         self.client = client
+        self.strict_checks = strict_checks  # a check not made fails (wait --strict-checks)
         self.target = target
         self.out = out
         self.patience = patience or Patience()
@@ -292,7 +295,7 @@ class Follower:
         if event.get("type") not in ("ADDED", "MODIFIED", "DELETED") or not self._ours(pod):
             return False
         uid = str(metadata.get("uid"))
-        status = status_of_test(pod, None)
+        status = status_of_test(pod, None, strict_checks=self.strict_checks)
         if event.get("type") == "DELETED":
             self._pods.pop(uid, None)
             # Its last state: the verdict, if the master had exited, and the finisher's summary.
@@ -309,7 +312,7 @@ class Follower:
         """One look at the test: its exit code once decided, else None to look again."""
         if pod is None:
             return self._absent(job)
-        status = status_of_test(pod, job)
+        status = status_of_test(pod, job, strict_checks=self.strict_checks)
         self._last_pod, self._last_status = pod, status
         if status.finished:
             return self._finish(pod, status)

@@ -3,8 +3,9 @@
 The report folder holds the summary and the stats, and Locust's own files (report.html,
 failures.csv, exceptions.json) when the controller kept them (app/waiting/artifacts.py).
 
-They are written for a passed and a failed test alike. One that cannot be written ends the
-wait with one line and exit 2, never 1: exit 1 means Locust's verdict and nothing else.
+They are written for a passed and a failed test alike, and for a wait without a verdict
+(exit 2), where they say why. One that cannot be written ends the wait with one line and exit
+2, never 1: exit 1 means Locust's verdict and nothing else.
 """
 
 import json
@@ -71,7 +72,7 @@ def _writes(
         stats = stats_of(finished.summary)
         directory = files.report_dir
         writes.append((directory / SUMMARY_FILE, lambda p: _write(p, encode_document(finished))))
-        if kept is None or kept.stats_json is None:
+        if finished.error is None and (kept is None or kept.stats_json is None):
             # Locust's own stats, when kept, are written as kept by write_artifacts.
             writes.append(
                 (directory / STATS_FILE, lambda p: _write(p, json.dumps(stats, indent=2) + "\n"))

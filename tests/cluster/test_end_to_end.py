@@ -12,7 +12,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 import pytest
 
@@ -27,6 +26,7 @@ from devcluster.processes import wait_until
 from tests.cluster.conftest import SharedCluster
 from tests.cluster.launches import TTL_SECONDS, Launch, Started, start_selected
 from tests.cluster.reporting import events_for, seconds, wait_for_report
+from tests.waiting.junit_schema import read_junit
 
 pytestmark = pytest.mark.cluster
 
@@ -43,6 +43,16 @@ LAUNCHES = {
     "test_a_test_locust_passes_but_a_check_fails_is_failed_and_its_pod_still_succeeds": Launch(
         "e2e-check",
         annotations=((names.CHECK_RPS_ANNOTATION, "100000"),),
+        wait=("--report-dir", "{dir}", "--junit", "{dir}/junit.xml"),
+    ),
+    # No finisher, so no numbers: the check cannot be made, and strict checks fail the test.
+    "test_strict_checks_fail_a_test_whose_check_could_not_be_made": Launch(
+        "e2e-strict",
+        annotations=(
+            (names.STRATEGY_ANNOTATION, "controller"),
+            (names.CHECK_FAIL_RATIO_ANNOTATION, "0.01"),
+            (names.STRICT_CHECKS_ANNOTATION, "true"),
+        ),
         wait=("--report-dir", "{dir}", "--junit", "{dir}/junit.xml"),
     ),
     "test_an_operator_2_3_pod_with_a_native_sidecar_exporter_completes_after_the_final_scrape": (
@@ -149,8 +159,8 @@ def test_a_test_locust_passes_but_a_check_fails_is_failed_and_its_pod_still_succ
     assert result["verdict"] == "failed"
     assert result["exitCode"] == 0
     assert [c["name"] for c in result["checks"] if not c["passed"]] == ["rps"]
-    suites = ElementTree.parse(folder / "junit.xml").getroot()
-    assert int(suites.findall("testsuite")[0].get("failures", "0")) >= 1
+    # The JUnit file fails exactly on what failed the verdict.
+    assert read_junit((folder / "junit.xml").read_text()).failing() == ["check rps"]
 
     def labelled_failed() -> bool:
         listed = started.cluster.kubectl(
@@ -159,6 +169,29 @@ def test_a_test_locust_passes_but_a_check_fails_is_failed_and_its_pod_still_succ
         return "job.batch/e2e-master" in listed
 
     wait_until(labelled_failed, 60, "the Job to be selectable by its failed verdict")
+
+
+def test_strict_checks_fail_a_test_whose_check_could_not_be_made(started: Started) -> None:
+    outcome = started.outcome("e2e-strict")
+    assert (outcome.phase, outcome.job_condition) == ("Succeeded", "Complete")  # Locust's
+    code, printed = started.printed("e2e-strict")
+    assert code == 1, printed
+    assert "check fail-ratio not made, the summary has no number for it: fails the test" in printed
+    folder = started.folder_of(started.launches["e2e-strict"])
+    result = json.loads((folder / "summary.json").read_text())
+    assert (result["verdict"], result["exitCode"]) == ("failed", 0)
+    assert [(c["name"], c["state"], c["passed"]) for c in result["checks"]] == [
+        ("fail-ratio", "not-made", False)
+    ]
+    assert read_junit((folder / "junit.xml").read_text()).failing() == ["check fail-ratio"]
+
+    def recorded() -> dict[str, str]:
+        job = started.cluster.api().get("/apis/batch/v1/namespaces/e2e-strict/jobs/e2e-master")
+        return dict(job["metadata"].get("annotations") or {})
+
+    # The controller, judging alone, records the same verdict as wait.
+    wait_until(lambda: names.RESULT_ANNOTATION in recorded(), 90, "the controller's verdict")
+    assert recorded()[names.RESULT_ANNOTATION] == "failed"
 
 
 @pytest.mark.oldest

@@ -122,8 +122,71 @@ def test_a_number_the_summary_lacks_is_not_evaluated_and_does_not_fail() -> None
 def test_without_a_summary_no_check_is_made_and_the_exit_code_decides() -> None:
     settings = limits(p95="1ms")
     assert outcome(settings, None) == [("p95", "1ms", None, True)]
-    assert judge(0, settings, None) == ("passed", None)
-    assert judge(2, settings, None) == ("failed", None)
+    result, judged = judge(0, settings, None, "no finisher in the pod")
+    assert result == "passed"
+    # The check is still recorded, as not made, with why there are no numbers.
+    assert judged is not None
+    assert judged["notes"] == ["no finisher in the pod"]
+    assert [(c["name"], c.get("state")) for c in judged["checks"]] == [("p95", "not-made")]
+    assert judge(2, settings, None)[0] == "failed"
+
+
+def test_strict_checks_fail_a_check_that_could_not_be_made() -> None:
+    strict = strict_limits(p95="1ms", fail_ratio="0.5")
+    cut: Summary = {"version": 1, "requests": 2000, "failures": 30}  # no p95 in it
+    assert outcome(strict, cut) == [
+        ("fail-ratio", "0.5", "0.015", True),
+        ("p95", "1ms", None, False),
+    ]
+    assert judge(0, strict, cut)[0] == "failed"
+    assert judge(0, strict, None)[0] == "failed"
+    # Every check made and passed: strict changes nothing.
+    assert judge(0, strict_limits(p95="1s"), SUMMARY)[0] == "passed"
+
+
+def test_strict_checks_alone_are_no_check() -> None:
+    assert judge(0, strict_limits(), None) == ("passed", None)
+
+
+def strict_limits(**annotations: str) -> FinishSettings:
+    settings, warnings = resolve_settings(
+        {names.STRICT_CHECKS_ANNOTATION: "true"}, limits(**annotations)
+    )
+    assert warnings == []
+    assert settings.strict_checks
+    return settings
+
+
+@pytest.mark.parametrize(
+    ("value", "warning"),
+    [
+        ("True", None),
+        ("false", None),
+        ("yes", "locust-finisher.io/strict-checks: 'yes' is not true or false; using the default "
+                "true"),
+    ],
+)  # fmt: skip
+def test_the_strict_checks_annotation_over_a_strict_cluster(
+    value: str, warning: str | None
+) -> None:
+    cluster = parse_cluster_config({"checks": {"strict": True, "p95": "1s"}}, InjectionConfig())
+    assert cluster.defaults.strict_checks
+    settings, warnings = resolve_settings({names.STRICT_CHECKS_ANNOTATION: value}, cluster.defaults)
+    assert settings.strict_checks is (value != "false")
+    assert warnings == ([warning] if warning else [])
+
+
+def test_strict_checks_reach_the_controller_and_wait_through_the_status_annotation() -> None:
+    pod = load_pod("operator-go-2.2-master")
+    annotations = pod["metadata"].setdefault("annotations", {})
+    annotations[names.CHECK_P95_ANNOTATION] = "500ms"
+    annotations[names.STRICT_CHECKS_ANNOTATION] = "true"
+    mutation = mutate_pod(pod, InjectionConfig())
+    assert mutation.warnings == []
+    status = read_status({names.STATUS_ANNOTATION: _status_written(mutation.ops)})
+    assert status is not None
+    assert status.settings.strict_checks
+    assert status.settings.check_p95_seconds == 0.5
 
 
 def test_a_percentile_locust_did_not_report_is_absent_not_zero() -> None:
@@ -235,7 +298,7 @@ def test_cluster_defaults_reach_the_pod_and_the_controller_through_the_status() 
         ({"p95": "soon"}, "checks.p95: 'soon' is not a duration like 500ms, or none"),
         ({"failRatio": 2}, "checks.failRatio: 2 is not a ratio from 0 to 1 like 0.01, or none"),
         ({"rps": True}, "checks.rps: true is not requests per second like 50, or none"),
-        ({"p90": "1s"}, "checks: unknown key 'p90' (known: failRatio, p95, p99, avg, rps)"),
+        ({"p90": "1s"}, "checks: unknown key 'p90' (known: failRatio, p95, p99, avg, rps, strict)"),
         (["p95"], "checks must be a mapping of failRatio, p95, p99, avg, rps"),
     ],
 )
@@ -281,6 +344,7 @@ def test_wait_judges_the_checks_itself_when_the_controller_has_not_reported() ->
         "value": "480ms",
         "passed": False,
         "reads": status.summary["checks"][0]["reads"],
+        "state": "failed",
     }
     assert status_of_test(_finished_pod(0, {"checks.p95": "500ms"}, {})).passed is True
 

@@ -589,11 +589,32 @@ def test_a_check_that_cannot_be_made_says_so_and_leaves_locusts_verdict() -> Non
     assert isinstance(report, AnnounceVerdict)
     assert report.labels == {names.RESULT_LABEL: "passed"}
     assert report.events[0].message == (
-        "load test passed (Locust exit code 0); checks: rps not evaluated, its number is not in "
-        "the summary"
+        "load test passed (Locust exit code 0); checks: rps not made, the summary has no "
+        "number for it: does not count"
     )
+    # Passed, not on every limit: a Warning says so, and how to fail such a test instead.
+    warning = next(e for e in report.events if e.reason == "ChecksNotMade")
+    assert warning.type == "Warning"
+    assert warning.message.startswith("not made, so not counted (the summary has no number")
+    assert 'locust-finisher.io/strict-checks: "true" fails such a test' in warning.message
     [check] = json.loads(report.annotations[names.SUMMARY_ANNOTATION])["checks"]
-    assert (check["value"], check["passed"]) == (None, True)
+    assert (check["value"], check["passed"], check["state"]) == (None, True, "not-made")
+
+
+def test_with_strict_checks_a_check_that_cannot_be_made_fails_the_verdict() -> None:
+    settings = FinishSettings(check_rps=50, strict_checks=True)
+    report = plan(facts(has_finisher=False, settings=settings), EXIT).actions[0]
+    assert isinstance(report, AnnounceVerdict)
+    assert report.labels == {names.RESULT_LABEL: "failed"}
+    assert report.annotations[names.RESULT_ANNOTATION] == "failed"
+    assert report.events[0].reason == "LoadTestFailed"
+    assert "(Locust exit code 0; failed checks: rps)" in report.events[0].message
+    assert "rps not made, the summary has no number for it: fails the test" in (
+        report.events[0].message
+    )
+    assert "ChecksNotMade" not in [e.reason for e in report.events]  # the failure says it
+    [check] = json.loads(report.annotations[names.SUMMARY_ANNOTATION])["checks"]
+    assert (check["passed"], check["state"]) == (False, "not-made")
 
 
 # ------------------------------------------------ a finisher killed as a whole, not restarted

@@ -2,20 +2,25 @@
 
 import json
 import re
-import xml.etree.ElementTree as ET
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from app.core.checks import judge
+from app.core.load_test_status import summary_table
 from app.core.results import (
     FinishedTest,
     document,
     encode_document,
     junit_xml,
     markdown,
+    no_verdict,
     stats_of,
 )
-from tests.waiting.junit_schema import validate_junit
+from app.core.settings import DEFAULT_SETTINGS
+from app.core.summary import Summary
+from tests.waiting.junit_schema import read_junit, validate_junit
 from tests.waiting.summaries import summary
 
 
@@ -31,10 +36,6 @@ def finished(*, failing: bool = False, **changes: Any) -> FinishedTest:
         "summary": summary(failing=failing),
     }
     return FinishedTest(**{**given, **changes})
-
-
-def cases(root: ET.Element) -> dict[str, ET.Element]:
-    return {case.attrib["name"]: case for case in root.iter("testcase")}
 
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -78,72 +79,69 @@ def test_the_stats_are_the_numbers_not_how_the_test_ended() -> None:
 # --- JUnit -----------------------------------------------------------------------------------
 
 
-def test_a_passing_test_is_a_green_suite_with_a_case_per_request_name_and_check() -> None:
-    root = validate_junit(junit_xml(finished()))
-    suite = root.find("testsuite")
-    assert suite is not None
-    assert suite.attrib["name"] == "checkout"
-    assert (suite.attrib["tests"], suite.attrib["failures"]) == ("5", "0")
-    found = cases(root)
-    assert set(found) == {"GET /", "POST /checkout", "check p95", "check fail-ratio",
-                          "locust exit code"}  # fmt: skip
-    assert {case.attrib["classname"] for case in found.values()} == {"checkout"}
-    # A request name's time is its average response time, in seconds.
-    assert found["POST /checkout"].attrib["time"] == "1.250"
-    assert found["GET /"].attrib["time"] == "0.008"
-    assert not list(root.iter("failure"))
-    properties = {p.attrib["name"]: p.attrib["value"] for p in root.iter("property")}
-    assert properties["verdict"] == "passed"
-    assert properties["namespace"] == "loadtests"
+def test_a_passing_verdict_has_no_failure_even_when_requests_failed() -> None:
+    # Locust passed and the fail-ratio check allows 3%: 2% of requests failed, the test did not.
+    allowing = [
+        {"name": "fail-ratio", "limit": "0.03", "value": "0.02", "passed": True, "reads": "r"}
+    ]
+    test = finished(passed=True, summary=summary(failing=True, checks=allowing))
+    report = read_junit(junit_xml(test))
+    assert report.failing() == []
+    assert (report.suite.tests, report.suite.failures, report.suite.errors) == (2, 0, 0)
+    assert set(report.cases) == {"check fail-ratio", "locust exit code"}
+    assert {report.outcome(name) for name in report.cases} == {"passed"}
+    # The failed requests are still reported, as the suite's output.
+    assert "POST /checkout: 400 requests, 20 failed (5.00%)" in report.output
+    assert "error: POST /checkout: HTTPError('503') (20 times)" in report.output
+    assert report.properties["verdict"] == "passed"
+    assert report.properties["namespace"] == "loadtests"
 
 
-def test_a_failing_test_fails_the_request_name_and_the_check_that_failed() -> None:
-    root = validate_junit(junit_xml(finished(failing=True)))
-    suite = root.find("testsuite")
-    assert suite is not None
-    assert suite.attrib["failures"] == "2"
-    assert root.attrib["failures"] == "2"
-    found = cases(root)
-    request_failure = found["POST /checkout"].find("failure")
-    assert request_failure is not None
-    assert request_failure.attrib["message"] == "20 of 400 requests failed (5.00%)"
-    assert "HTTPError('503') (20 times)" in (request_failure.text or "")
-    check_failure = found["check fail-ratio"].find("failure")
-    assert check_failure is not None
-    assert check_failure.attrib["message"] == "fail-ratio: 0.02, limit 0.01"
-    assert check_failure.text == "failures / requests over all request names"
-    assert found["GET /"].find("failure") is None
-    assert found["locust exit code"].find("failure") is None
+def test_a_passing_test_is_a_green_suite_with_a_case_per_check_and_the_exit_code() -> None:
+    report = read_junit(junit_xml(finished()))
+    assert report.suite.name == "checkout"
+    assert list(report.cases) == ["check p95", "check fail-ratio", "locust exit code"]
+    assert {case.classname for case in report.cases.values()} == {"checkout"}
+    assert report.failing() == []
+    assert "GET /: 600 requests, 0 failed (0.00%), average 8 ms, p95 20 ms" in report.output
+
+
+def test_a_failing_verdict_fails_exactly_the_check_that_failed_it() -> None:
+    report = read_junit(junit_xml(finished(failing=True)))
+    assert report.failing() == ["check fail-ratio"]
+    assert report.message("check fail-ratio") == "fail-ratio: 0.02, limit 0.01"
+    [failure] = report.cases["check fail-ratio"].result
+    assert failure.text == "failures / requests over all request names"
+    # The request name with failures is no testcase of its own: it did not decide the verdict.
+    assert "POST /checkout" not in report.cases
+    assert "POST /checkout: 400 requests, 20 failed (5.00%)" in report.output
 
 
 def test_a_non_zero_exit_code_is_a_failing_case() -> None:
-    root = validate_junit(junit_xml(finished(failing=True, exit_code=1)))
-    failure = cases(root)["locust exit code"].find("failure")
-    assert failure is not None
-    assert failure.attrib["message"] == "Locust exited 1"
+    report = read_junit(junit_xml(finished(failing=True, exit_code=1)))
+    assert report.failing() == ["check fail-ratio", "locust exit code"]
+    assert report.message("locust exit code") == "Locust exited 1"
 
 
 def test_an_unrecorded_exit_code_is_skipped_and_counted() -> None:
-    root = validate_junit(junit_xml(finished(exit_code=None)))
-    assert cases(root)["locust exit code"].find("skipped") is not None
-    suite = root.find("testsuite")
-    assert suite is not None
-    assert suite.attrib["skipped"] == "1"
+    report = read_junit(junit_xml(finished(exit_code=None)))
+    assert report.outcome("locust exit code") == "skipped"
+    assert report.suite.skipped == 1
 
 
 def test_a_failed_verdict_never_shows_as_a_green_report() -> None:
     # The controller said failed, but nothing here says why (the summary lost its checks).
     test = finished(failing=True, exit_code=0, summary=summary(checks=[]))
-    root = validate_junit(junit_xml(test))
-    failure = cases(root)["verdict"].find("failure")
-    assert failure is not None
-    assert "controller annotations" in failure.attrib["message"]
+    report = read_junit(junit_xml(test))
+    assert report.failing() == ["verdict"]
+    assert "controller annotations" in report.message("verdict")
 
 
 def test_without_a_summary_the_suite_still_has_the_exit_code_and_says_why() -> None:
-    root = validate_junit(junit_xml(finished(summary=None, exit_code=1, passed=False)))
-    assert list(cases(root)) == ["locust exit code"]
-    assert "no summary" in (root.findtext("testsuite/system-out") or "")
+    report = read_junit(junit_xml(finished(summary=None, exit_code=1, passed=False)))
+    assert list(report.cases) == ["locust exit code"]
+    assert report.failing() == ["locust exit code"]
+    assert "no summary" in report.output
 
 
 def test_request_names_are_escaped_and_characters_xml_cannot_carry_are_replaced() -> None:
@@ -152,14 +150,14 @@ def test_request_names_are_escaped_and_characters_xml_cannot_carry_are_replaced(
     assert test.summary is not None
     test.summary["endpoints"][1]["name"] = odd
     test.summary["errors"][0]["name"] = odd
-    root = validate_junit(junit_xml(test))
+    report = read_junit(junit_xml(test))
     name = '/search?q=<a href="x">&amp;\ufffd\ufffd]'
-    assert f"POST {name}" in cases(root)
-    assert "HTTPError" in (cases(root)[f"POST {name}"].findtext("failure") or "")
+    assert f"POST {name}: 400 requests" in report.output
+    assert f"error: POST {name}: HTTPError" in report.output
 
 
 def test_the_validator_refuses_counts_that_do_not_add_up() -> None:
-    text = junit_xml(finished(failing=True)).replace('failures="2"', 'failures="1"', 1)
+    text = junit_xml(finished(failing=True)).replace('failures="1"', 'failures="2"', 1)
     with pytest.raises(AssertionError, match="failures"):
         validate_junit(text)
     with pytest.raises(AssertionError, match="not allowed"):
@@ -212,15 +210,116 @@ def test_without_a_summary_the_page_still_has_the_verdict() -> None:
     assert "No summary: the finisher left none." in page
 
 
-def test_a_check_that_could_not_be_made_is_skipped_not_passed() -> None:
-    # No p99 from this Locust: the check has no value, and does not fail the test.
+def test_a_check_recorded_before_check_states_is_still_read_as_not_made() -> None:
+    # A controller of 0.2.0 wrote no state: value null meant the check was not made.
     not_made = {"name": "p99", "limit": "800ms", "value": None, "passed": True, "reads": "p99"}
     test = finished(summary=summary(checks=[not_made]))
-    root = validate_junit(junit_xml(test))
-    skipped = cases(root)["check p99"].find("skipped")
-    assert skipped is not None
-    assert skipped.attrib["message"].startswith("not made")
+    report = read_junit(junit_xml(test))
+    assert report.outcome("check p99") == "skipped"
+    assert report.message("check p99").startswith("not made")
     assert "| p99 | not made | - | 800ms |" in markdown(test)
+    assert json.loads(encode_document(test))["checks"][0]["state"] == "not-made"
+
+
+# A hand-written `--headless` master serves no web UI: the finisher has no numbers at all.
+NO_NUMBERS: Summary = {
+    "version": 1,
+    "notes": ["Locust's web UI did not answer, so there are no numbers"],
+    "exporter": "none",
+}
+
+
+def judged(*, strict: bool) -> FinishedTest:
+    """A test whose only check, fail-ratio 0.01, could not be made, judged as ``wait`` does."""
+    settings = replace(DEFAULT_SETTINGS, check_fail_ratio=0.01, strict_checks=strict)
+    result, judged_summary = judge(0, settings, NO_NUMBERS)
+    return finished(passed=result == "passed", summary=judged_summary)
+
+
+def test_a_check_that_could_not_be_made_shows_as_such_in_every_output() -> None:
+    test = judged(strict=False)
+    assert test.verdict == "passed"  # not strict: it does not count
+
+    parsed = json.loads(encode_document(test))
+    assert parsed["verdict"] == "passed"
+    [check] = parsed["checks"]
+    assert (check["name"], check["state"], check["value"], check["passed"]) == (
+        "fail-ratio", "not-made", None, True,
+    )  # fmt: skip
+
+    report = read_junit(junit_xml(test))
+    assert report.failing() == []
+    assert report.outcome("check fail-ratio") == "skipped"
+    assert "so it does not count" in report.message("check fail-ratio")
+    assert "not made, so not counted: fail-ratio" in report.output
+
+    page = markdown(test)
+    assert page.startswith("## [PASS] Load test checkout: passed\n")
+    assert "| fail-ratio | not made | - | 0.01 |" in page
+    assert "**Not made, so not counted:** fail-ratio" in page
+    assert "No numbers from Locust: Locust's web UI did not answer" in page
+    assert "| requests |" not in page  # no table of zeros standing for numbers
+
+    text = "\n".join(summary_table(test.summary))
+    assert "check fail-ratio not made, the summary has no number for it: does not count" in text
+    assert "warning: not made, so not counted: fail-ratio; --strict-checks would fail" in text
+
+
+def test_strict_checks_fail_a_check_that_could_not_be_made_in_every_output() -> None:
+    test = judged(strict=True)
+    assert test.verdict == "failed"
+
+    [check] = json.loads(encode_document(test))["checks"]
+    assert (check["state"], check["passed"]) == ("not-made", False)
+
+    report = read_junit(junit_xml(test))
+    assert report.failing() == ["check fail-ratio"]
+    assert report.message("check fail-ratio").startswith("fail-ratio: not made")
+    assert "(strict checks)" in report.message("check fail-ratio")
+
+    page = markdown(test)
+    assert page.startswith("## [FAIL] Load test checkout: failed\n")
+    assert "| fail-ratio | FAIL: not made (strict) | - | 0.01 |" in page
+    assert "Not made, so not counted" not in page
+
+    text = "\n".join(summary_table(test.summary))
+    assert "check fail-ratio not made, the summary has no number for it: fails the test" in text
+    assert "warning" not in text
+
+
+NO_VERDICT = no_verdict(
+    "timed out after 30m waiting for job/checkout-master to appear in namespace loadtests",
+    "loadtests",
+    None,
+    "checkout-master",
+    "checkout",
+)
+
+
+def test_without_a_verdict_every_format_says_error_and_why() -> None:
+    parsed = json.loads(encode_document(NO_VERDICT))
+    assert parsed["verdict"] == "error"
+    assert parsed["error"].startswith("timed out after 30m waiting for job/checkout-master")
+    assert (parsed["exitCode"], parsed["pod"], parsed["summary"]) == (None, None, None)
+    assert parsed["checks"] == []
+
+    report = read_junit(junit_xml(NO_VERDICT))
+    assert (report.suite.tests, report.suite.errors, report.suite.failures) == (1, 1, 0)
+    assert report.outcome("verdict") == "error"
+    assert report.message("verdict").startswith("no verdict: timed out after 30m")
+    assert "ended without a verdict (exit 2): timed out" in report.output
+    assert report.properties["verdict"] == "error"
+
+    page = markdown(NO_VERDICT)
+    assert page.startswith("## [ERROR] Load test checkout: error\n")
+    assert "No verdict (exit 2): timed out after 30m" in page
+    assert "namespace loadtests, job checkout-master." in page
+
+
+def test_a_verdict_is_never_an_error_without_a_reason() -> None:
+    assert finished().verdict == "passed"
+    assert finished(failing=True).verdict == "failed"
+    assert json.loads(encode_document(finished()))["error"] is None
 
 
 def test_the_99th_percentile_is_a_total_when_locust_reported_it() -> None:

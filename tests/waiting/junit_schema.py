@@ -3,10 +3,15 @@
 CI test reporters (Jenkins, GitLab, GitHub actions that publish test results) read this
 layout; the schema fixes element names, their order, required and known attributes, and the
 time format. Beyond the schema, the counts on each suite and on the root must add up.
+:func:`read_junit` then reads the file with junitparser, the parser CI test reporters use, so
+tests assert what a reporter would show.
 """
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from junitparser import JUnitXml, TestCase, TestSuite
 
 # Attributes each element may carry (required ones first, split by "|").
 _ATTRIBUTES = {
@@ -98,3 +103,48 @@ def validate_junit(text: str) -> ET.Element:
             if key in root.attrib:
                 assert int(root.attrib[key]) == value, f"testsuites: {key} says {root.get(key)}"
     return root
+
+
+@dataclass(frozen=True)
+class Report:
+    """A JUnit file as a CI test reporter reads it (junitparser, as dorny/test-reporter does)."""
+
+    suite: TestSuite
+    cases: dict[str, TestCase]
+
+    def outcome(self, name: str) -> str:
+        """``passed``, or the kind of the case's result: ``failure``, ``skipped``, ``error``."""
+        case = self.cases[name]
+        if case.is_passed:
+            return "passed"
+        [result] = case.result
+        return type(result).__name__.lower()
+
+    def message(self, name: str) -> str:
+        """The message of the case's one result."""
+        [result] = self.cases[name].result
+        return str(result.message)
+
+    def failing(self) -> list[str]:
+        """The cases a reporter shows as failed (a failure or an error)."""
+        return [name for name in self.cases if self.outcome(name) in ("failure", "error")]
+
+    @property
+    def output(self) -> str:
+        """The suite's ``<system-out>``."""
+        return self.suite._elem.findtext("system-out") or ""
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """The suite's ``<properties>``, by name."""
+        return {p.name: p.value for p in self.suite.properties()}  # type: ignore[no-untyped-call]
+
+
+def read_junit(text: str) -> Report:
+    """``text`` checked against the layout, then read by a real JUnit consumer's parser."""
+    validate_junit(text)
+    [suite] = list(JUnitXml.fromstring(text))
+    assert isinstance(suite, TestSuite)
+    cases = {case.name: case for case in suite}
+    assert len(cases) == suite.tests, "testcase names are not unique"
+    return Report(suite, cases)

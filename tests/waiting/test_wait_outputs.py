@@ -18,7 +18,7 @@ from app.waiting.artifacts import KeptArtifacts
 from app.waiting.outputs import OutputError, OutputFiles, write_outputs
 from testkit import fake_kube
 from tests.conftest import run_cli
-from tests.waiting.junit_schema import validate_junit
+from tests.waiting.junit_schema import read_junit
 from tests.waiting.pods import exited, job, master_pod
 from tests.waiting.summaries import summary
 
@@ -111,10 +111,10 @@ def test_every_file_is_written_for_a_passed_and_a_failed_test(
     )  # fmt: skip
     assert code == (1 if failing else 0), stderr
 
-    root = validate_junit((out / "junit.xml").read_text())
-    # The failed one: POST /checkout had failures, and the fail-ratio check failed.
-    assert root.attrib["failures"] == ("2" if failing else "0")
-    assert root.attrib["tests"] == "5"
+    report = read_junit((out / "junit.xml").read_text())
+    # The failed one failed on its fail-ratio check, and only there.
+    assert report.failing() == (["check fail-ratio"] if failing else [])
+    assert list(report.cases) == ["check p95", "check fail-ratio", "locust exit code"]
 
     page = (out / "summary.md").read_text()
     marker, verdict = ("[FAIL]", "failed") if failing else ("[PASS]", "passed")
@@ -145,18 +145,118 @@ def test_an_output_that_cannot_be_written_is_one_line_and_exit_2_even_when_faile
     assert "FAILED" in stdout  # the verdict was still shown
 
 
-def test_no_verdict_means_no_json_and_no_files(tmp_path: Path, fake: fake_kube.FakeKube) -> None:
+def test_no_verdict_still_writes_every_output_saying_why_and_exits_2(
+    tmp_path: Path, fake: fake_kube.FakeKube, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig", fake.url)
-    junit = tmp_path / "junit.xml"
+    step_summary = tmp_path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    out = tmp_path / "out"
     result = run_cli(
-        "wait", "--kubeconfig", str(kubeconfig), "--test", "t", "--timeout", "300ms",
-        "-o", "json", "--junit", str(junit), "--report-dir", str(tmp_path / "r"),
+        "wait", "--kubeconfig", str(kubeconfig), "-n", "loadtests", "--test", "t",
+        "--timeout", "300ms", "-o", "json", "--junit", str(out / "junit.xml"),
+        "--markdown", str(out / "summary.md"), "--report-dir", str(out / "r"),
     )  # fmt: skip
     assert result.returncode == 2
-    assert result.stdout == ""
-    assert "timed out after 0.3s" in result.stderr
-    assert not junit.exists()
-    assert not (tmp_path / "r").exists()
+    [line] = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("locust-finisher wait: timed out after 0.3s waiting for job/t-master")
+    reason = line.removeprefix("locust-finisher wait: ")
+
+    parsed = json.loads(result.stdout)
+    assert (parsed["verdict"], parsed["error"]) == ("error", reason)
+    assert (parsed["test"], parsed["job"], parsed["namespace"]) == ("t", "t-master", "loadtests")
+    assert json.loads((out / "r" / "summary.json").read_text()) == parsed
+    assert not (out / "r" / "stats.json").exists()  # no numbers to claim
+
+    report = read_junit((out / "junit.xml").read_text())
+    assert report.failing() == ["verdict"]
+    assert report.outcome("verdict") == "error"
+    assert report.message("verdict") == f"no verdict: {reason}"
+
+    page = (out / "summary.md").read_text()
+    assert page.startswith("## [ERROR] Load test t: error\n")
+    assert "No verdict (exit 2): timed out after 0.3s" in page
+    assert step_summary.read_text() == page + "\n"
+
+
+def test_no_verdict_and_an_output_that_cannot_be_written_is_still_one_line(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli(
+        "wait", "--kubeconfig", str(tmp_path / "missing"), "--test", "t",
+        "--junit", str(blocker / "junit.xml"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("locust-finisher wait: ")
+    assert "no such kubeconfig file" in line
+    assert f"(and cannot write {blocker}/junit.xml" in line
+
+
+def not_made_test(fake: fake_kube.FakeKube) -> None:
+    """Job ``t-master`` passed by the controller, its p99 check not made (no p99 from Locust)."""
+    master_job = job(namespace="loadtests")
+    fake.put_job(master_job)
+    pod = master_pod(
+        "t-master-abc", "loadtests", master=exited(0), phase="Succeeded", job=master_job
+    )
+    p99 = {"name": "p99", "limit": "800ms", "value": None, "passed": True, "reads": "p99",
+           "state": "not-made"}  # fmt: skip
+    pod["metadata"]["annotations"].update(
+        {
+            names.RESULT_ANNOTATION: "passed",
+            names.EXIT_CODE_ANNOTATION: "0",
+            names.SUMMARY_ANNOTATION: encode_summary(summary(checks=[p99])),
+        }
+    )
+    fake.put_pod(pod)
+
+
+def test_a_check_not_made_is_shown_and_strict_checks_fail_it(
+    tmp_path: Path, fake: fake_kube.FakeKube
+) -> None:
+    not_made_test(fake)
+    code, stdout, stderr = wait(tmp_path, fake, "--test", "t")
+    assert code == 0, stderr
+    assert "check p99 not made, the summary has no number for it: does not count" in stdout
+    assert "warning: not made, so not counted: p99; --strict-checks would fail" in stdout
+
+    junit = tmp_path / "junit.xml"
+    code, stdout, stderr = wait(
+        tmp_path, fake, "--test", "t", "--strict-checks", "-o", "json", "--junit", str(junit)
+    )
+    assert code == 1, stderr
+    assert "FAILED, Locust exit code 0" in stderr
+    parsed = json.loads(stdout)
+    assert parsed["verdict"] == "failed"
+    assert [(c["name"], c["state"], c["passed"]) for c in parsed["checks"]] == [
+        ("p99", "not-made", False)
+    ]
+    report = read_junit(junit.read_text())
+    assert report.failing() == ["check p99"]
+
+
+def test_the_pods_strict_checks_fail_a_test_without_numbers_before_the_controller_reports(
+    tmp_path: Path, fake: fake_kube.FakeKube
+) -> None:
+    # A hand-written --headless master: the finisher found no web UI, so no numbers.
+    master_job = job(namespace="loadtests")
+    fake.put_job(master_job)
+    numberless = encode_summary({"notes": ["Locust's web UI did not answer"]})
+    pod = master_pod(
+        "t-master-abc", "loadtests", master=exited(0), phase="Succeeded", job=master_job,
+        finisher={"terminated": {"exitCode": 0, "message": numberless}},
+    )  # fmt: skip
+    status = json.loads(pod["metadata"]["annotations"][names.STATUS_ANNOTATION])
+    status |= {"checks.failRatio": "0.01", "checks.strict": "true"}
+    pod["metadata"]["annotations"][names.STATUS_ANNOTATION] = json.dumps(status)
+    fake.put_pod(pod)
+    code, stdout, stderr = wait(tmp_path, fake, "--test", "t")
+    assert code == 1, stderr
+    assert "FAILED, Locust exit code 0 (from the pod status)" in stdout
+    assert "check fail-ratio not made, the summary has no number for it: fails the test" in stdout
 
 
 FINISHED = FinishedTest(
