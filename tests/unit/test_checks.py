@@ -173,7 +173,7 @@ def test_the_strict_checks_annotation_over_a_strict_cluster(
     assert cluster.defaults.strict_checks
     settings, warnings = resolve_settings({names.STRICT_CHECKS_ANNOTATION: value}, cluster.defaults)
     assert settings.strict_checks is (value != "false")
-    assert warnings == ([warning] if warning else [])
+    assert [said.text for said in warnings] == ([warning] if warning else [])
 
 
 def test_strict_checks_reach_the_controller_and_wait_through_the_status_annotation() -> None:
