@@ -35,6 +35,9 @@ class FinishedTest:
     test: str | None = None
     source: str = ""  # where the verdict came from: "controller annotations" or "pod status"
     summary: Summary | None = None
+    # Which pod it is, and its controller (its Job): the identities its kept report is found by.
+    pod_uid: str = ""
+    owner_uid: str = ""
 
     @property
     def verdict(self) -> str:

@@ -13,6 +13,7 @@ one too when the pod is deleted the moment it ends. Live numbers come from Locus
 import asyncio
 import contextlib
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -48,6 +49,9 @@ PASSED, FAILED, UNDECIDED = 0, 1, 2
 # pages of a few, and more pods than this is not a load test's Job.
 PODS_PAGE = 10
 MAX_PODS = 100
+# Progress where no one watches a terminal (a CI log): a line at most this often, so that a
+# 30-minute test is about 60 lines, not one per look.
+LOG_PROGRESS_SECONDS = 30.0
 
 JsonDict = dict[str, Any]
 
@@ -96,6 +100,41 @@ def describe(error: KubeError) -> str:
     return f"the API server answered {error.status}: {error.message}"
 
 
+class Progress:
+    """Where the test stands, shown without flooding: a CI log gets a line every 30 s at most.
+
+    On a terminal it is one line, rewritten in place as the numbers change.
+    """
+
+    def __init__(self, out: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.out = out
+        self.clock = clock
+        self.terminal = _is_terminal(out)
+        self._printed_at: float | None = None
+        self._open = False  # a terminal's progress line, not ended yet
+
+    def show(self, line: str) -> None:
+        """Show ``line`` now on a terminal; in a log, if the last was 30 s ago or more."""
+        stamped = f"[{time.strftime('%H:%M:%S')}] {line}"
+        if self.terminal:
+            # Cut to the terminal's width: a line that wraps cannot be rewritten with \r.
+            width = max(shutil.get_terminal_size().columns - 1, 20)
+            self.out.write(f"\r{stamped[:width]}\x1b[K")
+            self.out.flush()
+            self._open = True
+            return
+        now = self.clock()
+        if self._printed_at is None or now - self._printed_at >= LOG_PROGRESS_SECONDS:
+            print(stamped, file=self.out, flush=True)
+            self._printed_at = now
+
+    def end(self) -> None:
+        """End a terminal's progress line, so that what comes next has a line of its own."""
+        if self._open:
+            self.out.write("\n")
+            self._open = False
+
+
 class Follower:
     """Watches the test's pods (and looks at its Job) and reports what changes."""
 
@@ -112,8 +151,7 @@ class Follower:
         self.out = out
         self.patience = patience or Patience()
         self.clock = clock
-        self.last_line = ""
-        self.last_printed = 0.0
+        self.progress = Progress(out, clock)
         self.stats_allowed = True
         # The test with its verdict, once there is one: what CI's output files are made from.
         self.finished: FinishedTest | None = None
@@ -133,9 +171,13 @@ class Follower:
         )
         self._pods: dict[str, JsonDict] = {}
         self._pod_version: str | None = None
+        # The run's pods that ended (uid: creationTimestamp, name, exit code): the Job's
+        # earlier attempts, once a retry gives the verdict.
+        self._ended: dict[str, tuple[str, str, int]] = {}
 
     def say(self, line: str) -> None:
-        """Print one line now."""
+        """Print one line now (below the progress line, on a terminal)."""
+        self.progress.end()
         print(line, file=self.out, flush=True)
 
     async def follow(self, timeout_seconds: float, interval_seconds: float = 2.0) -> int:
@@ -216,6 +258,9 @@ class Follower:
             self._seen_job = True
             uid = str(podview.mapping(job, "metadata").get("uid") or "")
             if uid != self._job_uid:  # first seen, or deleted and made again under its name
+                if self._job_uid:
+                    self.say(f"{self.target.label} was made again (uid {uid}): following it")
+                self._new_run()
                 self._job_uid, self._pod_version = uid, None
                 selector = label_selector(podview.mapping(podview.mapping(job, "spec"), "selector"))
                 self._pod_query = {
@@ -229,6 +274,19 @@ class Follower:
             default=None,
         )
         return job, newest
+
+    def _new_run(self) -> None:
+        """Forget every pod and state of the run followed so far: none of it is the new run's."""
+        self._pods, self._ended, self._blocked_since = {}, {}, {}
+        self._last_pod = self._last_status = None
+
+    def _seen(self, pod: Mapping[str, Any], status: LoadTestStatus) -> None:
+        """Note a pod of the run that has ended, as an attempt before any later one."""
+        metadata = podview.mapping(pod, "metadata")
+        uid = podview.text(metadata, "uid")
+        if uid and status.exit_code is not None and len(self._ended) < MAX_PODS:
+            created = podview.text(metadata, "creationTimestamp") or ""
+            self._ended[uid] = (created, podview.text(metadata, "name") or "?", status.exit_code)
 
     def _ours(self, pod: Mapping[str, Any]) -> bool:
         """A Job's pods are those it controls, by uid: a label anyone can set does not count."""
@@ -244,7 +302,10 @@ class Follower:
             self._answered()
             for pod in podview.objects(listed, "items"):
                 if self._ours(pod):
-                    pods[str(podview.mapping(pod, "metadata").get("uid"))] = _readable(pod)
+                    readable = pods[str(podview.mapping(pod, "metadata").get("uid"))] = _readable(
+                        pod
+                    )
+                    self._seen(readable, status_of_test(readable, None))
             self._check_count(len(pods))
         self._pods = pods
         self._pod_version = str(podview.mapping(listed, "metadata").get("resourceVersion") or "")
@@ -293,6 +354,7 @@ class Follower:
             return False
         uid = str(metadata.get("uid"))
         status = status_of_test(pod, None)
+        self._seen(pod, status)
         if event.get("type") == "DELETED":
             self._pods.pop(uid, None)
             # Its last state: the verdict, if the master had exited, and the finisher's summary.
@@ -311,6 +373,7 @@ class Follower:
             return self._absent(job)
         status = status_of_test(pod, job)
         self._last_pod, self._last_status = pod, status
+        self._seen(pod, status)
         if status.finished:
             return self._finish(pod, status)
         self._check_blocker(pod)
@@ -404,13 +467,12 @@ class Follower:
             return None
 
     def _progress(self, line: str) -> None:
-        now = time.monotonic()
-        if line != self.last_line or now - self.last_printed > 30:
-            self.say(f"[{time.strftime('%H:%M:%S')}] {line}")
-            self.last_line, self.last_printed = line, now
+        self.progress.show(line)
 
     def _finish(self, pod: JsonDict, status: LoadTestStatus, *, gone: bool = False) -> int:
         verdict = "PASSED" if status.passed else "FAILED"
+        metadata = podview.mapping(pod, "metadata")
+        uid = podview.text(metadata, "uid") or ""
         self.finished = FinishedTest(
             passed=bool(status.passed),
             exit_code=status.exit_code,
@@ -420,17 +482,32 @@ class Follower:
             test=self.target.test,
             source=status.source or "pod status",
             summary=status.summary,
+            pod_uid=uid,
+            owner_uid=podview.text(podview.controller_reference(pod), "uid") or "",
         )
+        created = podview.text(metadata, "creationTimestamp") or ""
+        earlier = sorted(e for u, e in self._ended.items() if u != uid and e[0] <= created)
+        attempt = f", attempt {len(earlier) + 1}" if earlier else ""
         self.say(
-            f"{self.target.label} (pod {pod['metadata']['name']}): {verdict}, "
+            f"{self.target.label} (pod {pod['metadata']['name']}{attempt}): {verdict}, "
             f"Locust exit code {status.exit_code} (from the {status.source or 'pod status'})"
         )
+        if earlier:
+            tried = ", ".join(f"pod {name} (Locust exit code {code})" for _, name, code in earlier)
+            self.say(f"  the verdict is this pod's own; earlier attempts failed: {tried}")
         if gone and status.summary is None:
             self.say("  (no summary: the pod was deleted before the finisher left one)")
         else:
             for line in summary_table(status.summary):
                 self.say(line)
         return PASSED if status.passed else FAILED
+
+
+def _is_terminal(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except ValueError:  # closed
+        return False
 
 
 def _readable(pod: Mapping[str, Any]) -> JsonDict:
