@@ -230,7 +230,7 @@ class Follower:
         if now - since >= self.patience.api_outage:
             failing = format_duration(self.patience.api_outage)
             raise NoVerdictError(f"the API server failed for over {failing}: {describe(error)}")
-        self._progress(f"API error, retrying: {describe(error)}")
+        self._announce(f"API error, retrying: {describe(error)}")
 
     def _answered(self) -> None:
         """The API server answered: any outage is over."""
