@@ -288,6 +288,13 @@ class Follower:
             created = podview.text(metadata, "creationTimestamp") or ""
             self._ended[uid] = (created, podview.text(metadata, "name") or "?", status.exit_code)
 
+    def _earlier(self, pod: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+        """The run's pods that ended before ``pod`` was made: the Job's earlier attempts."""
+        metadata = podview.mapping(pod, "metadata")
+        uid = podview.text(metadata, "uid")
+        created = podview.text(metadata, "creationTimestamp") or ""
+        return sorted(e for u, e in self._ended.items() if u != uid and e[0] <= created)
+
     def _ours(self, pod: Mapping[str, Any]) -> bool:
         """A Job's pods are those it controls, by uid: a label anyone can set does not count."""
         if self.target.pod:
@@ -443,7 +450,9 @@ class Follower:
         if self._last_error is not None:
             return f"waiting for the API server: {describe(self._last_error)}"
         if self._last_status is not None:
-            return f"waiting for {self.target.label} to finish; last seen: {self._last_status.line}"
+            last = f"waiting for {self.target.label} to finish; last seen: {self._last_status.line}"
+            earlier = self._earlier(self._last_pod or {})
+            return f"{last}; {_attempts(earlier)}" if earlier else last
         if self._seen_job:
             return f"waiting for a pod of {self.target.label}"
         return f"waiting for {self.target.label} to appear in namespace {self.target.namespace}"
@@ -485,22 +494,25 @@ class Follower:
             pod_uid=uid,
             owner_uid=podview.text(podview.controller_reference(pod), "uid") or "",
         )
-        created = podview.text(metadata, "creationTimestamp") or ""
-        earlier = sorted(e for u, e in self._ended.items() if u != uid and e[0] <= created)
+        earlier = self._earlier(pod)
         attempt = f", attempt {len(earlier) + 1}" if earlier else ""
         self.say(
             f"{self.target.label} (pod {pod['metadata']['name']}{attempt}): {verdict}, "
             f"Locust exit code {status.exit_code} (from the {status.source or 'pod status'})"
         )
         if earlier:
-            tried = ", ".join(f"pod {name} (Locust exit code {code})" for _, name, code in earlier)
-            self.say(f"  the verdict is this pod's own; earlier attempts failed: {tried}")
+            self.say(f"  the verdict is this pod's own; {_attempts(earlier)}")
         if gone and status.summary is None:
             self.say("  (no summary: the pod was deleted before the finisher left one)")
         else:
             for line in summary_table(status.summary):
                 self.say(line)
         return PASSED if status.passed else FAILED
+
+
+def _attempts(earlier: list[tuple[str, str, int]]) -> str:
+    pods = ", ".join(f"pod {name} (Locust exit code {code})" for _, name, code in earlier)
+    return f"earlier attempts failed: {pods}"
 
 
 def _is_terminal(out: TextIO) -> bool:

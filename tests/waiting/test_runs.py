@@ -15,7 +15,15 @@ from app.core.results import FinishedTest
 from app.core.summary import encode_summary
 from app.kube.client import KubeClient
 from app.waiting.artifacts import fetch_artifacts
-from app.waiting.follow import FAILED, PASSED, Follower, Patience, Progress, Target
+from app.waiting.follow import (
+    FAILED,
+    PASSED,
+    Follower,
+    NoVerdictError,
+    Patience,
+    Progress,
+    Target,
+)
 from testkit import fake_kube
 from tests.waiting.pods import exited, job, master_pod
 from tests.waiting.summaries import summary
@@ -194,3 +202,18 @@ def test_progress_on_a_terminal_is_one_line_rewritten_in_place() -> None:
     assert "899 requests" in last
     progress.end()
     assert out.getvalue().endswith("\n"), "what comes next starts on a line of its own"
+
+
+async def test_a_retry_that_never_ends_times_out_naming_the_failed_attempt(
+    fake: fake_kube.FakeKube, client: KubeClient
+) -> None:
+    # The official operator's retry: its workers are gone, so the new master waits for ever.
+    master_job = job()
+    fake.put_job(master_job)
+    fake.put_pod(ended("t-master-1", 1, master_job, "2026-01-01T00:00:00Z"))
+    fake.put_pod(master_pod("t-master-2", job=master_job, created="2026-01-01T00:01:00Z"))
+    with pytest.raises(NoVerdictError) as ended_wait:
+        await Follower(client, JOB, io.StringIO(), QUICK).follow(1, 0.02)
+    message = str(ended_wait.value)
+    assert message.startswith("timed out after 1s waiting for job/t-master to finish")
+    assert message.endswith("earlier attempts failed: pod t-master-1 (Locust exit code 1)")
