@@ -3,8 +3,6 @@ earlier attempt's; and its progress stays a few lines however long the test runs
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,25 +23,12 @@ from app.waiting.follow import (
     Target,
 )
 from testkit import fake_kube
+from tests.waiting.conftest import printed
 from tests.waiting.pods import exited, job, master_pod
 from tests.waiting.summaries import summary
 
 QUICK = Patience(image_pull=0.3, unschedulable=0.3, api_outage=0.3)
 JOB = Target("default", job="t-master")
-
-
-@pytest.fixture
-def fake() -> Iterator[fake_kube.FakeKube]:
-    with fake_kube.running() as api:
-        yield api
-
-
-@pytest.fixture
-async def client(fake: fake_kube.FakeKube, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "config", fake.url)
-    api = await KubeClient.connect(str(kubeconfig))
-    yield api
-    await api.close()
 
 
 def verdict(result: str, pod_uid: str) -> dict[str, str]:
@@ -67,16 +52,27 @@ def ended(name: str, code: int, master_job: dict[str, Any], created: str) -> dic
     )
 
 
+T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"
+
+
+async def fails_with_its_own_pod(
+    fake: fake_kube.FakeKube, following: "asyncio.Future[int]", out: io.StringIO, pod: Any
+) -> None:
+    """The pod ends failing, and that is the verdict the follower gives."""
+    fake.put_pod(pod)
+    assert await following == FAILED, out.getvalue()
+    assert f"(pod {pod['metadata']['name']}): FAILED" in out.getvalue()
+
+
+def thirty_minutes(progress: Progress, clock: "Clock") -> None:
+    """A 30-minute test, looked at every 2 s, its numbers new at every look."""
+    for look in range(900):
+        clock.now = look * 2.0
+        progress.show(f"pod Running; Locust running: {look} requests")
+
+
 def start(client: KubeClient, out: io.StringIO) -> "asyncio.Future[int]":
     return asyncio.ensure_future(Follower(client, JOB, out, QUICK).follow(10, 0.02))
-
-
-async def printed(out: io.StringIO, text: str) -> None:
-    for _ in range(500):
-        if text in out.getvalue():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never printed {text!r}: {out.getvalue()}")
 
 
 async def test_a_job_made_again_with_the_last_runs_verdict_waits_for_its_own_pod(
@@ -91,9 +87,7 @@ async def test_a_job_made_again_with_the_last_runs_verdict_waits_for_its_own_pod
     following = start(client, out)
     await printed(out, "pod Running")
     assert not following.done(), "the copied verdict is not this run's"
-    fake.put_pod(ended("t-master-new", 1, again, "2026-01-01T00:00:00Z"))
-    assert await following == FAILED, out.getvalue()
-    assert "(pod t-master-new): FAILED" in out.getvalue()
+    await fails_with_its_own_pod(fake, following, out, ended("t-master-new", 1, again, T0))
 
 
 async def test_a_job_deleted_and_made_again_while_followed_is_a_new_run(
@@ -117,9 +111,7 @@ async def test_a_job_deleted_and_made_again_while_followed_is_a_new_run(
     await printed(out, "job/t-master was made again (uid job-2)")
     await printed(out, "waiting for a pod of job/t-master")
     assert not following.done(), "the first run's exit code is not the second's verdict"
-    fake.put_pod(ended("t-master-b", 1, second, "2026-01-01T00:10:00Z"))
-    assert await following == FAILED, out.getvalue()
-    assert "(pod t-master-b): FAILED" in out.getvalue()
+    await fails_with_its_own_pod(fake, following, out, ended("t-master-b", 1, second, T1))
 
 
 async def test_a_retried_pod_gives_its_own_verdict_and_names_the_failed_attempts(
@@ -130,14 +122,14 @@ async def test_a_retried_pod_gives_its_own_verdict_and_names_the_failed_attempts
     # new pod.
     master_job["metadata"]["annotations"] = verdict("failed", "uid-t-master-1")
     fake.put_job(master_job)
-    fake.put_pod(ended("t-master-1", 1, master_job, "2026-01-01T00:00:00Z"))
-    retry = master_pod("t-master-2", job=master_job, created="2026-01-01T00:01:00Z")
+    fake.put_pod(ended("t-master-1", 1, master_job, T0))
+    retry = master_pod("t-master-2", job=master_job, created=T1)
     fake.put_pod(retry)
     out = io.StringIO()
     following = start(client, out)
     await printed(out, "pod Running")
     assert not following.done(), "the first attempt's verdict is not the retry's"
-    fake.put_pod(ended("t-master-2", 0, master_job, "2026-01-01T00:01:00Z"))
+    fake.put_pod(ended("t-master-2", 0, master_job, T1))
     assert await following == PASSED, out.getvalue()
     lines = out.getvalue()
     assert "job/t-master (pod t-master-2, attempt 2): PASSED" in lines
@@ -150,7 +142,7 @@ async def test_the_report_of_an_earlier_pod_of_the_same_name_is_not_this_runs(
     # A pod named p, deleted the moment it ended; an earlier pod named p had its report kept.
     earlier = master_pod("p", job=job(uid="job-old"))
     earlier["metadata"]["uid"] = "uid-p-old"
-    kept = artifacts_configmap(earlier, {STATS_JSON: b"\x1f\x8b"}, [], "2026-01-01T00:00:00Z")
+    kept = artifacts_configmap(earlier, {STATS_JSON: b"\x1f\x8b"}, [], T0)
     fake.put_configmap(kept)
     finished = FinishedTest(
         passed=True,
@@ -179,9 +171,7 @@ class Terminal(io.StringIO):
 def test_progress_in_a_log_is_a_line_every_30_seconds_at_most() -> None:
     out, clock = io.StringIO(), Clock()
     progress = Progress(out, clock)
-    for look in range(900):  # a 30-minute test, looked at every 2 s, its numbers ever new
-        clock.now = look * 2.0
-        progress.show(f"pod Running; Locust running: {look} requests")
+    thirty_minutes(progress, clock)
     lines = out.getvalue().splitlines()
     assert len(lines) == 60
     assert lines[0].endswith("0 requests")
@@ -191,9 +181,7 @@ def test_progress_in_a_log_is_a_line_every_30_seconds_at_most() -> None:
 def test_progress_on_a_terminal_is_one_line_rewritten_in_place() -> None:
     out, clock = Terminal(), Clock()
     progress = Progress(out, clock)
-    for look in range(900):
-        clock.now = look * 2.0
-        progress.show(f"pod Running; Locust running: {look} requests")
+    thirty_minutes(progress, clock)
     shown = out.getvalue()
     assert "\n" not in shown
     assert shown.count("\r") == 900
@@ -210,8 +198,8 @@ async def test_a_retry_that_never_ends_times_out_naming_the_failed_attempt(
     # The official operator's retry: its workers are gone, so the new master waits for ever.
     master_job = job()
     fake.put_job(master_job)
-    fake.put_pod(ended("t-master-1", 1, master_job, "2026-01-01T00:00:00Z"))
-    fake.put_pod(master_pod("t-master-2", job=master_job, created="2026-01-01T00:01:00Z"))
+    fake.put_pod(ended("t-master-1", 1, master_job, T0))
+    fake.put_pod(master_pod("t-master-2", job=master_job, created=T1))
     with pytest.raises(NoVerdictError) as ended_wait:
         await Follower(client, JOB, io.StringIO(), QUICK).follow(1, 0.02)
     message = str(ended_wait.value)
