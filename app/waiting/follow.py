@@ -309,9 +309,8 @@ class Follower:
             self._answered()
             for pod in podview.objects(listed, "items"):
                 if self._ours(pod):
-                    readable = pods[str(podview.mapping(pod, "metadata").get("uid"))] = _readable(
-                        pod
-                    )
+                    readable = _readable(pod)
+                    pods[str(podview.mapping(pod, "metadata").get("uid"))] = readable
                     self._seen(readable, status_of_test(readable, None))
             self._check_count(len(pods))
         self._pods = pods
