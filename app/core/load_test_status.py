@@ -17,6 +17,7 @@ from app.core.checks import describe_check, held_to_strict, judge, unmade_checks
 from app.core.injection_status import read_status
 from app.core.settings import DEFAULT_SETTINGS
 from app.core.summary import Summary, decode_summary, headline
+from app.core.verdict_record import is_record_of
 
 
 @dataclass(frozen=True)
@@ -66,38 +67,38 @@ def status_of_test(
 ) -> LoadTestStatus:
     """The status of the test whose master pod is ``pod`` (and whose Job is ``job``).
 
-    ``strict_checks`` (``wait --strict-checks``) fails a check that could not be made even
-    where the pod's own settings do not: on the recorded verdict too, which it can only make
-    stricter.
+    The controller's verdict, on the pod or else on the Job, counts only when it is this pod's
+    own (app/core/verdict_record.py): a Job running a retry still carries its first pod's, and
+    a re-created Job or pod may carry a copy of an earlier run's. ``strict_checks`` (``wait
+    --strict-checks``) fails a check that could not be made even where the pod's own settings
+    do not: on the recorded verdict too, which it can only make stricter.
     """
-    annotations = podview.annotations(pod)
-    job_annotations = podview.annotations(job) if job else {}
     phase = podview.text(podview.mapping(pod, "status"), "phase") or "Pending"
     states = _container_states(pod)
-    recorded = podview.text(annotations, names.RESULT_ANNOTATION) or podview.text(
-        job_annotations, names.RESULT_ANNOTATION
-    )
-    summary_text = podview.text(annotations, names.SUMMARY_ANNOTATION) or podview.text(
-        job_annotations, names.SUMMARY_ANNOTATION
-    )
-
     master_name = _master_name(pod, states)
     master_state = states.get(master_name) if master_name else None
     line = f"pod {phase}; " + ", ".join(_describe(n, s) for n, s in states.items())
-
-    if recorded in ("passed", "failed") and summary_text:
-        code_text = podview.text(annotations, names.EXIT_CODE_ANNOTATION) or podview.text(
-            job_annotations, names.EXIT_CODE_ANNOTATION
-        )
-        code = int(code_text) if code_text and code_text.lstrip("-").isdigit() else None
-        summary = decode_summary(summary_text)
-        passed = recorded == "passed"
-        if strict_checks and summary is not None and "checks" in summary:
-            summary = {**summary, "checks": held_to_strict(summary["checks"])}
-            passed = passed and verdict(0, summary["checks"]) == "passed"
-        return LoadTestStatus(True, passed, code, summary, line, "controller annotations")
-
     terminated = podview.mapping(master_state or {}, "terminated")
+
+    uid = podview.text(podview.mapping(pod, "metadata"), "uid")
+    finished_at = podview.text(terminated, "finishedAt")
+    for annotations in (podview.annotations(pod), podview.annotations(job) if job else {}):
+        recorded = podview.text(annotations, names.RESULT_ANNOTATION)
+        summary_text = podview.text(annotations, names.SUMMARY_ANNOTATION)
+        if (
+            recorded in ("passed", "failed")
+            and summary_text
+            and is_record_of(annotations, uid, finished_at)
+        ):
+            code_text = podview.text(annotations, names.EXIT_CODE_ANNOTATION)
+            code = int(code_text) if code_text and code_text.lstrip("-").isdigit() else None
+            summary = decode_summary(summary_text)
+            passed = recorded == "passed"
+            if strict_checks and summary is not None and "checks" in summary:
+                summary = {**summary, "checks": held_to_strict(summary["checks"])}
+                passed = passed and verdict(0, summary["checks"]) == "passed"
+            return LoadTestStatus(True, passed, code, summary, line, "controller annotations")
+
     exit_code = terminated.get("exitCode")
     if not isinstance(exit_code, int):
         return LoadTestStatus(False, None, None, None, line, "")
@@ -108,7 +109,7 @@ def status_of_test(
         return LoadTestStatus(False, exit_code == 0, exit_code, None, line + " (finishing)", "")
     summary = decode_summary(podview.text(finisher, "message"))
     # The checks the pod carries, judged as the controller will: wait may see the end first.
-    injection = read_status(annotations)
+    injection = read_status(podview.annotations(pod))
     settings = injection.settings if injection else DEFAULT_SETTINGS
     if strict_checks:
         settings = replace(settings, strict_checks=True)

@@ -72,6 +72,10 @@ RESULT_ANNOTATION: Final = f"{DOMAIN}/result"
 RESULT_LABEL: Final = RESULT_ANNOTATION
 EXIT_CODE_ANNOTATION: Final = f"{DOMAIN}/exit-code"
 FINISHED_AT_ANNOTATION: Final = f"{DOMAIN}/finished-at"
+# The uid of the pod the verdict annotations are of (on the pod and on its Job), so that a
+# verdict copied onto a re-created Job or pod, or a Job's from an earlier attempt, is never
+# read as another pod's (app/core/verdict_record.py).
+RESULT_OF_ANNOTATION: Final = f"{DOMAIN}/result-of"
 SUMMARY_ANNOTATION: Final = f"{DOMAIN}/summary"
 EXPORTER_STOPPED_ANNOTATION: Final = f"{DOMAIN}/exporter-stopped"
 # What the controller did in a fallback (on the pod, its Job, and any Service it changed).

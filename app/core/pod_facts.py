@@ -16,6 +16,7 @@ from app.core.injection_status import Fitting, read_status
 from app.core.setting_warnings import SettingWarning
 from app.core.settings import FinishSettings
 from app.core.timestamps import parse_time
+from app.core.verdict_record import is_record_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,10 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
     }
     exporter_status = statuses.get(exporter_name, {}) if exporter_name is not None else {}
     job, job_uid = _owning_job(pod, admission)
+    uid = podview.text(metadata, "uid") or ""
+    master = _terminated(statuses.get(master_name))
+    # A verdict copied onto the pod from another run's is none: this pod's is still to record.
+    own_record = is_record_of(annotations, uid, master.finished_at_text if master else None)
     finisher = next(
         (c for c in podview.containers(pod) if podview.text(c, "name") == names.FINISHER_CONTAINER),
         None,
@@ -194,7 +199,7 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
     return PodFacts(
         namespace=podview.text(metadata, "namespace") or "",
         name=podview.text(metadata, "name") or "",
-        uid=podview.text(metadata, "uid") or "",
+        uid=uid,
         job=job,
         job_uid=job_uid,
         settings=injection.settings,
@@ -209,12 +214,12 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
         has_finisher=finisher is not None,
         pod_ip=podview.text(status, "podIP"),
         terminal=status.get("phase") in ("Succeeded", "Failed"),
-        master=_terminated(statuses.get(master_name)),
+        master=master,
         finisher=_terminated(statuses.get(names.FINISHER_CONTAINER)),
         exporter_running="running" in podview.mapping(exporter_status, "state"),
         exporter_ended=_terminated(exporter_status),
-        recorded_result=podview.text(annotations, names.RESULT_ANNOTATION),
-        reported=names.SUMMARY_ANNOTATION in annotations,
+        recorded_result=podview.text(annotations, names.RESULT_ANNOTATION) if own_record else None,
+        reported=own_record and names.SUMMARY_ANNOTATION in annotations,
         exporter_stop_recorded=podview.text(annotations, names.EXPORTER_STOPPED_ANNOTATION),
         labels=tuple(
             sorted(

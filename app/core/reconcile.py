@@ -37,6 +37,7 @@ from app.core.retention import (
 )
 from app.core.settings import FinishSettings, Strategy, WaitForScrape
 from app.core.summary import Summary, decode_summary, encode_summary, headline
+from app.core.verdict_record import verdict_annotations
 
 # After the finisher's own latest deadline, how long before the controller steps in.
 FINISHER_GRACE_SECONDS = 30.0
@@ -360,11 +361,9 @@ def _announce_verdict(facts: PodFacts) -> AnnounceVerdict:
 
 def _verdict_annotations(facts: PodFacts, result: str) -> dict[str, str]:
     assert facts.master is not None
-    return {
-        names.RESULT_ANNOTATION: result,
-        names.EXIT_CODE_ANNOTATION: str(facts.master.exit_code),
-        names.FINISHED_AT_ANNOTATION: facts.master.finished_at_text,
-    }
+    return verdict_annotations(
+        facts.uid, result, facts.master.exit_code, facts.master.finished_at_text
+    )
 
 
 def _stopped_by(facts: PodFacts) -> str:

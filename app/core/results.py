@@ -51,6 +51,9 @@ class FinishedTest:
     source: str = ""  # where the verdict came from: "controller annotations" or "pod status"
     summary: Summary | None = None
     error: str | None = None  # why there is no verdict (exit 2), one line
+    # Which pod it is, and its controller (its Job): the identities its kept report is found by.
+    pod_uid: str = ""
+    owner_uid: str = ""
 
     @property
     def verdict(self) -> Verdict:

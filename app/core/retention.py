@@ -11,7 +11,8 @@ verdict is read from.
 A Job made to go the moment it finishes (``ttlSecondsAfterFinished: 0``, as the official
 locustio/k8s-operator makes its master Jobs) would take all that with it. So while the test
 runs the controller takes the TTL off the Job ("holds" it), noting the original in an
-annotation, and once the verdict is recorded sets the retention, or puts the original back.
+annotation, and once the verdict is recorded sets the retention, or puts the original back
+(a 0 as :data:`TTL_0_KEPT_SECONDS`: gone 2 s after its verdict, no one could read it).
 
 Pure: the Job and the settings in, a merge patch out; :func:`app.core.reconcile.plan` makes
 the actions. The patch names the Job's uid and
@@ -35,6 +36,12 @@ Source = Literal["pod", "namespace", "cluster"]
 _SETTINGS: dict[Result, Setting] = {"passed": KEEP_PASSED, "failed": KEEP_FAILED}
 # ttlSecondsAfterFinished is an int32.
 _MAX_TTL = 2**31 - 1
+# A held TTL of 0 put back would delete the Job, its pod and its kept report about 2 s after
+# the verdict is recorded: too soon for a `wait` or `report` CI runs a moment later. The
+# official locustio/k8s-operator makes every master Job so, and its users cannot change it.
+# With no retention set, such a Job is kept this long instead; keep-passed/keep-failed 0s
+# still delete it at once.
+TTL_0_KEPT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -219,11 +226,16 @@ def settle(job: Mapping[str, Any], retention: Retention | None) -> JobPatch | No
         note = retention.describe()
     elif held is not None:
         ttl = _held_ttl(held)
-        note = (
-            f"ttlSecondsAfterFinished {ttl} restored (no retention set)"
-            if ttl is not None
-            else f"held ttlSecondsAfterFinished {held!r} unreadable: none set"
-        )
+        if ttl == 0:
+            ttl = TTL_0_KEPT_SECONDS
+            note = (
+                f"ttlSecondsAfterFinished 0 held; {TTL_0_KEPT_SECONDS} s instead, for a later "
+                "wait or report (no retention set)"
+            )
+        elif ttl is not None:
+            note = f"ttlSecondsAfterFinished {ttl} restored (no retention set)"
+        else:
+            note = f"held ttlSecondsAfterFinished {held!r} unreadable: none set"
     else:
         return None
     change: dict[str, int | None] = {} if ttl == current else {"ttlSecondsAfterFinished": ttl}

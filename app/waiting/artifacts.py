@@ -200,7 +200,14 @@ async def fetch_artifacts(client: KubeClient, finished: FinishedTest) -> KeptArt
     if finished.namespace is None or finished.pod is None:
         return None  # no verdict, no pod: nothing was kept for it
     try:
-        return await artifacts_of_pod(client, finished.namespace, finished.pod)
+        if not finished.pod_uid:
+            return await artifacts_of_pod(client, finished.namespace, finished.pod)
+        # By the pod's uid, not its name: a pod of that name now may be another run's. The
+        # controller keeps the report owned by the pod's Job, or by the pod if none controls it.
+        selector = artifacts_selector(finished.pod_uid)
+        owner = finished.owner_uid or finished.pod_uid
+        configmap = await _newest(client, finished.namespace, selector, owner)
+        return None if configmap is None else _artifacts(configmap)
     except KubeError:
         return None
 

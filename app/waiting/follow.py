@@ -13,6 +13,7 @@ one too when the pod is deleted the moment it ends. Live numbers come from Locus
 import asyncio
 import contextlib
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -48,6 +49,9 @@ PASSED, FAILED, UNDECIDED = 0, 1, 2
 # pages of a few, and more pods than this is not a load test's Job.
 PODS_PAGE = 10
 MAX_PODS = 100
+# Progress where no one watches a terminal (a CI log): a line at most this often, so that a
+# 30-minute test is about 60 lines, not one per look.
+LOG_PROGRESS_SECONDS = 30.0
 
 JsonDict = dict[str, Any]
 
@@ -96,6 +100,41 @@ def describe(error: KubeError) -> str:
     return f"the API server answered {error.status}: {error.message}"
 
 
+class Progress:
+    """Where the test stands, shown without flooding: a CI log gets a line every 30 s at most.
+
+    On a terminal it is one line, rewritten in place as the numbers change.
+    """
+
+    def __init__(self, out: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.out = out
+        self.clock = clock
+        self.terminal = _is_terminal(out)
+        self._printed_at: float | None = None
+        self._open = False  # a terminal's progress line, not ended yet
+
+    def show(self, line: str) -> None:
+        """Show ``line`` now on a terminal; in a log, if the last was 30 s ago or more."""
+        stamped = f"[{time.strftime('%H:%M:%S')}] {line}"
+        if self.terminal:
+            # Cut to the terminal's width: a line that wraps cannot be rewritten with \r.
+            width = max(shutil.get_terminal_size().columns - 1, 20)
+            self.out.write(f"\r{stamped[:width]}\x1b[K")
+            self.out.flush()
+            self._open = True
+            return
+        now = self.clock()
+        if self._printed_at is None or now - self._printed_at >= LOG_PROGRESS_SECONDS:
+            print(stamped, file=self.out, flush=True)
+            self._printed_at = now
+
+    def end(self) -> None:
+        """End a terminal's progress line, so that what comes next has a line of its own."""
+        if self._open:
+            self.out.write("\n")
+            self._open = False
+
+
 class Follower:
     """Watches the test's pods (and looks at its Job) and reports what changes."""
 
@@ -115,8 +154,7 @@ class Follower:
         self.out = out
         self.patience = patience or Patience()
         self.clock = clock
-        self.last_line = ""
-        self.last_printed = 0.0
+        self.progress = Progress(out, clock)
         self.stats_allowed = True
         # The test with its verdict, once there is one: what CI's output files are made from.
         self.finished: FinishedTest | None = None
@@ -136,9 +174,13 @@ class Follower:
         )
         self._pods: dict[str, JsonDict] = {}
         self._pod_version: str | None = None
+        # The run's pods that ended (uid: creationTimestamp, name, exit code): the Job's
+        # earlier attempts, once a retry gives the verdict.
+        self._ended: dict[str, tuple[str, str, int]] = {}
 
     def say(self, line: str) -> None:
-        """Print one line now."""
+        """Print one line now (below the progress line, on a terminal)."""
+        self.progress.end()
         print(line, file=self.out, flush=True)
 
     async def follow(self, timeout_seconds: float, interval_seconds: float = 2.0) -> int:
@@ -191,7 +233,7 @@ class Follower:
         if now - since >= self.patience.api_outage:
             failing = format_duration(self.patience.api_outage)
             raise NoVerdictError(f"the API server failed for over {failing}: {describe(error)}")
-        self._progress(f"API error, retrying: {describe(error)}")
+        self._announce(f"API error, retrying: {describe(error)}")
 
     def _answered(self) -> None:
         """The API server answered: any outage is over."""
@@ -219,6 +261,9 @@ class Follower:
             self._seen_job = True
             uid = str(podview.mapping(job, "metadata").get("uid") or "")
             if uid != self._job_uid:  # first seen, or deleted and made again under its name
+                if self._job_uid:
+                    self.say(f"{self.target.label} was made again (uid {uid}): following it")
+                self._new_run()
                 self._job_uid, self._pod_version = uid, None
                 selector = label_selector(podview.mapping(podview.mapping(job, "spec"), "selector"))
                 self._pod_query = {
@@ -232,6 +277,26 @@ class Follower:
             default=None,
         )
         return job, newest
+
+    def _new_run(self) -> None:
+        """Forget every pod and state of the run followed so far: none of it is the new run's."""
+        self._pods, self._ended, self._blocked_since = {}, {}, {}
+        self._last_pod = self._last_status = None
+
+    def _seen(self, pod: Mapping[str, Any], status: LoadTestStatus) -> None:
+        """Note a pod of the run that has ended, as an attempt before any later one."""
+        metadata = podview.mapping(pod, "metadata")
+        uid = podview.text(metadata, "uid")
+        if uid and status.exit_code is not None and len(self._ended) < MAX_PODS:
+            created = podview.text(metadata, "creationTimestamp") or ""
+            self._ended[uid] = (created, podview.text(metadata, "name") or "?", status.exit_code)
+
+    def _earlier(self, pod: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+        """The run's pods that ended before ``pod`` was made: the Job's earlier attempts."""
+        metadata = podview.mapping(pod, "metadata")
+        uid = podview.text(metadata, "uid")
+        created = podview.text(metadata, "creationTimestamp") or ""
+        return sorted(e for u, e in self._ended.items() if u != uid and e[0] <= created)
 
     def _ours(self, pod: Mapping[str, Any]) -> bool:
         """A Job's pods are those it controls, by uid: a label anyone can set does not count."""
@@ -247,7 +312,9 @@ class Follower:
             self._answered()
             for pod in podview.objects(listed, "items"):
                 if self._ours(pod):
-                    pods[str(podview.mapping(pod, "metadata").get("uid"))] = _readable(pod)
+                    readable = _readable(pod)
+                    pods[str(podview.mapping(pod, "metadata").get("uid"))] = readable
+                    self._seen(readable, status_of_test(readable, None))
             self._check_count(len(pods))
         self._pods = pods
         self._pod_version = str(podview.mapping(listed, "metadata").get("resourceVersion") or "")
@@ -296,6 +363,7 @@ class Follower:
             return False
         uid = str(metadata.get("uid"))
         status = status_of_test(pod, None, strict_checks=self.strict_checks)
+        self._seen(pod, status)
         if event.get("type") == "DELETED":
             self._pods.pop(uid, None)
             # Its last state: the verdict, if the master had exited, and the finisher's summary.
@@ -314,6 +382,7 @@ class Follower:
             return self._absent(job)
         status = status_of_test(pod, job, strict_checks=self.strict_checks)
         self._last_pod, self._last_status = pod, status
+        self._seen(pod, status)
         if status.finished:
             return self._finish(pod, status)
         self._check_blocker(pod)
@@ -383,7 +452,9 @@ class Follower:
         if self._last_error is not None:
             return f"waiting for the API server: {describe(self._last_error)}"
         if self._last_status is not None:
-            return f"waiting for {self.target.label} to finish; last seen: {self._last_status.line}"
+            last = f"waiting for {self.target.label} to finish; last seen: {self._last_status.line}"
+            earlier = self._earlier(self._last_pod or {})
+            return f"{last}; {_attempts(earlier)}" if earlier else last
         if self._seen_job:
             return f"waiting for a pod of {self.target.label}"
         return f"waiting for {self.target.label} to appear in namespace {self.target.namespace}"
@@ -407,13 +478,12 @@ class Follower:
             return None
 
     def _progress(self, line: str) -> None:
-        now = time.monotonic()
-        if line != self.last_line or now - self.last_printed > 30:
-            self.say(f"[{time.strftime('%H:%M:%S')}] {line}")
-            self.last_line, self.last_printed = line, now
+        self.progress.show(line)
 
     def _finish(self, pod: JsonDict, status: LoadTestStatus, *, gone: bool = False) -> int:
         verdict = "PASSED" if status.passed else "FAILED"
+        metadata = podview.mapping(pod, "metadata")
+        uid = podview.text(metadata, "uid") or ""
         self.finished = FinishedTest(
             passed=bool(status.passed),
             exit_code=status.exit_code,
@@ -423,17 +493,35 @@ class Follower:
             test=self.target.test,
             source=status.source or "pod status",
             summary=status.summary,
+            pod_uid=uid,
+            owner_uid=podview.text(podview.controller_reference(pod), "uid") or "",
         )
+        earlier = self._earlier(pod)
+        attempt = f", attempt {len(earlier) + 1}" if earlier else ""
         self.say(
-            f"{self.target.label} (pod {pod['metadata']['name']}): {verdict}, "
+            f"{self.target.label} (pod {pod['metadata']['name']}{attempt}): {verdict}, "
             f"Locust exit code {status.exit_code} (from the {status.source or 'pod status'})"
         )
+        if earlier:
+            self.say(f"  the verdict is this pod's own; {_attempts(earlier)}")
         if gone and status.summary is None:
             self.say("  (no summary: the pod was deleted before the finisher left one)")
         else:
             for line in summary_table(status.summary):
                 self.say(line)
         return PASSED if status.passed else FAILED
+
+
+def _attempts(earlier: list[tuple[str, str, int]]) -> str:
+    pods = ", ".join(f"pod {name} (Locust exit code {code})" for _, name, code in earlier)
+    return f"earlier attempts failed: {pods}"
+
+
+def _is_terminal(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except ValueError:  # closed
+        return False
 
 
 def _readable(pod: Mapping[str, Any]) -> JsonDict:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from app.core import names
 from devcluster import operator_shapes as shapes
 from devcluster.api import ApiError
 from devcluster.cluster import LocalCluster
@@ -34,6 +35,9 @@ def test_a_job_deleted_the_moment_it_finishes_still_gives_its_verdict(
 ) -> None:
     namespace = f"vanish-{'fail' if failing else 'pass'}"
     prepare_namespace(cluster, namespace)
+    # Without a retention set, a TTL-0 Job is kept 10 minutes after its verdict; 0s lets it go.
+    keep = (f"{names.KEEP_PASSED_ANNOTATION}=0s", f"{names.KEEP_FAILED_ANNOTATION}=0s")
+    cluster.kubectl("annotate", "namespace", namespace, *keep)
     job_path, waiting = start_vanishing_test(cluster, namespace, "vanish", failing)
     job_name = job_path.rsplit("/", 1)[1]
 

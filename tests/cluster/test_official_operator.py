@@ -34,7 +34,7 @@ def job_or_none(cluster: LocalCluster, path: str) -> dict[str, Any] | None:
         return None
 
 
-def test_a_ttl_0_job_is_gone_after_the_test_but_wait_has_its_verdict_and_numbers(
+def test_a_ttl_0_job_is_kept_10_minutes_after_the_test_and_wait_has_its_verdict_and_numbers(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
     prepare_namespace(cluster, "official-pass")
@@ -56,9 +56,23 @@ def test_a_ttl_0_job_is_gone_after_the_test_but_wait_has_its_verdict_and_numbers
     assert answer["job"] == "smoke-master"
     assert answer["summary"]["requests"] > 0, "the finisher read Locust's numbers"
     assert answer["summary"]["exporter"] == "none in this pod"
-    # The verdict recorded, the Job's own TTL of 0 is put back: it goes.
+    # The verdict recorded, with no retention set the Job's TTL of 0 becomes 10 minutes: a
+    # later `wait` or `report` still finds it.
     path = f"/apis/batch/v1/namespaces/{test.namespace}/jobs/smoke-master"
-    wait_until(lambda: job_or_none(cluster, path) is None, 120, "the TTL-0 Job to be deleted")
+
+    def settled() -> dict[str, Any] | None:
+        job = job_or_none(cluster, path)
+        if job is None or names.RETENTION_ANNOTATION not in job["metadata"]["annotations"]:
+            return None
+        return job
+
+    wait_until(lambda: settled() is not None, 60, "the TTL-0 Job's retention")
+    job = settled()
+    assert job is not None
+    assert job["spec"]["ttlSecondsAfterFinished"] == 600
+    later = start_wait(cluster, test.namespace, test.name, "--timeout", "30s")
+    printed, _ = later.communicate(timeout=60)
+    assert later.returncode == 0, printed
 
 
 def test_a_failed_verdict_is_kept_by_retention_with_its_report(

@@ -130,6 +130,7 @@ async def test_a_reported_pod_is_left_alone() -> None:
     done = finished_pod(
         annotations={
             names.RESULT_ANNOTATION: "passed",
+            names.RESULT_OF_ANNOTATION: "u1",
             names.SUMMARY_ANNOTATION: '{"version":1}',
             names.EXPORTER_STOPPED_ANNOTATION: "itself",
         }

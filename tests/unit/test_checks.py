@@ -321,6 +321,7 @@ def _finished_pod(exit_code: int, checks: dict[str, str], annotations: dict[str,
     return {
         "metadata": {
             "name": "p",
+            "uid": "uid-p",
             "annotations": {names.STATUS_ANNOTATION: json.dumps(status), **annotations},
         },
         "spec": {"containers": [{"name": "m", "args": ["--master"]}]},
@@ -352,6 +353,7 @@ def test_wait_judges_the_checks_itself_when_the_controller_has_not_reported() ->
 def test_wait_trusts_a_recorded_failed_verdict_over_locusts_exit_code_0() -> None:
     recorded = {
         names.RESULT_ANNOTATION: "failed",
+        names.RESULT_OF_ANNOTATION: "uid-p",
         names.EXIT_CODE_ANNOTATION: "0",
         names.SUMMARY_ANNOTATION: json.dumps(SUMMARY),
     }

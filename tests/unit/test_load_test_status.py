@@ -30,6 +30,7 @@ def pod(
     return {
         "metadata": {
             "name": "p",
+            "uid": "uid-p",
             "annotations": {names.STATUS_ANNOTATION: status_annotation, **(annotations or {})},
         },
         "spec": {"containers": [{"name": "m", "args": ["--master"]}]},
@@ -49,6 +50,7 @@ def test_the_controllers_annotations_win() -> None:
         {"running": {}},
         annotations={
             names.RESULT_ANNOTATION: "failed",
+            names.RESULT_OF_ANNOTATION: "uid-p",
             names.EXIT_CODE_ANNOTATION: "1",
             names.SUMMARY_ANNOTATION: json.dumps(SUMMARY),
         },
@@ -104,3 +106,44 @@ def test_progress_shows_live_numbers_and_the_table_shows_endpoints() -> None:
     table = "\n".join(summary_table(SUMMARY))  # type: ignore[arg-type]
     assert "GET /" in table
     assert "1 (10.00%)" in table
+
+
+def recorded(result: str, of: str | None, **more: str) -> dict[str, str]:
+    """The controller's verdict annotations, for the pod with uid ``of`` (None: no result-of)."""
+    annotations = {
+        names.RESULT_ANNOTATION: result,
+        names.EXIT_CODE_ANNOTATION: "0" if result == "passed" else "1",
+        names.SUMMARY_ANNOTATION: json.dumps(SUMMARY),
+        **more,
+    }
+    if of is not None:
+        annotations[names.RESULT_OF_ANNOTATION] = of
+    return annotations
+
+
+def test_a_verdict_copied_onto_a_new_pod_is_not_its_own() -> None:
+    # A re-run whose pod was made from a copy of the last run's: its verdict came along.
+    running = pod({"running": {}}, {"running": {}}, annotations=recorded("passed", "uid-old"))
+    status = status_of_test(running)
+    assert (status.finished, status.passed) == (False, None)
+
+
+def test_a_jobs_verdict_from_an_earlier_attempt_or_run_is_not_the_pods() -> None:
+    # The Job keeps the first attempt's (or, re-created from a copy, the last run's) verdict
+    # while this pod runs.
+    job = {"metadata": {"uid": "job", "annotations": recorded("failed", "uid-first")}}
+    status = status_of_test(pod({"running": {}}, {"running": {}}), job)
+    assert (status.finished, status.passed) == (False, None)
+    mine = {"metadata": {"uid": "job", "annotations": recorded("failed", "uid-p")}}
+    assert status_of_test(pod({"running": {}}, {"running": {}}), mine).finished
+
+
+def test_a_record_from_before_result_of_counts_only_for_its_own_master() -> None:
+    # An older controller wrote no result-of; its finished-at is its master's own end.
+    ended = {"terminated": {"exitCode": 1, "finishedAt": "2026-01-01T00:10:00Z"}}
+    own = recorded("failed", None, **{names.FINISHED_AT_ANNOTATION: "2026-01-01T00:10:00Z"})
+    status = status_of_test(pod(ended, {"running": {}}, annotations=own))
+    assert (status.finished, status.source) == (True, "controller annotations")
+    copied = recorded("passed", None, **{names.FINISHED_AT_ANNOTATION: "2026-01-01T00:01:00Z"})
+    status = status_of_test(pod(ended, {"running": {}}, annotations=copied))
+    assert (status.finished, status.passed) == (False, False), "the pod's own exit code, waiting"

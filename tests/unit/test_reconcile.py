@@ -97,6 +97,7 @@ def test_the_verdict_is_recorded_at_once_and_the_report_waits_for_the_finisher()
         names.RESULT_ANNOTATION: "passed",
         names.EXIT_CODE_ANNOTATION: "0",
         names.FINISHED_AT_ANNOTATION: "2026-11-26T10:00:00Z",
+        names.RESULT_OF_ANNOTATION: "uid-1",
     }
     # Back by the time a silent finisher would have been given up on (or the quit is due).
     assert decided.wake_at == EXIT + 300 + FINISHER_GRACE_SECONDS
@@ -242,6 +243,7 @@ def test_facts_come_from_a_real_pod_and_its_annotations() -> None:
             "annotations": {
                 names.STATUS_ANNOTATION: json.dumps(status),
                 names.RESULT_ANNOTATION: "passed",
+                names.RESULT_OF_ANNOTATION: "u",
             },
             "ownerReferences": [{"kind": "Job", "name": "j", "uid": "ju", "controller": True}],
         },

@@ -8,6 +8,7 @@ from app.core import names
 from app.core.cluster_config import ConfigError, InjectionConfig, parse_cluster_config
 from app.core.injection_status import InjectionStatus, read_status
 from app.core.retention import (
+    TTL_0_KEPT_SECONDS,
     Resolved,
     Retention,
     hold,
@@ -223,6 +224,20 @@ def test_with_no_retention_set_the_held_ttl_is_restored() -> None:
     assert decided is not None
     assert decided.patch["spec"] == {"ttlSecondsAfterFinished": 45}
     assert decided.patch["metadata"]["annotations"][names.HELD_TTL_ANNOTATION] is None
+
+
+def test_with_no_retention_set_a_held_ttl_of_0_keeps_the_job_10_minutes() -> None:
+    # The official operator's master Job: gone 2 s after its verdict, CI's later `wait` and
+    # `report` would find nothing.
+    decided = settle(job(annotations=with_verdict(**HELD_ZERO)), None)
+    assert decided is not None
+    assert decided.patch["spec"] == {"ttlSecondsAfterFinished": TTL_0_KEPT_SECONDS}
+    assert TTL_0_KEPT_SECONDS == 600
+    assert "for a later wait or report" in decided.note
+    # A retention set anywhere is used as set, 0s too.
+    now = settle(job(annotations=with_verdict(**HELD_ZERO)), Retention(0.0, KEEP_PASSED, "pod"))
+    assert now is not None
+    assert now.patch["spec"] == {"ttlSecondsAfterFinished": 0}
 
 
 def test_with_no_retention_and_no_hold_the_job_is_left_alone() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.core import names
 from app.core.reconcile import AnnounceVerdict, HoldJobTTL, ReadJob, SettleRetention, plan
-from app.core.retention import JobSeen
+from app.core.retention import TTL_0_KEPT_SECONDS, JobSeen
 from tests.unit.test_reconcile import EXIT, SUMMARY, facts
 
 NOW = EXIT + 10_000  # long after every deadline
@@ -66,7 +66,8 @@ def test_the_verdict_on_the_job_settles_it_with_the_namespaces_retention() -> No
     assert isinstance(settle, SettleRetention)
     assert settle.event is not None
     assert "'soon'" in settle.event.message
-    assert settle.patch.patch["spec"] == {"ttlSecondsAfterFinished": 0}
+    # No usable retention: the held TTL of 0 is kept 10 minutes, for a later wait or report.
+    assert settle.patch.patch["spec"] == {"ttlSecondsAfterFinished": TTL_0_KEPT_SECONDS}
     settled = {
         **on_job,
         "metadata": {

@@ -3,31 +3,16 @@
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
 from app.kube.client import KubeClient
 from app.waiting.follow import FAILED, PASSED, Follower, NoVerdictError, Patience, Target
 from testkit import fake_kube
+from tests.waiting.conftest import printed
 from tests.waiting.pods import UNSCHEDULABLE, exited, job, master_pod, waiting
 
 QUICK = Patience(image_pull=0.3, unschedulable=0.3, api_outage=0.3)
-
-
-@pytest.fixture
-def fake() -> Iterator[fake_kube.FakeKube]:
-    with fake_kube.running() as api:
-        yield api
-
-
-@pytest.fixture
-async def client(fake: fake_kube.FakeKube, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "config", fake.url)
-    api = await KubeClient.connect(str(kubeconfig))
-    yield api
-    await api.close()
 
 
 async def follow(
@@ -42,15 +27,6 @@ async def follow(
 
 
 POD = Target("default", pod="p")
-
-
-async def printed(out: io.StringIO, text: str) -> None:
-    """Until the follower has printed ``text``."""
-    for _ in range(500):
-        if text in out.getvalue():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never printed {text!r}: {out.getvalue()}")
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ def ended_test(fake: fake_kube.FakeKube, *, failing: bool) -> None:
         {
             names.RESULT_ANNOTATION: "failed" if failing else "passed",
             names.EXIT_CODE_ANNOTATION: "0",
+            names.RESULT_OF_ANNOTATION: pod["metadata"]["uid"],
             names.SUMMARY_ANNOTATION: encode_summary(summary(failing=failing)),
         }
     )
