@@ -208,6 +208,7 @@ def not_made_test(fake: fake_kube.FakeKube) -> None:
     pod["metadata"]["annotations"].update(
         {
             names.RESULT_ANNOTATION: "passed",
+            names.RESULT_OF_ANNOTATION: pod["metadata"]["uid"],
             names.EXIT_CODE_ANNOTATION: "0",
             names.SUMMARY_ANNOTATION: encode_summary(summary(checks=[p99])),
         }
