@@ -1,11 +1,5 @@
 """Whether a read of the exporter primed it, and whether Locust's totals had settled (issue 21)."""
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
 import pytest
 
 from app.core.priming import (
@@ -18,7 +12,6 @@ from app.core.priming import (
     reading_fault,
     unconfirmable,
 )
-from devcluster.peers.exporter_standin import Exporter
 
 
 def reading(text: str, *, cut: int | None = None) -> ExporterReading:
@@ -29,62 +22,6 @@ def reading(text: str, *, cut: int | None = None) -> ExporterReading:
     found.feed(b"".join(lines[:at]))
     found.feed(b"".join(lines[at:]))
     return found
-
-
-class _Locust:
-    """A Locust web UI that answers /stats/requests with ``body``, or goes away."""
-
-    def __init__(self) -> None:
-        self.body = b"{}"
-        self.gone = False
-        locust = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                if locust.gone:
-                    self.send_response(502)
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(locust.body)))
-                self.end_headers()
-                self.wfile.write(locust.body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.uri = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-@pytest.fixture
-def locust() -> Iterator[_Locust]:
-    served = _Locust()
-    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    served.server.shutdown()
-    served.server.server_close()
-
-
-def stats(requests: int, failures: int) -> bytes:
-    total = {"method": None, "name": "Aggregated", "num_requests": requests}
-    total["num_failures"] = failures
-    row = {"method": "GET", "name": "/", "num_requests": requests, "num_failures": failures}
-    return json.dumps({"state": "stopped", "stats": [row, total], "workers": []}).encode()
-
-
-def test_the_exporter_once_locust_is_gone_is_down_with_its_old_totals(locust: _Locust) -> None:
-    exporter = Exporter(locust.uri, "locust", 2.0)
-    locust.body = stats(1261, 3)
-    up = reading(exporter.collect())
-    assert (up.locust_up, up.requests, up.failures) == (True, 1261, 3)
-    locust.gone = True
-    gone = reading(exporter.collect())
-    assert (gone.locust_up, gone.requests, gone.failures) == (False, 1261, 3)
-    assert reading_fault(gone, (1474, 3)) is Unconfirmable.LOCUST_GONE
-    # Even with the same totals: what it holds is no longer Locust's to vouch for.
-    assert reading_fault(gone, (1261, 3)) is Unconfirmable.LOCUST_GONE
 
 
 def test_go_notation_and_lines_split_across_blocks_are_read() -> None:
