@@ -600,6 +600,8 @@ class Finisher:
                 "the exporter held no numbers from Locust (its web UI behind a login, or "
                 "under --web-base-path?): a scrape could not carry the final numbers"
             )
+        elif progress.unconfirmable is not None:
+            progress.note(f"no final scrape could be confirmed: {explain(progress.unconfirmable)}")
         elif wait_for_scrape and progress.confirmed_at is None and not progress.counter_missing:
             progress.note(
                 "no final scrape seen within max-wait: raise locust-finisher.io/max-wait "

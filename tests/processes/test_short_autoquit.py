@@ -62,6 +62,8 @@ def test_a_1s_autoquit_never_confirms_a_final_scrape_and_counts_the_worker(
     assert final["confirmed"] is False, told
     assert final.get("unconfirmable") in {Unconfirmable.NOT_SETTLED, Unconfirmable.LOCUST_GONE}
     assert summary["requests"] <= requests, told
+    assert not any("max-wait" in note for note in summary["notes"]), "it was no wait too short"
+    assert any(note.startswith("no final scrape could be confirmed: ") for note in summary["notes"])
     # Locust counted none once stopped (the worker was not ready again): still one worker.
     assert summary["workers"] == 1, told
 
