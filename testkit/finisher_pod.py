@@ -143,7 +143,7 @@ def run_pod(
         "locustfile": str(tmp_path / "locustfile.py"),
         "exporter_cmd": exporter_command(),
         "run_time": "4s",
-        "autoquit": 8,
+        "autoquit": 10,  # as the README asks: the totals settle 5 s after "stopped" is seen
         "scrape_interval": 1.0,
         **spec,
     }

@@ -300,7 +300,11 @@ def main() -> None:
         time.sleep(spec["sigterm_finisher_after_master_start"])
         events["sigterm_sent"] = now()
         finisher.send_signal(signal.SIGTERM)
-    worker = start([*locust, "--worker", "--master-host", "127.0.0.1"], work / "worker.log")
+    worker = start(
+        [*locust, "--worker", "--master-host", "127.0.0.1"],
+        work / "worker.log",
+        spec.get("worker_env"),
+    )
     result["master_pid"] = master.pid
 
     if spec.get("kill_exporter_after"):

@@ -15,6 +15,7 @@ from typing import Any
 from app.core import names, podview
 from app.core.checks import describe_check, held_to_strict, judge, unmade_checks, verdict
 from app.core.injection_status import read_status
+from app.core.priming import read_unconfirmable
 from app.core.settings import DEFAULT_SETTINGS
 from app.core.summary import Summary, decode_summary, headline
 from app.core.verdict_record import is_record_of
@@ -204,6 +205,9 @@ def summary_table(summary: Summary | None) -> list[str]:
     final = summary.get("finalScrape")
     if final is not None:
         confirmed = final.get("confirmedAt", "yes") if final["confirmed"] else "not confirmed"
+        reason = read_unconfirmable(final.get("unconfirmable"))  # a known word, or nothing
+        if not final["confirmed"] and reason is not None:
+            confirmed += f" ({reason})"
         rows.append(("final scrape", str(confirmed)))
     if "exporter" in summary:
         rows.append(("exporter", str(summary["exporter"])))

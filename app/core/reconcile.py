@@ -26,6 +26,7 @@ from app.core.exporter_outcome import ExporterOutcome
 from app.core.finish_plan import latest_end_offset, plain_ttl, waits_for_scrape
 from app.core.injection_status import Fitting
 from app.core.pod_facts import PodFacts
+from app.core.priming import explain, read_unconfirmable
 from app.core.retention import (
     JobPatch,
     JobSeen,
@@ -276,14 +277,15 @@ def _fitting_event(facts: PodFacts) -> EventSpec | None:
 
 def _final_scrape_warning(facts: PodFacts, summary: Summary) -> EventSpec | None:
     final = summary.get("finalScrape")
-    if (
-        final is None
-        or final["confirmed"]
-        or facts.settings.wait_for_scrape is WaitForScrape.FALSE
-        or not facts.has_exporter  # no exporter, nothing for Prometheus to scrape
-    ):
+    if final is None or final["confirmed"] or not facts.has_exporter:
+        return None  # no exporter, nothing for Prometheus to scrape
+    # Whether or not anyone waits for Prometheus, the exporter never held the final numbers.
+    reason = read_unconfirmable(final.get("unconfirmable"))
+    if reason is not None:
+        message = f"Prometheus may not have Locust's final numbers: {explain(reason)}"
+    elif facts.settings.wait_for_scrape is WaitForScrape.FALSE:
         return None
-    if not final["scrapedDuringTest"] and not final["waited"]:
+    elif not final["scrapedDuringTest"] and not final["waited"]:
         message = (
             "Prometheus never scraped the exporter during the test, so its final numbers are "
             "not in Prometheus: check the pod's prometheus.io/* annotations and Prometheus's "

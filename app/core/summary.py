@@ -40,7 +40,8 @@ class FinalScrape(TypedDict):
 
     ``confirmed`` means a scrape after priming carried Locust's final numbers; it is never
     set when the exporter held no numbers from Locust (``exporterHadData`` false: Locust's
-    web UI behind a login or a base path the exporter does not use).
+    web UI behind a login or a base path the exporter does not use), nor when no scrape
+    could carry them: ``unconfirmable`` then says why (:class:`app.core.priming.Unconfirmable`).
     """
 
     primed: bool
@@ -49,6 +50,7 @@ class FinalScrape(TypedDict):
     confirmed: bool
     confirmedAt: NotRequired[str]
     exporterHadData: NotRequired[bool]
+    unconfirmable: NotRequired[str]
 
 
 class Trimmed(TypedDict, total=False):

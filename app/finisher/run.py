@@ -31,6 +31,14 @@ from typing import Any
 
 from app.core.exporter_outcome import ExporterOutcome, describe
 from app.core.finish_plan import ExporterDeadline, waits_for_scrape
+from app.core.priming import (
+    ExporterReading,
+    Settling,
+    Unconfirmable,
+    explain,
+    reading_fault,
+    unconfirmable,
+)
 from app.core.scrapes import ScrapeLedger, completed_scrapes
 from app.core.summary import (
     ArtifactsEntry,
@@ -92,16 +100,18 @@ _LINE_LIMIT = 64 * 1024
 
 
 class MetricsScan:
-    """The two things the finisher needs of the exporter's /metrics, found as it streams in.
+    """What the finisher needs of the exporter's /metrics, found as it streams in.
 
-    Whether it holds Locust's numbers, and promhttp's count of completed scrapes. The answer
-    is never held: with 500 request names and 500 kinds of error it is megabytes, and held
-    whole (and joined) it cost the container twice that (8 MiB at its 4 MiB cap).
+    Whether it holds Locust's numbers, promhttp's count of completed scrapes, and what it
+    says of Locust (up, and its totals). The answer is never held: with 500 request names
+    and 500 kinds of error it is megabytes, and held whole (and joined) it cost the
+    container twice that (8 MiB at its 4 MiB cap).
     """
 
     def __init__(self) -> None:
         self.had_numbers = False
         self.counter: int | None = None
+        self.reading = ExporterReading()
         self._carry = b""  # the line the last chunk ended in
 
     def feed(self, chunk: bytes) -> None:
@@ -119,6 +129,7 @@ class MetricsScan:
         self._carry = b""
 
     def _lines(self, block: bytes) -> None:
+        self.reading.feed(block)
         if _NUMBERS_LINE in block:
             self.had_numbers = True
         if self.counter is None and block:
@@ -154,7 +165,12 @@ class Progress:
     last_state: str = ""
     primed_totals: tuple[int, int] | None = None
     master_finished_at: str | None = None
-    primed: bool = False
+    primed: bool = False  # a read of ours made the exporter hold Locust's latest totals
+    exporter_answered: bool = False  # a priming read reached it, priming it or not
+    priming_fault: Unconfirmable | None = None  # why the last priming read did not prime
+    settling: Settling = field(default_factory=Settling)
+    unconfirmable: Unconfirmable | None = None  # decided as the master exits
+    most_workers: int = 0  # Locust drops each worker that reports it stopped: keep the most
     exporter_had_data: bool | None = None
     counter_missing: bool = False  # the exporter answered without promhttp's scrape counter
     waited: bool = False
@@ -177,6 +193,8 @@ class Progress:
                     summary[key] = self.inherited[key]  # type: ignore[literal-required]
         else:
             notes.append("Locust's stats were never reachable: no totals")
+        if self.most_workers > summary.get("workers", 0):
+            summary["workers"] = self.most_workers
         if self.master_finished_at:
             summary["masterFinishedAt"] = self.master_finished_at
         if self.stats_at:
@@ -191,6 +209,8 @@ class Progress:
             final["confirmedAt"] = self.confirmed_at
         if self.exporter_had_data is not None:
             final["exporterHadData"] = self.exporter_had_data
+        if self.unconfirmable is not None:
+            final["unconfirmable"] = self.unconfirmable
         summary["finalScrape"] = final
         summary["exporter"] = describe(self.exporter, self.exporter_detail)
         if self.artifacts is not None:
@@ -202,6 +222,13 @@ class Progress:
     def note(self, text: str) -> None:
         """Remember something the user should know (once)."""
         note_once(self.notes, text)
+
+    def known_totals(self) -> tuple[int, int] | None:
+        """Locust's (requests, failures) as last read, by this worker or an earlier one."""
+        for summary in (self.totals, self.inherited):
+            if summary is not None and "requests" in summary:
+                return _totals(summary)
+        return None
 
 
 # What a restarted worker keeps of its predecessor's summary until it reads Locust itself.
@@ -260,10 +287,14 @@ class Finisher:
         self.progress.inherited = decode_summary(self.known.summary)
         if self.progress.inherited is not None:
             self.progress.artifacts = self.progress.inherited.get("report")
+            workers = self.progress.inherited.get("workers")
+            if isinstance(workers, int):
+                self.progress.most_workers = workers
         self._sent_summary = ""
         self.keeper = ArtifactKeeper(config)
         self._artifacts_totals: tuple[int, int] | None = None
         self._metrics_given_up = False  # an exporter's answer was past its cap
+        self._reading = ExporterReading()  # what the last answer of the exporter said of Locust
 
     def send_summary(self) -> None:
         """Hand the supervisor the summary as of now, if it changed."""
@@ -302,6 +333,7 @@ class Finisher:
         if status != 200:
             return None
         scan.end()
+        self._reading = scan.reading
         if scan.had_numbers:
             self.progress.exporter_had_data = True
         elif self.progress.exporter_had_data is None:
@@ -311,8 +343,24 @@ class Finisher:
         return scan.counter
 
     def _prime(self) -> bool:
-        """One read that makes the exporter fetch and keep Locust's current totals."""
+        """One read that makes the exporter fetch and keep Locust's current totals.
+
+        A read that finds Locust gone, or totals short of Locust's last known ones, primes
+        nothing: False, and the reason is kept. Others' scrapes still count from it (they
+        carry the most the exporter can hold).
+        """
+        self._reading = ExporterReading()
         counter = self._read_exporter()
+        answered = counter is not None or self.progress.counter_missing
+        if answered:
+            self.progress.exporter_answered = True
+            if counter is not None:
+                self.progress.ledger.prime(counter)
+            fault = reading_fault(self._reading, self.progress.known_totals())
+            self.progress.priming_fault = fault
+            if fault is not None:
+                log.warning("exporter not primed: %s", explain(fault))
+                return False
         if counter is None and self.progress.counter_missing:
             # It answered, so it now holds the totals; only its scrapes cannot be counted.
             self.progress.primed = True
@@ -325,7 +373,6 @@ class Finisher:
         if counter is None:
             self.progress.note("could not prime the exporter: it did not answer /metrics")
             return False
-        self.progress.ledger.prime(counter)
         self.progress.primed = True
         log.info(
             "exporter primed: it now holds Locust's latest totals (%d scrapes by others so far)",
@@ -343,6 +390,8 @@ class Finisher:
             self.progress.ledger.scraped_since_priming
             and self.progress.confirmed_at is None
             and self.progress.exporter_had_data
+            and self.progress.primed
+            and self.progress.unconfirmable is None
         ):
             self.progress.confirmed_at = utc_now()
             log.info("final scrape confirmed: someone scraped the exporter after priming")
@@ -381,12 +430,15 @@ class Finisher:
         return None
 
     def _poll_stats(self) -> None:
+        started = self.clock()
         stats = self._read_stats()
         if stats is None:
             return
         progress = self.progress
         # Keep the summary only (of a read that kept only what the summary needs).
         progress.totals = summarize_stats(stats)
+        progress.settling.read(progress.totals.get("state", ""), started, self.clock())
+        progress.most_workers = max(progress.most_workers, progress.totals.get("workers", 0))
         for key, what in (("stats", "request names"), ("errors", "kinds of error")):
             listed = stats.get(key)
             if isinstance(listed, list) and len(listed) >= LOCUST_LISTS_AT_MOST:
@@ -503,11 +555,18 @@ class Finisher:
             wait_for_scrape = False
         else:
             if not progress.primed:
-                if not inherited_exit:
+                if not inherited_exit and progress.last_state != "stopped":
                     progress.note(
                         "the master exited without Locust reporting 'stopped': totals may be short"
                     )
                 self._prime()
+            progress.unconfirmable = unconfirmable(
+                progress.priming_fault, progress.settling.settled
+            )
+            if progress.unconfirmable is not None:
+                log.warning(
+                    "the final scrape cannot be confirmed: %s", explain(progress.unconfirmable)
+                )
             if self.known.waits_for_scrape is not None:
                 wait_for_scrape = self.known.waits_for_scrape
             else:
@@ -523,7 +582,7 @@ class Finisher:
             faults.point(self.config, "scrape" if wait_for_scrape else "ttl")
             # Read the counter before deciding: a scrape during Locust's autoquit window
             # ends the exporter the moment the master exits.
-            if wait_for_scrape and progress.primed:
+            if wait_for_scrape and progress.exporter_answered:
                 exporter_alive = self._check_scrapes()
             reason = deadline.decide(
                 self.clock(), progress.ledger.scraped_since_priming, not progress.counter_missing
@@ -534,13 +593,15 @@ class Finisher:
             if not wait_for_scrape:
                 pause = deadline.earliest_end - self.clock()
             waiter.wait(max(min(pause, deadline.latest_end - self.clock()), 0.0))
-        if not wait_for_scrape and progress.primed:
+        if not wait_for_scrape and progress.exporter_answered:
             self._check_scrapes()  # report whether Prometheus happened to scrape anyway
         if progress.exporter_had_data is False:
             progress.note(
                 "the exporter held no numbers from Locust (its web UI behind a login, or "
                 "under --web-base-path?): a scrape could not carry the final numbers"
             )
+        elif progress.unconfirmable is not None:
+            progress.note(f"no final scrape could be confirmed: {explain(progress.unconfirmable)}")
         elif wait_for_scrape and progress.confirmed_at is None and not progress.counter_missing:
             progress.note(
                 "no final scrape seen within max-wait: raise locust-finisher.io/max-wait "

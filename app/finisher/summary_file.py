@@ -24,6 +24,8 @@ def scrape_words(summary: Summary) -> str:
         return "the exporter held no numbers from Locust, so no final scrape to confirm"
     if final["confirmed"] and "confirmedAt" in final:
         return f"final scrape confirmed at {final['confirmedAt']}"
+    if "unconfirmable" in final:
+        return f"final scrape not confirmed ({final['unconfirmable']})"
     return "final scrape not confirmed"
 
 

@@ -61,8 +61,9 @@ def test_a_test_shorter_than_a_scrape_interval_still_gets_its_final_scrape(tmp_p
         run_time="2s",
         # As the README asks: workers report their last samples up to 3 s after the stop and
         # Locust caches stats for 2 s, so a 1 s autoquit could end the master before the
-        # finisher saw the final totals (it did: 116 primed, 120 counted).
-        autoquit=8,
+        # finisher saw the final totals (it did: 116 primed, 120 counted); the finisher now
+        # confirms only totals read 5 s after it saw "stopped" (test_short_autoquit.py).
+        autoquit=10,
         scrape_interval=5.0,
         finisher_env=finisher_env(ttl="1s", max_wait="30s"),
     )
@@ -75,9 +76,9 @@ def test_a_test_shorter_than_a_scrape_interval_still_gets_its_final_scrape(tmp_p
 def test_with_no_ttl_set_the_exporter_ends_on_the_final_scrape_not_after_30s(
     tmp_path: Path,
 ) -> None:
-    # The default: a scrape during the autoquit window (scraped every 2 s, autoquit 8 s)
+    # The default: a scrape during the autoquit window (scraped every 2 s, autoquit 10 s)
     # already carries the final numbers, so the exporter ends right after the master.
-    run = run_pod(tmp_path, scrape_interval=2.0, autoquit=8, finisher_env=finisher_env())
+    run = run_pod(tmp_path, scrape_interval=2.0, autoquit=10, finisher_env=finisher_env())
     requests, _ = run.locust_totals()
     assert run.summary()["finalScrape"]["confirmed"]
     assert run.last_scrape()["aggregated"] == requests

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from app.core.priming import ExporterReading, Unconfirmable, reading_fault
 from devcluster.peers import exporter_standin
 from devcluster.peers.exporter_standin import Exporter, go_float
 
@@ -285,3 +286,23 @@ def test_as_pid_1_a_deadly_signal_exits_2_at_once_like_go(signum: signal.Signals
         assert time.monotonic() - started < 1.0
     finally:
         _stop(process)
+
+
+def test_once_locust_is_gone_the_finisher_reads_it_down_with_its_old_totals(
+    locust: _Locust,
+) -> None:
+    # Issue 21: the finisher took such an answer for priming and claimed a confirmed final
+    # scrape of 1261 requests against Locust's 1474.
+    exporter = Exporter(locust.uri, "locust", 2.0)
+    total = {"method": None, "name": "Aggregated", "num_requests": 1261, "num_failures": 3}
+    locust.body = json.dumps({"state": "stopped", "stats": [total]}).encode()
+    up = ExporterReading()
+    up.feed(exporter.collect().encode())
+    assert (up.locust_up, up.requests, up.failures) == (True, 1261, 3)
+    locust.status = 502
+    gone = ExporterReading()
+    gone.feed(exporter.collect().encode())
+    assert (gone.locust_up, gone.requests, gone.failures) == (False, 1261, 3)
+    assert reading_fault(gone, (1474, 3)) is Unconfirmable.LOCUST_GONE
+    # Even with the same totals: what it holds is no longer Locust's to vouch for.
+    assert reading_fault(gone, (1261, 3)) is Unconfirmable.LOCUST_GONE
