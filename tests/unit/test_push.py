@@ -109,10 +109,12 @@ def test_skopeo_pushes_an_archive_under_the_registry_path_and_the_pushed_image_r
         assert headers["Docker-Content-Digest"] == digest == _sha(body)
         layer = json.loads(body)["layers"][0]
         status, _, blob = _request(host, "GET", f"/v2/team/finisher/blobs/{layer['digest']}")
-        assert status == 200 and _sha(blob) == layer["digest"]
+        assert status == 200
+        assert _sha(blob) == layer["digest"]
         with tarfile.open(fileobj=io.BytesIO(blob)) as files:  # skopeo compressed it
             extracted = files.extractfile("hello.txt")
-            assert extracted is not None and extracted.read() == content
+            assert extracted is not None
+            assert extracted.read() == content
         # What the node would pull from another repository path is not there.
         assert _request(host, "GET", "/v2/finisher/manifests/9.9.9")[0] == 404
     finally:
@@ -177,7 +179,8 @@ def test_a_manifest_naming_a_blob_nobody_pushed_or_too_big_or_not_json_is_refuse
 
     fine = manifest(_sha(config))
     status, answered, _ = _request(registry, "PUT", path, fine, headers)
-    assert status == 201 and answered["Docker-Content-Digest"] == _sha(fine)
+    assert status == 201
+    assert answered["Docker-Content-Digest"] == _sha(fine)
     assert _request(registry, "GET", f"/v2/team/finisher/manifests/{_sha(fine)}")[2] == fine
 
 

@@ -1,17 +1,21 @@
-"""The code blocks of docs/ci.md, by section: what the recipe tests run and lint."""
+"""The code blocks of the docs, by section: what the recipe tests run and lint.
+
+docs/ci.md's recipes, and README.md's install commands, which the cluster tests run.
+"""
 
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_DOC = ROOT / "docs" / "ci.md"
+README = ROOT / "README.md"
 
 
-def code_block(heading: str, language: str) -> str:
-    """The first ``language`` code block under the ``## heading`` section of docs/ci.md."""
-    text = CI_DOC.read_text(encoding="utf-8")
-    sections = re.split(r"^## ", text, flags=re.MULTILINE)
+def code_block(heading: str, language: str, document: Path = CI_DOC, level: int = 2) -> str:
+    """The first ``language`` code block under the heading ``heading`` of ``level`` (2: ##)."""
+    text = document.read_text(encoding="utf-8")
+    sections = re.split(rf"^{'#' * level} ", text, flags=re.MULTILINE)
     section = next(s for s in sections if s.startswith(heading + "\n"))
     match = re.search(rf"^```{language}\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
-    assert match, f"no {language} block under '## {heading}' in {CI_DOC}"
+    assert match, f"no {language} block under '{'#' * level} {heading}' in {document}"
     return match.group(1)
