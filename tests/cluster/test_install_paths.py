@@ -30,7 +30,7 @@ from devcluster.loadtest import Outcome, prepare_namespace, run_load_test
 from devcluster.processes import wait_until
 from release import release_manifests
 from tests.cluster.conftest import SharedCluster
-from tests.workflows.docs_recipes import README, ROOT, code_block
+from tests.workflows.docs_recipes import ROOT, from_source_recipe
 
 pytestmark = pytest.mark.cluster
 
@@ -244,17 +244,6 @@ def test_the_release_manifest_gets_its_certificate_and_ca_from_cert_manager(
 
     fresh.kubectl("delete", "-f", str(release), "--wait=true", "--timeout=120s")
     nothing_left(fresh)
-
-
-FROM_SOURCE = "From source (until the first release)"
-
-
-def from_source_recipe(registry: str) -> str:
-    """README.md's from-source commands, with ``registry`` in place of the example one."""
-    recipe = code_block(FROM_SOURCE, "sh", README, level=3)
-    examples = re.findall(r"^REGISTRY=(\S+)", recipe, flags=re.MULTILINE)
-    assert len(examples) == 1, f"the recipe sets REGISTRY once: {recipe}"
-    return recipe.replace(f"REGISTRY={examples[0]}", f"REGISTRY={registry}", 1)
 
 
 def runs(pods: list[dict[str, Any]], container: str) -> set[tuple[str, str]]:

@@ -1,6 +1,6 @@
 """The code blocks of the docs, by section: what the recipe tests run and lint.
 
-docs/ci.md's recipes, and README.md's install commands, which the cluster tests run.
+docs/ci.md's recipes, and README.md's from-source install, which a cluster test runs.
 """
 
 import re
@@ -19,3 +19,14 @@ def code_block(heading: str, language: str, document: Path = CI_DOC, level: int 
     match = re.search(rf"^```{language}\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
     assert match, f"no {language} block under '{'#' * level} {heading}' in {document}"
     return match.group(1)
+
+
+FROM_SOURCE = "From source (until the first release)"
+
+
+def from_source_recipe(registry: str) -> str:
+    """README.md's from-source commands, with ``registry`` in place of the example one."""
+    recipe = code_block(FROM_SOURCE, "sh", README, level=3)
+    examples = re.findall(r"^REGISTRY=(\S+)", recipe, flags=re.MULTILINE)
+    assert len(examples) == 1, f"the recipe sets REGISTRY once: {recipe}"
+    return recipe.replace(f"REGISTRY={examples[0]}", f"REGISTRY={registry}", 1)
