@@ -146,24 +146,21 @@ class Store:
         with self._lock:
             found = self._open(upload)
             actual = "sha256:" + found.digest.hexdigest()
-            known = digest in self._blobs
-            problem = (
-                "DIGEST_INVALID"
-                if actual != digest
-                else "DENIED"
-                if not known and len(self._blobs) >= self.limits.blobs
-                else ""
-            )
-            if not problem and not known:
+            new = actual == digest and digest not in self._blobs
+            full = len(self._blobs) >= self.limits.blobs
+            if new and not full:
                 self._uploads.pop(upload)
                 self._blobs[digest] = found.size
                 (self._upload_dir / upload).rename(self._blob_path(digest))
                 return
+        # Refused, or a blob already here: the upload's bytes are not kept twice.
         self.drop(upload)
-        if problem == "DIGEST_INVALID":
-            raise RegistryError(400, problem, f"the upload's digest is {actual}, not {digest}")
-        if problem:
-            raise RegistryError(413, problem, f"over {self.limits.blobs} blobs")
+        if actual != digest:
+            raise RegistryError(
+                400, "DIGEST_INVALID", f"the upload's digest is {actual}, not {digest}"
+            )
+        if new:
+            raise RegistryError(413, "DENIED", f"over {self.limits.blobs} blobs")
 
     def _blob_path(self, digest: str) -> Path:
         return self._blob_dir / digest.removeprefix("sha256:")
