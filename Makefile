@@ -19,7 +19,7 @@ include devcluster/host-packages.mk
 OLDEST_KUBERNETES := 1.28
 RUN := $(UV) run --locked
 
-.PHONY: run test setup preflight build build-all images images-arm64-check lint test-side-by-side test-off-node test-unit test-package test-processes test-cluster bench \
+.PHONY: run test setup preflight build build-all images images-arm64-check push lint test-side-by-side test-off-node test-unit test-package test-processes test-cluster bench \
 	clean-cluster release-manifests
 
 # The preflight comes first: a machine that cannot run the cluster says so in the first minute.
@@ -62,6 +62,15 @@ images: setup
 # under qemu-user on this amd64 machine.
 images-arm64-check: setup
 	$(RUN) python -m devcluster.images --arch arm64 --check
+
+# Until the first release nothing is published: our two images (built as `make images` builds
+# them, if missing) pushed with skopeo to REGISTRY/locust-finisher:VERSION and
+# REGISTRY/finisher:VERSION, the tag the chart installs. `make push REGISTRY=host[:port]/path`;
+# with ARCH=arm64, the arm64 ones under that tag. A registry on loopback is spoken to over
+# plain HTTP, as Docker does.
+push: setup
+	$(if $(REGISTRY),,$(error make push needs REGISTRY=host[:port]/path, e.g. REGISTRY=registry.example.com/platform))
+	$(RUN) python -m devcluster.push --arch $(IMAGES_ARCH) $(REGISTRY)
 
 lint: setup
 	$(RUN) ruff check .

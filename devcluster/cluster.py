@@ -81,17 +81,18 @@ def clean_abandoned_clusters() -> int:
 
 def start_registry(archives: list[ImageArchive], processes: ProcessGroup) -> str:
     """:mod:`devcluster.registry` serving ``archives``; its URL once it answers."""
+    return serve_registry(
+        processes, "registry", "devcluster.registry", *(str(archive.path) for archive in archives)
+    )
+
+
+def serve_registry(processes: ProcessGroup, name: str, module: str, *arguments: str) -> str:
+    """``python -m module --port=PORT arguments...``, a registry; its URL once it answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     served = processes.start(
-        "registry",
-        [
-            sys.executable,
-            "-m",
-            "devcluster.registry",
-            f"--port={port}",
-            *(str(archive.path) for archive in archives),
-        ],
+        name,
+        [sys.executable, "-m", module, f"--port={port}", *arguments],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
     )
 
@@ -102,7 +103,7 @@ def start_registry(archives: list[ImageArchive], processes: ProcessGroup) -> str
         except OSError:
             return False
 
-    wait_until(answers, 120, "the local registry", served)
+    wait_until(answers, 120, f"the local {name}", served)
     return url
 
 

@@ -154,7 +154,9 @@ def _tail(output: str, limit: int = 400) -> str:
     return " | ".join(errors[-2:] or lines[-3:])[-limit:]
 
 
-def _run(argv: Sequence[str | Path], env: Mapping[str, str] | None = None, what: str = "") -> str:
+def run_step(
+    argv: Sequence[str | Path], env: Mapping[str, str] | None = None, what: str = ""
+) -> str:
     """Run one build command; fail with a one-line error naming it (``what``) and its gist."""
     command = [str(word) for word in argv]
     what = what or " ".join(command[:2])
@@ -198,7 +200,7 @@ class _Store:
 
     def buildah(self, *args: str | Path) -> str:
         """Run buildah against this storage."""
-        return _run(
+        return run_step(
             [
                 "buildah",
                 "--root",
@@ -363,7 +365,7 @@ def _labels(description: str) -> str:
 
 
 def _gcc_version() -> str:
-    return _run(["gcc", "--version"]).splitlines()[0]
+    return run_step(["gcc", "--version"]).splitlines()[0]
 
 
 def _static_binary(name: str, description: str, settings: str) -> str:
@@ -387,8 +389,8 @@ def _pause(source: Path) -> _Image:
         context = scratch / "context"
         context.mkdir()
         binary = context / "pause"
-        _run(["gcc", *_PAUSE_CFLAGS, "-o", binary, source])
-        _run(["strip", binary])
+        run_step(["gcc", *_PAUSE_CFLAGS, "-o", binary, source])
+        run_step(["strip", binary])
         (scratch / "Containerfile").write_text(containerfile)
         _bud(store, tag, scratch / "Containerfile", context)
 
@@ -454,9 +456,9 @@ def _rootfs_image(
         context = scratch / "context"
         context.mkdir()
         rootfs = context / "rootfs.tar"
-        _run(command(rootfs, arch), store.env)
+        run_step(command(rootfs, arch), store.env)
         # mmdebstrap's tar carries device nodes, which buildah cannot create from a tar.
-        _run(["tar", "--delete", "-f", rootfs, "--wildcards", "./dev/?*"])
+        run_step(["tar", "--delete", "-f", rootfs, "--wildcards", "./dev/?*"])
         (scratch / "Containerfile").write_text(containerfile)
         _bud(store, tag, scratch / "Containerfile", context, platform=arch.platform)
 
@@ -686,7 +688,7 @@ def _save(store: _Store, image: _Image, archive: Path) -> None:
     partial.unlink(missing_ok=True)  # docker-archive refuses to add to an existing file
     first, *others = image.references
     extra = [f"--additional-tag={reference}" for reference in others]
-    _run(
+    run_step(
         [
             "skopeo",
             "copy",
@@ -705,7 +707,7 @@ def _load(store: _Store, image: _Image, archive: Path) -> None:
     if any(image.tag in names for names in store.image_names().values()):
         return
     _say(f"loading {image.name} from {archive.name}")
-    _run(
+    run_step(
         ["skopeo", "copy", "--quiet", f"docker-archive:{archive}", store.reference(image.tag)],
         store.env,
     )
@@ -773,7 +775,7 @@ def _ensure_emulation(arch: Arch) -> None:
         return
     entry = _BINFMT / arch.binfmt
     if not _emulated(entry):
-        _run(
+        run_step(
             ["update-binfmts", "--enable", arch.binfmt],
             what=f"update-binfmts --enable {arch.binfmt}",
         )
@@ -842,15 +844,15 @@ def ensure_images(coredns_binary: Path, pause_source: Path) -> list[ImageArchive
     ]
 
 
-def ensure_foreign_images(arch: Arch) -> list[ImageArchive]:
-    """Build what is missing of our two images for a foreign ``arch``: app, then finisher.
+def ensure_our_images(arch: Arch) -> list[ImageArchive]:
+    """Build what is missing of our two images for ``arch``: app, then finisher.
 
-    In ``<cache>/images/<arch>``, with its own storage and lock: an emulated build takes
+    The node's own architecture shares the node's images' directory (the same archives
+    ``ensure_images`` makes, without building pause or CoreDNS); a foreign one has
+    ``<cache>/images/<arch>``, with its own storage and lock: an emulated build takes
     minutes, and the node's images must not wait for it.
     """
-    if not arch.binfmt:
-        raise ImageBuildError(f"{arch.name} is the node's own: ensure_images builds it")
-    directory = cache_root() / "images" / arch.name
+    directory = cache_root() / "images" / (arch.name if arch.binfmt else "")
     with _locked(directory):
         images = _plan_ours(arch)
         missing = [image for image in images if not image.archive(directory).exists()]
@@ -997,7 +999,7 @@ def _main() -> int:
                 options.pause_source or pause_source(),
             )
         else:
-            archives = ensure_foreign_images(arch)
+            archives = ensure_our_images(arch)
         _say(f"ready in {time.monotonic() - started:.1f}s")
         for archive in archives:
             print(f"{archive.path}  {uncompressed_size(archive.path) / 1e6:.1f} MB uncompressed")

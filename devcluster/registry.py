@@ -55,10 +55,11 @@ class Catalogue:
     def manifest(self, reference: str) -> tuple[str, bytes] | None:
         """(digest, manifest) for a reference or a digest."""
         body = self.manifests.get(reference)
-        return None if body is None else (_digest(body), body)
+        return None if body is None else (digest_of(body), body)
 
 
-def _digest(data: bytes) -> str:
+def digest_of(data: bytes) -> str:
+    """The OCI digest of ``data``."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -119,7 +120,7 @@ def catalogue(archives: list[Path]) -> Catalogue:
                 },
                 separators=(",", ":"),
             ).encode()
-            manifests[_digest(body)] = body
+            manifests[digest_of(body)] = body
             for tag in image["tags"]:
                 manifests[tag] = body
     return Catalogue(manifests, blobs)

@@ -66,6 +66,16 @@ class Runtime:
                 ],
             )
 
+    def pull_from(self, host: str, url: str) -> None:
+        """Pull ``host``'s images from ``url`` (plain HTTP), not from the node's own registry.
+
+        What a platform team writes on its nodes for a registry of its own
+        (``certs.d/<host>/hosts.toml``); containerd reads it at each pull.
+        """
+        directory = self.hosts_dir / host
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "hosts.toml").write_text(f'server = "{url}"\n')
+
     def task_pid(self, container_id: str) -> int:
         """The host PID of a container's main process."""
         for line in self.ctr("tasks", "ls").splitlines()[1:]:

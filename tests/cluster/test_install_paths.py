@@ -1,18 +1,24 @@
 """Every way to install locust-finisher, as platform teams do it, on a fresh local cluster.
 
 Each path installs, finishes a real load test, re-applies with no change, and uninstalls
-leaving nothing behind. The commands are the ones docs/install.md gives.
+leaving nothing behind. The commands are the ones docs/install.md gives; the from-source
+ones are run word for word out of README.md.
 """
 
+import os
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from app import __version__
 from devcluster import operator_shapes as shapes
+from devcluster.build import ensure_tool
 from devcluster.cert_manager import start_cert_manager
-from devcluster.cluster import LocalCluster
+from devcluster.cluster import LocalCluster, serve_registry
 from devcluster.install import (
     NAMESPACE,
     copy_manifests,
@@ -20,10 +26,11 @@ from devcluster.install import (
     opt_in_namespace,
     wait_for_webhook,
 )
-from devcluster.loadtest import prepare_namespace, run_load_test
+from devcluster.loadtest import Outcome, prepare_namespace, run_load_test
 from devcluster.processes import wait_until
 from release import release_manifests
 from tests.cluster.conftest import SharedCluster
+from tests.workflows.docs_recipes import ROOT, from_source_recipe
 
 pytestmark = pytest.mark.cluster
 
@@ -42,7 +49,7 @@ def fresh(shared_cluster: SharedCluster) -> Iterator[LocalCluster]:
         yield running
 
 
-def finishes_a_load_test(cluster: LocalCluster, namespace: str) -> None:
+def finishes_a_load_test(cluster: LocalCluster, namespace: str) -> Outcome:
     prepare_namespace(cluster, namespace)
     test = shapes.LoadTest(
         name="install",
@@ -54,6 +61,7 @@ def finishes_a_load_test(cluster: LocalCluster, namespace: str) -> None:
     outcome = run_load_test(cluster, test)
     assert outcome.pod["spec"]["containers"][0]["name"] == "locust-finisher"
     assert outcome.job_condition == "Complete"
+    return outcome
 
 
 def nothing_left(cluster: LocalCluster) -> None:
@@ -235,4 +243,68 @@ def test_the_release_manifest_gets_its_certificate_and_ca_from_cert_manager(
         ), again.stdout[-2000:]
 
     fresh.kubectl("delete", "-f", str(release), "--wait=true", "--timeout=120s")
+    nothing_left(fresh)
+
+
+def runs(pods: list[dict[str, Any]], container: str) -> set[tuple[str, str]]:
+    """(image, imageID) of ``container`` in each pod, as the kubelet reports them."""
+    return {
+        (status["image"], status["imageID"])
+        for pod in pods
+        for status in pod.get("status", {}).get("containerStatuses", [])
+        if status["name"] == container
+    }
+
+
+def test_from_source_the_readme_commands_push_both_images_install_them_and_finish_a_test(
+    fresh: LocalCluster, tmp_path: Path
+) -> None:
+    # The platform team's registry, which takes pushes, and its nodes pointed at it. The
+    # node's own registry serves nothing under this host or path: what runs was pushed.
+    url = serve_registry(
+        fresh.processes, "push-registry", "devcluster.push_registry", str(tmp_path / "pushed")
+    )
+    host = url.removeprefix("http://")
+    assert fresh.runtime is not None
+    assert fresh.binaries is not None
+    fresh.runtime.pull_from(host, url)
+    registry = f"{host}/from-source"
+    tools = f"{ensure_tool('helm').parent}:{fresh.binaries.kubectl.parent}"
+    env = {
+        **os.environ,
+        "PATH": f"{tools}:{os.environ['PATH']}",
+        "KUBECONFIG": str(fresh.kubeconfig),
+    }
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", from_source_recipe(registry)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    pushed = dict(
+        re.findall(
+            rf"^({re.escape(registry)}/[a-z-]+:\S+)@(sha256:[0-9a-f]{{64}})$", done.stdout, re.M
+        )
+    )
+    app_image = f"{registry}/locust-finisher:{__version__}"
+    finisher_image = f"{registry}/finisher:{__version__}"
+    assert set(pushed) == {app_image, finisher_image}, done.stdout[-2000:]
+
+    wait_for_webhook(fresh)
+    outcome = finishes_a_load_test(fresh, "install-from-source")
+
+    # Every pod runs the very manifests `make push` pushed, pulled from that registry.
+    def pulled(image: str) -> tuple[str, str]:
+        return image, f"{image.rpartition(':')[0]}@{pushed[image]}"
+
+    ours = fresh.api().get(f"/api/v1/namespaces/{NAMESPACE}/pods")["items"]
+    assert runs(ours, "webhook") | runs(ours, "controller") == {pulled(app_image)}
+    assert runs([outcome.pod], "locust-finisher") == {pulled(finisher_image)}
+
+    result = fresh.run_tool("helm", "uninstall", "locust-finisher", "-n", NAMESPACE, "--wait")
+    assert result.returncode == 0, result.stderr
+    fresh.kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=120s")
     nothing_left(fresh)
