@@ -19,7 +19,7 @@ def format_time(epoch_seconds: float, fraction_digits: int = 0) -> str:
     Raises:
         ValueError: for a precision Kubernetes does not use.
     """
-    global _last_second  # noqa: PLW0603 - a one-entry cache, see above
+    global _last_second  # a one-entry cache, see above
     if fraction_digits not in (0, 3, 6):
         raise ValueError("fraction_digits is 0, 3 or 6")
     second = math.floor(epoch_seconds)
