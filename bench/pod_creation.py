@@ -79,6 +79,16 @@ def _control_plane(directory: Path) -> Iterator[tuple[ControlPlaneInfo, ProcessG
         processes.stop_all()
 
 
+def webhook_command(port: int, cert: Path, key: Path, admission_key: Path) -> list[str]:
+    """Our webhook on loopback, configured as the manifests deploy it."""
+    return [
+        *(sys.executable, "-m", "app.cli.main", "--log-format", "json", "--log-level", "info"),
+        *("webhook", "--host", "127.0.0.1", "--port", str(port)),
+        *("--cert-file", str(cert), "--key-file", str(key)),
+        *("--admission-key-file", str(admission_key)),
+    ]
+
+
 def _mutated(api: ApiClient, pod: dict[str, Any]) -> bool:
     created = api.create(f"/api/v1/namespaces/{NAMESPACE}/pods", pod)
     return names.STATUS_ANNOTATION in created["metadata"].get("annotations", {})
@@ -143,26 +153,7 @@ def measure(
             port = free_port()
             webhook = processes.start(
                 "webhook",
-                [
-                    sys.executable,
-                    "-m",
-                    "app.cli.main",
-                    "--log-format",
-                    "json",
-                    "--log-level",
-                    "info",
-                    "webhook",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--cert-file",
-                    str(cert),
-                    "--key-file",
-                    str(key),
-                    "--admission-key-file",
-                    str(admission_key),
-                ],
+                webhook_command(port, cert, key, admission_key),
                 env={**os.environ, "KUBECONFIG": str(info.kubeconfig), "PYTHONPATH": str(ROOT)},
             )
             configuration = webhook_configuration(port, ca.cert_pem)

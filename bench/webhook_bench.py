@@ -36,6 +36,7 @@ from app.core.cluster_config import InjectionConfig
 from app.logs import setup_logging
 from app.webhook.handler import handle_review
 from bench import pod_creation
+from bench.pod_creation import webhook_command
 from devcluster.processes import free_port
 from devcluster.processes import wait_until as wait_for
 from testkit.pod_fixtures import load_pod, pod_review
@@ -210,16 +211,11 @@ def serving_table(small: bytes, large: bytes) -> str:
         admission_key.write_bytes(ADMISSION_KEY)
         log_file = directory / "webhook.log"
         ours, floor = free_port(), free_port()
-        deployed = [
-            *("--log-level", "info", "--log-format", "json", "webhook"),
-            *("--host", "127.0.0.1", "--port", str(ours)),
-            *("--cert-file", str(cert), "--key-file", str(key)),
-            *("--admission-key-file", str(admission_key), "--no-namespace-limits"),
-        ]
         with log_file.open("wb") as log:
             processes = {
                 "locust-finisher webhook": subprocess.Popen(
-                    [sys.executable, "-m", "app.cli.main", *deployed],
+                    # Namespace limits are read in the pod creation part, with an API server.
+                    [*webhook_command(ours, cert, key, admission_key), "--no-namespace-limits"],
                     cwd=ROOT,
                     stderr=log,
                 ),
