@@ -1,17 +1,25 @@
-"""Benchmark the webhook: handler time per review, and throughput/latency over TLS.
+"""Benchmark the webhook: handler time per review, throughput/latency over TLS, pod creation.
 
-    uv run python -m bench.webhook_bench          (or: make bench)
+    uv run python -m bench.webhook_bench [--skip-pod-creation]     (or: make bench)
 
-1. Handler time: the /mutate hot path in-process (parse, decide, patch, encode) for a 12 KB
-   review (a locust-k8s-operator master pod as the API server sends it) and a 50 KB one.
-2. Over TLS on loopback, our webhook process and a floor server (same stack, answering a
-   canned review) side by side: wrk at 16 connections for throughput and latency, then a
-   fixed-rate open-loop client (latency measured from the scheduled send time).
+1. Handler time: the /mutate hot path in-process (parse, decide, patch, sign, encode, log
+   line) for a 12 KB review (a locust-k8s-operator master pod as the API server sends it)
+   and a 50 KB one.
+2. Over TLS on loopback, our webhook process, run as the manifests deploy it (JSON log line
+   at info, admission records signed; LimitRanges are not read, there is no API server), and
+   a floor server (bench/floor_server.py: the same stack, answering a canned review) side by
+   side: wrk at 16 connections for throughput and latency, the server's CPU time per
+   request, then a fixed-rate open-loop client (latency measured from the scheduled send).
+3. Pod creation p50/p99 through a real kube-apiserver, with and without the webhook
+   (bench/pod_creation.py; needs the local cluster's binaries, ``--skip-pod-creation``
+   leaves it out).
 Load generator and servers share this machine's CPUs; numbers are for comparison.
 """
 
+import argparse
 import asyncio
 import functools
+import gc
 import json
 import os
 import shutil
@@ -25,7 +33,10 @@ from pathlib import Path
 
 from app.certificates import issue, new_ca, write_pair
 from app.core.cluster_config import InjectionConfig
+from app.logs import setup_logging
 from app.webhook.handler import handle_review
+from bench import pod_creation
+from bench.pod_creation import webhook_command
 from devcluster.processes import free_port
 from devcluster.processes import wait_until as wait_for
 from testkit.pod_fixtures import load_pod, pod_review
@@ -50,17 +61,37 @@ def review_body(target_bytes: int | None = None) -> bytes:
     return json.dumps(review).encode()
 
 
+ADMISSION_KEY = b"k" * 32
+
+
 def handler_times(body: bytes, runs: int = 5000) -> tuple[float, float, float]:
+    """In-process, as deployed: records signed, the JSON line at info (here to /dev/null)."""
     config = InjectionConfig()
-    for _ in range(500):
-        handle_review(body, config)
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter_ns()
-        handle_review(body, config)
-        samples.append((time.perf_counter_ns() - started) / 1000)
+    stderr = sys.stderr
+    with open(os.devnull, "w") as sink:
+        sys.stderr = sink
+        try:
+            setup_logging("info", "json")
+            for _ in range(500):
+                handle_review(body, config, ADMISSION_KEY)
+            gc.collect()
+            gc.freeze()  # as the server does before it serves (app/webhook/server.py)
+            samples = []
+            for _ in range(runs):
+                started = time.perf_counter_ns()
+                handle_review(body, config, ADMISSION_KEY)
+                samples.append((time.perf_counter_ns() - started) / 1000)
+        finally:
+            sys.stderr = stderr
+            setup_logging("warning")
     samples.sort()
     return statistics.mean(samples), samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(port: int, body_file: Path, seconds: int = 15, connections: int = 16) -> dict[str, float]:
@@ -147,6 +178,13 @@ async def fixed_rate(
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--skip-pod-creation",
+        action="store_true",
+        help="leave out pod creation through a real kube-apiserver (needs the cluster's build)",
+    )
+    args = parser.parse_args()
     if shutil.which("wrk") is None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
     # The captured operator pod is 7 KB as JSON; padded with env entries to the sizes asked.
@@ -157,50 +195,36 @@ def main() -> None:
         mean, p50, p99 = handler_times(body)
         size = f"{len(body) / 1024:.1f} KiB"
         print(f"| {label} | {size} | {mean:.0f} µs | {p50:.0f} µs | {p99:.0f} µs |")
+    print(serving_table(small, large))
+    if not args.skip_pod_creation:
+        print()
+        print(pod_creation.table(pod_creation.measure(), pod_creation.PODS, pod_creation.ROUNDS))
 
+
+def serving_table(small: bytes, large: bytes) -> str:
+    """Our webhook and the floor side by side over TLS: wrk, CPU per request, fixed rate."""
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
         ca = new_ca()
         cert, key = write_pair(directory, "tls", issue(ca, "bench", ["localhost"], ["127.0.0.1"]))
-        servers = {}
-        processes = []
-        ours = free_port()
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "app.cli.main",
-                    "--log-level",
-                    "warning",
-                    "webhook",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(ours),
-                    "--cert-file",
-                    str(cert),
-                    "--key-file",
-                    str(key),
-                ],
-                cwd=ROOT,
-            )
-        )
-        servers["locust-finisher webhook"] = ours
-        floor = free_port()
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    str(ROOT / "bench" / "floor_server.py"),
-                    str(floor),
-                    str(cert),
-                    str(key),
-                ],
-                cwd=ROOT,
-            )
-        )
-        servers[FLOOR] = floor
+        admission_key = directory / "admission-key"
+        admission_key.write_bytes(ADMISSION_KEY)
+        log_file = directory / "webhook.log"
+        ours, floor = free_port(), free_port()
+        with log_file.open("wb") as log:
+            processes = {
+                "locust-finisher webhook": subprocess.Popen(
+                    # Namespace limits are read in the pod creation part, with an API server.
+                    [*webhook_command(ours, cert, key, admission_key), "--no-namespace-limits"],
+                    cwd=ROOT,
+                    stderr=log,
+                ),
+                FLOOR: subprocess.Popen(
+                    [sys.executable, "-m", "bench.floor_server", str(floor), str(cert), str(key)],
+                    cwd=ROOT,
+                ),
+            }
+        servers = {"locust-finisher webhook": ours, FLOOR: floor}
         try:
             for port in servers.values():
                 wait_for(functools.partial(_serves, port), 30, "server")
@@ -212,26 +236,36 @@ def main() -> None:
                 rounds: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
                 for _ in range(ROUNDS):
                     for name, port in servers.items():
-                        rounds[name].append(wrk(port, body_file, seconds=8))
+                        pid = processes[name].pid
+                        before = cpu_seconds(pid)
+                        run = wrk(port, body_file, seconds=8)
+                        run["cpu"] = (cpu_seconds(pid) - before) / (run["rps"] * 8) * 1e6
+                        rounds[name].append(run)
                 fixed = {n: asyncio.run(fixed_rate(p, body, 200, 15)) for n, p in servers.items()}
                 median = {n: _median_run(r) for n, r in rounds.items()}
                 floor_rps = median[FLOOR]["rps"]
                 for name in servers:
                     r, f = median[name], fixed[name]
+                    cpu = statistics.median(run["cpu"] for run in rounds[name])
                     rows.append(
                         f"| {name} | {size} | {r['rps']:.0f} | {r['rps'] / floor_rps:.0%} | "
-                        f"{r['50%']:.2f} | {r['99%']:.2f} | {f['p50']:.2f} | {f['p99']:.2f} |"
+                        f"{cpu:.0f} | {r['50%']:.2f} | {r['99%']:.2f} | {f['p50']:.2f} | "
+                        f"{f['p99']:.2f} |"
                     )
-            print(
-                f"\n| server | review | req/s (wrk, 16 conns, median of {ROUNDS}) | of floor "
-                "| p50 ms | p99 ms | p50 ms @200 req/s | p99 ms @200 req/s |"
-            )
-            print("|---|---|---|---|---|---|---|---|")
-            print("\n".join(rows))
         finally:
-            for process in processes:
+            for process in processes.values():
                 process.terminate()
                 process.wait(10)
+        lines = log_file.read_bytes().count(b'"logger": "app.webhook.handler"')
+    return "\n".join(
+        [
+            f"\n| server | review | req/s (wrk, 16 conns, median of {ROUNDS}) | of floor "
+            "| CPU µs/req | p50 ms | p99 ms | p50 ms @200 req/s | p99 ms @200 req/s |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            f"\n(the webhook wrote {lines} decision lines: one per review)",
+        ]
+    )
 
 
 def _serves(port: int) -> bool:

@@ -92,6 +92,10 @@ def fit(
         left_out = _fit_container_range(fitting, range_)
         if left_out is not None:
             return left_out
+    if not limits.limit_ranges and not limits.quotas:
+        # Nothing bounds the pod as a whole; its own totals (every container's quantities
+        # read) would be the dearest part of deciding about a master pod.
+        return Fitted(_resources(fitting.amounts), tuple(fitting.notes))
     own = _pod_totals(pod)
     for range_ in limits.limit_ranges:
         left_out = _check_pod_range(own, fitting.amounts, range_)
@@ -111,6 +115,8 @@ def pod_level_ops(pod: Mapping[str, Any], resources: FinisherResources) -> list[
     what the finisher takes is added to the pod's budget rather than taken from the master's.
     """
     pod_resources = podview.mapping(podview.spec(pod), "resources")
+    if not pod_resources:
+        return []
     ours = _amounts(resources)
     ops: list[PatchOp] = []
     for section in SECTIONS:

@@ -5,6 +5,7 @@ fits them into a namespace's LimitRange and ResourceQuota, so it does sums the A
 will check again; exact fractions keep "510m" from becoming "0.51000001".
 """
 
+import functools
 import re
 from fractions import Fraction
 
@@ -27,6 +28,14 @@ def parse_quantity(value: object) -> Fraction | None:
     text = str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
     if not isinstance(text, str) or len(text) > 64:
         return None
+    return _parse_text(text)
+
+
+# Every master pod brings the same few quantities (the finisher's own, its LimitRanges'),
+# and making a Fraction from text costs more than the rest of reading one; what a cache of
+# 256 strings of at most 64 characters holds stays small whatever the pods write.
+@functools.lru_cache(maxsize=256)
+def _parse_text(text: str) -> Fraction | None:
     found = QUANTITY.fullmatch(text)
     if found is None:
         return None
@@ -36,6 +45,7 @@ def parse_quantity(value: object) -> Fraction | None:
     return Fraction(number) * _SUFFIXES[suffix]
 
 
+@functools.lru_cache(maxsize=256)
 def format_quantity(resource: str, amount: Fraction) -> str:
     """``amount`` as people write it: millicores, the largest exact binary unit, or units."""
     if resource == "cpu" and amount.denominator != 1:

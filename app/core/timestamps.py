@@ -6,6 +6,11 @@ itself is always passed in, so the core stays free of clocks.
 """
 
 import datetime
+import math
+
+# The last whole second written, and how: a log line per review asks for the same second
+# again and again, and strftime is most of the cost of writing one.
+_last_second: tuple[int, str] = (-1, "")
 
 
 def format_time(epoch_seconds: float, fraction_digits: int = 0) -> str:
@@ -14,13 +19,22 @@ def format_time(epoch_seconds: float, fraction_digits: int = 0) -> str:
     Raises:
         ValueError: for a precision Kubernetes does not use.
     """
-    stamp = datetime.datetime.fromtimestamp(epoch_seconds, datetime.UTC)
-    whole = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    global _last_second  # a one-entry cache, see above
+    if fraction_digits not in (0, 3, 6):
+        raise ValueError("fraction_digits is 0, 3 or 6")
+    second = math.floor(epoch_seconds)
+    micros = round((epoch_seconds - second) * 1_000_000)  # half to even, as datetime rounds
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
+    if _last_second[0] == second:
+        whole = _last_second[1]
+    else:
+        stamp = datetime.datetime.fromtimestamp(second, datetime.UTC)
+        whole = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (second, whole)
     if fraction_digits == 0:
         return f"{whole}Z"
-    if fraction_digits not in (3, 6):
-        raise ValueError("fraction_digits is 0, 3 or 6")
-    return f"{whole}.{stamp.microsecond:06d}"[: len(whole) + 1 + fraction_digits] + "Z"
+    return f"{whole}.{micros:06d}"[: len(whole) + 1 + fraction_digits] + "Z"
 
 
 def parse_time(text: str | None) -> float | None:

@@ -53,7 +53,7 @@ def create_app(
             key,
             limits_of,
         )
-        counters.requests.labels(answer.outcome).inc()
+        counters.by_outcome[answer.outcome].inc()
         counters.duration.observe(time.perf_counter() - started)
         return Response(answer.body, status_code=answer.status, media_type=JSON)
 

@@ -21,8 +21,11 @@ class WebhookMetrics:
             ["outcome"],
             registry=self.registry,
         )
-        for outcome in ("mutated", "skipped", "error", "rejected"):
-            self.requests.labels(outcome)
+        # Resolved once: labels() takes a lock and a lookup on every call.
+        self.by_outcome = {
+            outcome: self.requests.labels(outcome)
+            for outcome in ("mutated", "skipped", "error", "rejected")
+        }
         self.duration = Histogram(
             "locust_finisher_webhook_request_duration_seconds",
             "Time to answer one AdmissionReview, body read included.",

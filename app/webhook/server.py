@@ -47,6 +47,27 @@ def serve(
 
     app = create_app(config_source, ready=ready, key=signing_key, limits_of=limits_of)
     # We hand uvicorn our own SSLContext after load(), so the reloader and uvicorn share it.
+    config = uvicorn_config(app, host, port, cert_file, key_file)
+    config.ssl = certificate.context
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        tasks = [asyncio.ensure_future(certificate.follow(reload_interval))]
+        tasks += [asyncio.ensure_future(factory()) for factory in background or []]
+        try:
+            await server.serve()
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    log.info("webhook serving on https://%s:%d", host, port)
+    run_frozen(run)
+
+
+def uvicorn_config(
+    app: Any, host: str, port: int, cert_file: Path, key_file: Path
+) -> uvicorn.Config:
+    """How /mutate is served (loaded); the benchmark's floor is served the same way."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -63,27 +84,17 @@ def serve(
         timeout_graceful_shutdown=5,
     )
     config.load()
-    config.ssl = certificate.context
-    server = uvicorn.Server(config)
-
-    async def run() -> None:
-        tasks = [asyncio.ensure_future(certificate.follow(reload_interval))]
-        tasks += [asyncio.ensure_future(factory()) for factory in background or []]
-        try:
-            await server.serve()
-        finally:
-            for task in tasks:
-                task.cancel()
-
-    # The app's long-lived objects are made; freezing them keeps the cyclic GC from walking
-    # them on every collection, which otherwise shows up as multi-ms p99 spikes.
-    gc.collect()
-    gc.freeze()
-    log.info("webhook serving on https://%s:%d", host, port)
-    _run_fast(run)
+    return config
 
 
-def _run_fast(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+def run_frozen(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main`` on uvloop, the objects made so far frozen out of the cyclic GC's walks.
+
+    They live as long as the process; walking them on every full collection otherwise shows
+    up as multi-ms p99 spikes.
+    """
     import uvloop
 
+    gc.collect()
+    gc.freeze()
     uvloop.run(main())

@@ -18,3 +18,14 @@ def test_absent_or_unreadable_is_none() -> None:
     assert parse_time(None) is None
     assert parse_time("") is None
     assert parse_time("yesterday") is None
+
+
+def test_stamps_in_a_row_each_name_their_own_moment() -> None:
+    # The text of the last second is kept for the next line: a later or earlier moment,
+    # and a fraction that rounds up into the next second, must not reuse it.
+    assert format_time(MOMENT, fraction_digits=3) == "2026-12-01T12:00:00.123Z"
+    assert format_time(MOMENT + 1, fraction_digits=3) == "2026-12-01T12:00:01.123Z"
+    assert format_time(MOMENT - 60) == "2026-12-01T11:59:00Z"
+    assert format_time(1_796_126_400.9999996, fraction_digits=6) == "2026-12-01T12:00:01.000000Z"
+    assert format_time(1_796_126_400.9999996, fraction_digits=3) == "2026-12-01T12:00:01.000Z"
+    assert format_time(1_796_126_400.9994, fraction_digits=3) == "2026-12-01T12:00:00.999Z"
