@@ -25,7 +25,7 @@ from devcluster.loadtest import Outcome, start_wait
 from devcluster.processes import wait_until
 from tests.cluster.conftest import SharedCluster
 from tests.cluster.launches import TTL_SECONDS, Launch, Started, start_selected
-from tests.cluster.reporting import events_for, seconds, wait_for_report
+from tests.cluster.reporting import seconds, wait_for_report
 from tests.waiting.junit_schema import read_junit
 
 pytestmark = pytest.mark.cluster
@@ -45,24 +45,10 @@ LAUNCHES = {
         annotations=((names.CHECK_RPS_ANNOTATION, "100000"),),
         wait=("--report-dir", "{dir}", "--junit", "{dir}/junit.xml"),
     ),
-    # No finisher, so no numbers: the check cannot be made, and strict checks fail the test.
-    "test_strict_checks_fail_a_test_whose_check_could_not_be_made": Launch(
-        "e2e-strict",
-        annotations=(
-            (names.STRATEGY_ANNOTATION, "controller"),
-            (names.CHECK_FAIL_RATIO_ANNOTATION, "0.01"),
-            (names.STRICT_CHECKS_ANNOTATION, "true"),
-        ),
-        wait=("--report-dir", "{dir}", "--junit", "{dir}/junit.xml"),
-    ),
     "test_an_operator_2_3_pod_with_a_native_sidecar_exporter_completes_after_the_final_scrape": (
         Launch("e2e-sidecar", version="go-2.3")
     ),
     "test_an_operator_1_x_java_pod_completes": Launch("e2e-java", version="java-1.1"),
-    # A typo in the operator's master.annotations, through the Job as the operator makes it.
-    "test_a_bad_annotation_value_is_a_setting_ignored_event_on_the_pod_and_its_job": Launch(
-        "e2e-typo", annotations=((names.MAX_WAIT_ANNOTATION, "-5m"),)
-    ),
     "test_a_restricted_namespace_admits_a_mutated_pod_whose_own_containers_comply": Launch(
         "e2e-restricted",
         restricted=True,
@@ -126,26 +112,6 @@ def test_a_failing_test_fails_the_pod_and_the_job_and_the_exporter_still_exits_0
     assert outcome.prometheus_requests == outcome.locust_requests
 
 
-def test_a_bad_annotation_value_is_a_setting_ignored_event_on_the_pod_and_its_job(
-    started: Started,
-) -> None:
-    # The admission warning went to the Job controller, which created the pod: nobody saw it.
-    outcome = started.outcome("e2e-typo")
-    assert_finished_cleanly(outcome, passed=True)
-    reported = wait_for_report(started.cluster, outcome.pod, "e2e-master", "passed")
-    assert names.WARNED_ANNOTATION in reported["metadata"]["annotations"]
-    master_ended = seconds(outcome.terminated("e2e-master")["finishedAt"])
-    for kind, name in (("Pod", outcome.pod["metadata"]["name"]), ("Job", "e2e-master")):
-        events = events_for(started.cluster, "e2e-typo", kind, name)
-        ignored = [e for e in events if e["reason"] == "SettingIgnored"]
-        assert len(ignored) == 1, f"one SettingIgnored Event on the {kind}: {ignored}"
-        [event] = ignored
-        assert (event["type"], event["count"]) == ("Warning", 1)
-        assert f"{names.MAX_WAIT_ANNOTATION}: '-5m' is not a duration" in event["message"]
-        assert "using the default 5m" in event["message"]
-        assert seconds(event["firstTimestamp"]) < master_ended, "said while the test ran"
-
-
 def test_a_test_locust_passes_but_a_check_fails_is_failed_and_its_pod_still_succeeds(
     started: Started,
 ) -> None:
@@ -169,29 +135,6 @@ def test_a_test_locust_passes_but_a_check_fails_is_failed_and_its_pod_still_succ
         return "job.batch/e2e-master" in listed
 
     wait_until(labelled_failed, 60, "the Job to be selectable by its failed verdict")
-
-
-def test_strict_checks_fail_a_test_whose_check_could_not_be_made(started: Started) -> None:
-    outcome = started.outcome("e2e-strict")
-    assert (outcome.phase, outcome.job_condition) == ("Succeeded", "Complete")  # Locust's
-    code, printed = started.printed("e2e-strict")
-    assert code == 1, printed
-    assert "check fail-ratio not made, the summary has no number for it: fails the test" in printed
-    folder = started.folder_of(started.launches["e2e-strict"])
-    result = json.loads((folder / "summary.json").read_text())
-    assert (result["verdict"], result["exitCode"]) == ("failed", 0)
-    assert [(c["name"], c["state"], c["passed"]) for c in result["checks"]] == [
-        ("fail-ratio", "not-made", False)
-    ]
-    assert read_junit((folder / "junit.xml").read_text()).failing() == ["check fail-ratio"]
-
-    def recorded() -> dict[str, str]:
-        job = started.cluster.api().get("/apis/batch/v1/namespaces/e2e-strict/jobs/e2e-master")
-        return dict(job["metadata"].get("annotations") or {})
-
-    # The controller, judging alone, records the same verdict as wait.
-    wait_until(lambda: names.RESULT_ANNOTATION in recorded(), 90, "the controller's verdict")
-    assert recorded()[names.RESULT_ANNOTATION] == "failed"
 
 
 @pytest.mark.oldest

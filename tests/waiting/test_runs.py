@@ -178,6 +178,19 @@ def test_progress_in_a_log_is_a_line_every_30_seconds_at_most() -> None:
     assert lines[1].endswith("15 requests"), "the next line 30 s later"
 
 
+def test_progress_in_a_log_shows_a_change_of_state_at_once() -> None:
+    out, clock = io.StringIO(), Clock()
+    progress = Progress(out, clock)
+    progress.show("pod Pending; e2e-master ContainerCreating")
+    clock.now += 2
+    progress.show("pod Running; e2e-master running; Locust running: 4 users, 12.5 req/s")
+    clock.now += 2
+    progress.show("pod Running; e2e-master running; Locust running: 4 users, 13.1 req/s")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[1].endswith("Locust running: 4 users, 12.5 req/s")
+
+
 def test_progress_on_a_terminal_is_one_line_rewritten_in_place() -> None:
     out, clock = Terminal(), Clock()
     progress = Progress(out, clock)
