@@ -21,13 +21,22 @@ _LOCAL = frozenset(
 )
 
 
+# The only variables read here: a master's env can hold hundreds of others, each review.
+_READ = frozenset({"LOCUST_WEB_PORT", "LOCUST_HEADLESS", "LOCUST_WEB_HOST"})
+
+
 def _env(container: JsonObject) -> dict[str, str]:
-    """The container's plain environment variables (a value from a reference is not seen)."""
+    """The container's plain values of the variables read here; the last of a name wins.
+
+    A value from a reference (ConfigMap, Secret) is not in the pod, so it is not seen.
+    """
     found = {}
     for variable in podview.objects(container, "env"):
-        name, value = podview.text(variable, "name"), podview.text(variable, "value")
-        if name is not None and value is not None:
-            found[name] = value
+        name = variable.get("name")
+        if isinstance(name, str) and name in _READ:
+            value = variable.get("value")
+            if isinstance(value, str):
+                found[name] = value
     return found
 
 
