@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core import names, podview
-from app.core.locust_options import no_numbers, web_port
+from app.core.locust_options import MasterOptions, no_numbers, read_options, web_port
 from app.core.podview import JsonObject
 from app.core.setting_warnings import SettingWarning, ignored
 
@@ -184,13 +184,14 @@ def _managed(
     if master_name is None:
         return NotManaged("a container has no name")
     warnings: list[SettingWarning] = []
+    options = read_options(master)
     if exporter is None:
         return LocustMaster(
             origin=origin,
             master_container=master_name,
             exporter=None,
-            locust_web_port=web_port(master, warnings),
-            warnings=_with_no_numbers(master, warnings),
+            locust_web_port=web_port(options, warnings),
+            warnings=_with_no_numbers(options, warnings),
             reason=(
                 f"Locust master ({origin}): master container {master_name}, {missing}: "
                 "no exporter to end, the finisher keeps the final numbers and the verdict"
@@ -212,8 +213,8 @@ def _managed(
         exporter=Exporter(
             name=exporter_name, native_sidecar=sidecar, port=_exporter_port(exporter, warnings)
         ),
-        locust_web_port=web_port(master, warnings),
-        warnings=_with_no_numbers(master, warnings),
+        locust_web_port=web_port(options, warnings),
+        warnings=_with_no_numbers(options, warnings),
         reason=(
             f"Locust master ({origin}): master container {master_name}, exporter "
             f"{exporter_name} as a {'native sidecar' if sidecar else 'regular container'}"
@@ -222,7 +223,7 @@ def _managed(
 
 
 def _with_no_numbers(
-    master: JsonObject, warnings: list[SettingWarning]
+    master: MasterOptions, warnings: list[SettingWarning]
 ) -> tuple[SettingWarning, ...]:
     """``warnings``, and last why the master will serve no numbers, if it will not."""
     headless = no_numbers(master)

@@ -7,6 +7,8 @@ variable (ConfigArgParse), so both are read here, in that order. A config file's
 not in the pod, so an option set only there is not seen.
 """
 
+from dataclasses import dataclass
+
 from app.core import names, podview
 from app.core.podview import JsonObject
 from app.core.setting_warnings import SettingWarning, WarningReason, ignored
@@ -40,6 +42,19 @@ def _env(container: JsonObject) -> dict[str, str]:
     return found
 
 
+@dataclass(frozen=True)
+class MasterOptions:
+    """The master's command line and the variables read here, read once per pod."""
+
+    tokens: list[str]
+    env: dict[str, str]
+
+
+def read_options(master: JsonObject) -> MasterOptions:
+    """Read the master container's options once (its env may hold hundreds of variables)."""
+    return MasterOptions(podview.command_tokens(master), _env(master))
+
+
 def _option(tokens: list[str], *flags: str) -> list[str]:
     """The values given to ``flags`` on the command line, in order (``-P 8090``, ``--x=y``)."""
     values = [tokens[i + 1] for i, token in enumerate(tokens[:-1]) if token in flags]
@@ -49,10 +64,10 @@ def _option(tokens: list[str], *flags: str) -> list[str]:
     return values
 
 
-def web_port(master: JsonObject, warnings: list[SettingWarning]) -> int:
+def web_port(master: MasterOptions, warnings: list[SettingWarning]) -> int:
     """The port of the master's web UI: ``--web-port``/``-P``, else ``LOCUST_WEB_PORT``."""
-    given = [("--web-port", v) for v in _option(podview.command_tokens(master), "--web-port", "-P")]
-    env = _env(master).get("LOCUST_WEB_PORT")
+    given = [("--web-port", v) for v in _option(master.tokens, "--web-port", "-P")]
+    env = master.env.get("LOCUST_WEB_PORT")
     if env is not None:
         given.append(("LOCUST_WEB_PORT", env))
     for setting, value in given:
@@ -64,10 +79,9 @@ def web_port(master: JsonObject, warnings: list[SettingWarning]) -> int:
     return names.LOCUST_DEFAULT_WEB_PORT
 
 
-def no_numbers(master: JsonObject) -> SettingWarning | None:
+def no_numbers(master: MasterOptions) -> SettingWarning | None:
     """Why the master will serve no numbers the finisher can read, if it will not."""
-    tokens = podview.command_tokens(master)
-    env = _env(master)
+    tokens, env = master.tokens, master.env
     for flag in ("--headless", "--no-web"):  # --no-web: Locust before 1.0
         if flag in tokens:
             return _no_numbers(flag, "", _NO_UI, _USE_AUTOSTART)
