@@ -22,7 +22,6 @@ import functools
 import gc
 import json
 import os
-import shutil
 import ssl
 import statistics
 import subprocess
@@ -37,6 +36,7 @@ from app.logs import setup_logging
 from app.webhook.handler import handle_review
 from bench import pod_creation
 from bench.pod_creation import webhook_command
+from devcluster.host_tools import require
 from devcluster.processes import free_port
 from devcluster.processes import wait_until as wait_for
 from testkit.pod_fixtures import load_pod, pod_review
@@ -185,8 +185,7 @@ def main() -> None:
         help="leave out pod creation through a real kube-apiserver (needs the cluster's build)",
     )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    require("wrk")  # devcluster/host-packages.mk: `make setup` installs it
     # The captured operator pod is 7 KB as JSON; padded with env entries to the sizes asked.
     small, large = review_body(12_000), review_body(50_000)
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")

@@ -23,3 +23,4 @@ HOST_PACKAGES += qemu-user-static             # qemu-aarch64-static
 HOST_PACKAGES += binfmt-support               # update-binfmts
 HOST_PACKAGES += arch-test                    # arch-test
 HOST_PACKAGES += shellcheck                   # shellcheck
+HOST_PACKAGES += wrk                          # wrk

@@ -157,3 +157,17 @@ def start_selected(
     running = Started(shared_cluster.get(), folder, chosen)
     yield running
     running.stop()
+
+
+def started_fixture(launches: dict[str, Launch]) -> Any:
+    """A module's ``started`` fixture: its selected launches, started together once."""
+
+    @pytest.fixture(scope="module")
+    def started(
+        shared_cluster: SharedCluster,
+        request: pytest.FixtureRequest,
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> Iterator[Started]:
+        yield from start_selected(launches, shared_cluster, request, tmp_path_factory)
+
+    return started

@@ -9,7 +9,6 @@ the oldest supported Kubernetes.
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,7 @@ from devcluster.cluster import LocalCluster
 from devcluster.install import NAMESPACE, opt_in_namespace
 from devcluster.loadtest import Outcome, start_wait
 from devcluster.processes import wait_until
-from tests.cluster.conftest import SharedCluster
-from tests.cluster.launches import TTL_SECONDS, Launch, Started, start_selected
+from tests.cluster.launches import TTL_SECONDS, Launch, Started, started_fixture
 from tests.cluster.reporting import seconds, wait_for_report
 from tests.waiting.junit_schema import read_junit
 
@@ -57,14 +55,7 @@ LAUNCHES = {
 }
 
 
-@pytest.fixture(scope="module")
-def started(
-    shared_cluster: SharedCluster,
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Started]:
-    """The load tests of the tests selected in this run (the ``oldest`` run selects some)."""
-    yield from start_selected(LAUNCHES, shared_cluster, request, tmp_path_factory)
+started = started_fixture(LAUNCHES)
 
 
 def assert_finished_cleanly(outcome: Outcome, passed: bool) -> None:

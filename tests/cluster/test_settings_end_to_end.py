@@ -6,14 +6,12 @@ six at once on the two-CPU node left the first test's requests unanswered within
 """
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from app.core import names
 from devcluster.processes import wait_until
-from tests.cluster.conftest import SharedCluster
-from tests.cluster.launches import Launch, Started, start_selected
+from tests.cluster.launches import Launch, Started, started_fixture
 from tests.cluster.reporting import events_for, seconds, wait_for_report
 from tests.cluster.test_end_to_end import assert_finished_cleanly
 from tests.waiting.junit_schema import read_junit
@@ -38,13 +36,7 @@ LAUNCHES = {
 }
 
 
-@pytest.fixture(scope="module")
-def started(
-    shared_cluster: SharedCluster,
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Started]:
-    yield from start_selected(LAUNCHES, shared_cluster, request, tmp_path_factory)
+started = started_fixture(LAUNCHES)
 
 
 def test_a_bad_annotation_value_is_a_setting_ignored_event_on_the_pod_and_its_job(
