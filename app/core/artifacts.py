@@ -110,7 +110,7 @@ def decode_left_out(text: str | None) -> list[LeftOut]:
     ]
 
 
-def _depth(text: str) -> int:
+def json_depth(text: str) -> int:
     """How deep ``text``'s arrays and objects nest, strings skipped: checked before parsing."""
     depth = deepest = 0
     in_string = escaped = False
@@ -147,7 +147,7 @@ def read_left_out(raw: bytes, sent: Iterable[str]) -> list[LeftOut]:
         text = raw.decode()
     except UnicodeDecodeError:
         raise ValueError(f"{LEFT_OUT_PART} is not UTF-8") from None
-    if _depth(text) > 2:
+    if json_depth(text) > 2:
         raise ValueError(f"{LEFT_OUT_PART} nests deeper than a list of objects")
     try:
         document = json.loads(text)

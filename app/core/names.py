@@ -129,3 +129,11 @@ MIRROR_POD_ANNOTATION: Final = "kubernetes.io/config.mirror"
 # bound by users in test namespaces: `wait` and `report`, and live numbers on top.
 CI_ROLE: Final = "locust-finisher-ci"
 CI_LIVE_NUMBERS_ROLE: Final = "locust-finisher-ci-live-numbers"
+
+# A test's earlier runs (app/core/history.py): one ConfigMap per test in its namespace, which
+# the controller alone writes, labelled so it lists them all and annotated with the test.
+HISTORY_CONFIGMAP_PREFIX: Final = "locust-finisher-history-"
+HISTORY_LABEL: Final = f"{DOMAIN}/history"
+TEST_ANNOTATION: Final = f"{DOMAIN}/test"
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE: Final = "locust-finisher"

@@ -104,6 +104,25 @@ class ArtifactsEntry(TypedDict):
     note: NotRequired[str]
 
 
+class RunMetadata(TypedDict, total=False):
+    """What a run was, so that runs are compared like with like (docs/reference.md)."""
+
+    test: (
+        str  # the LocustTest's or CronJob's name that owns the Job, else the Job's, else the pod's
+    )
+    namespace: str
+    revision: str  # the pod's locust-finisher.io/revision annotation (a git SHA, for example)
+    locustVersion: str
+    image: str
+    imageDigest: str
+    users: int
+    spawnRate: float
+    runTimeSeconds: float
+    workers: int
+    startedAt: str
+    endedAt: str
+
+
 class Summary(TypedDict, total=False):
     """The compact JSON summary of one test (every field optional for forward compatibility)."""
 
@@ -130,6 +149,8 @@ class Summary(TypedDict, total=False):
     leftOut: Trimmed
     checks: list[CheckResult]  # written by the controller, never by the finisher
     report: ArtifactsEntry
+    run: RunMetadata
+    reason: str  # why the verdict failed: a code of app/core/reasons.py (absent when passed)
 
 
 def _number(row: Mapping[str, Any], key: str) -> float:
