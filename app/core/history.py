@@ -24,6 +24,8 @@ from app.core.summary import SUMMARY_VERSION, RunMetadata, Summary
 from app.core.timestamps import parse_time
 
 HISTORY_KEY: Final = "runs.json"
+# Every run of the test ever recorded, by result: the kept runs are only the last few.
+COUNTS_KEY: Final = "counts.json"
 DEFAULT_KEEP: Final = 20
 # Most a test keeps; a ConfigMap holds 1 MiB, and every replica keeps the newest entry of each.
 MOST_KEPT: Final = 100
@@ -173,6 +175,33 @@ def counts(entries: Iterable[HistoryEntry]) -> dict[str, int]:
     counted = {"passed": 0, "failed": 0}
     for entry in entries:
         counted[entry["result"]] = counted.get(entry["result"], 0) + 1
+    return counted
+
+
+def count_run(counted: Mapping[str, int], result: str) -> dict[str, int]:
+    """``counted`` (every run recorded, by result) with one more run of ``result``."""
+    return {**counted, result: counted.get(result, 0) + 1}
+
+
+def encode_counts(counted: Mapping[str, int]) -> str:
+    """The ConfigMap's ``counts.json``."""
+    return json.dumps(dict(counted), separators=(",", ":"), sort_keys=True)
+
+
+def decode_counts(text: str | None) -> dict[str, int]:
+    """Every run recorded, by result: passed and failed, each a whole number; else none."""
+    counted = {"passed": 0, "failed": 0}
+    if not text or len(text) > 256:
+        return counted
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return counted
+    if isinstance(document, dict):
+        for result in counted:
+            value = document.get(result)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                counted[result] = value
     return counted
 
 

@@ -8,7 +8,10 @@ from app.core.history import (
     HistoryEntry,
     append,
     configmap_name,
+    count_run,
     counts,
+    decode_counts,
+    encode_counts,
     decode_history,
     encode_history,
     entry_of,
@@ -144,3 +147,12 @@ def test_each_test_has_its_own_configmap_name_whatever_it_is_called() -> None:
     assert len(name) == 34
     assert configmap_name("checkout") == name != configmap_name("Checkout")
     assert len(configmap_name("x" * 500)) == 34
+
+
+def test_every_run_is_counted_by_result_beyond_the_kept_ones() -> None:
+    counted = decode_counts(None)
+    for result in ("passed", "passed", "failed"):
+        counted = count_run(counted, result)
+    assert decode_counts(encode_counts(counted)) == {"passed": 2, "failed": 1}
+    assert decode_counts('{"passed": -4, "failed": true}') == {"passed": 0, "failed": 0}
+    assert decode_counts("[[[[") == {"passed": 0, "failed": 0}
