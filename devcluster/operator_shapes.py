@@ -535,12 +535,12 @@ TARGET_RESOURCES = {
 
 
 def target_objects(
-    namespace: str, *, fixed_uid: bool = True, resources: bool = False
+    namespace: str, *, fixed_uid: bool = True, resources: bool = False, delay_ms: int = 0
 ) -> list[dict[str, Any]]:
     """The load target: a Deployment and its Service ``target:8080``.
 
     Without ``fixed_uid`` it runs as whatever UID the pod is given (OpenShift assigns one from
-    the namespace's range and refuses any other).
+    the namespace's range and refuses any other); ``delay_ms`` slows each answer down.
     """
     labels = {"app": "target"}
     context = _restricted_context()
@@ -555,6 +555,8 @@ def target_objects(
     }
     if resources:
         target["resources"] = TARGET_RESOURCES
+    if delay_ms:
+        target["env"] = [{"name": "DELAY_MS", "value": str(delay_ms)}]
     return [
         deployment("target", namespace, labels, {"containers": [target]}),
         {

@@ -2,11 +2,17 @@
 
 ``GET /`` and ``GET /item/<n>`` answer 200; ``GET /fail`` answers 500 (a failing test);
 anything else 404. Listens on ``$PORT`` (default 8080) on every address of its pod.
+``$DELAY_MS`` (default 0, at most 5000) slows every answer down: a target whose latency was
+raised, for the tests of regressions against earlier runs.
 """
 
 import os
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+DELAY_SECONDS = min(max(int(os.environ.get("DELAY_MS", "0") or 0), 0), 5000) / 1000
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -16,6 +22,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """Serve one request."""
+        if DELAY_SECONDS:
+            time.sleep(DELAY_SECONDS)
         if self.path == "/" or self.path.startswith("/item/"):
             self._answer(200, b"ok\n")
         elif self.path.startswith("/fail"):
