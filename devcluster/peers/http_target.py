@@ -11,7 +11,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-
 DELAY_SECONDS = min(max(int(os.environ.get("DELAY_MS", "0") or 0), 0), 5000) / 1000
 
 
