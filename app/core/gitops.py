@@ -8,8 +8,10 @@ Anyone who may create a Job in a namespace may name any LocustTest there as its 
 included (the uid is on every Job the operator made). The Job itself is verified already
 (the pod is its own, by the signed admission record and ``job_owns``); here the claim on the
 LocustTest must also hold as the operators make it: the controller ownerReference of group
-``locust.io``, kind ``LocustTest``, a Job named ``<test>-master`` as both operators name the
-master Job, and (:func:`refusal`) a LocustTest that exists with that very uid. What this
+``locust.io``, kind ``LocustTest``, with ``blockOwnerDeletion`` (both operators set it; with
+the OwnerReferencesPermissionEnforcement admission plugin, setting it needs ``update`` on the
+LocustTest's finalizers), a Job named ``<test>-master`` as both operators name the master Job,
+and (:func:`refusal`) a LocustTest that exists with that very uid. What this
 cannot tell apart is said in SECURITY.md.
 
 Pure: the Job and the LocustTest in, decisions out; the controller reads and patches.
@@ -53,6 +55,8 @@ def owning_test(job: Mapping[str, Any]) -> LocustTestRef | None:
     group = api_version.rpartition("/")[0]
     if group != GROUP or podview.text(owner, "kind") != KIND or not name or not uid:
         return None
+    if owner.get("blockOwnerDeletion") is not True:
+        return None  # both operators set it; where the API server checks it, it is earned
     job_name = podview.text(podview.mapping(job, "metadata"), "name") or ""
     if job_name not in master_job_names(name):
         return None  # not what an operator makes of that LocustTest

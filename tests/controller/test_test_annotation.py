@@ -30,7 +30,9 @@ def owned_job(owner_uid: str = TEST_UID, name: str = "checkout-master") -> dict[
     job = a_job(ttl=0)  # the official operator's: held, then settled
     job["metadata"]["name"] = name
     owner = {"apiVersion": "locust.io/v2", "kind": "LocustTest", "name": "checkout"}
-    job["metadata"]["ownerReferences"] = [{**owner, "uid": owner_uid, "controller": True}]
+    job["metadata"]["ownerReferences"] = [
+        {**owner, "uid": owner_uid, "controller": True, "blockOwnerDeletion": True}
+    ]
     return job
 
 

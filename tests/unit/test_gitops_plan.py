@@ -111,6 +111,7 @@ def test_only_a_locusttest_of_locust_io_that_controls_its_master_job_is_the_owne
         {**OWNER, "apiVersion": "evil.example/v1"},
         {**OWNER, "kind": "CronJob"},
         {**OWNER, "controller": False},
+        {key: value for key, value in OWNER.items() if key != "blockOwnerDeletion"},
         {key: value for key, value in OWNER.items() if key != "uid"},
     ]
     for owner in others:
