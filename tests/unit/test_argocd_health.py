@@ -84,6 +84,9 @@ def test_a_job_without_our_verdict_is_judged_as_argo_cd_judges_jobs() -> None:
         {"type": "Suspended", "status": "True", "message": "Job suspended"}
     ]
     assert health(JOB_HEALTH, suspended).status == "Suspended"
+    # A condition counts only while it holds.
+    suspended["status"]["conditions"][0]["status"] = "False"
+    assert health(JOB_HEALTH, suspended).status == "Progressing"
 
 
 def test_a_finished_job_whose_ttl_we_hold_is_not_healthy_before_its_verdict() -> None:
