@@ -5,7 +5,8 @@ A passing and a failing test, each made as locust-k8s-operator makes one from a 
 (:data:`LOCUSTTEST_CRD`, test support only: the operator's own is not installed here). The
 controller copies each verdict onto its LocustTest, and our Argo CD health checks
 (manifests/argocd, run with lupa) say Healthy and Degraded of the objects as the API server
-holds them.
+holds them. The controller's write policy is installed meanwhile: its rule for LocustTests
+lets the controller copy the verdict, and nothing else.
 
 ``UPDATE_FIXTURES=1`` also writes the objects seen (the Jobs running, passed and failed, the
 LocustTests before and after) to tests/fixtures/argocd, which tests/unit/test_argocd_health.py
@@ -14,6 +15,7 @@ judges without a cluster.
 
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from devcluster.cluster import LocalCluster
 from devcluster.loadtest import collect_outcome, prepare_namespace
 from devcluster.processes import wait_until
 from testkit.argocd_health import JOB_HEALTH, LOCUSTTEST_HEALTH, health
+from tests.cluster.test_controller_safety import CONTROLLER, REPOSITORY
 
 pytestmark = pytest.mark.cluster
 
@@ -105,12 +108,46 @@ def annotations(obj: dict[str, Any]) -> dict[str, str]:
     return dict(obj["metadata"].get("annotations") or {})
 
 
+def install_write_policy(cluster: LocalCluster, folder: Path) -> Path:
+    component = REPOSITORY / "manifests" / "components" / "controller-write-policy"
+    folder.mkdir()
+    (folder / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"components:\n  - {os.path.relpath(component, folder)}\n"
+    )
+    cluster.kubectl("apply", "--server-side", "-k", str(folder))
+    return folder
+
+
+def check_the_policy_on_locusttests(cluster: LocalCluster, namespace: str) -> None:
+    """Once in effect, the policy refuses the controller a LocustTest's spec or others' keys."""
+
+    def as_controller(*args: str) -> subprocess.CompletedProcess[str]:
+        return cluster.run_tool(
+            "kubectl", "--as", CONTROLLER, "-n", namespace, *args, "--dry-run=server"
+        )
+
+    def spec_refused() -> bool:
+        changed = as_controller(
+            "patch", "locusttest", "e2e", "--type=merge", "-p", '{"spec":{"image":"evil"}}'
+        )
+        return changed.returncode != 0 and "ValidatingAdmissionPolicy" in changed.stderr
+
+    wait_until(spec_refused, 60, "the write policy to refuse the controller a LocustTest spec")
+    theirs = as_controller("annotate", "locusttest", "e2e", "team=evil")
+    assert theirs.returncode != 0
+    assert "ValidatingAdmissionPolicy" in theirs.stderr, theirs.stderr
+    ours = as_controller("annotate", "locusttest", "e2e", f"{names.RESULT_ANNOTATION}=passed")
+    assert ours.returncode == 0, ours.stderr
+
+
 def test_the_locusttest_carries_its_runs_verdict_and_argo_cd_health_follows_it(
-    cluster: LocalCluster,
+    cluster: LocalCluster, tmp_path: Path
 ) -> None:
     api = cluster.api()
     cluster.apply([LOCUSTTEST_CRD])
     cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    policy = install_write_policy(cluster, tmp_path / "policy")
     tests = {
         "passed": shapes.LoadTest(
             name="e2e", namespace="gitops-pass", run_time="6s", autoquit=10, cpu_request="10m"
@@ -131,6 +168,7 @@ def test_the_locusttest_carries_its_runs_verdict_and_argo_cd_health_follows_it(
             if result == "passed":
                 save("locusttest-before", made)
                 assert health(LOCUSTTEST_HEALTH, made).status == "Progressing"
+                check_the_policy_on_locusttests(cluster, test.namespace)
             cluster.apply(owned_by(shapes.load_test_objects(test, result == "failed"), made))
 
         running: list[dict[str, Any]] = []
@@ -171,4 +209,5 @@ def test_the_locusttest_carries_its_runs_verdict_and_argo_cd_health_follows_it(
     finally:
         for test in tests.values():
             cluster.kubectl("delete", "namespace", test.namespace, "--wait=false", check=False)
+        cluster.kubectl("delete", "-k", str(policy), "--ignore-not-found", check=False)
         cluster.kubectl("delete", "crd", CRD_NAME, "--wait=false", check=False)
