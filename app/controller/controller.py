@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, assert_never
 
 from app.controller.actions import Actor, quit_exporter
+from app.controller.gitops import annotate_test
 from app.controller.metrics import ControllerMetrics
 from app.controller.retention import JobReader
 from app.core import names, podview
@@ -24,6 +25,7 @@ from app.core.admission_record import RecordError
 from app.core.pod_facts import PodFacts, facts_from_pod
 from app.core.reconcile import (
     Action,
+    AnnotateTest,
     AnnounceVerdict,
     AnnounceWarnings,
     GiveUpQuitting,
@@ -283,6 +285,8 @@ class Controller:
                 if event is not None:
                     await self.actor.emit(facts, event)
                 await self.jobs.patch(facts, patch)
+            case AnnotateTest():
+                facts = await self._annotate_test(uid, facts, action)
             case GiveUpQuitting(event):
                 await self.actor.emit(facts, event)
                 await self.actor.annotate(facts, {names.EXPORTER_STOPPED_ANNOTATION: "failed"})
@@ -291,6 +295,15 @@ class Controller:
             case _:
                 assert_never(action)
         return facts
+
+    async def _annotate_test(self, uid: str, facts: PodFacts, action: AnnotateTest) -> PodFacts:
+        note = await annotate_test(self.client, facts, action)
+        if not facts.deleted:  # the mark is the pod's own: its Job needs none
+            await self.actor.annotate(facts, {names.TEST_ANNOTATED_ANNOTATION: note}, job=False)
+        pod_log(log, facts.namespace, facts.name).info(
+            "%s", note, extra={"action": "annotate-test"}
+        )
+        return self._update(uid, test_annotated=True)
 
     async def _quit(self, uid: str, facts: PodFacts, action: QuitExporter, pod: PodLog) -> None:
         due = quit_due_at(facts)

@@ -91,6 +91,20 @@ WARNED_ANNOTATION: Final = f"{DOMAIN}/warned"
 # recorded, and what it set once it was (app/core/retention.py).
 HELD_TTL_ANNOTATION: Final = f"{DOMAIN}/held-ttl-seconds-after-finished"
 RETENTION_ANNOTATION: Final = f"{DOMAIN}/retention"
+# A failed verdict's reason code (on the pod, its Job and the owning LocustTest).
+REASON_ANNOTATION: Final = f"{DOMAIN}/reason"
+# On the pod: the verdict was copied onto the LocustTest that owns its Job, or why not
+# (app/core/gitops.py); said once per pod.
+TEST_ANNOTATED_ANNOTATION: Final = f"{DOMAIN}/test-annotated"
+# The verdict annotations copied onto the owning LocustTest, where Argo CD's health check
+# (manifests/argocd) and GitOps tools look: metadata only, never its spec or status.
+TEST_VERDICT_ANNOTATIONS: Final = (
+    RESULT_ANNOTATION,
+    REASON_ANNOTATION,
+    SUMMARY_ANNOTATION,
+    RESULT_OF_ANNOTATION,
+    FINISHED_AT_ANNOTATION,
+)
 
 FINISHER_CONTAINER: Final = "locust-finisher"
 

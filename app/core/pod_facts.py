@@ -86,6 +86,8 @@ class PodFacts:
     # What the webhook could not use as given, said once in Events (names.WARNED_ANNOTATION).
     warnings: tuple[SettingWarning, ...] = ()
     warned: bool = False
+    # The verdict was copied onto the owning LocustTest, or found not to be (a pod mark).
+    test_annotated: bool = False
 
     @property
     def finisher_runs(self) -> bool:
@@ -211,6 +213,8 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
         fitting_reason=injection.fitting_reason,
         warnings=injection.warnings,
         warned=names.WARNED_ANNOTATION in annotations,
+        # A mark copied with another run's verdict is not this pod's.
+        test_annotated=own_record and names.TEST_ANNOTATED_ANNOTATION in annotations,
         has_finisher=finisher is not None,
         pod_ip=podview.text(status, "podIP"),
         terminal=status.get("phase") in ("Succeeded", "Failed"),

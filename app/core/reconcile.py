@@ -24,6 +24,7 @@ from app.core.checks import (
 from app.core.durations import format_duration
 from app.core.exporter_outcome import ExporterOutcome
 from app.core.finish_plan import latest_end_offset, plain_ttl, waits_for_scrape
+from app.core.gitops import LocustTestRef, owning_test, verdict_patch
 from app.core.injection_status import Fitting
 from app.core.pod_facts import PodFacts
 from app.core.priming import explain, read_unconfirmable
@@ -185,6 +186,18 @@ class SettleRetention:
     event: EventSpec | None
 
 
+@dataclass(frozen=True)
+class AnnotateTest:
+    """Copy the verdict onto the LocustTest that owns the pod's Job, then mark the pod.
+
+    ``annotations`` is the merge patch's (None removes one); the patch names the
+    LocustTest's uid, so a LocustTest made again under the name is not written.
+    """
+
+    test: LocustTestRef
+    annotations: dict[str, str | None]
+
+
 Action = (
     RecordVerdict
     | AnnounceVerdict
@@ -197,6 +210,7 @@ Action = (
     | ReadJob
     | HoldJobTTL
     | SettleRetention
+    | AnnotateTest
 )
 
 
@@ -585,6 +599,22 @@ def _plan_retention(facts: PodFacts, seen: JobSeen | None) -> Action | None:
     return SettleRetention(decided, event if warnings else None)
 
 
+def _plan_test_annotation(facts: PodFacts, seen: JobSeen | None) -> AnnotateTest | None:
+    """Once the verdict is on the Job, copy it onto the LocustTest that owns the Job (if any).
+
+    Read from the Job as read after the report (:class:`ReadJob`), so it is the very record
+    the report wrote, and only while it is this pod's own.
+    """
+    if not facts.reported or facts.test_annotated or seen is None or not seen.after_report:
+        return None
+    job = seen.job
+    test = None if job is None else owning_test(job)
+    if job is None or test is None:
+        return None  # no Job left, or one no LocustTest owns: nowhere to write
+    annotations = verdict_patch(job, facts.uid)
+    return None if annotations is None else AnnotateTest(test, annotations)
+
+
 def _announce_warnings(facts: PodFacts) -> AnnounceWarnings | None:
     """The status annotation's warnings as Events, one each, if they are still to be said."""
     if facts.warned or not facts.warnings:
@@ -651,6 +681,9 @@ def _plan_test(facts: PodFacts, now: float, quits: QuitHistory, job: JobSeen | N
         wakes += [] if exporter.wake_at is None else [exporter.wake_at]
     if facts.master is not None and facts.fallback_done and not facts.fallback_ended:
         actions.append(SetServicesBack())
+    annotate = None if actions else _plan_test_annotation(facts, job)
+    if annotate is not None:
+        actions.append(annotate)
     # The Job's retention never holds up the pod's own work: it waits for those actions.
     retention = None if actions else _plan_retention(facts, job)
     if retention is not None:

@@ -83,6 +83,7 @@ def test_it_binds_its_own_policy_denies_and_fails_closed() -> None:
         ("", "pods", ("UPDATE",)),
         ("batch", "jobs", ("UPDATE",)),
         ("", "services", ("UPDATE",)),
+        ("locust.io", "locusttests", ("UPDATE",)),
     }
 
 
