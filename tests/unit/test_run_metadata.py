@@ -8,6 +8,7 @@ from app.core import names
 from app.core.cluster_config import InjectionConfig
 from app.core.inject import mutate_pod
 from app.core.injection_status import read_status
+from app.core.load_test_status import status_of_test
 from app.core.pod_facts import facts_from_pod
 from app.core.reconcile import AnnounceVerdict, plan
 from app.core.retention import JobSeen
@@ -179,9 +180,11 @@ def test_the_finishers_version_and_the_most_workers_and_users_are_taken_checked(
     assert "locustVersion" not in run_metadata(PodRun(), test="t", namespace="n", summary=bad)
 
 
-def test_the_report_carries_the_run_with_the_test_named_by_the_locusttest() -> None:
-    pod = ended_pod(**{names.REVISION_ANNOTATION: "4f2a9c1"})
+def finished_pod(**annotations: str) -> dict[str, Any]:
+    """The operator's pod as mutated, ended, its finisher's summary in its status."""
+    pod = ended_pod(**annotations)
     patched = apply_patch(pod, mutate_pod(pod, InjectionConfig()).ops)
+    summary = {"requests": 10, "failures": 0, "p95Ms": 8.0, "workers": 1}
     patched["status"]["containerStatuses"].append(
         {
             "name": names.FINISHER_CONTAINER,
@@ -189,24 +192,31 @@ def test_the_report_carries_the_run_with_the_test_named_by_the_locusttest() -> N
                 "terminated": {
                     "exitCode": 0,
                     "finishedAt": ENDED,
-                    "message": encode_summary(
-                        {"requests": 10, "workers": 1, "run": {"locustVersion": "2.47.0"}}
-                    ),
+                    "message": encode_summary({**summary, "run": {"locustVersion": "2.47.0"}}),
                 }
             },
         }
     )
     patched["status"]["phase"] = "Succeeded"
-    facts = facts_from_pod(admit(patched), TEST_KEY)
+    return admit(patched)
+
+
+def report_of(pod: dict[str, Any]) -> Summary:
+    facts = facts_from_pod(pod, TEST_KEY)
     assert facts is not None
     assert facts.job is not None
     report = plan(facts, 2e9, job=JobSeen(locust_test_job())).actions[0]
     assert isinstance(report, AnnounceVerdict)
     summary = decode_summary(report.annotations[names.SUMMARY_ANNOTATION])
     assert summary is not None
-    assert summary["run"] == {
+    return summary
+
+
+def test_the_report_carries_the_run_with_the_test_named_by_the_locusttest() -> None:
+    pod = finished_pod(**{names.REVISION_ANNOTATION: "4f2a9c1"})
+    assert report_of(pod)["run"] == {
         "test": "t-go-23",
-        "namespace": patched["metadata"]["namespace"],
+        "namespace": pod["metadata"]["namespace"],
         "revision": "4f2a9c1",
         "locustVersion": "2.47.0",
         "image": "locustio/locust:2.47.0",
@@ -218,6 +228,16 @@ def test_the_report_carries_the_run_with_the_test_named_by_the_locusttest() -> N
         "startedAt": STARTED,
         "endedAt": ENDED,
     }
+
+
+def test_wait_seeing_the_end_first_gives_the_controllers_reason_and_run() -> None:
+    pod = finished_pod(**{names.CHECK_P95_ANNOTATION: "5ms"})
+    controller = report_of(pod)
+    assert controller["reason"] == "check:p95"
+    status = status_of_test(pod, locust_test_job())
+    assert (status.source, status.passed, status.reason) == ("pod status", False, "check:p95")
+    assert status.summary is not None
+    assert (status.summary["reason"], status.summary["run"]) == ("check:p95", controller["run"])
 
 
 def test_the_run_outlasts_the_lists_when_the_summary_is_cut_to_4_kib() -> None:
