@@ -93,7 +93,7 @@ def test_an_unmutated_pod_is_judged_by_its_master_alone() -> None:
     assert status.reason == "locust-exit"
     # A master whose command the runtime could not start never ran a test.
     never = {"exitCode": 128, "reason": "StartError", "startedAt": "1970-01-01T00:00:00Z"}
-    plain["status"]["containerStatuses"][0]["state"]["terminated"] = never
+    plain["status"] = {"containerStatuses": [{"name": "x", "state": {"terminated": never}}]}
     assert status_of_test(plain).reason == "master-never-started"
 
 

@@ -341,8 +341,7 @@ def test_a_failed_verdicts_reason_is_in_the_json_junit_and_markdown() -> None:
         "check:fail-ratio",
         "locust-exit",
     ]
-    properties = {p.name: p.value for p in report.suite.properties()}
-    assert properties["reason"] == "locust-exit"
+    assert report.properties["reason"] == "locust-exit"
     page = markdown(test)
     assert "**Reason `locust-exit`**: Locust exited non-zero. Locust exit code 1" in page
 
@@ -350,5 +349,5 @@ def test_a_failed_verdicts_reason_is_in_the_json_junit_and_markdown() -> None:
 def test_a_passed_verdict_has_no_reason_anywhere() -> None:
     test = finished()
     assert document(test)["reason"] is None
-    assert "reason" not in {p.name for p in read_junit(junit_xml(test)).suite.properties()}
+    assert "reason" not in read_junit(junit_xml(test)).properties
     assert "Reason" not in markdown(test)

@@ -184,7 +184,7 @@ def finished_pod(**annotations: str) -> dict[str, Any]:
     """The operator's pod as mutated, ended, its finisher's summary in its status."""
     pod = ended_pod(**annotations)
     patched = apply_patch(pod, mutate_pod(pod, InjectionConfig()).ops)
-    summary = {"requests": 10, "failures": 0, "p95Ms": 8.0, "workers": 1}
+    summary: Summary = {"requests": 10, "failures": 0, "p95Ms": 8.0, "workers": 1}
     patched["status"]["containerStatuses"].append(
         {
             "name": names.FINISHER_CONTAINER,
