@@ -113,12 +113,14 @@ class Actor:
         labels: dict[str, str] | None = None,
         *,
         job: bool = True,
+        cleared: tuple[str, ...] = (),
     ) -> None:
         """Merge ``annotations`` (and ``labels``) into the pod, unless deleted, and its Job.
 
-        With ``job`` false, into the pod alone: a mark only the pod's reconcile reads.
+        With ``job`` false, into the pod alone: a mark only the pod's reconcile reads. The
+        ``cleared`` annotations are removed (a merge patch's null).
         """
-        metadata: dict[str, Any] = {"annotations": annotations}
+        metadata: dict[str, Any] = {"annotations": {**annotations, **dict.fromkeys(cleared)}}
         if labels:
             metadata["labels"] = labels
         patch: dict[str, Any] = {"metadata": metadata}

@@ -225,15 +225,15 @@ class Controller:
         pod = pod_log(log, facts.namespace, facts.name)
         finished_at = facts.master.finished_at if facts.master else now
         match action:
-            case RecordVerdict(annotations, labels):
-                await self.actor.annotate(facts, annotations, labels)
+            case RecordVerdict(annotations, labels, cleared):
+                await self.actor.annotate(facts, annotations, labels, cleared=cleared)
                 facts = self._update(uid, recorded_result=annotations[names.RESULT_ANNOTATION])
                 self._delay("verdict", now, finished_at)
                 pod.info("verdict %s recorded", facts.recorded_result, extra={"action": "verdict"})
-            case AnnounceVerdict(events, annotations, labels):
+            case AnnounceVerdict(events, annotations, labels, cleared):
                 for event in events:
                     await self.actor.emit(facts, event)
-                await self.actor.annotate(facts, annotations, labels)
+                await self.actor.annotate(facts, annotations, labels, cleared=cleared)
                 result = annotations[names.RESULT_ANNOTATION]
                 facts = self._update(uid, reported=True, recorded_result=result)
                 self.metrics.verdicts.labels(result).inc()

@@ -23,6 +23,7 @@ from app.core.finisher_spec import (
 from app.core.fitting import NO_LIMITS, Fitted, LeftOut, NamespaceLimits, fit, pod_level_ops
 from app.core.injection_status import Fitting, InjectionStatus
 from app.core.patch import PatchOp, add, put_entries
+from app.core.run_metadata import revision
 from app.core.setting_warnings import SettingWarning
 from app.core.settings import FinishSettings, Strategy, resolve_settings, without_exporter
 
@@ -57,6 +58,9 @@ def mutate_pod(
     settings, ignored = resolve_settings(annotations, config.defaults)
     if found.exporter is None:
         ignored += without_exporter(annotations, ignored)
+    bad_revision = revision(annotations)[1]
+    if bad_revision is not None:
+        ignored.append(bad_revision)
     # One list for the admission warnings, the status annotation, the log and the Events.
     noted = (*ignored, *found.warnings)
     warnings = [note.text for note in noted]

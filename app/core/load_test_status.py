@@ -16,8 +16,10 @@ from app.core import names, podview
 from app.core.checks import describe_check, held_to_strict, judge, unmade_checks, verdict
 from app.core.injection_status import read_status
 from app.core.priming import read_unconfirmable
+from app.core.reasons import never_started, parse_reason, reason_of
+from app.core.run_metadata import read_pod_run, run_metadata, which_test
 from app.core.settings import DEFAULT_SETTINGS
-from app.core.summary import Summary, decode_summary, headline
+from app.core.summary import RunMetadata, Summary, decode_summary, headline
 from app.core.verdict_record import is_record_of
 
 
@@ -31,6 +33,7 @@ class LoadTestStatus:
     summary: Summary | None
     line: str  # a progress line for humans
     source: str  # where the verdict came from
+    reason: str | None = None  # a failed verdict's reason code (app/core/reasons.py)
 
 
 def _container_states(pod: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -95,10 +98,29 @@ def status_of_test(
             code = int(code_text) if code_text and code_text.lstrip("-").isdigit() else None
             summary = decode_summary(summary_text)
             passed = recorded == "passed"
+            reason = None if passed else parse_reason(annotations.get(names.REASON_ANNOTATION))
             if strict_checks and summary is not None and "checks" in summary:
                 summary = {**summary, "checks": held_to_strict(summary["checks"])}
                 passed = passed and verdict(0, summary["checks"]) == "passed"
-            return LoadTestStatus(True, passed, code, summary, line, "controller annotations")
+            if not passed and reason is None:  # made stricter here, or recorded before reasons
+                ended = terminated.get("exitCode")
+                reason = reason_of(
+                    code if code is not None else ended if isinstance(ended, int) else 0,
+                    (summary or {}).get("checks", []),
+                    has_numbers="requests" in (summary or {}),
+                    master_started=not never_started(terminated),
+                )
+                if summary is not None:
+                    summary = {**summary, "reason": reason.code} if reason else summary
+            return LoadTestStatus(
+                True,
+                passed,
+                code,
+                summary,
+                line,
+                "controller annotations",
+                reason.code if reason else None,
+            )
 
     exit_code = terminated.get("exitCode")
     if not isinstance(exit_code, int):
@@ -116,7 +138,32 @@ def status_of_test(
         settings = replace(settings, strict_checks=True)
     why = "the finisher left no summary" if has_finisher else "no finisher in the pod"
     result, summary = judge(exit_code, settings, summary, why)
-    return LoadTestStatus(True, result == "passed", exit_code, summary, line, "pod status")
+    # The reason and the run as the controller will give them: the same functions.
+    reason = reason_of(
+        exit_code,
+        (summary or {}).get("checks", []),
+        has_numbers="requests" in (summary or {}),
+        master_started=not never_started(terminated),
+    )
+    if summary is not None:
+        summary = {**summary, "run": _run(pod, job, master_name or "", summary)}
+        if reason is not None:
+            summary["reason"] = reason.code
+    said = reason.code if reason else None
+    return LoadTestStatus(True, result == "passed", exit_code, summary, line, "pod status", said)
+
+
+def _run(
+    pod: Mapping[str, Any], job: Mapping[str, Any] | None, master: str, summary: Summary
+) -> RunMetadata:
+    """The summary's ``run``, as the controller's report will have it."""
+    metadata = podview.mapping(pod, "metadata")
+    pod_name = podview.text(metadata, "name") or ""
+    owner = podview.controller_reference(pod)
+    job_name = podview.text(owner, "name") if owner.get("kind") == "Job" else None
+    test = which_test(job, job_name, pod_name)
+    namespace = podview.text(metadata, "namespace") or ""
+    return run_metadata(read_pod_run(pod, master), test=test, namespace=namespace, summary=summary)
 
 
 # Waiting reasons the kubelet keeps retrying but that rarely mend themselves: a registry

@@ -1,15 +1,18 @@
-"""The few Locust options of a master container that decide whether it serves its numbers.
+"""The few Locust options of a master container: whether it serves its numbers, and its load.
 
 The finisher reads Locust's final numbers from the master's web UI on ``localhost`` (and
 ``wait`` its live ones through the pod proxy); the checks and the summary are made from them.
 Locust reads each option from the command line first, then from its ``LOCUST_*`` environment
 variable (ConfigArgParse), so both are read here, in that order. A config file's content is
-not in the pod, so an option set only there is not seen.
+not in the pod, so an option set only there is not seen. The load the test was asked for
+(users, spawn rate, run time) is read here too, for the run's metadata (app/core/run_metadata.py).
 """
 
+import math
 from dataclasses import dataclass
 
 from app.core import names, podview
+from app.core.durations import parse_duration
 from app.core.podview import JsonObject
 from app.core.setting_warnings import SettingWarning, WarningReason, ignored
 
@@ -24,7 +27,16 @@ _LOCAL = frozenset(
 
 
 # The only variables read here: a master's env can hold hundreds of others, each review.
-_READ = frozenset({"LOCUST_WEB_PORT", "LOCUST_HEADLESS", "LOCUST_WEB_HOST"})
+_READ = frozenset(
+    {
+        "LOCUST_WEB_PORT",
+        "LOCUST_HEADLESS",
+        "LOCUST_WEB_HOST",
+        "LOCUST_USERS",
+        "LOCUST_SPAWN_RATE",
+        "LOCUST_RUN_TIME",
+    }
+)
 
 
 def _env(container: JsonObject) -> dict[str, str]:
@@ -109,3 +121,52 @@ _USE_AUTOSTART = f"use {AUTOSTART} instead"
 
 def _no_numbers(setting: str, given: str, problem: str, instead: str) -> SettingWarning:
     return SettingWarning(WarningReason.NO_NUMBERS, setting, given, problem, instead)
+
+
+# Beyond any real test; a larger value is not one Locust was given on purpose.
+MAX_USERS = 10_000_000
+MAX_SPAWN_RATE = 1_000_000.0
+
+
+def _given(master: MasterOptions, flags: tuple[str, ...], variable: str) -> str | None:
+    """The option's value as Locust takes it: the command line's first, else the variable's."""
+    values = _option(master.tokens, *flags)
+    if values:
+        return values[0].strip()
+    value = master.env.get(variable)
+    return None if value is None else value.strip()
+
+
+def users(master: MasterOptions) -> int | None:
+    """The users asked for (``-u``/``--users``, ``LOCUST_USERS``); None if not given or bad."""
+    value = _given(master, ("-u", "--users"), "LOCUST_USERS")
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 8:
+        return None
+    count = int(value)
+    return count if count <= MAX_USERS else None
+
+
+def spawn_rate(master: MasterOptions) -> float | None:
+    """Users started per second (``-r``/``--spawn-rate``, ``LOCUST_SPAWN_RATE``)."""
+    value = _given(master, ("-r", "--spawn-rate"), "LOCUST_SPAWN_RATE")
+    if value is None or len(value) > 16:
+        return None
+    try:
+        rate = float(value)
+    except ValueError:
+        return None
+    return rate if math.isfinite(rate) and 0 <= rate <= MAX_SPAWN_RATE else None
+
+
+def run_time_seconds(master: MasterOptions) -> float | None:
+    """How long the test was asked to run (``-t``/``--run-time``, ``LOCUST_RUN_TIME``).
+
+    Locust's form (``90``, ``20s``, ``1h30m``) is a subset of ours (app/core/durations.py).
+    """
+    value = _given(master, ("-t", "--run-time"), "LOCUST_RUN_TIME")
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return None

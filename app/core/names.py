@@ -43,6 +43,8 @@ STRICT_CHECKS_ANNOTATION: Final = f"{DOMAIN}/strict-checks"
 # the pod's namespace, as that namespace's default.
 KEEP_PASSED_ANNOTATION: Final = f"{DOMAIN}/keep-passed"
 KEEP_FAILED_ANNOTATION: Final = f"{DOMAIN}/keep-failed"
+# What the run is of, for its summary's metadata (a git SHA, a tag): app/core/run_metadata.py.
+REVISION_ANNOTATION: Final = f"{DOMAIN}/revision"
 USER_ANNOTATIONS: Final = (
     INJECT_ANNOTATION,
     TTL_ANNOTATION,
@@ -58,6 +60,7 @@ USER_ANNOTATIONS: Final = (
     CHECK_RPS_ANNOTATION,
     KEEP_PASSED_ANNOTATION,
     KEEP_FAILED_ANNOTATION,
+    REVISION_ANNOTATION,
 )
 
 # Written by the webhook.
@@ -77,6 +80,9 @@ FINISHED_AT_ANNOTATION: Final = f"{DOMAIN}/finished-at"
 # read as another pod's (app/core/verdict_record.py).
 RESULT_OF_ANNOTATION: Final = f"{DOMAIN}/result-of"
 SUMMARY_ANNOTATION: Final = f"{DOMAIN}/summary"
+# A failed verdict's reason code (app/core/reasons.py), on the pod, its Job and the owning
+# LocustTest; absent when it passed.
+REASON_ANNOTATION: Final = f"{DOMAIN}/reason"
 EXPORTER_STOPPED_ANNOTATION: Final = f"{DOMAIN}/exporter-stopped"
 # What the controller did in a fallback (on the pod, its Job, and any Service it changed).
 FALLBACK_ANNOTATION: Final = f"{DOMAIN}/fallback"
@@ -91,8 +97,6 @@ WARNED_ANNOTATION: Final = f"{DOMAIN}/warned"
 # recorded, and what it set once it was (app/core/retention.py).
 HELD_TTL_ANNOTATION: Final = f"{DOMAIN}/held-ttl-seconds-after-finished"
 RETENTION_ANNOTATION: Final = f"{DOMAIN}/retention"
-# A failed verdict's reason code (on the pod, its Job and the owning LocustTest).
-REASON_ANNOTATION: Final = f"{DOMAIN}/reason"
 # On the pod: the verdict was copied onto the LocustTest that owns its Job, or why not
 # (app/core/gitops.py); said once per pod.
 TEST_ANNOTATED_ANNOTATION: Final = f"{DOMAIN}/test-annotated"

@@ -13,6 +13,8 @@ from typing import Any
 from app.core import names, podview
 from app.core.admission_record import Admission, admitted
 from app.core.injection_status import Fitting, read_status
+from app.core.reasons import never_started
+from app.core.run_metadata import NOT_READ, PodRun, read_pod_run
 from app.core.setting_warnings import SettingWarning
 from app.core.settings import FinishSettings
 from app.core.timestamps import parse_time
@@ -27,6 +29,7 @@ class Terminated:
     finished_at: float  # seconds since the epoch (server time)
     finished_at_text: str
     message: str = ""
+    started: bool = True  # False: the runtime never started it (app/core/reasons.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,8 @@ class PodFacts:
     warned: bool = False
     # The verdict was copied onto the owning LocustTest, or found not to be (a pod mark).
     test_annotated: bool = False
+    # What the run was, as the pod says (app/core/run_metadata.py): read once the master ended.
+    run: PodRun = NOT_READ
 
     @property
     def finisher_runs(self) -> bool:
@@ -133,7 +138,8 @@ def _terminated(status: Mapping[str, Any] | None) -> Terminated | None:
     exit_code = state.get("exitCode")
     if finished is None or not isinstance(exit_code, int):
         return None
-    return Terminated(exit_code, finished, finished_text, podview.text(state, "message") or "")
+    message = podview.text(state, "message") or ""
+    return Terminated(exit_code, finished, finished_text, message, not never_started(state))
 
 
 def _never_ran(status: Mapping[str, Any] | None) -> Waiting | None:
@@ -243,4 +249,6 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
             for key in (names.KEEP_PASSED_ANNOTATION, names.KEEP_FAILED_ANNOTATION)
             if isinstance(value := annotations.get(key), str)
         ),
+        # Only for a pod whose test is over: a running one's is not needed, nor kept.
+        run=read_pod_run(pod, master_name) if master is not None else NOT_READ,
     )

@@ -28,6 +28,7 @@ from app.core.gitops import LocustTestRef, owning_test, verdict_patch
 from app.core.injection_status import Fitting
 from app.core.pod_facts import PodFacts
 from app.core.priming import explain, read_unconfirmable
+from app.core.reasons import Reason, reason_of
 from app.core.retention import (
     JobPatch,
     JobSeen,
@@ -37,9 +38,10 @@ from app.core.retention import (
     settle,
     settled,
 )
+from app.core.run_metadata import run_metadata, which_test
 from app.core.settings import FinishSettings, Strategy, WaitForScrape
 from app.core.summary import Summary, decode_summary, encode_summary, headline
-from app.core.verdict_record import verdict_annotations
+from app.core.verdict_record import cleared, verdict_annotations
 
 # After the finisher's own latest deadline, how long before the controller steps in.
 FINISHER_GRACE_SECONDS = 30.0
@@ -77,10 +79,11 @@ class EventSpec:
 
 @dataclass(frozen=True)
 class RecordVerdict:
-    """Write the verdict annotations and label on the pod and its Job."""
+    """Write the verdict annotations and label on the pod and its Job (remove ``cleared``)."""
 
     annotations: dict[str, str]
     labels: dict[str, str] = field(default_factory=dict)
+    cleared: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class AnnounceVerdict:
     events: tuple[EventSpec, ...]
     annotations: dict[str, str]
     labels: dict[str, str] = field(default_factory=dict)
+    cleared: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,16 @@ def _early_verdict(facts: PodFacts) -> str | None:
     return verdict(facts.master.exit_code)
 
 
+def _record_early(facts: PodFacts, early: str) -> RecordVerdict:
+    """The verdict Locust's exit code alone decides, with its reason, before the report."""
+    assert facts.master is not None
+    reason = reason_of(
+        facts.master.exit_code, (), has_numbers=False, master_started=facts.master.started
+    )
+    annotations = _verdict_annotations(facts, early, reason)
+    return RecordVerdict(annotations, {names.RESULT_LABEL: early}, cleared(annotations))
+
+
 def finisher_deadline_offset(settings: FinishSettings) -> float:
     """Seconds after the master's exit by which the finisher ends the exporter at the latest."""
     # Whether Prometheus scraped during the test is the finisher's knowledge, not ours.
@@ -314,7 +328,11 @@ def _final_scrape_warning(facts: PodFacts, summary: Summary) -> EventSpec | None
     return EventSpec("FinalScrapeMissed", message, "Warning", "final-scrape-missed")
 
 
-def _announce_verdict(facts: PodFacts) -> AnnounceVerdict:
+def _announce_verdict(facts: PodFacts, job: JobSeen | None) -> AnnounceVerdict:
+    """The report: the verdict, its reason and the summary with the run's metadata.
+
+    ``job`` is the pod's Job as read (the test's name is its owner's): plan() reads it first.
+    """
     assert facts.master is not None
     exit_code = facts.master.exit_code
     summary = decode_summary(facts.finisher.message) if facts.finisher else None
@@ -339,7 +357,20 @@ def _announce_verdict(facts: PodFacts) -> AnnounceVerdict:
     # Judged on the finisher's final numbers; without them each check says it was not made.
     checks = evaluate_checks(facts.settings, summary)
     result = verdict(exit_code, checks)
+    reason = reason_of(
+        exit_code,
+        checks,
+        has_numbers="requests" in summary,
+        master_started=facts.master.started,
+    )
+    summary.pop("reason", None)  # the finisher writes none: one there is not ours
+    if reason is not None:
+        summary["reason"] = reason.code
+    test = which_test(job.job if job else None, facts.job, facts.name)
+    summary["run"] = run_metadata(facts.run, test=test, namespace=facts.namespace, summary=summary)
     cause = f"Locust exit code {exit_code}"
+    if reason is not None:
+        cause = f"reason {reason.code}; {cause}"
     failed = failed_checks(checks)
     if failed:
         cause += f"; failed checks: {', '.join(failed)}"
@@ -368,17 +399,19 @@ def _announce_verdict(facts: PodFacts) -> AnnounceVerdict:
     fitting = _fitting_event(facts)
     if fitting is not None:
         events.append(fitting)
+    annotations = _verdict_annotations(facts, result, reason)
     return AnnounceVerdict(
         tuple(events),
-        {**_verdict_annotations(facts, result), names.SUMMARY_ANNOTATION: encode_summary(summary)},
+        {**annotations, names.SUMMARY_ANNOTATION: encode_summary(summary)},
         {names.RESULT_LABEL: result},
+        cleared(annotations),
     )
 
 
-def _verdict_annotations(facts: PodFacts, result: str) -> dict[str, str]:
+def _verdict_annotations(facts: PodFacts, result: str, reason: Reason | None) -> dict[str, str]:
     assert facts.master is not None
     return verdict_annotations(
-        facts.uid, result, facts.master.exit_code, facts.master.finished_at_text
+        facts.uid, result, facts.master.exit_code, facts.master.finished_at_text, reason
     )
 
 
@@ -647,6 +680,13 @@ def plan(
     return Plan([warnings, *decided.actions], decided.wake_at)
 
 
+def _report(facts: PodFacts, job: JobSeen | None) -> Action:
+    """The verdict's report; first the Job, whose owner names the test in the run's metadata."""
+    if facts.job is not None and job is None:
+        return ReadJob(with_namespace=False)
+    return _announce_verdict(facts, job)
+
+
 def _plan_test(facts: PodFacts, now: float, quits: QuitHistory, job: JobSeen | None) -> Plan:
     """What the test's course asks for now: the fallback, the verdict, the exporter, the Job."""
     fallback_due = _fallback_due_at(facts, now)
@@ -663,19 +703,18 @@ def _plan_test(facts: PodFacts, now: float, quits: QuitHistory, job: JobSeen | N
         # Gone at once (a Job's ttlSecondsAfterFinished: 0): its last state is all there will
         # be, so report now; only the Job is left to write to, and there is nothing to quit.
         if not facts.reported:
-            actions.append(_announce_verdict(facts))
+            actions.append(_report(facts, job))
     else:
         report_due = None if facts.reported else _verdict_due_at(facts)
         if report_due is not None and now >= report_due:
-            actions.append(_announce_verdict(facts))  # carries the verdict annotations too
+            actions.append(_report(facts, job))  # carries the verdict annotations too
         else:
             if report_due is not None:
                 wakes.append(report_due)
             # With checks, a pod already reported keeps the verdict its report judged.
             early = _early_verdict(facts)
             if early is not None and facts.recorded_result != early:
-                verdict_labels = {names.RESULT_LABEL: early}
-                actions.append(RecordVerdict(_verdict_annotations(facts, early), verdict_labels))
+                actions.append(_record_early(facts, early))
         exporter = _plan_exporter(facts, now, quits)
         actions += exporter.actions
         wakes += [] if exporter.wake_at is None else [exporter.wake_at]

@@ -20,13 +20,14 @@ from enum import StrEnum
 from typing import Any
 
 from app.core.checks import NOT_MADE_WHY, check_state
+from app.core.reasons import ReasonKind, check_reason, parse_reason
 from app.core.summary import CheckState, Summary
 
 DOCUMENT_VERSION = 1
 
 # Summary fields that are not Locust's numbers: how the test ended, not what it measured.
 _NOT_STATS = frozenset(
-    {"version", "masterFinishedAt", "finalScrape", "exporter", "notes", "checks"}
+    {"version", "masterFinishedAt", "finalScrape", "exporter", "notes", "checks", "run", "reason"}
 )
 
 
@@ -54,6 +55,7 @@ class FinishedTest:
     # Which pod it is, and its controller (its Job): the identities its kept report is found by.
     pod_uid: str = ""
     owner_uid: str = ""
+    reason: str | None = None  # a failed verdict's reason code (app/core/reasons.py)
 
     @property
     def verdict(self) -> Verdict:
@@ -93,6 +95,7 @@ def document(finished: FinishedTest) -> dict[str, Any]:
         "namespace": finished.namespace,
         "source": finished.source,
         "error": finished.error,
+        "reason": finished.reason,
         "summary": finished.summary,
         "checks": [{**check, "state": check_state(check).value} for check in finished.checks],
     }
@@ -148,6 +151,7 @@ class _Case:
     details: str = ""  # the failure's text, or what a passing case read
     skipped: str | None = None
     error: str | None = None  # no verdict at all: why
+    kind: str = ""  # the failure's type: the reason code this case's failure gives
 
 
 def _check_cases(finished: FinishedTest) -> list[_Case]:
@@ -156,15 +160,18 @@ def _check_cases(finished: FinishedTest) -> list[_Case]:
         name, reads = _text(check.get("name")), _text(check.get("reads"))
         value, limit = check.get("value"), _text(check.get("limit"))
         case = f"check {name}"
+        code = check_reason(check).code
         if _strictly_failed(check):
             strictly = f"{name}: {_NOT_MADE}, {NOT_MADE_WHY} (strict checks), limit {limit}"
-            cases.append(_Case(case, failure=strictly, details=reads))
+            if finished.reason == ReasonKind.NO_NUMBERS:
+                code = ReasonKind.NO_NUMBERS.value
+            cases.append(_Case(case, failure=strictly, details=reads, kind=code))
         elif check_state(check) is CheckState.NOT_MADE:
             skipped = f"{_NOT_MADE}: {NOT_MADE_WHY}, so it does not count (limit {limit})"
             cases.append(_Case(case, skipped=skipped, details=reads))
         else:
             failure = None if check.get("passed") is True else f"{name}: {value}, limit {limit}"
-            cases.append(_Case(case, failure=failure, details=reads))
+            cases.append(_Case(case, failure=failure, details=reads, kind=code))
     return cases
 
 
@@ -172,7 +179,12 @@ def _exit_code_case(finished: FinishedTest) -> _Case:
     code = finished.exit_code
     if code is None:
         return _Case("locust exit code", skipped="Locust's exit code was not recorded")
-    return _Case("locust exit code", failure=f"Locust exited {code}" if code else None)
+    # A master that never started exited too: its code says so, as the verdict's reason does.
+    never = finished.reason == ReasonKind.MASTER_NEVER_STARTED
+    kind = ReasonKind.MASTER_NEVER_STARTED if never else ReasonKind.LOCUST_EXIT
+    return _Case(
+        "locust exit code", failure=f"Locust exited {code}" if code else None, kind=kind.value
+    )
 
 
 def _cases(finished: FinishedTest) -> list[_Case]:
@@ -187,6 +199,7 @@ def _cases(finished: FinishedTest) -> list[_Case]:
                 "verdict",
                 failure=f"the verdict from the {finished.source or 'pod status'} is failed",
                 details="neither Locust's exit code nor a check recorded here says why",
+                kind=finished.reason or "",
             )
         )
     return cases
@@ -255,6 +268,7 @@ def junit_xml(finished: FinishedTest) -> str:
     properties = ET.SubElement(suite, "properties")
     for name, value in (
         ("verdict", finished.verdict),
+        ("reason", finished.reason),
         ("exitCode", finished.exit_code),
         ("namespace", finished.namespace),
         ("job", finished.job),
@@ -271,7 +285,10 @@ def junit_xml(finished: FinishedTest) -> str:
         if case.error is not None:
             ET.SubElement(element, "error", {"message": _xml(case.error)})
         elif case.failure is not None:
-            failure = ET.SubElement(element, "failure", {"message": _xml(case.failure)})
+            failed = {"message": _xml(case.failure)}
+            if case.kind:
+                failed["type"] = _xml(case.kind)
+            failure = ET.SubElement(element, "failure", failed)
             failure.text = _xml(case.details) or None
         elif case.details:
             ET.SubElement(element, "system-out").text = _xml(case.details)
@@ -385,10 +402,12 @@ def markdown(finished: FinishedTest) -> str:
         said = f"No verdict (exit 2): {_md(finished.error)}"
         return "\n".join([heading, "", f"{said}; {', '.join(where)}." if where else said, ""])
     code = "not recorded" if finished.exit_code is None else str(finished.exit_code)
+    reason = parse_reason(finished.reason)
+    said = f"**Reason `{reason.code}`**: {reason.meaning}. " if reason else ""
     lines = [
         heading,
         "",
-        f"Locust exit code {code}; {', '.join(where)}; "
+        f"{said}Locust exit code {code}; {', '.join(where)}; "
         f"verdict from the {_md(finished.source or 'pod status')}.",
         "",
     ]

@@ -105,21 +105,23 @@ class ArtifactsEntry(TypedDict):
 
 
 class RunMetadata(TypedDict, total=False):
-    """What a run was, so that runs are compared like with like (docs/reference.md)."""
+    """What a run was, so that comparisons are like with like (app/core/run_metadata.py).
 
-    test: (
-        str  # the LocustTest's or CronJob's name that owns the Job, else the Job's, else the pod's
-    )
+    The controller reads it from the pod and its Job when it reports; the finisher gives
+    ``locustVersion``, which only Locust's web UI knows. Every string is bounded.
+    """
+
+    test: str  # the LocustTest's or CronJob's name, else the Job's, else the pod's
     namespace: str
-    revision: str  # the pod's locust-finisher.io/revision annotation (a git SHA, for example)
+    revision: str  # the pod's locust-finisher.io/revision annotation
     locustVersion: str
-    image: str
-    imageDigest: str
+    image: str  # the master container's image, as in the pod spec
+    imageDigest: str  # sha256:..., from the master's status imageID
     users: int
     spawnRate: float
     runTimeSeconds: float
     workers: int
-    startedAt: str
+    startedAt: str  # the master container's start and end (RFC 3339)
     endedAt: str
 
 
@@ -150,7 +152,7 @@ class Summary(TypedDict, total=False):
     checks: list[CheckResult]  # written by the controller, never by the finisher
     report: ArtifactsEntry
     run: RunMetadata
-    reason: str  # why the verdict failed: a code of app/core/reasons.py (absent when passed)
+    reason: str  # the failed verdict's reason code (app/core/reasons.py); absent when passed
 
 
 def _number(row: Mapping[str, Any], key: str) -> float:
@@ -263,10 +265,27 @@ def encode_summary(summary: Summary, limit: int = SUMMARY_LIMIT) -> str:
             left_out[key] = left_out.get(key, 0) + 1
     encoded = json.dumps(trimmed, separators=(",", ":"))
     if len(encoded.encode()) > limit:
-        # The checks stay too: they are the verdict's reasons.
-        kept = ("version", "requests", "failures", "checks")
-        totals = {k: trimmed[k] for k in kept if k in trimmed}
-        encoded = json.dumps(totals, separators=(",", ":"))
+        encoded = _essentials(trimmed, limit)
+    return encoded
+
+
+# What a summary too large even without its lists keeps, most needed first: the verdict's
+# reasons (its checks) and what the run was, before the rest of the totals.
+_ESSENTIAL = ("version", "requests", "failures", "reason", "checks", "run")
+
+
+def _essentials(summary: dict[str, Any], limit: int) -> str:
+    """The essential fields, then the others in order, each only while the whole fits."""
+    kept: dict[str, Any] = {}
+    order = [*_ESSENTIAL, *(key for key in summary if key not in _ESSENTIAL)]
+    encoded = "{}"
+    for key in order:
+        if key not in summary:
+            continue
+        candidate = json.dumps({**kept, key: summary[key]}, separators=(",", ":"))
+        if len(candidate.encode()) <= limit:
+            kept[key] = summary[key]
+            encoded = candidate
     return encoded
 
 

@@ -15,18 +15,31 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.core import names, podview
+from app.core.reasons import Reason
+
+# Verdict annotations a record holds only sometimes: one it does not hold is removed, or a
+# Job's retry that passed would keep its failed first attempt's reason.
+_SOMETIMES = (names.REASON_ANNOTATION,)
 
 
 def verdict_annotations(
-    pod_uid: str, result: str, exit_code: int, finished_at: str
+    pod_uid: str, result: str, exit_code: int, finished_at: str, reason: Reason | None = None
 ) -> dict[str, str]:
     """The verdict as the controller writes it on the pod and its Job."""
-    return {
+    annotations = {
         names.RESULT_ANNOTATION: result,
         names.EXIT_CODE_ANNOTATION: str(exit_code),
         names.FINISHED_AT_ANNOTATION: finished_at,
         names.RESULT_OF_ANNOTATION: pod_uid,
     }
+    if reason is not None:
+        annotations[names.REASON_ANNOTATION] = reason.code
+    return annotations
+
+
+def cleared(annotations: Mapping[str, str]) -> tuple[str, ...]:
+    """The verdict annotations ``annotations`` lacks, which an earlier record may have left."""
+    return tuple(key for key in _SOMETIMES if key not in annotations)
 
 
 def is_record_of(

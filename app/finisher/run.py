@@ -39,6 +39,7 @@ from app.core.priming import (
     reading_fault,
     unconfirmable,
 )
+from app.core.run_metadata import locust_version
 from app.core.scrapes import ScrapeLedger, completed_scrapes
 from app.core.summary import (
     ArtifactsEntry,
@@ -68,6 +69,7 @@ from app.finisher.handoff import (
     note_once,
 )
 from app.finisher.http import GET_LIMIT, GET_SECONDS, ReadCapError
+from app.finisher.locust_version import read_locust_version
 from app.finisher.master import find_in_time, known_master
 from app.finisher.processes import Process, open_pidfd, still_running
 from app.finisher.stats_read import (
@@ -83,6 +85,8 @@ log = logging.getLogger(__name__)
 # After the stop, Locust's totals settle within a worker report interval (3 s) plus its
 # stats cache (2 s); reading every second catches the last change well within --autoquit.
 STOPPED_POLL_SECONDS = 1.0
+# A page behind a login, or an older UI, does not say the version: not asked again and again.
+VERSION_READS = 2
 # /stats/requests lists this many request names and errors at most (sorted by name, not size).
 LOCUST_LISTS_AT_MOST = 500
 
@@ -180,6 +184,7 @@ class Progress:
     ledger: ScrapeLedger = field(default_factory=ScrapeLedger)
     notes: list[str] = field(default_factory=list)
     artifacts: ArtifactsEntry | None = None  # what became of Locust's artifacts, once handed over
+    locust_version: str | None = None  # read once from Locust's web UI (locust_version.py)
 
     def summary(self) -> Summary:
         """The summary as of now."""
@@ -215,6 +220,8 @@ class Progress:
         summary["exporter"] = describe(self.exporter, self.exporter_detail)
         if self.artifacts is not None:
             summary["report"] = self.artifacts
+        if self.locust_version is not None:
+            summary["run"] = {"locustVersion": self.locust_version}
         if notes:
             summary["notes"] = notes
         return summary
@@ -290,10 +297,14 @@ class Finisher:
             workers = self.progress.inherited.get("workers")
             if isinstance(workers, int):
                 self.progress.most_workers = workers
+            inherited_run = self.progress.inherited.get("run")
+            if isinstance(inherited_run, dict):
+                self.progress.locust_version = locust_version(inherited_run.get("locustVersion"))
         self._sent_summary = ""
         self.keeper = ArtifactKeeper(config)
         self._artifacts_totals: tuple[int, int] | None = None
         self._metrics_given_up = False  # an exporter's answer was past its cap
+        self._version_reads = 0  # Locust's page read for its version (at most VERSION_READS)
         self._reading = ExporterReading()  # what the last answer of the exporter said of Locust
 
     def send_summary(self) -> None:
@@ -449,6 +460,9 @@ class Finisher:
         del stats
         progress.stats_at = utc_now()
         progress.last_state = progress.totals.get("state", "")
+        if progress.locust_version is None and self._version_reads < VERSION_READS:
+            self._version_reads += 1  # Locust answers: its page says its version
+            progress.locust_version = read_locust_version(self.config.locust)
         self.send_summary()
         if progress.last_state != "stopped":
             return

@@ -32,6 +32,7 @@ from app.core.load_test_status import (
     status_of_test,
     summary_table,
 )
+from app.core.reasons import parse_reason
 from app.core.results import FinishedTest
 from app.kube.client import (
     GoneError,
@@ -505,6 +506,7 @@ class Follower:
             test=self.target.test,
             source=status.source or "pod status",
             summary=status.summary,
+            reason=status.reason,
             pod_uid=uid,
             owner_uid=podview.text(podview.controller_reference(pod), "uid") or "",
         )
@@ -514,6 +516,9 @@ class Follower:
             f"{self.target.label} (pod {pod['metadata']['name']}{attempt}): {verdict}, "
             f"Locust exit code {status.exit_code} (from the {status.source or 'pod status'})"
         )
+        reason = parse_reason(status.reason)
+        if reason is not None:
+            self.say(f"  reason {reason.code}: {reason.meaning}")
         if earlier:
             self.say(f"  the verdict is this pod's own; {_attempts(earlier)}")
         if gone and status.summary is None:

@@ -23,7 +23,7 @@ from devcluster.install import NAMESPACE, opt_in_namespace
 from devcluster.loadtest import Outcome, start_wait
 from devcluster.processes import wait_until
 from tests.cluster.launches import TTL_SECONDS, Launch, Started, started_fixture
-from tests.cluster.reporting import seconds, wait_for_report
+from tests.cluster.reporting import events_for, seconds, wait_for_report
 from tests.waiting.junit_schema import read_junit
 
 pytestmark = pytest.mark.cluster
@@ -86,6 +86,24 @@ def test_a_passing_test_completes_with_its_final_numbers_in_prometheus(started: 
     assert "PASSED" in printed
     assert f"{outcome.locust_requests} requests" in printed
     assert "Locust running:" in printed, "live numbers through the API server's pod proxy"
+    # What the run was, in the controller's report: the Job names the test (no LocustTest
+    # here), the kubelet's status gives the image's digest and the master's times.
+    reported = wait_for_report(started.cluster, outcome.pod, "e2e-master", "passed")
+    annotations = reported["metadata"]["annotations"]
+    assert names.REASON_ANNOTATION not in annotations
+    report = decode_summary(annotations[names.SUMMARY_ANNOTATION])
+    assert report is not None
+    assert "reason" not in report
+    run = report["run"]
+    master = outcome.terminated("e2e-master")
+    assert (run["test"], run["namespace"]) == ("e2e-master", "e2e-pass")
+    assert (run["users"], run["spawnRate"], run["runTimeSeconds"]) == (4, 4.0, 6.0)
+    assert run["imageDigest"].startswith("sha256:")
+    assert run["imageDigest"] in next(
+        s["imageID"] for s in reported["status"]["containerStatuses"] if s["name"] == "e2e-master"
+    )
+    assert (run["startedAt"], run["endedAt"]) == (master["startedAt"], master["finishedAt"])
+    assert run["locustVersion"][0].isdigit(), "read by the finisher from Locust's web UI"
 
 
 @pytest.mark.oldest
@@ -116,8 +134,28 @@ def test_a_test_locust_passes_but_a_check_fails_is_failed_and_its_pod_still_succ
     assert result["verdict"] == "failed"
     assert result["exitCode"] == 0
     assert [c["name"] for c in result["checks"] if not c["passed"]] == ["rps"]
-    # The JUnit file fails exactly on what failed the verdict.
-    assert read_junit((folder / "junit.xml").read_text()).failing() == ["check rps"]
+    assert result["reason"] == "check:rps"
+    # The JUnit file fails exactly on what failed the verdict, typed by its reason.
+    junit = read_junit((folder / "junit.xml").read_text())
+    assert junit.failing() == ["check rps"]
+    assert junit.cases["check rps"].result[0].type == "check:rps"
+    api, pod = started.cluster.api(), outcome.pod["metadata"]["name"]
+    paths = ["/apis/batch/v1/namespaces/e2e-check/jobs/e2e-master"]
+    paths.append(f"/api/v1/namespaces/e2e-check/pods/{pod}")
+
+    def reasons() -> list[str | None]:
+        return [
+            api.get(path)["metadata"].get("annotations", {}).get(names.REASON_ANNOTATION)
+            for path in paths
+        ]
+
+    wait_until(lambda: reasons() == ["check:rps"] * 2, 120, "the reason on the Job and pod")
+    [event] = [
+        e
+        for e in events_for(started.cluster, "e2e-check", "Pod", pod)
+        if e["reason"] == "LoadTestFailed"
+    ]
+    assert "reason check:rps" in event["message"]
 
     def labelled_failed() -> bool:
         listed = started.cluster.kubectl(

@@ -8,6 +8,7 @@ stand-in from devcluster/peers. Needs root (unshare).
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def test_a_passing_test_ends_with_the_final_numbers_scraped_and_every_exit_code_
     assert summary["finalScrape"]["primed"]
     assert summary["finalScrape"]["confirmed"]
     assert summary["exporter"] == "quit"
+    # Read from the real Locust's web UI: what the run's metadata compares runs by.
+    assert summary["run"] == {"locustVersion": version("locust")}
     assert f"watching Locust master pid {run.result['master_pid']}:" in run.log("finisher")
 
 

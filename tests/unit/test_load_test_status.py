@@ -90,6 +90,29 @@ def test_an_unmutated_pod_is_judged_by_its_master_alone() -> None:
     }
     status = status_of_test(plain)
     assert (status.finished, status.passed, status.exit_code) == (True, False, 2)
+    assert status.reason == "locust-exit"
+    # A master whose command the runtime could not start never ran a test.
+    never = {"exitCode": 128, "reason": "StartError", "startedAt": "1970-01-01T00:00:00Z"}
+    plain["status"] = {"containerStatuses": [{"name": "x", "state": {"terminated": never}}]}
+    assert status_of_test(plain).reason == "master-never-started"
+
+
+def test_strict_checks_that_fail_a_recorded_pass_give_it_a_reason() -> None:
+    checks = [{"name": "p99", "limit": "1ms", "value": None, "passed": True, "reads": "x"}]
+    annotations = recorded("passed", "uid-p")
+    annotations[names.SUMMARY_ANNOTATION] = json.dumps({**SUMMARY, "checks": checks})
+    annotated = pod({"terminated": {"exitCode": 0}}, None, annotations=annotations)
+    assert status_of_test(annotated).reason is None
+    strict = status_of_test(annotated, strict_checks=True)
+    assert (strict.passed, strict.reason) == (False, "check:p99")
+    assert strict.summary is not None
+    assert strict.summary["reason"] == "check:p99"
+
+
+def test_a_recorded_failures_reason_is_the_controllers() -> None:
+    annotations = recorded("failed", "uid-p", **{names.REASON_ANNOTATION: "regression:p95"})
+    annotated = pod({"terminated": {"exitCode": 0}}, None, annotations=annotations)
+    assert status_of_test(annotated).reason == "regression:p95"
 
 
 def test_progress_shows_live_numbers_and_the_table_shows_endpoints() -> None:

@@ -20,9 +20,11 @@ from app.core.reconcile import (
     FINISHER_SILENCE_SECONDS,
     AnnounceVerdict,
     QuitHistory,
+    ReadJob,
     RecordVerdict,
     plan,
 )
+from app.core.retention import JobSeen
 from app.core.settings import FinishSettings
 from app.finisher.config import add_arguments, resolve
 from testkit.admission import TEST_KEY, admit
@@ -100,7 +102,7 @@ def test_the_controller_records_the_verdict_at_once_and_never_quits_anything() -
     # A finisher with no exporter to keep up gets the grace and the silence, not the TTL.
     silent_at = EXIT + FINISHER_GRACE_SECONDS + FINISHER_SILENCE_SECONDS
     assert decided.wake_at == silent_at
-    late = plan(facts, silent_at, QuitHistory())
+    late = plan(facts, silent_at, QuitHistory(), JobSeen(None))
     assert [type(action) for action in late.actions] == [AnnounceVerdict]
 
 
@@ -121,7 +123,7 @@ def test_the_report_has_the_verdict_and_no_exporter_or_scrape_events() -> None:
     )
     facts = facts_from_pod(admit(pod), TEST_KEY)
     assert facts is not None
-    decided = plan(facts, EXIT + 1)
+    decided = plan(facts, EXIT + 1, job=JobSeen(None))
     assert [type(action) for action in decided.actions] == [AnnounceVerdict]
     report = decided.actions[0]
     assert isinstance(report, AnnounceVerdict)
@@ -134,7 +136,9 @@ def test_a_deleted_pod_without_an_exporter_is_reported_from_its_last_state() -> 
     pod = official_master(_terminated("locust-master", 1))
     facts = facts_from_pod(admit(pod), TEST_KEY, deleted=True)
     assert facts is not None
-    decided = plan(facts, EXIT + 1)
+    # Its Job first, whose owner names the test in the summary; then the report.
+    assert [type(action) for action in plan(facts, EXIT + 1).actions] == [ReadJob]
+    decided = plan(facts, EXIT + 1, job=JobSeen(None))
     assert [type(action) for action in decided.actions] == [AnnounceVerdict]
     report = decided.actions[0]
     assert isinstance(report, AnnounceVerdict)

@@ -118,7 +118,14 @@ def test_the_report_carries_the_finishers_numbers_and_warns_of_a_missed_scrape()
     assert reasons == ["LoadTestPassed", "FinalScrapeMissed"]
     assert "580 requests" in report.events[0].message
     assert "max-wait" in report.events[1].message
-    assert decode_summary(report.annotations[names.SUMMARY_ANNOTATION]) == json.loads(SUMMARY)
+    # The finisher's summary, and what the run was: no Job, so the test is named by its pod.
+    run = {"test": "t-master-x", "namespace": "ns"}
+    assert decode_summary(report.annotations[names.SUMMARY_ANNOTATION]) == {
+        **json.loads(SUMMARY),
+        "run": run,
+    }
+    assert names.REASON_ANNOTATION not in report.annotations
+    assert report.cleared == (names.REASON_ANNOTATION,), "an earlier run's reason is removed"
     stopped = decided.actions[1]
     assert isinstance(stopped, NoteExporterStopped)
     assert stopped.stopped_by == "finisher"
@@ -555,7 +562,11 @@ def test_a_failed_check_fails_a_test_locust_passed_in_annotation_label_and_event
     assert report.labels == {names.RESULT_LABEL: "failed"}
     event = report.events[0]
     assert (event.reason, event.type) == ("LoadTestFailed", "Warning")
-    assert event.message.startswith("load test failed (Locust exit code 0; failed checks: p95): ")
+    assert event.message.startswith(
+        "load test failed (reason check:p95; Locust exit code 0; failed checks: p95): "
+    )
+    assert report.annotations[names.REASON_ANNOTATION] == "check:p95"
+    assert report.cleared == ()
     assert event.message.endswith("; checks: p95 5ms (limit 4ms) failed")
     summary = json.loads(report.annotations[names.SUMMARY_ANNOTATION])
     assert [(c["name"], c["value"], c["passed"]) for c in summary["checks"]] == [
@@ -610,7 +621,10 @@ def test_with_strict_checks_a_check_that_cannot_be_made_fails_the_verdict() -> N
     assert report.labels == {names.RESULT_LABEL: "failed"}
     assert report.annotations[names.RESULT_ANNOTATION] == "failed"
     assert report.events[0].reason == "LoadTestFailed"
-    assert "(Locust exit code 0; failed checks: rps)" in report.events[0].message
+    assert "(reason no-numbers; Locust exit code 0; failed checks: rps)" in (
+        report.events[0].message
+    )
+    assert report.annotations[names.REASON_ANNOTATION] == "no-numbers"
     assert "rps not made, the summary has no number for it: fails the test" in (
         report.events[0].message
     )

@@ -327,3 +327,27 @@ def test_the_99th_percentile_is_a_total_when_locust_reported_it() -> None:
     page = markdown(finished(summary=summary(p99Ms=180.0)))
     assert "| requests | failures | median | p95 | p99 | average | max | throughput |" in page
     assert "| 10 ms | 41 ms | 180 ms | 12.5 ms |" in page
+
+
+# --- reasons ---------------------------------------------------------------------------------
+
+
+def test_a_failed_verdicts_reason_is_in_the_json_junit_and_markdown() -> None:
+    test = finished(failing=True, exit_code=1, reason="locust-exit")
+    assert document(test)["reason"] == "locust-exit"
+    report = read_junit(junit_xml(test))
+    # Each failure's type is the reason it gives; the suite's property is the verdict's.
+    assert [report.cases[name].result[0].type for name in report.failing()] == [
+        "check:fail-ratio",
+        "locust-exit",
+    ]
+    assert report.properties["reason"] == "locust-exit"
+    page = markdown(test)
+    assert "**Reason `locust-exit`**: Locust exited non-zero. Locust exit code 1" in page
+
+
+def test_a_passed_verdict_has_no_reason_anywhere() -> None:
+    test = finished()
+    assert document(test)["reason"] is None
+    assert "reason" not in read_junit(junit_xml(test)).properties
+    assert "Reason" not in markdown(test)
