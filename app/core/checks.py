@@ -38,7 +38,7 @@ from app.core.settings import (
 from app.core.summary import SUMMARY_VERSION, CheckResult, CheckState, Summary
 
 
-def _fail_ratio(summary: Summary) -> float | None:
+def fail_ratio(summary: Summary) -> float | None:
     """Failures over requests, as Locust's own ``fail_ratio`` (which the summary rounds)."""
     if "requests" not in summary or "failures" not in summary:
         return None
@@ -58,13 +58,14 @@ def _field(key: str) -> Callable[[Summary], float | None]:
     return value_of
 
 
-def _plain(number: float) -> str:
+def plain_number(number: float) -> str:
     """Fixed point, never an exponent: what users write (``0.00001``, ``120000``)."""
     return f"{number:.6f}".rstrip("0").rstrip(".")
 
 
-def _ms(milliseconds: float) -> str:
-    return f"{_plain(milliseconds)}ms"
+def show_ms(milliseconds: float) -> str:
+    """Milliseconds as a limit is written: ``523.5ms``."""
+    return f"{plain_number(milliseconds)}ms"
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Check:
 
     def judge(self, limit: float, summary: Summary | None, *, strict: bool) -> CheckResult:
         """This check with ``limit`` on ``summary``; ``strict``: one not made fails."""
-        show = _ms if self.in_ms else _plain
+        show = show_ms if self.in_ms else plain_number
         value = None if summary is None else self.value_of(summary)
         if value is None:
             state, passed, shown = CheckState.NOT_MADE, not strict, None
@@ -109,7 +110,7 @@ CHECKS: tuple[Check, ...] = (
         "fail-ratio",
         CHECK_FAIL_RATIO,
         "Aggregated num_failures / num_requests (Locust's fail_ratio); at most the limit",
-        _fail_ratio,
+        fail_ratio,
         at_most=True,
         in_ms=False,
     ),

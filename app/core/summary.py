@@ -89,6 +89,9 @@ class CheckResult(TypedDict):
     passed: bool
     reads: str
     state: NotRequired[CheckState]
+    # Relative checks only (app/core/compare.py): the baseline's number and the change.
+    baseline: NotRequired[str]
+    delta: NotRequired[str]
 
 
 class ArtifactsEntry(TypedDict):
@@ -102,6 +105,48 @@ class ArtifactsEntry(TypedDict):
     bytes: int  # compressed, as kept
     leftOut: list[str]  # the files not kept (docs/reference.md says why each may be)
     note: NotRequired[str]
+
+
+class RunMetadata(TypedDict, total=False):
+    """What a run was, so comparisons are like with like."""
+
+    test: str  # the test's name
+    namespace: str
+    revision: str  # the pod's locust-finisher.io/revision annotation (<= 64 chars, printable)
+    locustVersion: str  # read by the finisher from Locust's web UI (bounded), e.g. "2.32.4"
+    image: str  # the master container's image as in the pod spec
+    imageDigest: str  # "sha256:..." from status.containerStatuses[master].imageID
+    users: int  # the users asked for (-u/--users, LOCUST_USERS), else the most seen
+    spawnRate: float  # -r/--spawn-rate, LOCUST_SPAWN_RATE
+    runTimeSeconds: float  # -t/--run-time, LOCUST_RUN_TIME
+    workers: int  # the most workers seen (as the summary's workers)
+    startedAt: str  # RFC 3339, the master container's startedAt
+    endedAt: str  # RFC 3339, the master container's finishedAt
+
+
+class BaselineNumbers(TypedDict, total=False):
+    """The baseline's numbers a verdict was judged against (app/core/compare.py)."""
+
+    requests: int
+    failRatio: float
+    avgMs: float
+    p95Ms: float
+    p99Ms: float
+    rps: float
+
+
+class BaselineEntry(TypedDict):
+    """The run a verdict's relative checks were judged against, compact (app/core/compare.py).
+
+    ``uid`` is the baseline pod's uid ("" when not known, as for a file); ``differences``
+    names the run metadata that differ from the current run's (or are not known).
+    """
+
+    uid: str
+    revision: NotRequired[str]
+    finishedAt: NotRequired[str]
+    differences: list[str]
+    numbers: BaselineNumbers
 
 
 class Summary(TypedDict, total=False):
@@ -130,6 +175,9 @@ class Summary(TypedDict, total=False):
     leftOut: Trimmed
     checks: list[CheckResult]  # written by the controller, never by the finisher
     report: ArtifactsEntry
+    run: RunMetadata
+    reason: str  # the failed verdict's reason code (absent when passed)
+    baseline: BaselineEntry  # only when the verdict was judged against one
 
 
 def _number(row: Mapping[str, Any], key: str) -> float:
