@@ -219,7 +219,15 @@ def describe_check(check: CheckResult) -> str:
         effect = "fails the test (strict checks)" if not check["passed"] else "does not count"
         return f"{check['name']} not made, {NOT_MADE_WHY}: {effect}"
     outcome = "passed" if check["passed"] else "failed"
-    return f"{check['name']} {check['value']} (limit {check['limit']}) {outcome}"
+    return f"{check['name']} {check['value']}{against(check)} (limit {check['limit']}) {outcome}"
+
+
+def against(check: Mapping[str, Any]) -> str:
+    """A relative check's baseline and change: `` against 100ms (+20.0%)``; else nothing."""
+    if "baseline" not in check:
+        return ""
+    delta = f" ({check['delta']})" if check.get("delta") else ""
+    return f" against {check['baseline']}{delta}"
 
 
 def failed_checks(checks: Sequence[CheckResult]) -> list[str]:

@@ -144,7 +144,8 @@ def _metadata_value(run: RunMetadata, field: str) -> str | None:
         return None
     if isinstance(value, int | float):
         return plain_number(round(float(value), 3))
-    return str(value)[:64]
+    # From the pod's creator: printable and short, whatever it was.
+    return "".join(ch for ch in str(value)[:64] if ch.isprintable()) or None
 
 
 def comparable(baseline: RunMetadata, current: RunMetadata) -> list[str]:
