@@ -14,7 +14,7 @@ without a verdict (exit 2) still gets a file that says why, so CI has something 
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -163,7 +163,7 @@ class _Case:
     error: str | None = None  # no verdict at all: why
 
 
-def _check_cases(checks: list[Mapping[str, Any]]) -> list[_Case]:
+def _check_cases(checks: Sequence[Mapping[str, Any]]) -> list[_Case]:
     cases = []
     for check in checks:
         name, reads = _text(check.get("name")), _text(check.get("reads"))
@@ -267,7 +267,10 @@ def junit_xml(finished: FinishedTest) -> str:
 
 
 def checks_junit(
-    name: str, checks: list[Mapping[str, Any]], properties: tuple[tuple[str, Any], ...], out: str
+    name: str,
+    checks: Sequence[Mapping[str, Any]],
+    properties: tuple[tuple[str, Any], ...],
+    out: str,
 ) -> str:
     """A JUnit file of ``checks`` alone, a testcase each (``compare``'s relative checks)."""
     return _junit(name, _check_cases(checks), properties, out)
