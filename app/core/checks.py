@@ -48,7 +48,9 @@ def fail_ratio(summary: Summary) -> float | None:
     return failures / requests
 
 
-def _field(key: str) -> Callable[[Summary], float | None]:
+def field_of(key: str) -> Callable[[Summary], float | None]:
+    """A reader of the summary's number ``key``: None when it holds none."""
+
     def value_of(summary: Summary) -> float | None:
         value = summary.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -118,7 +120,7 @@ CHECKS: tuple[Check, ...] = (
         "p95",
         CHECK_P95,
         "Aggregated response_time_percentile_0.95, over the whole test; at most the limit",
-        _field("p95Ms"),
+        field_of("p95Ms"),
         at_most=True,
         in_ms=True,
     ),
@@ -127,7 +129,7 @@ CHECKS: tuple[Check, ...] = (
         CHECK_P99,
         "Aggregated response_time_percentile_0.99 (older Locust: ninety_ninth_response_time); "
         "at most the limit",
-        _field("p99Ms"),
+        field_of("p99Ms"),
         at_most=True,
         in_ms=True,
     ),
@@ -135,7 +137,7 @@ CHECKS: tuple[Check, ...] = (
         "avg",
         CHECK_AVG,
         "Aggregated avg_response_time; at most the limit",
-        _field("avgMs"),
+        field_of("avgMs"),
         at_most=True,
         in_ms=True,
     ),
@@ -143,7 +145,7 @@ CHECKS: tuple[Check, ...] = (
         "rps",
         CHECK_RPS,
         "Aggregated total_rps (requests over first to last request); at least the limit",
-        _field("rps"),
+        field_of("rps"),
         at_most=False,
         in_ms=False,
     ),

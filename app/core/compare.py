@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict, cast
 
-from app.core.checks import fail_ratio, plain_number, show_ms
+from app.core.checks import fail_ratio, field_of, plain_number, show_ms
 from app.core.setting_codecs import Regression
 from app.core.settings import (
     CHECK_AVG_REGRESSION,
@@ -39,20 +39,10 @@ from app.core.summary import (
 )
 
 
-def _number(key: str) -> Callable[[Summary], float | None]:
-    def value_of(summary: Summary) -> float | None:
-        value = summary.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        return float(value)
-
-    return value_of
-
-
 def _fail_ratio_of(summary: Summary) -> float | None:
     """The failure ratio as the fail-ratio check reads it, else as the summary rounds it."""
     ratio = fail_ratio(summary)
-    return ratio if ratio is not None else _number("failRatio")(summary)
+    return ratio if ratio is not None else field_of("failRatio")(summary)
 
 
 @dataclass(frozen=True)
@@ -66,15 +56,15 @@ class _Measure:
 
 
 MEASURES: tuple[_Measure, ...] = (
-    _Measure("requests", "requests", "", _number("requests")),
-    _Measure("failures", "failures", "", _number("failures")),
+    _Measure("requests", "requests", "", field_of("requests")),
+    _Measure("failures", "failures", "", field_of("failures")),
     _Measure("failRatio", "fail ratio", "%", _fail_ratio_of),
-    _Measure("medianMs", "p50", "ms", _number("medianMs")),
-    _Measure("p95Ms", "p95", "ms", _number("p95Ms")),
-    _Measure("p99Ms", "p99", "ms", _number("p99Ms")),
-    _Measure("avgMs", "average", "ms", _number("avgMs")),
-    _Measure("maxMs", "max", "ms", _number("maxMs")),
-    _Measure("rps", "throughput", "req/s", _number("rps")),
+    _Measure("medianMs", "p50", "ms", field_of("medianMs")),
+    _Measure("p95Ms", "p95", "ms", field_of("p95Ms")),
+    _Measure("p99Ms", "p99", "ms", field_of("p99Ms")),
+    _Measure("avgMs", "average", "ms", field_of("avgMs")),
+    _Measure("maxMs", "max", "ms", field_of("maxMs")),
+    _Measure("rps", "throughput", "req/s", field_of("rps")),
 )
 _MEASURE = {measure.key: measure for measure in MEASURES}
 
