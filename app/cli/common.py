@@ -9,7 +9,7 @@ from typing import Any, NoReturn, Protocol
 from app.core.durations import parse_duration, parse_interval
 from app.core.podview import parse_port
 from app.core.setting_codecs import SettingError
-from app.core.settings import SETTINGS, FinishSettings, Setting
+from app.core.settings import RELATIVE_CHECK_SETTINGS, SETTINGS, FinishSettings, Setting
 
 
 class CliError(Exception):
@@ -134,3 +134,29 @@ def master_job(args: argparse.Namespace) -> str | None:
     if args.test:
         return f"{args.test.replace('.', '-')}-master"
     return args.job  # type: ignore[no-any-return]
+
+
+def add_relative_check_flags(parser: argparse.ArgumentParser) -> None:
+    """``--check-p95-regression 10%`` and the other relative checks, and ``--strict-baseline``."""
+    group = parser.add_argument_group("relative checks (against the baseline)")
+    for setting in RELATIVE_CHECK_SETTINGS:
+        group.add_argument(
+            f"--{setting.option}",
+            dest=setting.field,
+            type=setting_type(setting),
+            default=argparse.SUPPRESS,  # not given: the pod's own (wait), else none
+            metavar="LIMIT",
+            help=f"{setting.description}; none: not checked",
+        )
+    group.add_argument(
+        "--strict-baseline",
+        action="store_true",
+        help="refuse (exit 2) a baseline whose run differs in users, spawn rate, run time, "
+        "Locust version or test; without it such a baseline is flagged, not refused",
+    )
+
+
+def relative_check_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The relative checks the flags gave (``none`` too), by setting field."""
+    given = vars(args)
+    return {s.field: given[s.field] for s in RELATIVE_CHECK_SETTINGS if s.field in given}

@@ -13,6 +13,7 @@ from app.cli import (
     await_ready_cmd,
     certs_cmd,
     check_cmd,
+    compare_cmd,
     controller_cmd,
     finish_cmd,
     mutate_cmd,
@@ -30,6 +31,7 @@ _COMMANDS = (
     await_ready_cmd,
     controller_cmd,
     wait_cmd,
+    compare_cmd,
     artifacts_cmd,
     check_cmd,
 )

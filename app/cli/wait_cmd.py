@@ -10,14 +10,20 @@ CI has something to show.
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.waiting.follow import Rejudge
 
 from app.cli.common import (
     CliError,
     Subparsers,
+    add_relative_check_flags,
     add_test_arguments,
     duration,
     master_job,
     positive_duration,
+    relative_check_flags,
 )
 
 
@@ -72,6 +78,15 @@ def register(commands: Subparsers) -> None:
         metavar="DIR",
         help="write summary.json, stats.json and, when it was kept, Locust's report.html",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="compare with a baseline run: a summary.json (--report-dir) or `wait -o json` "
+        "file of an earlier run; the relative checks (the pod's locust-finisher.io/check-*-"
+        "regression settings, or the flags below) join the verdict, and every output shows "
+        "the deltas",
+    )
+    add_relative_check_flags(parser)
     parser.set_defaults(run=run)
 
 
@@ -86,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     from app.waiting.outputs import OutputError, OutputFiles, step_summary_path, write_outputs
 
     job = master_job(args)
+    overrides = relative_check_flags(args)
+    if (overrides or args.strict_baseline) and not args.baseline:
+        raise CliError("the relative checks and --strict-baseline need --baseline")
     files = OutputFiles(args.junit, args.markdown, step_summary_path(), args.report_dir)
     # With JSON on stdout, everything for humans goes to stderr, so stdout parses as is.
     human = sys.stderr if args.output == "json" else sys.stdout
@@ -102,13 +120,17 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(str(error)) from None
 
     async def follow() -> tuple[int, FinishedTest | None, KeptArtifacts | None]:
+        # A baseline that cannot be read ends the wait before it starts, not after the test.
+        rejudge = _against_baseline(args, overrides) if args.baseline else None
         try:
             client = await KubeClient.connect(args.kubeconfig, args.context, READER_LIMITS)
         except ConfigurationMissingError as error:
             raise CliError(str(error)) from None
         namespace = seen["namespace"] = args.namespace or client.namespace
         target = Target(namespace=namespace, job=job, pod=args.pod, test=args.test)
-        follower = Follower(client, target, human, strict_checks=args.strict_checks)
+        follower = Follower(
+            client, target, human, strict_checks=args.strict_checks, rejudge=rejudge
+        )
         try:
             code = await follower.follow(args.timeout, args.interval)
             finished = follower.finished
@@ -141,3 +163,33 @@ def run(args: argparse.Namespace) -> int:
     if refused:
         raise CliError(refused[0])
     return code
+
+
+def _against_baseline(args: argparse.Namespace, overrides: dict[str, Any]) -> "Rejudge":
+    """What judges the finished test against ``--baseline``, read now (CliError if it cannot)."""
+    from dataclasses import replace
+
+    from app.core.against import BaselineRefusedError, judged_against
+    from app.core.results import FinishedTest
+    from app.core.settings import FinishSettings
+    from app.waiting.baseline import BaselineError, check_source, read_run_file
+    from app.waiting.follow import NoVerdictError
+
+    try:
+        check_source(args.baseline)
+        baseline = read_run_file(Path(args.baseline))
+    except BaselineError as error:
+        raise CliError(f"--baseline: {error}") from None
+
+    async def rejudge(finished: FinishedTest, settings: FinishSettings) -> FinishedTest:
+        settings = replace(settings, **overrides)
+        if args.strict_checks:
+            settings = replace(settings, strict_checks=True)
+        try:
+            return judged_against(
+                finished, settings, baseline, args.baseline, strict_baseline=args.strict_baseline
+            )
+        except BaselineRefusedError as error:
+            raise NoVerdictError(str(error)) from None
+
+    return rejudge

@@ -38,7 +38,7 @@ from app.core.settings import (
 from app.core.summary import SUMMARY_VERSION, CheckResult, CheckState, Summary
 
 
-def _fail_ratio(summary: Summary) -> float | None:
+def fail_ratio(summary: Summary) -> float | None:
     """Failures over requests, as Locust's own ``fail_ratio`` (which the summary rounds)."""
     if "requests" not in summary or "failures" not in summary:
         return None
@@ -48,7 +48,9 @@ def _fail_ratio(summary: Summary) -> float | None:
     return failures / requests
 
 
-def _field(key: str) -> Callable[[Summary], float | None]:
+def field_of(key: str) -> Callable[[Summary], float | None]:
+    """A reader of the summary's number ``key``: None when it holds none."""
+
     def value_of(summary: Summary) -> float | None:
         value = summary.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -58,13 +60,14 @@ def _field(key: str) -> Callable[[Summary], float | None]:
     return value_of
 
 
-def _plain(number: float) -> str:
+def plain_number(number: float) -> str:
     """Fixed point, never an exponent: what users write (``0.00001``, ``120000``)."""
     return f"{number:.6f}".rstrip("0").rstrip(".")
 
 
-def _ms(milliseconds: float) -> str:
-    return f"{_plain(milliseconds)}ms"
+def show_ms(milliseconds: float) -> str:
+    """Milliseconds as a limit is written: ``523.5ms``."""
+    return f"{plain_number(milliseconds)}ms"
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class Check:
 
     def judge(self, limit: float, summary: Summary | None, *, strict: bool) -> CheckResult:
         """This check with ``limit`` on ``summary``; ``strict``: one not made fails."""
-        show = _ms if self.in_ms else _plain
+        show = show_ms if self.in_ms else plain_number
         value = None if summary is None else self.value_of(summary)
         if value is None:
             state, passed, shown = CheckState.NOT_MADE, not strict, None
@@ -109,7 +112,7 @@ CHECKS: tuple[Check, ...] = (
         "fail-ratio",
         CHECK_FAIL_RATIO,
         "Aggregated num_failures / num_requests (Locust's fail_ratio); at most the limit",
-        _fail_ratio,
+        fail_ratio,
         at_most=True,
         in_ms=False,
     ),
@@ -117,7 +120,7 @@ CHECKS: tuple[Check, ...] = (
         "p95",
         CHECK_P95,
         "Aggregated response_time_percentile_0.95, over the whole test; at most the limit",
-        _field("p95Ms"),
+        field_of("p95Ms"),
         at_most=True,
         in_ms=True,
     ),
@@ -126,7 +129,7 @@ CHECKS: tuple[Check, ...] = (
         CHECK_P99,
         "Aggregated response_time_percentile_0.99 (older Locust: ninety_ninth_response_time); "
         "at most the limit",
-        _field("p99Ms"),
+        field_of("p99Ms"),
         at_most=True,
         in_ms=True,
     ),
@@ -134,7 +137,7 @@ CHECKS: tuple[Check, ...] = (
         "avg",
         CHECK_AVG,
         "Aggregated avg_response_time; at most the limit",
-        _field("avgMs"),
+        field_of("avgMs"),
         at_most=True,
         in_ms=True,
     ),
@@ -142,7 +145,7 @@ CHECKS: tuple[Check, ...] = (
         "rps",
         CHECK_RPS,
         "Aggregated total_rps (requests over first to last request); at least the limit",
-        _field("rps"),
+        field_of("rps"),
         at_most=False,
         in_ms=False,
     ),
@@ -218,7 +221,15 @@ def describe_check(check: CheckResult) -> str:
         effect = "fails the test (strict checks)" if not check["passed"] else "does not count"
         return f"{check['name']} not made, {NOT_MADE_WHY}: {effect}"
     outcome = "passed" if check["passed"] else "failed"
-    return f"{check['name']} {check['value']} (limit {check['limit']}) {outcome}"
+    return f"{check['name']} {check['value']}{against(check)} (limit {check['limit']}) {outcome}"
+
+
+def against(check: Mapping[str, Any]) -> str:
+    """A relative check's baseline and change: `` against 100ms (+20.0%)``; else nothing."""
+    if "baseline" not in check:
+        return ""
+    delta = f" ({check['delta']})" if check.get("delta") else ""
+    return f" against {check['baseline']}{delta}"
 
 
 def failed_checks(checks: Sequence[CheckResult]) -> list[str]:

@@ -37,6 +37,12 @@ CHECK_P95_ANNOTATION: Final = f"{DOMAIN}/check-p95"
 CHECK_P99_ANNOTATION: Final = f"{DOMAIN}/check-p99"
 CHECK_AVG_ANNOTATION: Final = f"{DOMAIN}/check-avg"
 CHECK_RPS_ANNOTATION: Final = f"{DOMAIN}/check-rps"
+# Relative checks: how much worse than its baseline a run may be (app/core/compare.py).
+CHECK_P95_REGRESSION_ANNOTATION: Final = f"{DOMAIN}/check-p95-regression"
+CHECK_P99_REGRESSION_ANNOTATION: Final = f"{DOMAIN}/check-p99-regression"
+CHECK_AVG_REGRESSION_ANNOTATION: Final = f"{DOMAIN}/check-avg-regression"
+CHECK_RPS_REGRESSION_ANNOTATION: Final = f"{DOMAIN}/check-rps-regression"
+CHECK_FAIL_RATIO_INCREASE_ANNOTATION: Final = f"{DOMAIN}/check-fail-ratio-increase"
 # A check that could not be made fails the verdict instead of not counting.
 STRICT_CHECKS_ANNOTATION: Final = f"{DOMAIN}/strict-checks"
 # Retention: how long a finished test's Job is kept (app/core/retention.py); also read on
@@ -58,6 +64,11 @@ USER_ANNOTATIONS: Final = (
     CHECK_P99_ANNOTATION,
     CHECK_AVG_ANNOTATION,
     CHECK_RPS_ANNOTATION,
+    CHECK_P95_REGRESSION_ANNOTATION,
+    CHECK_P99_REGRESSION_ANNOTATION,
+    CHECK_AVG_REGRESSION_ANNOTATION,
+    CHECK_RPS_REGRESSION_ANNOTATION,
+    CHECK_FAIL_RATIO_INCREASE_ANNOTATION,
     KEEP_PASSED_ANNOTATION,
     KEEP_FAILED_ANNOTATION,
     REVISION_ANNOTATION,

@@ -14,12 +14,18 @@ without a verdict (exit 2) still gets a file that says why, so CI has something 
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from app.core.checks import NOT_MADE_WHY, check_state
+from app.core.checks import NOT_MADE_WHY, against, check_state
+from app.core.compare import Comparison
+from app.core.compare_outputs import comparison_markdown, flag_line
+from app.core.markdown_text import md as _md
+from app.core.markdown_text import md_row as _row
+from app.core.markdown_text import md_table as _table
+from app.core.markdown_text import text as _text
 from app.core.reasons import ReasonKind, check_reason, parse_reason
 from app.core.summary import CheckState, Summary
 
@@ -56,6 +62,9 @@ class FinishedTest:
     pod_uid: str = ""
     owner_uid: str = ""
     reason: str | None = None  # a failed verdict's reason code (app/core/reasons.py)
+    # Judged against a baseline run (``wait --baseline``): what it was, and how the runs differ.
+    baseline: str = ""
+    comparison: Comparison | None = None
 
     @property
     def verdict(self) -> Verdict:
@@ -85,7 +94,7 @@ def no_verdict(
 
 def document(finished: FinishedTest) -> dict[str, Any]:
     """The JSON document of ``wait --output json`` (its fields are in docs/reference.md)."""
-    return {
+    shown = {
         "version": DOCUMENT_VERSION,
         "verdict": finished.verdict,
         "exitCode": finished.exit_code,
@@ -99,6 +108,14 @@ def document(finished: FinishedTest) -> dict[str, Any]:
         "summary": finished.summary,
         "checks": [{**check, "state": check_state(check).value} for check in finished.checks],
     }
+    if finished.comparison is not None:
+        shown["comparison"] = comparison_document(finished.baseline, finished.comparison)
+    return shown
+
+
+def comparison_document(baseline: str, comparison: Comparison) -> dict[str, Any]:
+    """A comparison in JSON: what the baseline was, the numbers, and the flag (null if none)."""
+    return {"baseline": baseline, "flagged": flag_line(comparison), **comparison}
 
 
 def stats_of(summary: Summary | None) -> dict[str, Any] | None:
@@ -110,10 +127,6 @@ def stats_of(summary: Summary | None) -> dict[str, Any] | None:
 
 def _ratio(failures: float, requests: float) -> str:
     return f"{failures / requests:.2%}" if requests else "0.00%"
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
 
 
 # A check without a value could not be made: the summary lacks the number it reads.
@@ -154,23 +167,25 @@ class _Case:
     kind: str = ""  # the failure's type: the reason code this case's failure gives
 
 
-def _check_cases(finished: FinishedTest) -> list[_Case]:
+def _check_cases(checks: Sequence[Mapping[str, Any]], reason: str | None = None) -> list[_Case]:
+    """A testcase for each check; ``reason`` is the verdict's (a strict no-numbers failure)."""
     cases = []
-    for check in finished.checks:
+    for check in checks:
         name, reads = _text(check.get("name")), _text(check.get("reads"))
         value, limit = check.get("value"), _text(check.get("limit"))
         case = f"check {name}"
         code = check_reason(check).code
         if _strictly_failed(check):
             strictly = f"{name}: {_NOT_MADE}, {NOT_MADE_WHY} (strict checks), limit {limit}"
-            if finished.reason == ReasonKind.NO_NUMBERS:
+            if reason == ReasonKind.NO_NUMBERS:
                 code = ReasonKind.NO_NUMBERS.value
             cases.append(_Case(case, failure=strictly, details=reads, kind=code))
         elif check_state(check) is CheckState.NOT_MADE:
             skipped = f"{_NOT_MADE}: {NOT_MADE_WHY}, so it does not count (limit {limit})"
             cases.append(_Case(case, skipped=skipped, details=reads))
         else:
-            failure = None if check.get("passed") is True else f"{name}: {value}, limit {limit}"
+            failed = f"{name}: {value}{against(check)}, limit {limit}"
+            failure = None if check.get("passed") is True else failed
             cases.append(_Case(case, failure=failure, details=reads, kind=code))
     return cases
 
@@ -191,7 +206,7 @@ def _cases(finished: FinishedTest) -> list[_Case]:
     """What decides the verdict, one testcase each: a failure is exactly what failed it."""
     if finished.error is not None:
         return [_Case("verdict", error=f"no verdict: {finished.error}")]
-    cases = [*_check_cases(finished), _exit_code_case(finished)]
+    cases = [*_check_cases(finished.checks, finished.reason), _exit_code_case(finished)]
     if not finished.passed and not any(case.failure for case in cases):
         # A report that shows green under a failed wait would be believed over the exit code.
         cases.append(
@@ -253,7 +268,32 @@ def junit_xml(finished: FinishedTest) -> str:
     The layout is the common (Jenkins "junit-10") one that CI test reporters read. Request
     names and their errors are the suite's ``<system-out>``.
     """
-    cases = _cases(finished)
+    properties = (
+        ("verdict", finished.verdict),
+        ("reason", finished.reason),
+        ("exitCode", finished.exit_code),
+        ("namespace", finished.namespace),
+        ("job", finished.job),
+        ("pod", finished.pod),
+        ("source", finished.source),
+        ("baseline", finished.baseline or None),
+    )
+    return _junit(finished.name, _cases(finished), properties, _suite_output(finished))
+
+
+def checks_junit(
+    name: str,
+    checks: Sequence[Mapping[str, Any]],
+    properties: tuple[tuple[str, Any], ...],
+    out: str,
+) -> str:
+    """A JUnit file of ``checks`` alone, a testcase each (``compare``'s relative checks)."""
+    return _junit(name, _check_cases(checks), properties, out)
+
+
+def _junit(
+    suite_name: str, cases: list[_Case], given: tuple[tuple[str, Any], ...], output: str
+) -> str:
     counts = {
         "tests": str(len(cases)),
         "failures": str(sum(1 for case in cases if case.failure is not None)),
@@ -263,22 +303,14 @@ def junit_xml(finished: FinishedTest) -> str:
     root = ET.Element("testsuites", {"name": "locust-finisher", **counts})
     skipped = str(sum(1 for case in cases if case.skipped is not None))
     suite = ET.SubElement(
-        root, "testsuite", {"name": _xml(finished.name), **counts, "skipped": skipped}
+        root, "testsuite", {"name": _xml(suite_name), **counts, "skipped": skipped}
     )
     properties = ET.SubElement(suite, "properties")
-    for name, value in (
-        ("verdict", finished.verdict),
-        ("reason", finished.reason),
-        ("exitCode", finished.exit_code),
-        ("namespace", finished.namespace),
-        ("job", finished.job),
-        ("pod", finished.pod),
-        ("source", finished.source),
-    ):
+    for name, value in given:
         if value is not None:
             ET.SubElement(properties, "property", {"name": name, "value": _xml(value)})
     for case in cases:
-        attributes = {"name": _xml(case.name), "classname": _xml(finished.name)}
+        attributes = {"name": _xml(case.name), "classname": _xml(suite_name)}
         element = ET.SubElement(suite, "testcase", attributes)
         if case.skipped is not None:
             ET.SubElement(element, "skipped", {"message": _xml(case.skipped)})
@@ -292,7 +324,6 @@ def junit_xml(finished: FinishedTest) -> str:
             failure.text = _xml(case.details) or None
         elif case.details:
             ET.SubElement(element, "system-out").text = _xml(case.details)
-    output = _suite_output(finished)
     if output:
         ET.SubElement(suite, "system-out").text = _xml(output)
     ET.indent(root)
@@ -300,22 +331,6 @@ def junit_xml(finished: FinishedTest) -> str:
 
 
 # --- Markdown --------------------------------------------------------------------------------
-
-# Markdown punctuation that could start a link, emphasis, code, HTML or a table cell in a
-# value that comes from a user's test (a request name, an error).
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#!])")
-
-
-def _md(value: Any) -> str:
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(_text(value).split()))
-
-
-def _row(*cells: Any) -> str:
-    return "| " + " | ".join(_md(cell) for cell in cells) + " |"
-
-
-def _table(header: tuple[str, ...], align: str, rows: list[str]) -> list[str]:
-    return [_row(*header), "|" + "|".join(align for _ in header) + "|", *rows, ""]
 
 
 def _ms(summary: Summary, key: str) -> str:
@@ -344,7 +359,7 @@ def _totals(summary: Summary) -> list[str]:
 def _checks(finished: FinishedTest) -> list[str]:
     rows = []
     for check in finished.checks:
-        value = check.get("value")
+        value = f"{_text(check.get('value'))}{against(check)}"
         result = "pass" if check.get("passed") is True else "FAIL"
         if check_state(check) is CheckState.NOT_MADE:
             value = "-"
@@ -420,6 +435,8 @@ def markdown(finished: FinishedTest) -> str:
         notes = "; ".join(summary.get("notes", [])) or "the summary has none"
         lines += [f"No numbers from Locust: {_md(notes)}.", ""]
     lines += _checks(finished)
+    if finished.comparison is not None:
+        lines += comparison_markdown(finished.comparison, finished.baseline)
     lines += _busiest(summary)
     return "\n".join(lines)
 

@@ -8,6 +8,7 @@ whose message quotes the value briefly and says what would be accepted.
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
@@ -170,10 +171,13 @@ def latency_value(value: object) -> float:
         raise SettingError(value, LATENCY_TEXT) from None
 
 
-def limit_value(parse: Callable[[object], float]) -> Callable[[object], float | None]:
+_Limit = TypeVar("_Limit")
+
+
+def limit_value(parse: Callable[[object], _Limit]) -> Callable[[object], _Limit | None]:
     """A check's codec: its limit, or None for ``none`` (no such check)."""
 
-    def parse_limit(value: object) -> float | None:
+    def parse_limit(value: object) -> _Limit | None:
         if isinstance(value, str) and value.strip().lower() == NO_CHECK:
             return None
         return parse(value)
@@ -181,10 +185,10 @@ def limit_value(parse: Callable[[object], float]) -> Callable[[object], float | 
     return parse_limit
 
 
-def show_limit(show: Callable[[float], str]) -> Callable[[float | None], str]:
+def show_limit(show: Callable[[_Limit], str]) -> Callable[[_Limit | None], str]:
     """A check's writer: its limit, or ``none``."""
 
-    def show_one(value: float | None) -> str:
+    def show_one(value: _Limit | None) -> str:
         return NO_CHECK if value is None else show(value)
 
     return show_one
@@ -218,3 +222,110 @@ def show_ratio(ratio: float) -> str:
 def show_rate(rate: float) -> str:
     """A rate as few digits as it needs: ``50``, ``12.5``."""
     return _show_decimal(rate, _RATE_DECIMALS)
+
+
+# ---------------------------------------------------------------- relative checks' limits
+
+
+@dataclass(frozen=True)
+class Regression:
+    """How much worse than its baseline a run may be, and the least change that counts.
+
+    ``allowed`` is a share of the baseline's number (0.1 for ``10%``) for latencies and
+    throughput, and a ratio of requests (0.005 for ``0.5pp``) for the failure ratio.
+    ``minimum`` is in the number's own unit (seconds, requests per second, a ratio): a change
+    smaller than it is noise and never fails a build, however large in percent.
+    """
+
+    allowed: float
+    minimum: float
+
+
+@dataclass(frozen=True)
+class _RegressionKind:
+    """How one kind of relative limit is written: ``10% min 5ms``, ``0.5pp min 0.1pp``."""
+
+    expected: str
+    unit: str  # of ``allowed``: "%" or "pp"
+    highest: float  # of ``allowed``, as written
+    default_minimum: float
+    parse_minimum: Callable[[str], float]
+    show_minimum: Callable[[float], str]
+
+
+def _regression_parser(kind: _RegressionKind) -> Callable[[object], Regression]:
+    # The least change is optional: "10%" or "10% min 20ms".
+    least = r"(?:\s+min\s+(?P<min>\S{1,32}))?"
+    shape = re.compile(rf"\s*(?P<allowed>[0-9.]{{1,20}})\s*{kind.unit}{least}\s*")
+
+    def parse(value: object) -> Regression:
+        matched = shape.fullmatch(value) if isinstance(value, str) else None
+        if matched is None:
+            raise SettingError(value, kind.expected)
+        try:
+            allowed = _decimal(matched["allowed"], kind.expected, 3, kind.highest)
+            minimum = matched["min"]
+            least = kind.default_minimum if minimum is None else kind.parse_minimum(minimum)
+        except (SettingError, ValueError):
+            raise SettingError(value, kind.expected) from None
+        return Regression(round(allowed / 100, 6), least)
+
+    return parse
+
+
+def _regression_writer(kind: _RegressionKind) -> Callable[[Regression], str]:
+    def show(limit: Regression) -> str:
+        allowed = _show_decimal(limit.allowed * 100, 3)
+        return f"{allowed}{kind.unit} min {kind.show_minimum(limit.minimum)}"
+
+    return show
+
+
+def _points(text: str) -> float:
+    """Percentage points (``0.1pp``) as a ratio of requests (0.001)."""
+    if not text.endswith("pp"):
+        raise ValueError(text)
+    return round(_decimal(text[:-2], "", 3, 100.0) / 100, 6)
+
+
+def _show_milliseconds(seconds: float) -> str:
+    return f"{_show_decimal(seconds * 1000, 3)}ms"
+
+
+def _show_points(ratio: float) -> str:
+    return f"{_show_decimal(ratio * 100, 3)}pp"
+
+
+_LATENCY_REGRESSION = _RegressionKind(
+    f"a percentage like 10% or 10% min 20ms, or {NO_CHECK}",
+    "%",
+    10_000.0,
+    0.005,
+    latency_value,
+    _show_milliseconds,
+)
+_RPS_REGRESSION = _RegressionKind(
+    f"a percentage like 20% or 20% min 5 (req/s), or {NO_CHECK}",
+    "%",
+    100.0,
+    1.0,
+    rate_value,
+    show_rate,
+)
+_FAIL_RATIO_INCREASE = _RegressionKind(
+    f"percentage points like 0.5pp or 0.5pp min 0.2pp, or {NO_CHECK}",
+    "pp",
+    100.0,
+    0.001,
+    _points,
+    _show_points,
+)
+LATENCY_REGRESSION_TEXT = _LATENCY_REGRESSION.expected
+RPS_REGRESSION_TEXT = _RPS_REGRESSION.expected
+FAIL_RATIO_INCREASE_TEXT = _FAIL_RATIO_INCREASE.expected
+latency_regression_value = _regression_parser(_LATENCY_REGRESSION)
+rps_regression_value = _regression_parser(_RPS_REGRESSION)
+fail_ratio_increase_value = _regression_parser(_FAIL_RATIO_INCREASE)
+show_latency_regression = _regression_writer(_LATENCY_REGRESSION)
+show_rps_regression = _regression_writer(_RPS_REGRESSION)
+show_fail_ratio_increase = _regression_writer(_FAIL_RATIO_INCREASE)

@@ -18,26 +18,36 @@ from app.core.durations import format_duration
 from app.core.env_names import ENV_MAX_WAIT, ENV_TTL, ENV_WAIT_FOR_SCRAPE
 from app.core.setting_codecs import (
     DURATION_TEXT,
+    FAIL_RATIO_INCREASE_TEXT,
     KEEP_TEXT,
+    LATENCY_REGRESSION_TEXT,
     LATENCY_TEXT,
     RATE_TEXT,
     RATIO_TEXT,
+    RPS_REGRESSION_TEXT,
     SWITCH_TEXT,
     TTL_TEXT,
+    Regression,
     SettingError,
     choice_parser,
     duration_value,
+    fail_ratio_increase_value,
     keep_value,
+    latency_regression_value,
     latency_value,
     limit_value,
     one_of,
     rate_value,
     ratio_value,
+    rps_regression_value,
     show_choice,
+    show_fail_ratio_increase,
     show_keep,
+    show_latency_regression,
     show_limit,
     show_rate,
     show_ratio,
+    show_rps_regression,
     show_switch,
     show_ttl,
     switch_value,
@@ -86,6 +96,12 @@ class FinishSettings:
     check_p99_seconds: float | None = None  # at most
     check_avg_seconds: float | None = None  # at most
     check_rps: float | None = None  # at least
+    # Relative checks, against a baseline run (app/core/compare.py): how much worse it may be.
+    check_p95_regression: Regression | None = None
+    check_p99_regression: Regression | None = None
+    check_avg_regression: Regression | None = None
+    check_rps_regression: Regression | None = None
+    check_fail_ratio_increase: Regression | None = None
     strict_checks: bool = False  # a check that could not be made fails the verdict
     # How long a finished test's Job is kept (KEEP_FOREVER: no TTL); None: the Job's own TTL.
     keep_passed_seconds: float | None = None
@@ -240,6 +256,67 @@ CHECK_RPS = Setting(
     show_limit(show_rate),
     "the lowest throughput (requests per second over the test) that passes",
 )
+
+# Relative checks: judged against a baseline run (``wait --baseline``, ``compare``, and the
+# controller against the test's previous run), never on their own: without a baseline, or
+# without the number on either side, such a check is not made.
+CHECK_P95_REGRESSION = Setting(
+    "check_p95_regression",
+    "checks.p95Regression",
+    names.CHECK_P95_REGRESSION_ANNOTATION,
+    None,
+    LATENCY_REGRESSION_TEXT,
+    limit_value(latency_regression_value),
+    show_limit(show_latency_regression),
+    "how much higher than the baseline's the 95th percentile may be (10%; least change 5ms)",
+)
+CHECK_P99_REGRESSION = Setting(
+    "check_p99_regression",
+    "checks.p99Regression",
+    names.CHECK_P99_REGRESSION_ANNOTATION,
+    None,
+    LATENCY_REGRESSION_TEXT,
+    limit_value(latency_regression_value),
+    show_limit(show_latency_regression),
+    "how much higher than the baseline's the 99th percentile may be (10%; least change 5ms)",
+)
+CHECK_AVG_REGRESSION = Setting(
+    "check_avg_regression",
+    "checks.avgRegression",
+    names.CHECK_AVG_REGRESSION_ANNOTATION,
+    None,
+    LATENCY_REGRESSION_TEXT,
+    limit_value(latency_regression_value),
+    show_limit(show_latency_regression),
+    "how much higher than the baseline's the average response time may be (least change 5ms)",
+)
+CHECK_RPS_REGRESSION = Setting(
+    "check_rps_regression",
+    "checks.rpsRegression",
+    names.CHECK_RPS_REGRESSION_ANNOTATION,
+    None,
+    RPS_REGRESSION_TEXT,
+    limit_value(rps_regression_value),
+    show_limit(show_rps_regression),
+    "how much lower than the baseline's the throughput may be (20%; least change 1 req/s)",
+)
+CHECK_FAIL_RATIO_INCREASE = Setting(
+    "check_fail_ratio_increase",
+    "checks.failRatioIncrease",
+    names.CHECK_FAIL_RATIO_INCREASE_ANNOTATION,
+    None,
+    FAIL_RATIO_INCREASE_TEXT,
+    limit_value(fail_ratio_increase_value),
+    show_limit(show_fail_ratio_increase),
+    "how many percentage points above the baseline's the failure ratio may be (least 0.1pp)",
+)
+RELATIVE_CHECK_SETTINGS: tuple[Setting, ...] = (
+    CHECK_P95_REGRESSION,
+    CHECK_P99_REGRESSION,
+    CHECK_AVG_REGRESSION,
+    CHECK_RPS_REGRESSION,
+    CHECK_FAIL_RATIO_INCREASE,
+)
 STRICT_CHECKS = Setting(
     "strict_checks",
     "checks.strict",
@@ -256,6 +333,7 @@ CHECK_SETTINGS: tuple[Setting, ...] = (
     CHECK_P99,
     CHECK_AVG,
     CHECK_RPS,
+    *RELATIVE_CHECK_SETTINGS,
     STRICT_CHECKS,
 )
 

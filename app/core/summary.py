@@ -89,6 +89,9 @@ class CheckResult(TypedDict):
     passed: bool
     reads: str
     state: NotRequired[CheckState]
+    # Relative checks only (app/core/compare.py): the baseline's number and the change.
+    baseline: NotRequired[str]
+    delta: NotRequired[str]
 
 
 class ArtifactsEntry(TypedDict):
@@ -125,6 +128,31 @@ class RunMetadata(TypedDict, total=False):
     endedAt: str
 
 
+class BaselineNumbers(TypedDict, total=False):
+    """The baseline's numbers a verdict was judged against (app/core/compare.py)."""
+
+    requests: int
+    failRatio: float
+    avgMs: float
+    p95Ms: float
+    p99Ms: float
+    rps: float
+
+
+class BaselineEntry(TypedDict):
+    """The run a verdict's relative checks were judged against, compact (app/core/compare.py).
+
+    ``uid`` is the baseline pod's uid ("" when not known, as for a file); ``differences``
+    names the run metadata that differ from the current run's (or are not known).
+    """
+
+    uid: str
+    revision: NotRequired[str]
+    finishedAt: NotRequired[str]
+    differences: list[str]
+    numbers: BaselineNumbers
+
+
 class Summary(TypedDict, total=False):
     """The compact JSON summary of one test (every field optional for forward compatibility)."""
 
@@ -153,6 +181,7 @@ class Summary(TypedDict, total=False):
     report: ArtifactsEntry
     run: RunMetadata
     reason: str  # the failed verdict's reason code (app/core/reasons.py); absent when passed
+    baseline: BaselineEntry  # only when the verdict was judged against one
 
 
 def _number(row: Mapping[str, Any], key: str) -> float:

@@ -17,11 +17,12 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from app.core import names, podview
+from app.core.compare_outputs import comparison_lines
 from app.core.durations import format_duration
 from app.core.injection_status import read_status
 from app.core.load_test_status import (
@@ -34,6 +35,7 @@ from app.core.load_test_status import (
 )
 from app.core.reasons import parse_reason
 from app.core.results import FinishedTest
+from app.core.settings import DEFAULT_SETTINGS, FinishSettings
 from app.kube.client import (
     GoneError,
     KubeClient,
@@ -56,6 +58,9 @@ MAX_PODS = 100
 LOG_PROGRESS_SECONDS = 30.0
 
 JsonDict = dict[str, Any]
+# What judges a finished test once more before it is shown (``wait --baseline``): given the
+# test and the pod's settings, the test as it is to be reported.
+Rejudge = Callable[[FinishedTest, FinishSettings], Awaitable[FinishedTest]]
 
 
 class NoVerdictError(Exception):
@@ -160,8 +165,10 @@ class Follower:
         clock: Callable[[], float] = time.monotonic,
         *,
         strict_checks: bool = False,
+        rejudge: Rejudge | None = None,
     ) -> None:
         self.client = client
+        self.rejudge = rejudge
         self.strict_checks = strict_checks  # a check not made fails (wait --strict-checks)
         self.target = target
         self.out = out
@@ -171,6 +178,12 @@ class Follower:
         self.stats_allowed = True
         # The test with its verdict, once there is one: what CI's output files are made from.
         self.finished: FinishedTest | None = None
+        self._settings = DEFAULT_SETTINGS  # the finished pod's, for rejudge
+        # What to say of the verdict once judged: the pod and Locust's exit code, its earlier
+        # attempts, and whether its summary was lost with the pod.
+        self._verdict_said: tuple[str, str] = ("", "")
+        self._verdict_notes: list[str] = []
+        self._summary_lost = False
         # What the API has told us so far, for the messages that end the wait.
         self._reached = False
         self._last_error: KubeError | None = None
@@ -223,7 +236,7 @@ class Follower:
                 continue
             verdict = await self._look(job, pod)
             if verdict is not None:
-                return verdict
+                return await self._conclude()
             try:
                 await self._watch_pods(interval_seconds)
                 self._answered()
@@ -494,7 +507,7 @@ class Follower:
         self.progress.show(line)
 
     def _finish(self, pod: JsonDict, status: LoadTestStatus, *, gone: bool = False) -> int:
-        verdict = "PASSED" if status.passed else "FAILED"
+        """Keep the test's verdict, to be judged against a baseline and said by _conclude."""
         metadata = podview.mapping(pod, "metadata")
         uid = podview.text(metadata, "uid") or ""
         self.finished = FinishedTest(
@@ -510,23 +523,42 @@ class Follower:
             pod_uid=uid,
             owner_uid=podview.text(podview.controller_reference(pod), "uid") or "",
         )
+        injection = read_status(podview.annotations(pod))
+        self._settings = injection.settings if injection else DEFAULT_SETTINGS
         earlier = self._earlier(pod)
         attempt = f", attempt {len(earlier) + 1}" if earlier else ""
-        self.say(
-            f"{self.target.label} (pod {pod['metadata']['name']}{attempt}): {verdict}, "
-            f"Locust exit code {status.exit_code} (from the {status.source or 'pod status'})"
+        self._verdict_said = (
+            f"{self.target.label} (pod {pod['metadata']['name']}{attempt})",
+            f"Locust exit code {status.exit_code} (from the {status.source or 'pod status'})",
         )
-        reason = parse_reason(status.reason)
+        self._verdict_notes = [f"  the verdict is this pod's own; {_attempts(earlier)}"] * bool(
+            earlier
+        )
+        self._summary_lost = gone and status.summary is None
+        return PASSED if status.passed else FAILED
+
+    async def _conclude(self) -> int:
+        """Judge the finished test once more if asked (a baseline), then say its verdict."""
+        finished = self.finished
+        assert finished is not None  # set by _finish, which every verdict comes from
+        if self.rejudge is not None:
+            finished = self.finished = await self.rejudge(finished, self._settings)
+        which, exit_code = self._verdict_said
+        self.say(f"{which}: {'PASSED' if finished.passed else 'FAILED'}, {exit_code}")
+        reason = parse_reason(finished.reason)
         if reason is not None:
             self.say(f"  reason {reason.code}: {reason.meaning}")
-        if earlier:
-            self.say(f"  the verdict is this pod's own; {_attempts(earlier)}")
-        if gone and status.summary is None:
+        for line in self._verdict_notes:
+            self.say(line)
+        if self._summary_lost and finished.summary is None:
             self.say("  (no summary: the pod was deleted before the finisher left one)")
         else:
-            for line in summary_table(status.summary):
+            for line in summary_table(finished.summary):
                 self.say(line)
-        return PASSED if status.passed else FAILED
+        if finished.comparison is not None:
+            for line in comparison_lines(finished.comparison, finished.baseline):
+                self.say(line)
+        return PASSED if finished.passed else FAILED
 
 
 def _attempts(earlier: list[tuple[str, str, int]]) -> str:

@@ -299,7 +299,7 @@ def test_cluster_defaults_reach_the_pod_and_the_controller_through_the_status() 
         ({"p95": "soon"}, "checks.p95: 'soon' is not a duration like 500ms, or none"),
         ({"failRatio": 2}, "checks.failRatio: 2 is not a ratio from 0 to 1 like 0.01, or none"),
         ({"rps": True}, "checks.rps: true is not requests per second like 50, or none"),
-        ({"p90": "1s"}, "checks: unknown key 'p90' (known: failRatio, p95, p99, avg, rps, strict)"),
+        ({"p90": "1s"}, "checks: unknown key 'p90' (known: failRatio, p95, p99, avg, rps, p95R"),
         (["p95"], "checks must be a mapping of failRatio, p95, p99, avg, rps"),
     ],
 )
