@@ -74,6 +74,15 @@ class Prometheus:
         result: list[dict[str, Any]] = document["data"]["result"]
         return result
 
+    def label_values(self, selector: str, label: str) -> list[str]:
+        """``label``'s values among the series ``selector`` matches (Grafana's label_values)."""
+        query = urllib.parse.urlencode({"match[]": selector})
+        address = f"{self.url}/api/v1/label/{urllib.parse.quote(label)}/values?{query}"
+        with urllib.request.urlopen(address, timeout=10) as answer:
+            document = json.load(answer)
+        values: list[str] = document["data"]
+        return values
+
     def value(self, promql: str) -> float | None:
         """The single value of an instant query, if it has one."""
         with contextlib.suppress(OSError, KeyError, ValueError):
