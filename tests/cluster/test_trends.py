@@ -88,7 +88,7 @@ def answered(cluster: LocalCluster) -> dict[str, list[Any]]:
     return answers
 
 
-def tests_in(answer: list[Any]) -> set[tuple[str, str]]:
+def shown_tests(answer: list[Any]) -> set[tuple[str, str]]:
     return {(s["metric"].get("namespace"), s["metric"].get("test")) for s in answer}
 
 
@@ -112,7 +112,7 @@ def test_every_dashboard_query_returns_data_about_the_tests_run(started: Started
         elif where == "variable test":
             assert {test for _, test in tests} <= set(answer)
         elif "by result" not in where:
-            assert tests_in(answer) == tests, where
+            assert shown_tests(answer) == tests, where
     # One series per test, whichever replica served it; the failed test's verdict is 0.
     passed = {s["metric"]["namespace"]: s["value"][1] for s in answers["Last verdicts (passed)"]}
     assert passed == {"trend-a": "1", "trend-b": "1", "trend-c": "0"}
