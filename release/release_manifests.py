@@ -38,8 +38,8 @@ FILES = {
     "writes to locust-finisher.io/* labels and annotations of managed pods and Jobs",
     "locust-finisher-controller-network-policy.yaml": "the controller's NetworkPolicy: reports "
     "only from managed master pods, metrics only from the monitoring namespace",
-    "locust-finisher-grafana-dashboard.yaml": "the Grafana dashboard of the tests' trends, a "
-    'ConfigMap labelled grafana_dashboard: "1" for the Grafana sidecar',
+    "locust-finisher-grafana-dashboard.yaml": "the Grafana dashboard of the tests' trends: a "
+    'ConfigMap in locust-finisher labelled grafana_dashboard: "1", for the Grafana sidecar',
 }
 
 
