@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.core import podview
@@ -43,30 +44,20 @@ def _ignore(*_: Any) -> None:
     return None
 
 
+@dataclass
 class ListWatch:
     """One list-and-watch loop of ``path``'s objects that match ``selector``."""
 
-    def __init__(
-        self,
-        client: KubeClient,
-        path: str,
-        selector: str,
-        watcher: Watcher,
-        *,
-        page_size: int = 100,
-        relisted: Callable[[str], None] = _ignore,
-        restarted: Callable[[], None] = _ignore,
-    ) -> None:
-        self.client = client
-        self.path = path
-        self.selector = selector
-        self.watcher = watcher
-        self.page_size = page_size
-        # Told of every full list (why: start, gone, error) and every re-opened watch.
-        self.relisted = relisted
-        self.restarted = restarted
-        # The latest resourceVersion seen; None until listed, and after a 410.
-        self.version: str | None = None
+    client: KubeClient
+    path: str
+    selector: str
+    watcher: Watcher
+    page_size: int = field(default=100, kw_only=True)
+    # Told of every full list (why: start, gone, error) and every re-opened watch.
+    relisted: Callable[[str], None] = field(default_factory=lambda: _ignore, kw_only=True)
+    restarted: Callable[[], None] = field(default_factory=lambda: _ignore, kw_only=True)
+    # The latest resourceVersion seen; None until listed, and after a 410.
+    version: str | None = field(default=None, init=False)
 
     async def _relist(self) -> str:
         seen: set[str] = set()
