@@ -133,7 +133,8 @@ class TrendCollector(Collector):
         yield from gauges.values()
         yield runs
         shown = GaugeMetricFamily(
-            "locust_finisher_controller_trend_tests", "Tests with trend series (at most 10,000)."
+            "locust_finisher_controller_trend_tests",
+            f"Tests with trend series (at most {MOST_TESTS:,}).",
         )
         shown.add_metric([], len(self.view.trends))
         yield shown
