@@ -2,9 +2,9 @@
 
 It runs on the host (the node), finds pods through ``kubernetes_sd_configs`` against the
 local API server and keeps the usual ``prometheus.io/scrape|port|path`` annotation
-convention; it reaches pods at their IPs over the cluster's bridge. The interval is short
-(5 s) so tests see the final scrape quickly; benchmarks change it on the fly
-(:meth:`Prometheus.set_scrape_interval`).
+convention (and ``honor_labels``, as the prometheus-community chart does); it reaches pods at
+their IPs over the cluster's bridge. The interval is short (5 s) so tests see the final
+scrape quickly; benchmarks change it on the fly (:meth:`Prometheus.set_scrape_interval`).
 """
 
 import contextlib
@@ -27,6 +27,9 @@ def _config(kubeconfig: Path, interval: str = SCRAPE_INTERVAL) -> str:
   scrape_timeout: 4s
 scrape_configs:
   - job_name: kubernetes-pods
+    # As the prometheus-community chart's job of this name: a series' own labels win, so the
+    # controller's trend series keep the namespace of their test, not the controller's.
+    honor_labels: true
     kubernetes_sd_configs:
       - role: pod
         kubeconfig_file: {kubeconfig}
@@ -70,6 +73,15 @@ class Prometheus:
             document = json.load(answer)
         result: list[dict[str, Any]] = document["data"]["result"]
         return result
+
+    def label_values(self, selector: str, label: str) -> list[str]:
+        """``label``'s values among the series ``selector`` matches (Grafana's label_values)."""
+        query = urllib.parse.urlencode({"match[]": selector})
+        address = f"{self.url}/api/v1/label/{urllib.parse.quote(label)}/values?{query}"
+        with urllib.request.urlopen(address, timeout=10) as answer:
+            document = json.load(answer)
+        values: list[str] = document["data"]
+        return values
 
     def value(self, promql: str) -> float | None:
         """The single value of an instant query, if it has one."""

@@ -27,6 +27,7 @@ CERT_MANAGER_OVERLAY = MANIFESTS / "overlays" / "cert-manager"
 NETWORK_POLICY_COMPONENT = MANIFESTS / "components" / "network-policy"
 WRITE_POLICY_COMPONENT = MANIFESTS / "components" / "controller-write-policy"
 CONTROLLER_NETWORK_POLICY_COMPONENT = MANIFESTS / "components" / "controller-network-policy"
+GRAFANA_DASHBOARD_COMPONENT = MANIFESTS / "components" / "grafana-dashboard"
 
 # File name -> what it holds, for the release notes and `--help`.
 FILES = {
@@ -37,6 +38,8 @@ FILES = {
     "writes to locust-finisher.io/* labels and annotations of managed pods and Jobs",
     "locust-finisher-controller-network-policy.yaml": "the controller's NetworkPolicy: reports "
     "only from managed master pods, metrics only from the monitoring namespace",
+    "locust-finisher-grafana-dashboard.yaml": "the Grafana dashboard of the tests' trends: a "
+    'ConfigMap in locust-finisher labelled grafana_dashboard: "1", for the Grafana sidecar',
 }
 
 
@@ -99,6 +102,7 @@ def render() -> dict[str, str]:
         "locust-finisher-controller-network-policy.yaml": component(
             CONTROLLER_NETWORK_POLICY_COMPONENT
         ),
+        "locust-finisher-grafana-dashboard.yaml": component(GRAFANA_DASHBOARD_COMPONENT),
     }
 
 

@@ -1,12 +1,10 @@
 """The controller loop: list and watch managed pods, keep their facts, act on their plans.
 
-Modelled on kopf's continuous watch and controller-runtime's workqueue: list (paged), then
-watch from the list's resourceVersion with bookmarks; a watch that ends or is cut is re-opened
-from the last version seen; ``410 Gone`` means our version is too old to resume from, so we
-re-list and rebuild everything (decisions depend only on the objects, so nothing is lost).
-A pod deleted before its report is reported from the DELETED event's copy of it.
-A small queue with per-pod de-duplication feeds a few workers; a pod is never worked on by
-two of them at once. Timers bring a pod back when a deadline in its plan comes due.
+The pods come from :mod:`app.controller.watching`'s list and watch (decisions depend only
+on the objects, so a re-list loses nothing). A pod deleted before its report is reported
+from the DELETED event's copy of it. Modelled on controller-runtime's workqueue: a small
+queue with per-pod de-duplication feeds a few workers; a pod is never worked on by two of
+them at once. Timers bring a pod back when a deadline in its plan comes due.
 """
 
 import asyncio
@@ -20,6 +18,7 @@ from app.controller.actions import Actor, quit_exporter
 from app.controller.gitops import annotate_test
 from app.controller.metrics import ControllerMetrics
 from app.controller.retention import JobReader
+from app.controller.watching import ListWatch
 from app.core import names, podview
 from app.core.admission_record import RecordError
 from app.core.pod_facts import PodFacts, facts_from_pod
@@ -45,18 +44,12 @@ from app.core.reconcile import (
     plan,
     quit_due_at,
 )
-from app.kube.client import TRANSPORT_ERRORS, GoneError, KubeClient, KubeError, path_of
+from app.kube.client import KubeClient, path_of
 from app.logs import PodLog, pod_log
 
 log = logging.getLogger(__name__)
 
 MANAGED_SELECTOR = f"{names.MANAGED_LABEL}=true"
-# Waits after a failed list or watch: long enough not to hammer a struggling API server,
-# short enough that a deadline in a plan is barely late.
-MIN_BACKOFF_SECONDS = 0.5
-MAX_BACKOFF_SECONDS = 30.0
-# A watch that ends sooner than this with no event is treated as a failure (backoff applies).
-MIN_WATCH_SECONDS = 1.0
 # Plans carried out in a row for one pod before it waits its turn again.
 ROUNDS = 8
 # Refused pods remembered so that each is logged once; the oldest is forgotten first.
@@ -94,8 +87,14 @@ class Controller:
         self.queued: set[str] = set()
         self.busy: set[str] = set()
         self.again: set[str] = set()
-        # The latest resourceVersion seen; None until listed, and after a 410.
-        self.version: str | None = None
+        self.listing = ListWatch(
+            client,
+            path_of("pods"),
+            selector,
+            self,
+            relisted=lambda reason: metrics.relists.labels(reason).inc(),
+            restarted=metrics.watch_restarts.inc,
+        )
 
     # ----------------------------------------------------------------- queue
 
@@ -328,75 +327,16 @@ class Controller:
 
     # ----------------------------------------------------------------- watching
 
-    async def _relist(self) -> str:
-        seen: set[str] = set()
-        version = ""
-        async for page in self.client.list_pages(path_of("pods"), labelSelector=self.selector):
-            for pod in page.get("items", []):
-                self.observe(pod)
-                seen.add(pod.get("metadata", {}).get("uid", ""))
-            version = str(page.get("metadata", {}).get("resourceVersion", version))
-        for uid in set(self.facts) - seen:
+    def listed(self, uids: set[str]) -> None:
+        """A full list is done: pods not in it are gone, unless their report is still due."""
+        for uid in set(self.facts) - uids:
             if not self.facts[uid].deleted:  # a deleted pod's report is still to be made
                 self.forget(uid)
         log.info("listed %d managed pods", len(self.facts))
-        return version
-
-    async def _watch_from(self, version: str) -> int:
-        """Watch from ``version``; the number of events seen. Keeps the latest version."""
-        self.version = version
-        seen = 0
-        async for event in self.client.watch(path_of("pods"), version, labelSelector=self.selector):
-            seen += 1
-            kind = event.get("type")
-            obj = event.get("object") or {}
-            self.version = str(podview.mapping(obj, "metadata").get("resourceVersion") or version)
-            if kind == "BOOKMARK":
-                continue
-            if kind == "DELETED":
-                self.observe_deleted(obj)
-            else:
-                self.observe(obj)
-        return seen
 
     async def watch(self) -> None:
-        """List, then watch forever; never ends but by cancellation.
-
-        A stream that ends or is cut (a dropped connection, an API server restarting) is
-        watched again from the last version seen; only a version the server no longer has
-        (410) costs a re-list. Failures, and streams closed as soon as opened, wait a backoff
-        that doubles up to :data:`MAX_BACKOFF_SECONDS` and resets once events flow again.
-        """
-        backoff = MIN_BACKOFF_SECONDS
-        self.version = None
-        reason = "start"
-        while True:
-            try:
-                if self.version is None:
-                    self.metrics.relists.labels(reason).inc()
-                    self.version = await self._relist()
-                    backoff = MIN_BACKOFF_SECONDS
-                opened = time.monotonic()
-                seen = await self._watch_from(self.version)
-                self.metrics.watch_restarts.inc()
-                if seen or time.monotonic() - opened >= MIN_WATCH_SECONDS:
-                    backoff = MIN_BACKOFF_SECONDS
-                    continue  # ended as watches do (the server's timeout): watch again now
-            except GoneError as error:
-                log.info("watch expired (%s); re-listing", error)
-                self.version, reason = None, "gone"
-                continue
-            except (KubeError, *TRANSPORT_ERRORS) as error:
-                again = "watching again" if self.version is not None else "re-listing"
-                log.warning("watch failed (%s); %s in %.1fs", error, again, backoff)
-                self.metrics.watch_restarts.inc()
-                reason = "error"
-            except Exception:  # the watch must outlive anything one stream does
-                log.exception("watch failed; re-listing in %.1fs", backoff)
-                self.metrics.watch_restarts.inc()
-                self.version, reason = None, "error"
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        """List, then watch the managed pods forever."""
+        await self.listing.run()
 
     async def run(self) -> None:
         """Watch and work until cancelled."""

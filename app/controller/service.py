@@ -1,5 +1,7 @@
 """``locust-finisher controller``: a replica that leads, acts, serves its metrics, and exits.
 
+Every replica serves the trend metrics (:mod:`app.controller.trends`); only the leader acts.
+
 Crash-only, as the reference controllers recommend: the election, the watch, the workers
 and the metrics server run in one task group; if leadership is lost or any part fails, the
 process exits and its Deployment starts a fresh one. SIGTERM releases the lease first, so
@@ -20,6 +22,7 @@ from app.controller.artifact_receiver import ArtifactReceiver
 from app.controller.controller import MANAGED_SELECTOR, Controller
 from app.controller.election import ElectionTiming, LeadershipLostError, LeaseElector
 from app.controller.metrics import ControllerMetrics
+from app.controller.trends import trends_watch
 from app.core.artifacts import RECEIVER_PORT
 from app.core.names import INSTALLATION
 from app.kube.client import KubeClient
@@ -104,6 +107,8 @@ async def run_controller(options: ControllerOptions) -> int:
             group.create_task(controller.run())
 
     code = 0
+    # Every replica serves the trend metrics, read from the histories the leader writes.
+    trends = asyncio.ensure_future(trends_watch(client, metrics.registry).run())
     leading = asyncio.ensure_future(lead())
     stop = asyncio.ensure_future(stopping.wait())
     try:
@@ -120,7 +125,8 @@ async def run_controller(options: ControllerOptions) -> int:
     finally:
         leading.cancel()
         stop.cancel()
-        await asyncio.gather(leading, return_exceptions=True)
+        trends.cancel()
+        await asyncio.gather(leading, trends, return_exceptions=True)
         metrics.leader.set(0)
         await elector.release()
         await runner.cleanup()

@@ -184,11 +184,11 @@ def test_a_watch_from_a_version_the_server_no_longer_has_is_a_410_and_means_reli
             key = await ensure_key(client, "locust-finisher", SECRET_NAME)
             controller = Controller(client, Actor(client, "test"), ControllerMetrics(), key=key)
             with pytest.raises((GoneError, KubeError)) as caught:
-                await asyncio.wait_for(controller._watch_from("1"), 30)
+                await asyncio.wait_for(controller.listing._watch_from("1"), 30)
             if isinstance(caught.value, KubeError):
                 assert caught.value.status == 410
             # A re-list rebuilds every managed pod's facts from the objects alone.
-            version = await controller._relist()
+            version = await controller.listing._relist()
             assert version
             assert controller.facts, "the managed pods of earlier tests are known again"
         finally:

@@ -240,7 +240,7 @@ async def test_a_watch_that_keeps_failing_backs_off_and_never_ends() -> None:
     failures = [[UnreachableError("connection refused")] for _ in range(3)]
     fake = fake_kube([], scripts=[*failures, [event("ADDED", running_pod("late"), "20")]])
     controller = controller_on(fake)
-    with mock.patch("app.controller.controller.MIN_BACKOFF_SECONDS", 0.01):
+    with mock.patch("app.controller.watching.MIN_BACKOFF_SECONDS", 0.01):
         await watching(controller, lambda: "late" in controller.facts, "the pod after 3 failures")
     assert fake.watch_calls == 4
 
