@@ -42,7 +42,7 @@ from devcluster.processes import wait_until as wait_for
 from testkit.pod_fixtures import load_pod, pod_review
 
 ROOT = Path(__file__).resolve().parent.parent
-FLOOR = "floor (parse + canned answer)"
+FLOOR = "floor (parse + answer with the uid)"
 ROUNDS = 3
 
 
