@@ -85,7 +85,16 @@ class PodLog(logging.LoggerAdapter[logging.Logger]):
         return msg, kwargs
 
 
+def pod_fields(namespace: str | None, name: str) -> dict[str, object]:
+    """The fields that name a pod on a line, as a logging call's ``extra``.
+
+    For a single line on a hot path (the webhook's one per review): an adapter per line
+    costs a third of writing it.
+    """
+    return {"namespace": namespace, "pod": name}
+
+
 def pod_log(logger: logging.Logger, namespace: str | None, name: str) -> PodLog:
     """``logger``, naming the pod ``namespace/name`` on every line."""
-    context: Mapping[str, object] = {"namespace": namespace, "pod": name}
+    context: Mapping[str, object] = pod_fields(namespace, name)
     return PodLog(logger, context)

@@ -7,7 +7,7 @@
    and a 50 KB one.
 2. Over TLS on loopback, our webhook process, run as the manifests deploy it (JSON log line
    at info, admission records signed; LimitRanges are not read, there is no API server), and
-   a floor server (bench/floor_server.py: the same stack, answering a canned review) side by
+   a floor server (bench/floor_server.py: the same stack, answering "allowed" with the uid) side by
    side: wrk at 16 connections for throughput and latency, the server's CPU time per
    request, then a fixed-rate open-loop client (latency measured from the scheduled send).
 3. Pod creation p50/p99 through a real kube-apiserver, with and without the webhook
@@ -42,7 +42,7 @@ from devcluster.processes import wait_until as wait_for
 from testkit.pod_fixtures import load_pod, pod_review
 
 ROOT = Path(__file__).resolve().parent.parent
-FLOOR = "floor (parse + canned answer)"
+FLOOR = "floor (parse + answer with the uid)"
 ROUNDS = 3
 
 

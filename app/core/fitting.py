@@ -87,15 +87,16 @@ def fit(
     pod: Mapping[str, Any], wanted: FinisherResources, limits: NamespaceLimits
 ) -> Fitted | LeftOut:
     """The finisher's resources fitted to ``limits``, or why it is left out of ``pod``."""
+    if not limits.limit_ranges and not limits.quotas:
+        # Nothing bounds the pod (the common case, and always when they are not read), so
+        # neither its own totals (every container's quantities) nor ours are read again:
+        # the configured resources as written, once per configuration.
+        return _as_configured(wanted)
     fitting = _Fitting(_amounts(wanted))
     for range_ in limits.limit_ranges:
         left_out = _fit_container_range(fitting, range_)
         if left_out is not None:
             return left_out
-    if not limits.limit_ranges and not limits.quotas:
-        # Nothing bounds the pod as a whole; its own totals (every container's quantities
-        # read) would be the dearest part of deciding about a master pod.
-        return Fitted(_resources(fitting.amounts), tuple(fitting.notes))
     own = _pod_totals(pod)
     for range_ in limits.limit_ranges:
         left_out = _check_pod_range(own, fitting.amounts, range_)
@@ -106,6 +107,24 @@ def fit(
         if left_out is not None:
             return left_out
     return Fitted(_resources(fitting.amounts), tuple(fitting.notes))
+
+
+# The configurations seen lately, by identity (kept alive here, so an id is not reused):
+# the webhook's lives until its ConfigMap is reloaded; tests and `mutate` make their own.
+_CONFIGURED: dict[int, tuple[FinisherResources, Fitted]] = {}
+_CONFIGURED_MAX = 8
+
+
+def _as_configured(wanted: FinisherResources) -> Fitted:
+    """The finisher's configured resources, written as the fitting writes them."""
+    known = _CONFIGURED.get(id(wanted))
+    if known is not None and known[0] is wanted:
+        return known[1]
+    fitted = Fitted(_resources(_amounts(wanted)))
+    if len(_CONFIGURED) >= _CONFIGURED_MAX:
+        _CONFIGURED.clear()
+    _CONFIGURED[id(wanted)] = (wanted, fitted)
+    return fitted
 
 
 def pod_level_ops(pod: Mapping[str, Any], resources: FinisherResources) -> list[PatchOp]:

@@ -7,6 +7,7 @@ writes makes a second pass a no-op (reinvocation, retries, ``mutate`` on a store
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 from app import __version__
@@ -101,7 +102,7 @@ def mutate_pod(
         ops = []
         injected = []
 
-    status = _status(found, settings, injected, fitted, noted).encode()
+    status = _status(found, settings, tuple(injected), _fitting(fitted), noted)
     ops += put_entries(pod, ("metadata", "labels"), {names.MANAGED_LABEL: "true"})
     ops += put_entries(pod, ("metadata", "annotations"), {names.STATUS_ANNOTATION: status})
     mode = _mode(settings, found, fitted)
@@ -173,20 +174,27 @@ def _process_namespace_blocker(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _fitting(fitted: Fitted | LeftOut | None) -> tuple[Fitting, str]:
+    """How the finisher was fitted, and why, as the status says it."""
+    if isinstance(fitted, LeftOut):
+        return Fitting.LEFT_OUT, fitted.reason
+    if fitted is not None and fitted.notes:
+        return Fitting.RESIZED, "; ".join(fitted.notes)
+    return Fitting.AS_CONFIGURED, ""
+
+
+# Most master pods of a cluster differ only in names and uids, none of which the status
+# holds: the same few inputs give the same text, which is a fifth of deciding about a pod.
+@lru_cache(maxsize=256)
 def _status(
     found: LocustMaster,
     settings: FinishSettings,
-    injected: list[str],
-    fitted: Fitted | LeftOut | None,
+    injected: tuple[str, ...],
+    fitting: tuple[Fitting, str],
     noted: tuple[SettingWarning, ...],
-) -> InjectionStatus:
-    """What we decided and injected, for the status annotation."""
+) -> str:
+    """The status annotation's value: what we decided and injected."""
     exporter = found.exporter
-    fitting, reason = Fitting.AS_CONFIGURED, ""
-    if isinstance(fitted, LeftOut):
-        fitting, reason = Fitting.LEFT_OUT, fitted.reason
-    elif fitted is not None and fitted.notes:
-        fitting, reason = Fitting.RESIZED, "; ".join(fitted.notes)
     return InjectionStatus(
         settings=settings,
         master_container=found.master_container,
@@ -194,9 +202,9 @@ def _status(
         exporter_sidecar=exporter.native_sidecar if exporter else False,
         exporter_port=exporter.port if exporter else names.EXPORTER_DEFAULT_PORT,
         locust_web_port=found.locust_web_port,
-        injected=tuple(injected),
+        injected=injected,
         version=__version__,
-        fitting=fitting,
-        fitting_reason=reason,
+        fitting=fitting[0],
+        fitting_reason=fitting[1],
         warnings=noted,
-    )
+    ).encode()

@@ -44,8 +44,17 @@ def _env(container: JsonObject) -> dict[str, str]:
 
     A value from a reference (ConfigMap, Secret) is not in the pod, so it is not seen.
     """
+    env = container.get("env")
+    if not isinstance(env, list):
+        return {}
+    try:
+        # One comprehension over what may be hundreds of entries; decoded JSON has .get on
+        # its objects only, so anything else in the list sends us to the careful loop.
+        named = [variable for variable in env if variable.get("name") in _READ]
+    except (AttributeError, TypeError):  # a non-object entry, or an unhashable name
+        named = podview.objects(container, "env")
     found = {}
-    for variable in podview.objects(container, "env"):
+    for variable in named:
         name = variable.get("name")
         if isinstance(name, str) and name in _READ:
             value = variable.get("value")
@@ -70,9 +79,10 @@ def read_options(master: JsonObject) -> MasterOptions:
 def _option(tokens: list[str], *flags: str) -> list[str]:
     """The values given to ``flags`` on the command line, in order (``-P 8090``, ``--x=y``)."""
     values = [tokens[i + 1] for i, token in enumerate(tokens[:-1]) if token in flags]
-    for flag in flags:
-        if flag.startswith("--"):
-            values += [token[len(flag) + 1 :] for token in tokens if token.startswith(f"{flag}=")]
+    prefixes = tuple(f"{flag}=" for flag in flags if flag.startswith("--"))
+    joined = [token for token in tokens if token.startswith(prefixes)]  # one pass, seldom any
+    for prefix in prefixes if joined else ():
+        values += [token[len(prefix) :] for token in joined if token.startswith(prefix)]
     return values
 
 

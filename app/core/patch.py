@@ -6,6 +6,7 @@ pointers, so keys such as ``locust-finisher.io/managed`` are escaped (``/`` -> `
 """
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, Literal, NotRequired, TypedDict
 
 
@@ -17,6 +18,8 @@ class PatchOp(TypedDict):
     value: NotRequired[Any]
 
 
+# Every path we write is one of a few dozen (our own keys and fields), built per review.
+@lru_cache(maxsize=256, typed=True)
 def pointer(*tokens: str | int) -> str:
     """An RFC 6901 JSON pointer to ``tokens``, escaping ``~`` and ``/`` inside them."""
     return "".join("/" + str(token).replace("~", "~0").replace("/", "~1") for token in tokens)

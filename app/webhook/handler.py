@@ -28,7 +28,7 @@ from app.core.review import (
     parse_review,
     response_for,
 )
-from app.logs import pod_log
+from app.logs import pod_fields
 from app.webhook.namespace_limits import LimitsReader
 
 # The API server never sends a request body over 3 MiB.
@@ -141,9 +141,10 @@ def _answer(
     level = logging.WARNING if mutation.warnings else logging.INFO
     if log.isEnabledFor(level):  # the name is looked up only for a line we write
         name = review.request.name or podview.display_name(review.request.object) or "(unnamed)"
-        pod = pod_log(log, review.request.namespace, name)
-        pod.info("%s: %s", mutation.decision, mutation.reason)
+        pod = pod_fields(review.request.namespace, name)
+        log.info("%s: %s", mutation.decision, mutation.reason, extra=pod)
         if mutation.warnings:
-            pod.warning("%s: warnings: %s", mutation.decision, " | ".join(mutation.warnings))
+            warnings = " | ".join(mutation.warnings)
+            log.warning("%s: warnings: %s", mutation.decision, warnings, extra=pod)
     outcome: Outcome = "mutated" if mutation.decision == "mutate" else "skipped"
     return Answer(200, orjson.dumps(answer), outcome)

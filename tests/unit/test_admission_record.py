@@ -6,6 +6,8 @@ would store; then through ``admitted``, as the controller and the receiver read 
 
 import base64
 import copy
+import hmac
+import json
 from typing import Any
 
 import orjson
@@ -155,6 +157,31 @@ def test_a_signed_record_reads_back_as_it_was_signed() -> None:
     record = Admission("ns", JOB_CONTROLLER, "Job", "u", "d", 1)
     value = sign(record, TEST_KEY)
     assert read_record(value, TEST_KEY) == record
+
+
+def test_a_record_of_a_creator_named_beyond_ascii_reads_back_and_is_as_before() -> None:
+    """Usernames come from the cluster's authenticator (OIDC claims may be any text)."""
+    record = Admission("ns", "oidc:zoë@例え.jp", "Job", "u", "d", 1)
+    value = sign(record, TEST_KEY)
+    assert read_record(value, TEST_KEY) == record
+    # A record an earlier version wrote (\u escapes) still reads the same.
+    body = (
+        base64.urlsafe_b64encode(
+            json.dumps(
+                {"ns": "ns", "creator": record.creator, "ownerKind": "Job", "ownerUid": "u"}
+                | {"status": "d", "at": 1},
+                separators=(",", ":"),
+            ).encode()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
+    mac = (
+        base64.urlsafe_b64encode(hmac.digest(TEST_KEY, f"v1.{body}".encode(), "sha256"))
+        .rstrip(b"=")
+        .decode()
+    )
+    assert read_record(f"v1.{body}.{mac}", TEST_KEY) == record
 
 
 def test_a_short_key_is_refused() -> None:
