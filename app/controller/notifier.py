@@ -110,14 +110,16 @@ def encode_body(body: Notification, format_: str) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
-async def post(url: str, body: bytes, key: str) -> tuple[int, str]:
+async def post(
+    url: str, body: bytes, key: str, timeout_seconds: float = POST_TIMEOUT_SECONDS
+) -> tuple[int, str]:
     """POST ``body``; the HTTP status (0: no answer) and a detail that never holds the URL."""
     headers = {
         "Content-Type": "application/json",
         names.IDEMPOTENCY_HEADER: key,
         "User-Agent": USER_AGENT,
     }
-    timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT_SECONDS)
+    timeout = aiohttp.ClientTimeout(total=timeout_seconds)
     try:
         # trust_env: HTTPS_PROXY and NO_PROXY in the controller's environment are honoured.
         async with (
@@ -127,7 +129,7 @@ async def post(url: str, body: bytes, key: str) -> tuple[int, str]:
             await answer.content.read(ANSWER_BYTES)
             return answer.status, answer.reason or ""
     except TimeoutError:
-        return 0, f"no answer within {POST_TIMEOUT_SECONDS:g}s"
+        return 0, f"no answer within {timeout_seconds:g}s"
     except (aiohttp.ClientError, OSError, ValueError) as error:
         # The type only: aiohttp's messages name the URL.
         return 0, type(error).__name__

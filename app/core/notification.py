@@ -31,6 +31,7 @@ MAX_SUMMARY_BYTES: Final = 16 * 1024
 SLACK_SECTION_CHARS: Final = 2900
 SLACK_HEADER_CHARS: Final = 150
 NUMBERS: Final = ("requests", "failures", "failRatio", "avgMs", "medianMs", "p95Ms", "p99Ms", "rps")
+_LOOKALIKES: Final = str.maketrans({"<": "(", ">": ")", "&": "+"})
 _EXIT_CODE: Final = re.compile(r"-?[0-9]{1,3}")
 
 
@@ -78,7 +79,7 @@ def _text(value: object, limit: int = MAX_TEXT) -> str:
     return str(value)[:limit]
 
 
-def test_name(job: Mapping[str, Any], pod: str) -> str:
+def name_of_test(job: Mapping[str, Any], pod: str) -> str:
     """The test's name: its Job's controlling LocustTest or CronJob, else the Job, else the pod."""
     owner = podview.controller_reference(job)
     if podview.text(owner, "kind") in ("LocustTest", "CronJob") and podview.text(owner, "name"):
@@ -158,7 +159,7 @@ def notification(namespace: str, pod: str, uid: str, job: Mapping[str, Any]) -> 
     checks = [_check(c) for c in summary.get("checks", [])[:MAX_CHECKS] if isinstance(c, Mapping)]
     body = Notification(
         version=NOTIFICATION_VERSION,
-        test=test_name(job, pod),
+        test=name_of_test(job, pod),
         namespace=_text(namespace),
         pod=_text(pod),
         job=job_name,
@@ -197,6 +198,11 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _plain(text: str) -> str:
+    """Plain text with nothing Slack could read as a link, mention or entity."""
+    return text.translate(_LOOKALIKES)
+
+
 def _check_line(check: CheckEntry) -> str:
     line = f"• {check['name']}: {check['value'] or 'not made'} (limit {check['limit']})"
     if "baseline" in check:
@@ -219,7 +225,7 @@ def slack_body(body: Notification) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": f"{line}"[:SLACK_HEADER_CHARS]},
+            "text": {"type": "plain_text", "text": _plain(line)[:SLACK_HEADER_CHARS]},
         },
         _section(f"{icon} *{_escape(body['verdict'])}*{_escape(why)}: {_escape(body['headline'])}"),
     ]
