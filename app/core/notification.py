@@ -87,7 +87,7 @@ def name_of_test(job: Mapping[str, Any], pod: str) -> str:
     return _text(podview.text(podview.mapping(job, "metadata"), "name") or pod)
 
 
-def reason_of(result: str, exit_code: int | None, summary: Summary) -> str | None:
+def reason_of(result: str, exit_code: int | None, summary: Mapping[str, Any]) -> str | None:
     """The failed verdict's reason code (docs/reference.md); None when it passed.
 
     The summary's own ``reason`` (written with the verdict) wins; without it the code is made
@@ -100,7 +100,7 @@ def reason_of(result: str, exit_code: int | None, summary: Summary) -> str | Non
         return _text(written, 64)
     if exit_code not in (None, 0):
         return "locust-exit"
-    checks = [c for c in summary.get("checks", []) if isinstance(c, Mapping)]
+    checks = _checks(summary)
     failed = [c for c in checks if check_state(c) is CheckState.FAILED]
     if not failed:
         return "no-numbers" if checks else "locust-exit"
@@ -110,6 +110,14 @@ def reason_of(result: str, exit_code: int | None, summary: Summary) -> str | Non
     if name == "fail-ratio-increase":
         return "regression:fail-ratio"
     return f"check:{name}"
+
+
+def _checks(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The summary's checks, whatever a forged one holds instead of a list of them."""
+    checks = summary.get("checks")
+    if not isinstance(checks, list):
+        return []
+    return [check for check in checks if isinstance(check, Mapping)]
 
 
 def _check(check: Mapping[str, Any]) -> CheckEntry:
@@ -156,7 +164,7 @@ def notification(namespace: str, pod: str, uid: str, job: Mapping[str, Any]) -> 
     )
     code_text = podview.text(annotations, names.EXIT_CODE_ANNOTATION) or ""
     exit_code = int(code_text) if _EXIT_CODE.fullmatch(code_text) else None
-    checks = [_check(c) for c in summary.get("checks", [])[:MAX_CHECKS] if isinstance(c, Mapping)]
+    checks = [_check(c) for c in _checks(summary)[:MAX_CHECKS]]
     body = Notification(
         version=NOTIFICATION_VERSION,
         test=name_of_test(job, pod),

@@ -164,6 +164,8 @@ def test_a_forged_summary_on_the_job_gives_a_bounded_body() -> None:
     )
     assert body_of(huge)["headline"] == "no numbers"  # not ours: not read at all
     assert body_of(huge)["checks"] == []
+    for forged in (7, "p95", {"name": "p95"}, [7, None]):
+        assert body_of(recorded_job({**SUMMARY, "checks": forged}))["checks"] == []
 
 
 def test_the_slack_body_has_text_and_blocks_and_escapes_what_the_job_says() -> None:
