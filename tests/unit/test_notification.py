@@ -164,6 +164,8 @@ def test_a_forged_summary_on_the_job_gives_a_bounded_body() -> None:
     )
     assert body_of(huge)["headline"] == "no numbers"  # not ours: not read at all
     assert body_of(huge)["checks"] == []
+    strings = body_of(recorded_job({**SUMMARY, "failRatio": "x", "rps": "y"}))
+    assert strings["headline"] == "5800 requests, 12 failures (0.00%), p95 612 ms"
     for forged in (7, "p95", {"name": "p95"}, [7, None]):
         assert body_of(recorded_job({**SUMMARY, "checks": forged}))["checks"] == []
 
