@@ -45,7 +45,8 @@ def start_receiver(cluster: LocalCluster, namespace: str, fail_first: int) -> No
                         {
                             "name": "receiver",
                             "image": shapes.PYTHON_IMAGE,
-                            "command": ["python", "/receiver/notify_receiver.py"],
+                            # The node's stand-in Python image has python3 only.
+                            "command": ["python3", "/receiver/notify_receiver.py"],
                             "env": [{"name": "FAIL_FIRST", "value": str(fail_first)}],
                             "ports": [{"containerPort": 8080}],
                             "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
@@ -57,12 +58,15 @@ def start_receiver(cluster: LocalCluster, namespace: str, fail_first: int) -> No
             },
         ]
     )
-    cluster.kubectl(
-        "wait", "-n", namespace, "--for=condition=Ready", "pod/notify-receiver", "--timeout=60s"
-    )
-    ip = cluster.api().get(f"/api/v1/namespaces/{namespace}/pods/notify-receiver")["status"][
-        "podIP"
-    ]
+    path = f"/api/v1/namespaces/{namespace}/pods/notify-receiver"
+    try:
+        cluster.kubectl(
+            "wait", "-n", namespace, "--for=condition=Ready", "pod/notify-receiver", "--timeout=60s"
+        )
+    except RuntimeError:
+        statuses = cluster.api().get(path)["status"].get("containerStatuses")
+        raise AssertionError(f"the receiver is not ready: {statuses}") from None
+    ip = cluster.api().get(path)["status"]["podIP"]
     url = base64.b64encode(f"http://{ip}:8080/hook".encode()).decode()
     cluster.apply(
         [
