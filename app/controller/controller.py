@@ -17,6 +17,7 @@ from typing import Any, assert_never
 from app.controller.actions import Actor, quit_exporter
 from app.controller.gitops import annotate_test
 from app.controller.metrics import ControllerMetrics
+from app.controller.notifier import Notifier, Post, post
 from app.controller.retention import JobReader
 from app.controller.watching import ListWatch
 from app.core import names, podview
@@ -27,20 +28,24 @@ from app.core.reconcile import (
     AnnotateTest,
     AnnounceVerdict,
     AnnounceWarnings,
+    GiveUpNotifying,
     GiveUpQuitting,
     HoldJobTTL,
     NoteExporterStopped,
+    Notify,
     Plan,
     PublishNotReady,
     QuitExporter,
     QuitHistory,
     QuitResult,
     ReadJob,
+    ReadNotifyTarget,
     RecordVerdict,
     SetServicesBack,
     SettleRetention,
     fallback_event,
     fallback_note,
+    notification_sent_event,
     plan,
     quit_due_at,
 )
@@ -69,6 +74,9 @@ class Controller:
         selector: str = MANAGED_SELECTOR,
         *,
         key: bytes,
+        install_namespace: str = names.DEFAULT_INSTALL_NAMESPACE,
+        config_map: str = names.CONFIG_MAP,
+        send: Post = post,
     ) -> None:
         self.client = client
         self.key = key
@@ -76,6 +84,8 @@ class Controller:
         self.refused: dict[str, None] = {}
         self.actor = actor
         self.jobs = JobReader(client)
+        # Where the cluster's notification Secret is named: the installation's ConfigMap.
+        self.notifier = Notifier(client, self.jobs, install_namespace, config_map, clock, send)
         self.metrics = metrics
         self.clock = clock
         self.worker_count = workers
@@ -169,7 +179,11 @@ class Controller:
         """
         uid = str(podview.mapping(pod, "metadata").get("uid") or "")
         facts = self._facts(pod, deleted=True)
-        if facts is None or facts.master is None or facts.reported:
+        if (
+            facts is None
+            or facts.master is None
+            or (facts.reported and not self.notifier.pending(uid))
+        ):
             self.forget(uid)
             return
         self.facts[uid] = facts
@@ -182,6 +196,7 @@ class Controller:
         self.quits.pop(uid, None)
         self.actor.forget(uid)
         self.jobs.forget(uid)
+        self.notifier.forget(uid)
         self._schedule(uid, None)
         self.metrics.pods_tracked.set(len(self.facts))
 
@@ -206,7 +221,13 @@ class Controller:
         decided = Plan()
         for _ in range(ROUNDS):
             now = self.clock()
-            decided = plan(facts, now, self.quits.get(uid, QuitHistory()), self.jobs.seen.get(uid))
+            decided = plan(
+                facts,
+                now,
+                self.quits.get(uid, QuitHistory()),
+                self.jobs.seen.get(uid),
+                self.notifier.seen.get(uid),
+            )
             if not decided.actions:
                 break
             for action in decided.actions:
@@ -214,8 +235,9 @@ class Controller:
         else:
             self.enqueue(uid)
             return
-        if facts.deleted:
-            self.forget(uid)  # its one report is made; there is no pod left to watch
+        if facts.deleted and decided.wake_at is None:
+            # Its one report is made (and its notification, which may still wait to retry).
+            self.forget(uid)
             return
         self._schedule(uid, decided.wake_at)
 
@@ -286,6 +308,15 @@ class Controller:
                 await self.jobs.patch(facts, patch)
             case AnnotateTest():
                 facts = await self._annotate_test(uid, facts, action)
+            case ReadNotifyTarget():
+                await self.notifier.read_target(facts, action)
+            case Notify():
+                await self._notify(facts, action)
+            case GiveUpNotifying(event, patch):
+                await self.actor.emit(facts, event)
+                await self.notifier.give_up(facts, patch)
+                self.metrics.notifications.labels("gave-up").inc()
+                pod.warning("%s", event.message, extra={"action": "notify"})
             case GiveUpQuitting(event):
                 await self.actor.emit(facts, event)
                 await self.actor.annotate(facts, {names.EXPORTER_STOPPED_ANNOTATION: "failed"})
@@ -303,6 +334,14 @@ class Controller:
             "%s", note, extra={"action": "annotate-test"}
         )
         return self._update(uid, test_annotated=True)
+
+    async def _notify(self, facts: PodFacts, action: Notify) -> None:
+        status = await self.notifier.notify(facts, action)
+        self.metrics.notifications.labels("sent" if status else "not-sent").inc()
+        if status is not None:
+            await self.actor.emit(
+                facts, notification_sent_event(action.target, status, action.attempt)
+            )
 
     async def _quit(self, uid: str, facts: PodFacts, action: QuitExporter, pod: PodLog) -> None:
         due = quit_due_at(facts)

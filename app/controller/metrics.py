@@ -35,6 +35,12 @@ class ControllerMetrics:
             ["outcome"],
             registry=r,
         )
+        self.notifications = Counter(
+            "locust_finisher_controller_notifications",
+            "Notification posts by outcome (sent, not-sent: retried or refused), and give-ups.",
+            ["outcome"],
+            registry=r,
+        )
         self.watch_restarts = Counter(
             "locust_finisher_controller_watch_restarts",
             "Watches re-opened after they ended.",

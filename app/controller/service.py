@@ -92,7 +92,13 @@ async def run_controller(options: ControllerOptions) -> int:
         options.timing,
     )
     controller = Controller(
-        client, Actor(client, options.identity), metrics, selector=options.selector, key=key
+        client,
+        Actor(client, options.identity),
+        metrics,
+        selector=options.selector,
+        key=key,
+        install_namespace=options.lease_namespace,
+        config_map=f"{options.name}-config",
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

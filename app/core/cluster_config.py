@@ -32,6 +32,7 @@ KNOWN_KEYS = (
     "checks",
     "retention",
     "reportUrl",
+    "notifications",
 )
 # The sections that are mappings of settings, each setting under its key after "<section>.":
 # checks (failRatio, p95, ...) and retention (passed, failed).
@@ -58,6 +59,10 @@ class InjectionConfig:
     # kubelet then restarts a finisher killed as a whole (a cgroup v2 OOM kills every process
     # of a container) instead of failing the pod. Found out by the webhook, not configured.
     restart_rules: bool = False
+    # The Secret, in the installation's namespace, whose ``url`` receives every test's verdict
+    # (a namespace's own locust-finisher.io/notify-secret wins); empty: none. Read by the
+    # controller, never by the webhook.
+    notify_secret: str = ""
 
 
 class ConfigError(ValueError):
@@ -104,7 +109,34 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
     report = base.report_url
     if "reportUrl" in document:
         report = _report_url(document["reportUrl"])
-    return replace(base, defaults=defaults, image=image, resources=resources, report_url=report)
+    notify_secret = base.notify_secret
+    if "notifications" in document:
+        notify_secret = _notifications(document["notifications"])
+    return replace(
+        base,
+        defaults=defaults,
+        image=image,
+        resources=resources,
+        report_url=report,
+        notify_secret=notify_secret,
+    )
+
+
+def _notifications(value: object) -> str:
+    """``notifications: {secret: NAME}``: the cluster's notification Secret ("" or none: none)."""
+    if value is None:
+        return ""
+    if not isinstance(value, Mapping) or set(value) - {"secret"}:
+        raise ConfigError("notifications must be a mapping with the key secret (a Secret's name)")
+    name = value.get("secret") or ""
+    if not isinstance(name, str) or (name and not secret_name(name)):
+        raise ConfigError(f"notifications.secret: {name!r} is not a Secret's name")
+    return name
+
+
+def secret_name(name: str) -> bool:
+    """Whether ``name`` may name a Secret (a DNS-1123 subdomain)."""
+    return len(name) <= 253 and _SECRET_NAME.fullmatch(name) is not None
 
 
 def _report_url(value: object) -> str:
@@ -139,7 +171,7 @@ def _pull_secrets(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ConfigError(expected)
     for name in value:
-        if not isinstance(name, str) or len(name) > 253 or not _SECRET_NAME.fullmatch(name):
+        if not isinstance(name, str) or not secret_name(name):
             raise ConfigError(f"{expected}; {name!r} is not one")
     return tuple(dict.fromkeys(value))
 

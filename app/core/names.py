@@ -121,6 +121,17 @@ TEST_VERDICT_ANNOTATIONS: Final = (
     FINISHED_AT_ANNOTATION,
 )
 
+# Notifications (app/core/notification.py): on a namespace, the Secret (in that namespace)
+# whose key ``url`` receives its tests' verdicts; on a Job, the controller's durable mark of
+# one run's notification (claimed before the first post, then sent or given up).
+NOTIFY_SECRET_ANNOTATION: Final = f"{DOMAIN}/notify-secret"
+NOTIFICATION_ANNOTATION: Final = f"{DOMAIN}/notification"
+# The Secret name the controller may read in every namespace (RBAC resourceNames), and the
+# default of the cluster's ``notifications.secret``.
+NOTIFY_SECRET: Final = "locust-finisher-notify"  # noqa: S105 - a name, not a password
+# The header that names a run in every post of its notification (the pod's uid).
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+
 FINISHER_CONTAINER: Final = "locust-finisher"
 
 # Locust's report kept after the pod: the finisher hands it to the controller with a token of

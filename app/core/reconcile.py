@@ -10,9 +10,9 @@ stable names and annotations mark what is done, so each happens once.
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from app.core import names
+from app.core import names, podview
 from app.core.checks import (
     describe_check,
     evaluate_checks,
@@ -26,6 +26,16 @@ from app.core.exporter_outcome import ExporterOutcome
 from app.core.finish_plan import latest_end_offset, plain_ttl, waits_for_scrape
 from app.core.gitops import LocustTestRef, owning_test, verdict_patch
 from app.core.injection_status import Fitting
+from app.core.notification import Notification, notification
+from app.core.notify_state import (
+    Mark,
+    MarkState,
+    NotifySeen,
+    SecretRef,
+    mark_patch,
+    next_attempt_at,
+    read_mark,
+)
 from app.core.pod_facts import PodFacts
 from app.core.priming import explain, read_unconfirmable
 from app.core.reasons import Reason, reason_of
@@ -41,7 +51,8 @@ from app.core.retention import (
 from app.core.run_metadata import run_metadata, which_test
 from app.core.settings import FinishSettings, Strategy, WaitForScrape
 from app.core.summary import Summary, decode_summary, encode_summary, headline
-from app.core.verdict_record import cleared, verdict_annotations
+from app.core.timestamps import format_time
+from app.core.verdict_record import cleared, is_record_of, verdict_annotations
 
 # After the finisher's own latest deadline, how long before the controller steps in.
 FINISHER_GRACE_SECONDS = 30.0
@@ -202,6 +213,40 @@ class AnnotateTest:
     annotations: dict[str, str | None]
 
 
+@dataclass(frozen=True)
+class ReadNotifyTarget:
+    """Find where the run's verdict is notified: its namespace's Secret, else the cluster's.
+
+    The notifier reads the cluster's in the installation's ConfigMap, and keeps what it found
+    as :class:`NotifySeen`.
+    """
+
+    namespace_secret: str | None  # the namespace's annotation (None: not set)
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Post the run's notification (attempt ``attempt``); first write ``claim`` on its Job.
+
+    ``claim`` is None when the run is claimed already (by this leader or one before it): the
+    post is then sent again, with the same Idempotency-Key. Once answered 2xx, the notifier
+    marks the Job ``sent``.
+    """
+
+    target: SecretRef
+    body: Notification
+    attempt: int
+    claim: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class GiveUpNotifying:
+    """No post can succeed: say so once, and mark the Job so no leader tries again."""
+
+    event: EventSpec
+    patch: dict[str, Any] | None
+
+
 Action = (
     RecordVerdict
     | AnnounceVerdict
@@ -215,6 +260,9 @@ Action = (
     | HoldJobTTL
     | SettleRetention
     | AnnotateTest
+    | ReadNotifyTarget
+    | Notify
+    | GiveUpNotifying
 )
 
 
@@ -661,19 +709,81 @@ def _announce_warnings(facts: PodFacts) -> AnnounceWarnings | None:
     return AnnounceWarnings(events, ", ".join(reasons))
 
 
+def _plan_notify(facts: PodFacts, now: float, job: JobSeen | None, seen: NotifySeen | None) -> Plan:
+    """Notify the run's verdict once, from its Job as read after the report (notify_state.py).
+
+    Only a run whose Job holds its verdict: the Job keeps the mark that makes the
+    notification once, and what the notification says.
+    """
+    if not facts.reported or job is None or not job.after_report or job.job is None:
+        return Plan()
+    finished = facts.master.finished_at_text if facts.master else None
+    if recorded_verdict(job.job) is None or not is_record_of(
+        podview.annotations(job.job), facts.uid, finished
+    ):
+        return Plan()
+    mark = read_mark(job.job, facts.uid)
+    if mark is not None and mark.final:
+        return Plan()
+    if seen is None:
+        named = job.namespace_annotations.get(names.NOTIFY_SECRET_ANNOTATION)
+        return Plan([ReadNotifyTarget(named if isinstance(named, str) else None)])
+    if seen.target is None:
+        return Plan()
+    due = next_attempt_at(seen, now)
+    if due is None:
+        return Plan([_give_up_notifying(facts, job.job, seen, now)])
+    if now < due:
+        return Plan(wake_at=due)
+    claim = None
+    if mark is None:
+        claim = mark_patch(
+            job.job, Mark(facts.uid, MarkState.CLAIMED, format_time(now)), exclusive=True
+        )
+        if claim is None:
+            return Plan()  # not a Job as the API server serves it: nothing to claim the run on
+    body = notification(facts.namespace, facts.name, facts.uid, job.job)
+    return Plan([Notify(seen.target, body, seen.attempts + 1, claim)])
+
+
+def _give_up_notifying(facts: PodFacts, job: Any, seen: NotifySeen, now: float) -> GiveUpNotifying:
+    assert seen.target is not None
+    why = seen.refused or f"no 2xx answer to {seen.attempts} posts"
+    event = EventSpec(
+        "NotificationFailed",
+        f"the verdict was not notified to {seen.target.describe()}: {why}",
+        "Warning",
+        "notification-failed",
+    )
+    mark = Mark(facts.uid, MarkState.GAVE_UP, format_time(now), why)
+    return GiveUpNotifying(event, mark_patch(job, mark, exclusive=False))
+
+
+def notification_sent_event(target: SecretRef, status: int, attempt: int) -> EventSpec:
+    """The Event that says the run's verdict reached its receiver."""
+    return EventSpec(
+        "NotificationSent",
+        f"verdict notified to {target.describe()}: HTTP {status} (post {attempt})",
+        "Normal",
+        "notification-sent",
+    )
+
+
 def plan(
     facts: PodFacts,
     now: float,
     quits: QuitHistory = QuitHistory(),
     job: JobSeen | None = None,
+    notify: NotifySeen | None = None,
 ) -> Plan:
     """Decide what to do about ``facts`` at time ``now``.
 
     ``quits`` are the controller's own quit attempts on the pod, ``job`` its Job as the
-    controller last read it (None: not read yet). The webhook's warnings come first, as
+    controller last read it (None: not read yet), ``notify`` what it knows of the run's
+    notification (None: not looked into yet). The webhook's warnings come first, as
     soon as the pod is seen, whatever else there is to do.
     """
-    decided = _plan_test(facts, now, quits, job)
+    decided = _plan_test(facts, now, quits, job, notify)
     warnings = _announce_warnings(facts)
     if warnings is None:
         return decided
@@ -687,7 +797,13 @@ def _report(facts: PodFacts, job: JobSeen | None) -> Action:
     return _announce_verdict(facts, job)
 
 
-def _plan_test(facts: PodFacts, now: float, quits: QuitHistory, job: JobSeen | None) -> Plan:
+def _plan_test(
+    facts: PodFacts,
+    now: float,
+    quits: QuitHistory,
+    job: JobSeen | None,
+    notify: NotifySeen | None,
+) -> Plan:
     """What the test's course asks for now: the fallback, the verdict, the exporter, the Job."""
     fallback_due = _fallback_due_at(facts, now)
     if fallback_due is not None:
@@ -723,8 +839,13 @@ def _plan_test(facts: PodFacts, now: float, quits: QuitHistory, job: JobSeen | N
     annotate = None if actions else _plan_test_annotation(facts, job)
     if annotate is not None:
         actions.append(annotate)
+    # Nor does its notification; the Job's retention waits for it (it keeps the mark).
+    notifying = Plan() if actions else _plan_notify(facts, now, job, notify)
+    actions += notifying.actions
+    wakes += [] if notifying.wake_at is None else [notifying.wake_at]
     # The Job's retention never holds up the pod's own work: it waits for those actions.
-    retention = None if actions else _plan_retention(facts, job)
+    pending = actions or notifying.wake_at is not None
+    retention = None if pending else _plan_retention(facts, job)
     if retention is not None:
         actions.append(retention)
     return Plan(actions, min(wakes) if wakes else None)

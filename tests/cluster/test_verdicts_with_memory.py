@@ -73,12 +73,20 @@ def kept_runs(cluster: LocalCluster, test: str) -> list[dict[str, Any]]:
     return runs
 
 
-def one_run(cluster: LocalCluster, run: int, owner: dict[str, Any], folder: Path) -> tuple[int, str]:
+def one_run(
+    cluster: LocalCluster, run: int, owner: dict[str, Any], folder: Path
+) -> tuple[int, str]:
     """Run the test once, followed by `wait --baseline previous`; its exit code and output."""
     test = the_test(run)
     jobs = (f"job/{test.node_name}-master", f"job/{test.node_name}-worker")
     cluster.kubectl(
-        "delete", "-n", NAMESPACE, *jobs, "--cascade=foreground", "--wait=true", "--ignore-not-found"
+        "delete",
+        "-n",
+        NAMESPACE,
+        *jobs,
+        "--cascade=foreground",
+        "--wait=true",
+        "--ignore-not-found",
     )
     markdown = folder / f"run-{run}.md"
     waiting = start_wait(
@@ -116,14 +124,16 @@ def test_four_runs_remember_the_earlier_ones_and_the_slower_fourth_fails_as_a_re
     for run in (1, 2, 3):
         code, printed = one_run(cluster, run, owner, tmp_path)
         assert code == 0, printed
-        wait_until(lambda n=run: len(kept_runs(cluster, test.name)) == n, 120, f"run {run} kept")
+
+        def kept(count: int = run) -> bool:
+            return len(kept_runs(cluster, test.name)) == count
+
+        wait_until(kept, 120, f"run {run} kept")
 
     runs = kept_runs(cluster, test.name)
     assert [r["result"] for r in runs] == ["passed"] * 3
     assert [r["run"]["revision"] for r in runs] == ["run-3", "run-2", "run-1"]
-    wait_until(
-        lambda: runs_counted(cluster, test.name, "passed") == 3, 120, "runs_total passed 3"
-    )
+    wait_until(lambda: runs_counted(cluster, test.name, "passed") == 3, 120, "runs_total passed 3")
 
     set_target_delay(cluster, SLOW_DELAY_MS)
     code, printed = one_run(cluster, 4, owner, tmp_path)
@@ -153,6 +163,4 @@ def test_four_runs_remember_the_earlier_ones_and_the_slower_fourth_fails_as_a_re
     assert len({p["key"] for p in got}) == 4, "one post per run"
     assert [p["body"]["verdict"] for p in got] == ["passed", "passed", "passed", "failed"]
     assert got[-1]["body"]["reason"] == "regression:p95"
-    wait_until(
-        lambda: runs_counted(cluster, test.name, "failed") == 1, 120, "runs_total failed 1"
-    )
+    wait_until(lambda: runs_counted(cluster, test.name, "failed") == 1, 120, "runs_total failed 1")

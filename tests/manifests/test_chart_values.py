@@ -8,6 +8,7 @@ import yaml
 from app.certificates import VALIDITY_DAYS
 from app.controller.admission_key import key_secret_name, lease_name
 from app.core.artifacts import receiver_url
+from app.core.cluster_config import InjectionConfig, parse_cluster_config
 from app.core.durations import parse_duration
 from app.core.names import CI_LIVE_NUMBERS_ROLE, CI_ROLE
 from tests.manifests.render import CHART, NAMESPACE, Key, chart_objects, helm, helm_template
@@ -186,3 +187,30 @@ def test_self_signed_certificates_have_one_lifetime() -> None:
 def _container(rendered: dict[Key, Any], kind: str, name: str) -> dict[str, Any]:
     (container,) = rendered[(kind, NAMESPACE, name)]["spec"]["template"]["spec"]["containers"]
     return dict(container)
+
+
+def test_the_clusters_notification_secret_reaches_the_config_and_only_its_name_is_readable() -> (
+    None
+):
+    rendered = chart_objects("notifications.secret=team-hook")
+    config = yaml.safe_load(
+        rendered[("ConfigMap", NAMESPACE, "locust-finisher-config")]["data"]["config.yaml"]
+    )
+    parsed = parse_cluster_config(config, InjectionConfig())
+    assert parsed.notify_secret == "team-hook"
+    role = rendered[("Role", NAMESPACE, "locust-finisher-controller-notify")]
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["team-hook"],
+            "verbs": ["get"],
+        }
+    ]
+    # By default: no cluster Secret, and no Role for one.
+    default = chart_objects()
+    assert ("Role", NAMESPACE, "locust-finisher-controller-notify") not in default
+    assert "notifications" not in yaml.safe_load(
+        default[("ConfigMap", NAMESPACE, "locust-finisher-config")]["data"]["config.yaml"]
+    )
+    assert helm_template("notifications.secret=Not_A_Name").returncode != 0

@@ -43,13 +43,35 @@ def test_security_md_states_its_cluster_wide_rights_as_shipped() -> None:
     # everything the ClusterRole grants, and nothing else.
     text = (MANIFESTS.parent / "SECURITY.md").read_text(encoding="utf-8")
     row = next(line for line in text.splitlines() if line.startswith("| controller ("))
+    items = row.split(" | ")[1].split("; ")
+    # "secrets: get of `name` alone": a verb, then the names it is limited to.
     stated = {
-        resource: set(verbs.split(", "))
-        for resource, verbs in (item.split(": ") for item in row.split(" | ")[1].split("; "))
+        resource: {verb.split(" ")[0] for verb in verbs.split(", ")}
+        for resource, verbs in (item.split(": ") for item in items)
     }
     role = kustomize_objects(MANIFESTS / "base")[ROLE]
     granted: dict[str, set[str]] = {}
     for rule in role["rules"]:
         for resource in rule["resources"]:
             granted.setdefault(resource, set()).update(rule["verbs"])
+            for name in rule.get("resourceNames", []):
+                said = next(item for item in items if item.startswith(f"{resource}: "))
+                assert f"of `{name}` alone" in said
     assert stated == granted
+
+
+@pytest.mark.parametrize("install", ["chart", "kustomize"])
+def test_it_may_read_secrets_of_one_name_only_never_list_them(install: str) -> None:
+    if install == "chart":
+        found = chart_objects("certManager.enabled=true")
+    else:
+        found = kustomize_objects(MANIFESTS / "overlays" / "cert-manager")
+    rules = [r for r in found[ROLE]["rules"] if "secrets" in r["resources"]]
+    assert rules == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["locust-finisher-notify"],
+            "verbs": ["get"],
+        }
+    ]

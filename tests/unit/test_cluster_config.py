@@ -56,3 +56,13 @@ def test_unknown_keys_of_mixed_types_are_one_refusal_not_a_crash() -> None:
 def test_a_ttl_the_finisher_could_not_use_is_refused_where_it_is_set(value: object) -> None:
     with pytest.raises(ConfigError, match="ttl:"):
         parse_cluster_config({"ttl": value}, InjectionConfig())
+
+
+def test_notifications_name_the_clusters_secret_and_refuse_anything_else() -> None:
+    base = InjectionConfig()
+    assert parse_cluster_config({"notifications": {"secret": "hook"}}, base).notify_secret == "hook"
+    assert parse_cluster_config({"notifications": None}, base).notify_secret == ""
+    assert parse_cluster_config({}, base).notify_secret == ""
+    for bad in ({"secret": "Bad_Name"}, {"url": "https://x"}, "hook", {"secret": 7}):
+        with pytest.raises(ConfigError, match="notifications"):
+            parse_cluster_config({"notifications": bad}, base)

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.core import names
 from app.core.gitops import LocustTestRef, owning_test, refusal, verdict_patch
+from app.core.notify_state import NotifySeen
 from app.core.reconcile import AnnotateTest, ReadJob, SettleRetention, plan
 from app.core.retention import JobSeen
 from tests.unit.test_reconcile import EXIT, SUMMARY, facts
@@ -75,7 +76,9 @@ def test_after_the_report_the_job_is_read_again_then_its_locusttest_annotated() 
 
 def test_once_annotated_the_jobs_retention_follows_and_the_test_is_not_annotated_again() -> None:
     held = job({**FAILED, names.HELD_TTL_ANNOTATION: "0"})
-    (action,) = plan(reported(test_annotated=True), NOW, job=JobSeen(held, True)).actions
+    nowhere = NotifySeen(target=None)  # no notification: nothing else holds the Job
+    decided = plan(reported(test_annotated=True), NOW, job=JobSeen(held, True), notify=nowhere)
+    (action,) = decided.actions
     assert isinstance(action, SettleRetention)
 
 
