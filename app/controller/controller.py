@@ -17,15 +17,19 @@ from collections.abc import Callable
 from typing import Any, assert_never
 
 from app.controller.actions import Actor, quit_exporter
+from app.controller.history import HistoryStore, Recorded
 from app.controller.metrics import ControllerMetrics
 from app.controller.retention import JobReader
 from app.core import names, podview
 from app.core.admission_record import RecordError
+from app.core.history import HISTORY_SELECTOR
+from app.core.history import configmap_name as history_name
 from app.core.pod_facts import PodFacts, facts_from_pod
 from app.core.reconcile import (
     Action,
     AnnounceVerdict,
     AnnounceWarnings,
+    EventSpec,
     GiveUpQuitting,
     HoldJobTTL,
     NoteExporterStopped,
@@ -34,7 +38,9 @@ from app.core.reconcile import (
     QuitExporter,
     QuitHistory,
     QuitResult,
+    ReadHistory,
     ReadJob,
+    RecordRun,
     RecordVerdict,
     SetServicesBack,
     SettleRetention,
@@ -74,6 +80,7 @@ class Controller:
         selector: str = MANAGED_SELECTOR,
         *,
         key: bytes,
+        history: HistoryStore | None = None,
     ) -> None:
         self.client = client
         self.key = key
@@ -81,6 +88,7 @@ class Controller:
         self.refused: dict[str, None] = {}
         self.actor = actor
         self.jobs = JobReader(client)
+        self.history = history or HistoryStore(client, clock=clock)
         self.metrics = metrics
         self.clock = clock
         self.worker_count = workers
@@ -168,7 +176,7 @@ class Controller:
         """
         uid = str(podview.mapping(pod, "metadata").get("uid") or "")
         facts = self._facts(pod, deleted=True)
-        if facts is None or facts.master is None or facts.reported:
+        if facts is None or facts.master is None or (facts.reported and facts.run_recorded):
             self.forget(uid)
             return
         self.facts[uid] = facts
@@ -181,6 +189,7 @@ class Controller:
         self.quits.pop(uid, None)
         self.actor.forget(uid)
         self.jobs.forget(uid)
+        self.history.forget(uid)
         self._schedule(uid, None)
         self.metrics.pods_tracked.set(len(self.facts))
 
@@ -205,7 +214,13 @@ class Controller:
         decided = Plan()
         for _ in range(ROUNDS):
             now = self.clock()
-            decided = plan(facts, now, self.quits.get(uid, QuitHistory()), self.jobs.seen.get(uid))
+            decided = plan(
+                facts,
+                now,
+                self.quits.get(uid, QuitHistory()),
+                self.jobs.seen.get(uid),
+                self.history.seen.get(uid),
+            )
             if not decided.actions:
                 break
             for action in decided.actions:
@@ -233,7 +248,11 @@ class Controller:
                     await self.actor.emit(facts, event)
                 await self.actor.annotate(facts, annotations, labels)
                 result = annotations[names.RESULT_ANNOTATION]
-                facts = self._update(uid, reported=True, recorded_result=result)
+                summary = annotations[names.SUMMARY_ANNOTATION]
+                facts = self._update(
+                    uid, reported=True, recorded_result=result, recorded_summary=summary
+                )
+                self.history.forget(uid)  # read for this verdict alone
                 self.metrics.verdicts.labels(result).inc()
                 self._delay("report", now, finished_at)
                 messages = "; ".join(e.message for e in events)
@@ -283,6 +302,10 @@ class Controller:
                 if event is not None:
                     await self.actor.emit(facts, event)
                 await self.jobs.patch(facts, patch)
+            case ReadHistory(test):
+                await self.history.read(facts, test)
+            case RecordRun():
+                facts = await self._record_run(uid, facts, action)
             case GiveUpQuitting(event):
                 await self.actor.emit(facts, event)
                 await self.actor.annotate(facts, {names.EXPORTER_STOPPED_ANNOTATION: "failed"})
@@ -291,6 +314,27 @@ class Controller:
             case _:
                 assert_never(action)
         return facts
+
+    async def _record_run(self, uid: str, facts: PodFacts, action: RecordRun) -> PodFacts:
+        """Keep the run in its test's history, then mark the pod so it is done once."""
+        outcome = await self.history.record(facts, action.test, action.entry)
+        pod = pod_log(log, facts.namespace, facts.name)
+        if outcome is Recorded.NOT_OURS:
+            name = history_name(action.test)
+            message = (
+                f"the run is not kept in the history of test {action.test}: ConfigMap {name} "
+                f"exists without the labels {HISTORY_SELECTOR}, and is left alone (delete or "
+                "rename it to keep this test's history)"
+            )
+            await self.actor.emit(facts, EventSpec("HistoryNotKept", message, "Warning", "history"))
+            pod.warning("%s", message, extra={"action": "history"})
+        elif outcome is Recorded.RECORDED:
+            pod.info("run kept in the history of test %s", action.test, extra={"action": "history"})
+        if not facts.deleted:
+            await self.actor.annotate(
+                facts, {names.HISTORY_RECORDED_ANNOTATION: facts.uid}, job=False
+            )
+        return self._update(uid, run_recorded=True, recorded_summary="")
 
     async def _quit(self, uid: str, facts: PodFacts, action: QuitExporter, pod: PodLog) -> None:
         due = quit_due_at(facts)
@@ -390,4 +434,5 @@ class Controller:
         async with asyncio.TaskGroup() as group:
             for _ in range(self.worker_count):
                 group.create_task(self._work())
+            group.create_task(self.history.expire_forever())
             group.create_task(self.watch())

@@ -19,6 +19,7 @@ from app.controller.admission_key import ensure_key, key_secret_name, lease_name
 from app.controller.artifact_receiver import ArtifactReceiver
 from app.controller.controller import MANAGED_SELECTOR, Controller
 from app.controller.election import ElectionTiming, LeadershipLostError, LeaseElector
+from app.controller.history import HistoryStore
 from app.controller.metrics import ControllerMetrics
 from app.core.artifacts import RECEIVER_PORT
 from app.core.names import INSTALLATION
@@ -88,8 +89,15 @@ async def run_controller(options: ControllerOptions) -> int:
         options.identity,
         options.timing,
     )
+    # The history settings are the installation's ConfigMap's, next to the Lease.
+    history = HistoryStore(client, options.lease_namespace, f"{options.name}-config")
     controller = Controller(
-        client, Actor(client, options.identity), metrics, selector=options.selector, key=key
+        client,
+        Actor(client, options.identity),
+        metrics,
+        selector=options.selector,
+        key=key,
+        history=history,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -12,7 +12,9 @@ from fractions import Fraction
 from typing import Any, Final
 
 from app.core.artifacts import receiver_url
+from app.core.durations import format_duration, parse_duration
 from app.core.finisher_spec import FinisherImage, FinisherResources
+from app.core.history import DEFAULT_EXPIRE_SECONDS, DEFAULT_KEEP, MOST_KEPT
 from app.core.quantities import QUANTITY, parse_quantity
 from app.core.settings import (
     SETTINGS,
@@ -32,6 +34,7 @@ KNOWN_KEYS = (
     "checks",
     "retention",
     "reportUrl",
+    "history",
 )
 # The sections that are mappings of settings, each setting under its key after "<section>.":
 # checks (failRatio, p95, ...) and retention (passed, failed).
@@ -43,6 +46,74 @@ SECTIONS: dict[str, tuple[Setting, ...]] = {
 _SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _RESOURCE_SECTIONS = ("requests", "limits")
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    """What the controller keeps of each test's runs (app/core/history.py), and how long."""
+
+    keep: int = DEFAULT_KEEP
+    # A test not run for this long has its history deleted; None: never.
+    expire_after_seconds: float | None = DEFAULT_EXPIRE_SECONDS
+
+
+_HISTORY_KEYS = ("keep", "expireAfter")
+_NEVER = "never"
+_DAY = 24 * 3600.0
+# Longest expireAfter in days: ten years is "never" in all but name.
+_MOST_DAYS = 3650
+
+
+def expire_after(value: object) -> float | None:
+    """``history.expireAfter``: days (``30d``), a duration (``12h``), or ``never`` (None).
+
+    Raises:
+        ConfigError: for anything else.
+    """
+    expected = f"history.expireAfter must be days like 30d, a duration like 12h, or {_NEVER}"
+    if not isinstance(value, str) or len(value) > 16:
+        raise ConfigError(expected)
+    text = value.strip().lower()
+    if text == _NEVER:
+        return None
+    days = text.removesuffix("d")
+    if days != text:
+        if not (days.isascii() and days.isdigit() and 0 < int(days) <= _MOST_DAYS):
+            raise ConfigError(expected)
+        return int(days) * _DAY
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise ConfigError(expected) from None
+    if seconds <= 0:
+        raise ConfigError(expected)
+    return seconds
+
+
+def show_expire_after(seconds: float | None) -> str:
+    """``history.expireAfter`` as users write it (:func:`expire_after` reads it back)."""
+    if seconds is None:
+        return _NEVER
+    if seconds % _DAY == 0:
+        return f"{int(seconds // _DAY)}d"
+    return format_duration(seconds)
+
+
+def _history(value: object, base: HistoryConfig) -> HistoryConfig:
+    if value is None:
+        return base
+    if not isinstance(value, Mapping):
+        raise ConfigError("history must be a mapping of keep, expireAfter")
+    unknown = sorted(set(value) - set(_HISTORY_KEYS), key=str)
+    if unknown:
+        raise ConfigError(f"history: unknown key {unknown[0]!r} (known: keep, expireAfter)")
+    keep = value.get("keep", base.keep)
+    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= MOST_KEPT:
+        raise ConfigError(f"history.keep must be a whole number from 1 to {MOST_KEPT}")
+    expires = base.expire_after_seconds
+    if "expireAfter" in value:
+        expires = expire_after(value["expireAfter"])
+    return HistoryConfig(keep=keep, expire_after_seconds=expires)
 
 
 @dataclass(frozen=True)
@@ -58,6 +129,8 @@ class InjectionConfig:
     # kubelet then restarts a finisher killed as a whole (a cgroup v2 OOM kills every process
     # of a container) instead of failing the pod. Found out by the webhook, not configured.
     restart_rules: bool = False
+    # Read by the controller, not the webhook.
+    history: HistoryConfig = field(default_factory=HistoryConfig)
 
 
 class ConfigError(ValueError):
@@ -104,7 +177,15 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
     report = base.report_url
     if "reportUrl" in document:
         report = _report_url(document["reportUrl"])
-    return replace(base, defaults=defaults, image=image, resources=resources, report_url=report)
+    history = _history(document.get("history"), base.history)
+    return replace(
+        base,
+        defaults=defaults,
+        image=image,
+        resources=resources,
+        report_url=report,
+        history=history,
+    )
 
 
 def _report_url(value: object) -> str:

@@ -86,6 +86,10 @@ class PodFacts:
     # What the webhook could not use as given, said once in Events (names.WARNED_ANNOTATION).
     warnings: tuple[SettingWarning, ...] = ()
     warned: bool = False
+    # The run is in its test's history (names.HISTORY_RECORDED_ANNOTATION).
+    run_recorded: bool = False
+    # The reported summary, kept only until the run is recorded in its history.
+    recorded_summary: str = ""
 
     @property
     def finisher_runs(self) -> bool:
@@ -192,6 +196,8 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
     master = _terminated(statuses.get(master_name))
     # A verdict copied onto the pod from another run's is none: this pod's is still to record.
     own_record = is_record_of(annotations, uid, master.finished_at_text if master else None)
+    # The mark names the pod's uid: one copied from another run's pod marks nothing.
+    run_recorded = bool(uid) and annotations.get(names.HISTORY_RECORDED_ANNOTATION) == uid
     finisher = next(
         (c for c in podview.containers(pod) if podview.text(c, "name") == names.FINISHER_CONTAINER),
         None,
@@ -238,5 +244,11 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
             (key, value)
             for key in (names.KEEP_PASSED_ANNOTATION, names.KEEP_FAILED_ANNOTATION)
             if isinstance(value := annotations.get(key), str)
+        ),
+        run_recorded=run_recorded,
+        recorded_summary=(
+            podview.text(annotations, names.SUMMARY_ANNOTATION) or ""
+            if own_record and not run_recorded
+            else ""
         ),
     )

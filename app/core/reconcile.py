@@ -7,10 +7,10 @@ last read and the clock, a restarted or newly elected controller decides the sam
 stable names and annotations mark what is done, so each happens once.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from app.core import names
 from app.core.checks import (
@@ -24,6 +24,7 @@ from app.core.checks import (
 from app.core.durations import format_duration
 from app.core.exporter_outcome import ExporterOutcome
 from app.core.finish_plan import latest_end_offset, plain_ttl, waits_for_scrape
+from app.core.history import HistoryEntry, entry_of, previous
 from app.core.injection_status import Fitting
 from app.core.pod_facts import PodFacts
 from app.core.priming import explain, read_unconfirmable
@@ -36,8 +37,9 @@ from app.core.retention import (
     settle,
     settled,
 )
+from app.core.run_metadata import test_name
 from app.core.settings import FinishSettings, Strategy, WaitForScrape
-from app.core.summary import Summary, decode_summary, encode_summary, headline
+from app.core.summary import RunMetadata, Summary, decode_summary, encode_summary, headline
 from app.core.verdict_record import verdict_annotations
 
 # After the finisher's own latest deadline, how long before the controller steps in.
@@ -185,6 +187,40 @@ class SettleRetention:
     event: EventSpec | None
 
 
+@dataclass(frozen=True)
+class HistorySeen:
+    """A test's kept runs as the controller read them before the verdict (see ReadHistory).
+
+    ``readable`` is False when they could not be read: the verdict then goes without them.
+    """
+
+    test: str
+    entries: tuple[HistoryEntry, ...] = ()
+    readable: bool = True
+
+
+@dataclass(frozen=True)
+class ReadHistory:
+    """Read the test's kept runs, for the verdict's relative checks (its baseline).
+
+    Once, briefly (one attempt and one retry): the verdict is never held up for long by a
+    history it cannot read. The shell keeps what it read as :class:`HistorySeen`.
+    """
+
+    test: str
+
+
+@dataclass(frozen=True)
+class RecordRun:
+    """Append the run to its test's history ConfigMap (made if missing), then mark the pod.
+
+    Idempotent by the pod's uid: a retried action or a new leader records the run once.
+    """
+
+    test: str
+    entry: HistoryEntry
+
+
 Action = (
     RecordVerdict
     | AnnounceVerdict
@@ -197,6 +233,8 @@ Action = (
     | ReadJob
     | HoldJobTTL
     | SettleRetention
+    | ReadHistory
+    | RecordRun
 )
 
 
@@ -300,7 +338,69 @@ def _final_scrape_warning(facts: PodFacts, summary: Summary) -> EventSpec | None
     return EventSpec("FinalScrapeMissed", message, "Warning", "final-scrape-missed")
 
 
-def _announce_verdict(facts: PodFacts) -> AnnounceVerdict:
+def has_relative_checks(settings: FinishSettings) -> bool:
+    """Whether the pod's verdict is judged against an earlier run (needs its history).
+
+    The relative checks' settings (``check-p95-regression``...) come with app/core/compare.py;
+    until they do, no verdict needs one.
+    """
+    return False
+
+
+def _differences(baseline: RunMetadata, current: RunMetadata) -> list[str]:
+    """How two runs differ in what matters; app/core/compare.py's ``comparable`` replaces this.
+
+    Only the test is compared until then: every kept run is that test's already.
+    """
+    return [] if baseline.get("test") == current.get("test") else ["test"]
+
+
+def _test_job(facts: PodFacts, job: JobSeen | None) -> Mapping[str, Any] | None:
+    """The pod's Job as read, or as far as the pod names it (gone, or not the pod's)."""
+    if job is not None and job.job is not None:
+        return job.job
+    return {"metadata": {"name": facts.job}} if facts.job else None
+
+
+def _test(facts: PodFacts, job: JobSeen | None) -> str:
+    return test_name(_test_job(facts, job), facts.name)
+
+
+def _report(facts: PodFacts, job: JobSeen | None, history: HistorySeen | None) -> Action:
+    """The verdict's report, after reading the test's history if the verdict needs it."""
+    if not has_relative_checks(facts.settings):
+        return _announce_verdict(facts)
+    if facts.job is not None and job is None:
+        return ReadJob(with_namespace=False)  # the test's name is its Job's owner's
+    if history is None:
+        return ReadHistory(_test(facts, job))
+    current: RunMetadata = {"test": history.test, "namespace": facts.namespace}
+    return _announce_verdict(
+        facts, previous(history.entries, current, _differences, exclude_uid=facts.uid)
+    )
+
+
+def _record_run(facts: PodFacts, job: JobSeen | None) -> Action | None:
+    """Once the verdict is reported, the run goes into its test's history (once)."""
+    if not facts.reported or facts.run_recorded or facts.master is None:
+        return None
+    if facts.job is not None and (job is None or not job.after_report):
+        return ReadJob(with_namespace=True)  # the test's name is its Job's owner's
+    assert facts.recorded_result is not None
+    test = _test(facts, job)
+    summary: Summary = decode_summary(facts.recorded_summary) or {"version": 1}
+    run: RunMetadata = {"test": test, "namespace": facts.namespace, **summary.get("run", {})}
+    summary["run"] = run
+    entry = entry_of(facts.uid, facts.recorded_result, summary)
+    entry["finishedAt"] = entry["finishedAt"] or facts.master.finished_at_text
+    return RecordRun(test, entry)
+
+
+def _announce_verdict(facts: PodFacts, baseline: HistoryEntry | None = None) -> AnnounceVerdict:
+    """The verdict's Events and annotations; ``baseline``: the run relative checks judge by.
+
+    The relative checks themselves are app/core/compare.py's.
+    """
     assert facts.master is not None
     exit_code = facts.master.exit_code
     summary = decode_summary(facts.finisher.message) if facts.finisher else None
@@ -603,21 +703,29 @@ def plan(
     now: float,
     quits: QuitHistory = QuitHistory(),
     job: JobSeen | None = None,
+    history: HistorySeen | None = None,
 ) -> Plan:
     """Decide what to do about ``facts`` at time ``now``.
 
     ``quits`` are the controller's own quit attempts on the pod, ``job`` its Job as the
-    controller last read it (None: not read yet). The webhook's warnings come first, as
-    soon as the pod is seen, whatever else there is to do.
+    controller last read it (None: not read yet), ``history`` its test's kept runs as read
+    before the verdict (None: not read). The webhook's warnings come first, as soon as the
+    pod is seen, whatever else there is to do.
     """
-    decided = _plan_test(facts, now, quits, job)
+    decided = _plan_test(facts, now, quits, job, history)
     warnings = _announce_warnings(facts)
     if warnings is None:
         return decided
     return Plan([warnings, *decided.actions], decided.wake_at)
 
 
-def _plan_test(facts: PodFacts, now: float, quits: QuitHistory, job: JobSeen | None) -> Plan:
+def _plan_test(
+    facts: PodFacts,
+    now: float,
+    quits: QuitHistory,
+    job: JobSeen | None,
+    history: HistorySeen | None,
+) -> Plan:
     """What the test's course asks for now: the fallback, the verdict, the exporter, the Job."""
     fallback_due = _fallback_due_at(facts, now)
     if fallback_due is not None:
@@ -633,11 +741,11 @@ def _plan_test(facts: PodFacts, now: float, quits: QuitHistory, job: JobSeen | N
         # Gone at once (a Job's ttlSecondsAfterFinished: 0): its last state is all there will
         # be, so report now; only the Job is left to write to, and there is nothing to quit.
         if not facts.reported:
-            actions.append(_announce_verdict(facts))
+            actions.append(_report(facts, job, history))
     else:
         report_due = None if facts.reported else _verdict_due_at(facts)
         if report_due is not None and now >= report_due:
-            actions.append(_announce_verdict(facts))  # carries the verdict annotations too
+            actions.append(_report(facts, job, history))  # carries the verdict annotations too
         else:
             if report_due is not None:
                 wakes.append(report_due)
@@ -655,4 +763,7 @@ def _plan_test(facts: PodFacts, now: float, quits: QuitHistory, job: JobSeen | N
     retention = None if actions else _plan_retention(facts, job)
     if retention is not None:
         actions.append(retention)
+    recorded = None if actions else _record_run(facts, job)
+    if recorded is not None:
+        actions.append(recorded)
     return Plan(actions, min(wakes) if wakes else None)
