@@ -15,6 +15,7 @@ from app.cli import (
     check_cmd,
     controller_cmd,
     finish_cmd,
+    history_cmd,
     mutate_cmd,
     wait_cmd,
     webhook_cmd,
@@ -32,6 +33,7 @@ _COMMANDS = (
     wait_cmd,
     artifacts_cmd,
     check_cmd,
+    history_cmd,
 )
 
 
