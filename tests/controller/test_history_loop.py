@@ -170,7 +170,7 @@ async def test_a_history_the_api_server_refuses_is_given_up_and_the_verdict_stan
             raise KubeError(403, "configmaps is forbidden")
         return await create(path, body)
 
-    fake.create = forbidden  # type: ignore[method-assign,assignment]
+    fake.create = forbidden  # type: ignore[method-assign]
     controller = controller_on(fake)
     controller.history = store
     await run(controller, run_pod("u1"))
@@ -246,7 +246,7 @@ async def test_a_history_recorded_to_since_the_sweeps_list_is_not_deleted() -> N
             stored["metadata"]["resourceVersion"] = "5"
             yield page
 
-    fake.list_pages = list_then_record  # type: ignore[method-assign,assignment]
+    fake.list_pages = list_then_record  # type: ignore[method-assign]
     assert await store.sweep() == 0
     assert ("ns", history.configmap_name("old")) in fake.configmaps
 

@@ -51,7 +51,7 @@ def reported(**changes: object) -> Any:
         run_recorded=False,
         recorded_summary=SUMMARY,
     )
-    return dataclasses.replace(done, **changes)
+    return dataclasses.replace(done, **changes)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
