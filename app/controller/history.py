@@ -17,6 +17,7 @@ from typing import Final
 
 import yaml
 
+from app.controller.retention import ConflictError
 from app.core import history as kept
 from app.core import names, podview
 from app.core.cluster_config import HistoryConfig, InjectionConfig, parse_cluster_config
@@ -48,18 +49,6 @@ class Recorded(StrEnum):
     ALREADY = "already"  # recorded before (a retried action, a new leader)
     NOT_OURS = "not-ours"  # a ConfigMap of our name without our labels: left alone
     REFUSED = "refused"  # the API server refused the write (rights, a write policy)
-
-
-class HistoryConflictError(KubeError):
-    """The history ConfigMap kept changing between our read and our write."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(409, message)
-
-    @property
-    def retryable(self) -> bool:
-        """Always: the next read is newer."""
-        return True
 
 
 class HistoryStore:
@@ -117,7 +106,7 @@ class HistoryStore:
         """Append ``entry`` to ``test``'s history in the pod's namespace (made if missing).
 
         Raises:
-            HistoryConflictError: the ConfigMap changed under every one of :data:`ATTEMPTS`.
+            ConflictError: the ConfigMap changed under every one of :data:`ATTEMPTS`.
             KubeError: a failure worth retrying (the API server down or overloaded).
         """
         collection = path_of("configmaps", facts.namespace)
@@ -145,7 +134,7 @@ class HistoryStore:
                     continue
                 return self._refused(facts, test, error)
             return Recorded.RECORDED
-        raise HistoryConflictError(f"history of test {test} changed under {ATTEMPTS} writes")
+        raise ConflictError(f"history of test {test} changed under {ATTEMPTS} writes")
 
     def _refused(self, facts: PodFacts, test: str, error: KubeError) -> Recorded:
         if error.retryable:

@@ -6,7 +6,7 @@ that does not parse is reported as a whole and the previous configuration stays 
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Final
@@ -104,9 +104,7 @@ def _history(value: object, base: HistoryConfig) -> HistoryConfig:
         return base
     if not isinstance(value, Mapping):
         raise ConfigError("history must be a mapping of keep, expireAfter")
-    unknown = sorted(set(value) - set(_HISTORY_KEYS), key=str)
-    if unknown:
-        raise ConfigError(f"history: unknown key {unknown[0]!r} (known: keep, expireAfter)")
+    _only_known(value, _HISTORY_KEYS, "history: ")
     keep = value.get("keep", base.keep)
     if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= MOST_KEPT:
         raise ConfigError(f"history.keep must be a whole number from 1 to {MOST_KEPT}")
@@ -147,10 +145,7 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
         return base
     if not isinstance(document, Mapping):
         raise ConfigError("the configuration must be a mapping of keys to values")
-    # key=str: YAML keys may be numbers too, and a refusal must never be a TypeError.
-    unknown = sorted(set(document) - set(KNOWN_KEYS), key=str)
-    if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r} (known: {', '.join(KNOWN_KEYS)})")
+    _only_known(document, KNOWN_KEYS)
 
     values = dict(document)
     for section, settings in SECTIONS.items():
@@ -188,6 +183,14 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
     )
 
 
+def _only_known(value: Mapping[Any, Any], keys: Sequence[str], where: str = "") -> None:
+    """Refuse the first key of ``value`` that is not one of ``keys``, naming ``where``."""
+    # key=str: YAML keys may be numbers too, and a refusal must never be a TypeError.
+    unknown = sorted(set(value) - set(keys), key=str)
+    if unknown:
+        raise ConfigError(f"{where}unknown key {unknown[0]!r} (known: {', '.join(keys)})")
+
+
 def _report_url(value: object) -> str:
     """Where finishers hand Locust's report: an http:// URL, or empty to keep no report."""
     if value is None or value == "":
@@ -208,9 +211,7 @@ def _section(section: str, settings: tuple[Setting, ...], value: object) -> dict
     keys = [setting.key.removeprefix(f"{section}.") for setting in settings]
     if not isinstance(value, Mapping):
         raise ConfigError(f"{section} must be a mapping of {', '.join(keys)}")
-    unknown = sorted(set(value) - set(keys), key=str)
-    if unknown:
-        raise ConfigError(f"{section}: unknown key {unknown[0]!r} (known: {', '.join(keys)})")
+    _only_known(value, keys, f"{section}: ")
     return {f"{section}.{key}": setting for key, setting in value.items()}
 
 
@@ -235,9 +236,7 @@ def _resources(value: object, base: FinisherResources) -> FinisherResources:
     key = "finisherResources"
     if not isinstance(value, Mapping):
         raise ConfigError(f"{key} must be a mapping with requests and/or limits")
-    unknown = sorted(set(value) - set(_RESOURCE_SECTIONS), key=str)
-    if unknown:
-        raise ConfigError(f"{key}: unknown key {unknown[0]!r} (known: requests, limits)")
+    _only_known(value, _RESOURCE_SECTIONS, f"{key}: ")
     sections = {"requests": base.requests, "limits": base.limits}
     for section in _RESOURCE_SECTIONS:
         if section in value:
