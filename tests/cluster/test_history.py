@@ -45,6 +45,8 @@ def gone(cluster: LocalCluster, path: str) -> bool:
 
 
 def run_to_the_end(cluster: LocalCluster, name: str) -> tuple[str, subprocess.Popen[str]]:
+    # A run again: the last run's workers' Job, finished, would be applied unchanged.
+    cluster.kubectl("delete", "job", f"{name}-worker", "-n", NAMESPACE, "--ignore-not-found")
     return start_vanishing_test(cluster, NAMESPACE, name, failing=False)
 
 
@@ -63,6 +65,8 @@ def history_cli(cluster: LocalCluster, test: str, *args: str) -> str:
     return done.stdout
 
 
+# Two runs one after the other, on top of the cluster's start.
+@pytest.mark.timeout(900)
 def test_two_runs_are_kept_past_their_jobs_and_another_test_keeps_its_own(
     cluster: LocalCluster,
 ) -> None:
