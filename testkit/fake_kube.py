@@ -365,6 +365,16 @@ class FakeKube:
         self.kind(kind)[key] = stored
         return dict(body)
 
+    async def delete(self, path: str, preconditions: Mapping[str, str] | None = None) -> JsonDict:
+        self._ask("DELETE", path)
+        kind, key, current = self._found(path)
+        metadata = current["metadata"]
+        for field, wanted in (preconditions or {}).items():
+            if metadata.get(field) != wanted:
+                raise KubeError(409, f"Precondition failed: {field} in precondition: {wanted}")
+        del self.kind(kind)[key]
+        return {"kind": "Status", "status": "Success"}
+
     async def merge_patch(self, path: str, patch: Mapping[str, Any]) -> JsonDict:
         self._ask("PATCH", path)
         kind, namespace, name = parse_path(path)

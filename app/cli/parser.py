@@ -16,6 +16,7 @@ from app.cli import (
     compare_cmd,
     controller_cmd,
     finish_cmd,
+    history_cmd,
     mutate_cmd,
     wait_cmd,
     webhook_cmd,
@@ -34,6 +35,7 @@ _COMMANDS = (
     compare_cmd,
     artifacts_cmd,
     check_cmd,
+    history_cmd,
 )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from app.kube.client import KubeClient
     from app.waiting.follow import Rejudge
 
 from app.cli.common import (
@@ -166,28 +167,41 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _against_baseline(args: argparse.Namespace, overrides: dict[str, Any]) -> "Rejudge":
-    """What judges the finished test against ``--baseline``, read now (CliError if it cannot)."""
+    """What judges the finished test against ``--baseline``.
+
+    A file is read now (CliError if it cannot); ``previous`` is the test's previous run,
+    read from the cluster's history once the test has ended.
+    """
     from dataclasses import replace
 
     from app.core.against import BaselineRefusedError, judged_against
     from app.core.results import FinishedTest
     from app.core.settings import FinishSettings
-    from app.waiting.baseline import BaselineError, check_source, read_run_file
+    from app.waiting.baseline import PREVIOUS, BaselineError, previous_run, read_run_file
     from app.waiting.follow import NoVerdictError
 
+    source = args.baseline
     try:
-        check_source(args.baseline)
-        baseline = read_run_file(Path(args.baseline))
+        given = None if source == PREVIOUS else read_run_file(Path(source))
     except BaselineError as error:
         raise CliError(f"--baseline: {error}") from None
 
-    async def rejudge(finished: FinishedTest, settings: FinishSettings) -> FinishedTest:
+    async def rejudge(
+        finished: FinishedTest, settings: FinishSettings, client: "KubeClient"
+    ) -> FinishedTest:
         settings = replace(settings, **overrides)
         if args.strict_checks:
             settings = replace(settings, strict_checks=True)
+        baseline, name = given, source
+        if source == PREVIOUS:
+            try:
+                found = await previous_run(client, finished)
+            except BaselineError as error:
+                raise NoVerdictError(f"--baseline previous: {error}") from None
+            baseline, name = found if found is not None else (None, "none: no earlier run kept")
         try:
             return judged_against(
-                finished, settings, baseline, args.baseline, strict_baseline=args.strict_baseline
+                finished, settings, baseline, name, strict_baseline=args.strict_baseline
             )
         except BaselineRefusedError as error:
             raise NoVerdictError(str(error)) from None

@@ -16,18 +16,22 @@ from typing import Any, assert_never
 
 from app.controller.actions import Actor, quit_exporter
 from app.controller.gitops import annotate_test
+from app.controller.history import HistoryStore, Recorded
 from app.controller.metrics import ControllerMetrics
 from app.controller.notifier import Notifier, Post, post
 from app.controller.retention import JobReader
 from app.controller.watching import ListWatch
 from app.core import names, podview
 from app.core.admission_record import RecordError
+from app.core.history import HISTORY_SELECTOR
+from app.core.history import configmap_name as history_name
 from app.core.pod_facts import PodFacts, facts_from_pod
 from app.core.reconcile import (
     Action,
     AnnotateTest,
     AnnounceVerdict,
     AnnounceWarnings,
+    EventSpec,
     GiveUpNotifying,
     GiveUpQuitting,
     HoldJobTTL,
@@ -38,8 +42,10 @@ from app.core.reconcile import (
     QuitExporter,
     QuitHistory,
     QuitResult,
+    ReadHistory,
     ReadJob,
     ReadNotifyTarget,
+    RecordRun,
     RecordVerdict,
     SetServicesBack,
     SettleRetention,
@@ -77,6 +83,7 @@ class Controller:
         install_namespace: str = names.DEFAULT_INSTALL_NAMESPACE,
         config_map: str = names.CONFIG_MAP,
         send: Post = post,
+        history: HistoryStore | None = None,
     ) -> None:
         self.client = client
         self.key = key
@@ -86,6 +93,7 @@ class Controller:
         self.jobs = JobReader(client)
         # Where the cluster's notification Secret is named: the installation's ConfigMap.
         self.notifier = Notifier(client, self.jobs, install_namespace, config_map, clock, send)
+        self.history = history or HistoryStore(client, clock=clock)
         self.metrics = metrics
         self.clock = clock
         self.worker_count = workers
@@ -182,7 +190,7 @@ class Controller:
         if (
             facts is None
             or facts.master is None
-            or (facts.reported and not self.notifier.pending(uid))
+            or (facts.reported and facts.run_recorded and not self.notifier.pending(uid))
         ):
             self.forget(uid)
             return
@@ -197,6 +205,7 @@ class Controller:
         self.actor.forget(uid)
         self.jobs.forget(uid)
         self.notifier.forget(uid)
+        self.history.forget(uid)
         self._schedule(uid, None)
         self.metrics.pods_tracked.set(len(self.facts))
 
@@ -226,7 +235,8 @@ class Controller:
                 now,
                 self.quits.get(uid, QuitHistory()),
                 self.jobs.seen.get(uid),
-                self.notifier.seen.get(uid),
+                notify=self.notifier.seen.get(uid),
+                history=self.history.seen.get(uid),
             )
             if not decided.actions:
                 break
@@ -256,7 +266,11 @@ class Controller:
                     await self.actor.emit(facts, event)
                 await self.actor.annotate(facts, annotations, labels, cleared=cleared)
                 result = annotations[names.RESULT_ANNOTATION]
-                facts = self._update(uid, reported=True, recorded_result=result)
+                summary = annotations[names.SUMMARY_ANNOTATION]
+                facts = self._update(
+                    uid, reported=True, recorded_result=result, recorded_summary=summary
+                )
+                self.history.forget(uid)  # read for this verdict alone
                 self.metrics.verdicts.labels(result).inc()
                 self._delay("report", now, finished_at)
                 messages = "; ".join(e.message for e in events)
@@ -317,6 +331,10 @@ class Controller:
                 await self.notifier.give_up(facts, patch)
                 self.metrics.notifications.labels("gave-up").inc()
                 pod.warning("%s", event.message, extra={"action": "notify"})
+            case ReadHistory(test):
+                await self.history.read(facts, test)
+            case RecordRun():
+                facts = await self._record_run(uid, facts, action)
             case GiveUpQuitting(event):
                 await self.actor.emit(facts, event)
                 await self.actor.annotate(facts, {names.EXPORTER_STOPPED_ANNOTATION: "failed"})
@@ -342,6 +360,27 @@ class Controller:
             await self.actor.emit(
                 facts, notification_sent_event(action.target, status, action.attempt)
             )
+
+    async def _record_run(self, uid: str, facts: PodFacts, action: RecordRun) -> PodFacts:
+        """Keep the run in its test's history, then mark the pod so it is done once."""
+        outcome = await self.history.record(facts, action.test, action.entry)
+        pod = pod_log(log, facts.namespace, facts.name)
+        if outcome is Recorded.NOT_OURS:
+            name = history_name(action.test)
+            message = (
+                f"the run is not kept in the history of test {action.test}: ConfigMap {name} "
+                f"exists without the labels {HISTORY_SELECTOR}, and is left alone (delete or "
+                "rename it to keep this test's history)"
+            )
+            await self.actor.emit(facts, EventSpec("HistoryNotKept", message, "Warning", "history"))
+            pod.warning("%s", message, extra={"action": "history"})
+        elif outcome is Recorded.RECORDED:
+            pod.info("run kept in the history of test %s", action.test, extra={"action": "history"})
+        if not facts.deleted:
+            await self.actor.annotate(
+                facts, {names.HISTORY_RECORDED_ANNOTATION: facts.uid}, job=False
+            )
+        return self._update(uid, run_recorded=True, recorded_summary="")
 
     async def _quit(self, uid: str, facts: PodFacts, action: QuitExporter, pod: PodLog) -> None:
         due = quit_due_at(facts)
@@ -382,4 +421,5 @@ class Controller:
         async with asyncio.TaskGroup() as group:
             for _ in range(self.worker_count):
                 group.create_task(self._work())
+            group.create_task(self.history.expire_forever())
             group.create_task(self.watch())

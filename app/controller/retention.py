@@ -26,7 +26,7 @@ ATTEMPTS = 3
 
 
 class ConflictError(KubeError):
-    """The Job kept changing between our read and our patch."""
+    """An object (a Job, a test's history) kept changing between our read and our write."""
 
     def __init__(self, message: str) -> None:
         super().__init__(409, message)

@@ -21,6 +21,7 @@ from app.controller.admission_key import ensure_key, key_secret_name, lease_name
 from app.controller.artifact_receiver import ArtifactReceiver
 from app.controller.controller import MANAGED_SELECTOR, Controller
 from app.controller.election import ElectionTiming, LeadershipLostError, LeaseElector
+from app.controller.history import HistoryStore
 from app.controller.metrics import ControllerMetrics
 from app.controller.trends import trends_watch
 from app.core.artifacts import RECEIVER_PORT
@@ -91,6 +92,8 @@ async def run_controller(options: ControllerOptions) -> int:
         options.identity,
         options.timing,
     )
+    # The history settings are the installation's ConfigMap's, next to the Lease.
+    history = HistoryStore(client, options.lease_namespace, f"{options.name}-config")
     controller = Controller(
         client,
         Actor(client, options.identity),
@@ -99,6 +102,7 @@ async def run_controller(options: ControllerOptions) -> int:
         key=key,
         install_namespace=options.lease_namespace,
         config_map=f"{options.name}-config",
+        history=history,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -6,13 +6,15 @@ that does not parse is reported as a whole and the previous configuration stays 
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Final
 
 from app.core.artifacts import receiver_url
+from app.core.durations import format_duration, parse_duration
 from app.core.finisher_spec import FinisherImage, FinisherResources
+from app.core.history import DEFAULT_EXPIRE_SECONDS, DEFAULT_KEEP, MOST_KEPT
 from app.core.quantities import QUANTITY, parse_quantity
 from app.core.settings import (
     SETTINGS,
@@ -33,6 +35,7 @@ KNOWN_KEYS = (
     "retention",
     "reportUrl",
     "notifications",
+    "history",
 )
 # The sections that are mappings of settings, each setting under its key after "<section>.":
 # checks (failRatio, p95, ...) and retention (passed, failed).
@@ -44,6 +47,72 @@ SECTIONS: dict[str, tuple[Setting, ...]] = {
 _SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _RESOURCE_SECTIONS = ("requests", "limits")
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    """What the controller keeps of each test's runs (app/core/history.py), and how long."""
+
+    keep: int = DEFAULT_KEEP
+    # A test not run for this long has its history deleted; None: never.
+    expire_after_seconds: float | None = DEFAULT_EXPIRE_SECONDS
+
+
+_HISTORY_KEYS = ("keep", "expireAfter")
+_NEVER = "never"
+_DAY = 24 * 3600.0
+# Longest expireAfter in days: ten years is "never" in all but name.
+_MOST_DAYS = 3650
+
+
+def expire_after(value: object) -> float | None:
+    """``history.expireAfter``: days (``30d``), a duration (``12h``), or ``never`` (None).
+
+    Raises:
+        ConfigError: for anything else.
+    """
+    expected = f"history.expireAfter must be days like 30d, a duration like 12h, or {_NEVER}"
+    if not isinstance(value, str) or len(value) > 16:
+        raise ConfigError(expected)
+    text = value.strip().lower()
+    if text == _NEVER:
+        return None
+    days = text.removesuffix("d")
+    if days != text:
+        if not (days.isascii() and days.isdigit() and 0 < int(days) <= _MOST_DAYS):
+            raise ConfigError(expected)
+        return int(days) * _DAY
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise ConfigError(expected) from None
+    if seconds <= 0:
+        raise ConfigError(expected)
+    return seconds
+
+
+def show_expire_after(seconds: float | None) -> str:
+    """``history.expireAfter`` as users write it (:func:`expire_after` reads it back)."""
+    if seconds is None:
+        return _NEVER
+    if seconds % _DAY == 0:
+        return f"{int(seconds // _DAY)}d"
+    return format_duration(seconds)
+
+
+def _history(value: object, base: HistoryConfig) -> HistoryConfig:
+    if value is None:
+        return base
+    if not isinstance(value, Mapping):
+        raise ConfigError("history must be a mapping of keep, expireAfter")
+    _only_known(value, _HISTORY_KEYS, "history: ")
+    keep = value.get("keep", base.keep)
+    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= MOST_KEPT:
+        raise ConfigError(f"history.keep must be a whole number from 1 to {MOST_KEPT}")
+    expires = base.expire_after_seconds
+    if "expireAfter" in value:
+        expires = expire_after(value["expireAfter"])
+    return HistoryConfig(keep=keep, expire_after_seconds=expires)
 
 
 @dataclass(frozen=True)
@@ -63,6 +132,8 @@ class InjectionConfig:
     # (a namespace's own locust-finisher.io/notify-secret wins); empty: none. Read by the
     # controller, never by the webhook.
     notify_secret: str = ""
+    # Read by the controller, not the webhook.
+    history: HistoryConfig = field(default_factory=HistoryConfig)
 
 
 class ConfigError(ValueError):
@@ -79,10 +150,7 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
         return base
     if not isinstance(document, Mapping):
         raise ConfigError("the configuration must be a mapping of keys to values")
-    # key=str: YAML keys may be numbers too, and a refusal must never be a TypeError.
-    unknown = sorted(set(document) - set(KNOWN_KEYS), key=str)
-    if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r} (known: {', '.join(KNOWN_KEYS)})")
+    _only_known(document, KNOWN_KEYS)
 
     values = dict(document)
     for section, settings in SECTIONS.items():
@@ -112,6 +180,7 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
     notify_secret = base.notify_secret
     if "notifications" in document:
         notify_secret = _notifications(document["notifications"])
+    history = _history(document.get("history"), base.history)
     return replace(
         base,
         defaults=defaults,
@@ -119,6 +188,7 @@ def parse_cluster_config(document: Any, base: InjectionConfig) -> InjectionConfi
         resources=resources,
         report_url=report,
         notify_secret=notify_secret,
+        history=history,
     )
 
 
@@ -137,6 +207,14 @@ def _notifications(value: object) -> str:
 def secret_name(name: str) -> bool:
     """Whether ``name`` may name a Secret (a DNS-1123 subdomain)."""
     return len(name) <= 253 and _SECRET_NAME.fullmatch(name) is not None
+
+
+def _only_known(value: Mapping[Any, Any], keys: Sequence[str], where: str = "") -> None:
+    """Refuse the first key of ``value`` that is not one of ``keys``, naming ``where``."""
+    # key=str: YAML keys may be numbers too, and a refusal must never be a TypeError.
+    unknown = sorted(set(value) - set(keys), key=str)
+    if unknown:
+        raise ConfigError(f"{where}unknown key {unknown[0]!r} (known: {', '.join(keys)})")
 
 
 def _report_url(value: object) -> str:
@@ -159,9 +237,7 @@ def _section(section: str, settings: tuple[Setting, ...], value: object) -> dict
     keys = [setting.key.removeprefix(f"{section}.") for setting in settings]
     if not isinstance(value, Mapping):
         raise ConfigError(f"{section} must be a mapping of {', '.join(keys)}")
-    unknown = sorted(set(value) - set(keys), key=str)
-    if unknown:
-        raise ConfigError(f"{section}: unknown key {unknown[0]!r} (known: {', '.join(keys)})")
+    _only_known(value, keys, f"{section}: ")
     return {f"{section}.{key}": setting for key, setting in value.items()}
 
 
@@ -186,9 +262,7 @@ def _resources(value: object, base: FinisherResources) -> FinisherResources:
     key = "finisherResources"
     if not isinstance(value, Mapping):
         raise ConfigError(f"{key} must be a mapping with requests and/or limits")
-    unknown = sorted(set(value) - set(_RESOURCE_SECTIONS), key=str)
-    if unknown:
-        raise ConfigError(f"{key}: unknown key {unknown[0]!r} (known: requests, limits)")
+    _only_known(value, _RESOURCE_SECTIONS, f"{key}: ")
     sections = {"requests": base.requests, "limits": base.limits}
     for section in _RESOURCE_SECTIONS:
         if section in value:

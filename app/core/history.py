@@ -36,6 +36,7 @@ DEFAULT_EXPIRE_SECONDS: Final = 30 * 24 * 3600.0
 # Anything deeper than an entry's own nesting (list > entry > checks > check) is not ours.
 _DEPTH_LIMIT: Final = 5
 _TEXT_LIMIT: Final = 256
+_TEST_LIMIT: Final = 253
 _CHECKS_LIMIT: Final = 16
 
 # The numbers a run is remembered by: the summary's totals, never its lists.
@@ -96,6 +97,66 @@ def entry_of(uid: str, result: str, summary: Summary) -> HistoryEntry:
     if checks:
         entry["checks"] = [c for c in checks if c is not None][:_CHECKS_LIMIT]
     return entry
+
+
+def history_labels() -> dict[str, str]:
+    """The labels every history ConfigMap has, and the selector that lists them all."""
+    return {names.MANAGED_BY_LABEL: names.MANAGED_BY_VALUE, names.HISTORY_LABEL: "true"}
+
+
+HISTORY_SELECTOR: Final = ",".join(f"{key}={value}" for key, value in history_labels().items())
+
+
+def is_history(configmap: Mapping[str, Any]) -> bool:
+    """Whether a ConfigMap is one of ours: a ConfigMap of our name but not ours is left alone."""
+    labels = podview.mapping(podview.mapping(configmap, "metadata"), "labels")
+    return all(labels.get(key) == value for key, value in history_labels().items())
+
+
+def kept_test(configmap: Mapping[str, Any]) -> str:
+    """The test a history ConfigMap keeps, as its annotation says (bounded)."""
+    annotations = podview.mapping(podview.mapping(configmap, "metadata"), "annotations")
+    return (podview.text(annotations, names.TEST_ANNOTATION) or "")[:_TEST_LIMIT]
+
+
+def read_history(configmap: Mapping[str, Any] | None) -> tuple[list[HistoryEntry], dict[str, int]]:
+    """The kept runs and every run's count, from a history ConfigMap (none: nothing kept)."""
+    data = podview.mapping(configmap, "data") if configmap is not None else {}
+    return (
+        decode_history(podview.text(data, HISTORY_KEY)),
+        decode_counts(podview.text(data, COUNTS_KEY)),
+    )
+
+
+def history_data(entries: Iterable[HistoryEntry], counted: Mapping[str, int]) -> dict[str, str]:
+    """A history ConfigMap's ``data``."""
+    return {HISTORY_KEY: encode_history(entries), COUNTS_KEY: encode_counts(counted)}
+
+
+def recorded(
+    configmap: Mapping[str, Any] | None, entry: HistoryEntry, keep: int = DEFAULT_KEEP
+) -> dict[str, str] | None:
+    """The ConfigMap's ``data`` once ``entry`` is recorded; None if it is recorded already."""
+    entries, counted = read_history(configmap)
+    kept = append(entries, entry, keep)
+    if kept is None:
+        return None
+    return history_data(kept, count_run(counted, entry["result"]))
+
+
+def history_configmap(namespace: str, test: str, data: Mapping[str, str]) -> dict[str, Any]:
+    """A new history ConfigMap for ``test``: no owner, so it outlives every Job of the test."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": configmap_name(test),
+            "namespace": namespace,
+            "labels": history_labels(),
+            "annotations": {names.TEST_ANNOTATION: test},
+        },
+        "data": dict(data),
+    }
 
 
 def summary_of(entry: HistoryEntry) -> Summary:

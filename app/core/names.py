@@ -177,3 +177,5 @@ HISTORY_LABEL: Final = f"{DOMAIN}/history"
 TEST_ANNOTATION: Final = f"{DOMAIN}/test"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE: Final = "locust-finisher"
+# On the pod: its run is recorded in its test's history ConfigMap (the value: the pod's uid).
+HISTORY_RECORDED_ANNOTATION: Final = f"{DOMAIN}/history-recorded"

@@ -93,6 +93,10 @@ class PodFacts:
     test_annotated: bool = False
     # What the run was, as the pod says (app/core/run_metadata.py): read once the master ended.
     run: PodRun = NOT_READ
+    # The run is in its test's history (names.HISTORY_RECORDED_ANNOTATION).
+    run_recorded: bool = False
+    # The reported summary, kept only until the run is recorded in its history.
+    recorded_summary: str = ""
 
     @property
     def finisher_runs(self) -> bool:
@@ -200,6 +204,8 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
     master = _terminated(statuses.get(master_name))
     # A verdict copied onto the pod from another run's is none: this pod's is still to record.
     own_record = is_record_of(annotations, uid, master.finished_at_text if master else None)
+    # The mark names the pod's uid: one copied from another run's pod marks nothing.
+    run_recorded = bool(uid) and annotations.get(names.HISTORY_RECORDED_ANNOTATION) == uid
     finisher = next(
         (c for c in podview.containers(pod) if podview.text(c, "name") == names.FINISHER_CONTAINER),
         None,
@@ -251,4 +257,10 @@ def facts_from_pod(pod: Mapping[str, Any], key: bytes, *, deleted: bool = False)
         ),
         # Only for a pod whose test is over: a running one's is not needed, nor kept.
         run=read_pod_run(pod, master_name) if master is not None else NOT_READ,
+        run_recorded=run_recorded,
+        recorded_summary=(
+            podview.text(annotations, names.SUMMARY_ANNOTATION) or ""
+            if own_record and not run_recorded
+            else ""
+        ),
     )

@@ -18,13 +18,14 @@ from app.core.injection_status import Fitting, read_status
 
 PROBE_NAME: Final = "locust-finisher-check"
 Right = tuple[str, str, str, str]  # API group, resource, verb, subresource
-# What ``wait`` and ``report`` ask of the API server (app/waiting): the Job, its pods (a
-# watch), and the ConfigMaps that hold kept reports.
+# What ``wait``, ``report`` and ``history`` ask of the API server (app/waiting): the Job, its
+# pods (a watch), the ConfigMaps that hold kept reports (a list) and a test's history (a get).
 CI_RIGHTS: Final[tuple[Right, ...]] = (
     ("batch", "jobs", "get", ""),
     ("", "pods", "get", ""),
     ("", "pods", "list", ""),
     ("", "pods", "watch", ""),
+    ("", "configmaps", "get", ""),
     ("", "configmaps", "list", ""),
 )
 # Only for live numbers while the test runs; without it ``wait`` shows the pod status.

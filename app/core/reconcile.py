@@ -7,7 +7,7 @@ last read and the clock, a restarted or newly elected controller decides the sam
 stable names and annotations mark what is done, so each happens once.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -21,10 +21,18 @@ from app.core.checks import (
     unmade_checks,
     verdict,
 )
+from app.core.compare import (
+    RELATIVE_CHECK_NAMES,
+    baseline_entry,
+    comparable,
+    has_relative_checks,
+    relative_checks,
+)
 from app.core.durations import format_duration
 from app.core.exporter_outcome import ExporterOutcome
 from app.core.finish_plan import latest_end_offset, plain_ttl, waits_for_scrape
 from app.core.gitops import LocustTestRef, owning_test, verdict_patch
+from app.core.history import HistoryEntry, entry_of, previous, summary_of
 from app.core.injection_status import Fitting
 from app.core.notification import Notification, notification
 from app.core.notify_state import (
@@ -50,7 +58,7 @@ from app.core.retention import (
 )
 from app.core.run_metadata import run_metadata, which_test
 from app.core.settings import FinishSettings, Strategy, WaitForScrape
-from app.core.summary import Summary, decode_summary, encode_summary, headline
+from app.core.summary import RunMetadata, Summary, decode_summary, encode_summary, headline
 from app.core.timestamps import format_time
 from app.core.verdict_record import cleared, is_record_of, verdict_annotations
 
@@ -247,6 +255,40 @@ class GiveUpNotifying:
     patch: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class HistorySeen:
+    """A test's kept runs as the controller read them before the verdict (see ReadHistory).
+
+    ``readable`` is False when they could not be read: the verdict then goes without them.
+    """
+
+    test: str
+    entries: tuple[HistoryEntry, ...] = ()
+    readable: bool = True
+
+
+@dataclass(frozen=True)
+class ReadHistory:
+    """Read the test's kept runs, for the verdict's relative checks (its baseline).
+
+    Once, briefly (one attempt and one retry): the verdict is never held up for long by a
+    history it cannot read. The shell keeps what it read as :class:`HistorySeen`.
+    """
+
+    test: str
+
+
+@dataclass(frozen=True)
+class RecordRun:
+    """Append the run to its test's history ConfigMap (made if missing), then mark the pod.
+
+    Idempotent by the pod's uid: a retried action or a new leader records the run once.
+    """
+
+    test: str
+    entry: HistoryEntry
+
+
 Action = (
     RecordVerdict
     | AnnounceVerdict
@@ -263,6 +305,8 @@ Action = (
     | ReadNotifyTarget
     | Notify
     | GiveUpNotifying
+    | ReadHistory
+    | RecordRun
 )
 
 
@@ -376,14 +420,70 @@ def _final_scrape_warning(facts: PodFacts, summary: Summary) -> EventSpec | None
     return EventSpec("FinalScrapeMissed", message, "Warning", "final-scrape-missed")
 
 
-def _announce_verdict(facts: PodFacts, job: JobSeen | None) -> AnnounceVerdict:
+def _test_job(facts: PodFacts, job: JobSeen | None) -> Mapping[str, Any] | None:
+    """The pod's Job as read, or as far as the pod names it (gone, or not the pod's)."""
+    if job is not None and job.job is not None:
+        return job.job
+    return {"metadata": {"name": facts.job}} if facts.job else None
+
+
+def _test(facts: PodFacts, job: JobSeen | None) -> str:
+    test_job = _test_job(facts, job)
+    job_name = podview.text(podview.mapping(test_job, "metadata"), "name")
+    return which_test(test_job, job_name, facts.name)
+
+
+def _finisher_summary(facts: PodFacts) -> Summary | None:
+    return decode_summary(facts.finisher.message) if facts.finisher else None
+
+
+def _report(facts: PodFacts, job: JobSeen | None, history: HistorySeen | None) -> Action:
+    """The verdict's report, once what it needs is read.
+
+    First the Job (its owner names the test in the run's metadata), then, if the verdict is
+    judged against an earlier run, the test's history.
+    """
+    if facts.job is not None and job is None:
+        return ReadJob(with_namespace=False)
+    if not has_relative_checks(facts.settings):
+        return _announce_verdict(facts, job)
+    if history is None:
+        return ReadHistory(_test(facts, job))
+    current = run_metadata(
+        facts.run, test=history.test, namespace=facts.namespace, summary=_finisher_summary(facts)
+    )
+    baseline = previous(history.entries, current, comparable, exclude_uid=facts.uid)
+    return _announce_verdict(facts, job, baseline)
+
+
+def _record_run(facts: PodFacts, job: JobSeen | None) -> Action | None:
+    """Once the verdict is reported, the run goes into its test's history (once)."""
+    if not facts.reported or facts.run_recorded or facts.master is None:
+        return None
+    if facts.job is not None and (job is None or not job.after_report):
+        return ReadJob(with_namespace=True)  # the test's name is its Job's owner's
+    assert facts.recorded_result is not None
+    test = _test(facts, job)
+    summary: Summary = decode_summary(facts.recorded_summary) or {"version": 1}
+    run: RunMetadata = {"test": test, "namespace": facts.namespace, **summary.get("run", {})}
+    summary["run"] = run
+    entry = entry_of(facts.uid, facts.recorded_result, summary)
+    entry["finishedAt"] = entry["finishedAt"] or facts.master.finished_at_text
+    return RecordRun(test, entry)
+
+
+def _announce_verdict(
+    facts: PodFacts, job: JobSeen | None, baseline: HistoryEntry | None = None
+) -> AnnounceVerdict:
     """The report: the verdict, its reason and the summary with the run's metadata.
 
     ``job`` is the pod's Job as read (the test's name is its owner's): plan() reads it first.
+    ``baseline`` is the test's previous comparable passed run, which the relative checks
+    (``check-p95-regression``...) judge by; without one they are not made.
     """
     assert facts.master is not None
     exit_code = facts.master.exit_code
-    summary = decode_summary(facts.finisher.message) if facts.finisher else None
+    summary = _finisher_summary(facts)
     if summary is None:
         if facts.fitting is Fitting.LEFT_OUT:
             why = f"the finisher was left out: {facts.fitting_reason}"
@@ -402,8 +502,15 @@ def _announce_verdict(facts: PodFacts, job: JobSeen | None) -> AnnounceVerdict:
         else:
             why = "the finisher left no summary"
         summary = {"version": 1, "masterFinishedAt": facts.master.finished_at_text, "notes": [why]}
+    test = _test(facts, job)
+    summary["run"] = run_metadata(facts.run, test=test, namespace=facts.namespace, summary=summary)
     # Judged on the finisher's final numbers; without them each check says it was not made.
     checks = evaluate_checks(facts.settings, summary)
+    if has_relative_checks(facts.settings):
+        earlier = None if baseline is None else summary_of(baseline)
+        checks += relative_checks(facts.settings, earlier, summary)
+        if baseline is not None and earlier is not None:
+            summary["baseline"] = baseline_entry(earlier, summary, baseline["uid"])
     result = verdict(exit_code, checks)
     reason = reason_of(
         exit_code,
@@ -414,8 +521,6 @@ def _announce_verdict(facts: PodFacts, job: JobSeen | None) -> AnnounceVerdict:
     summary.pop("reason", None)  # the finisher writes none: one there is not ours
     if reason is not None:
         summary["reason"] = reason.code
-    test = which_test(job.job if job else None, facts.job, facts.name)
-    summary["run"] = run_metadata(facts.run, test=test, namespace=facts.namespace, summary=summary)
     cause = f"Locust exit code {exit_code}"
     if reason is not None:
         cause = f"reason {reason.code}; {cause}"
@@ -433,7 +538,12 @@ def _announce_verdict(facts: PodFacts, job: JobSeen | None) -> AnnounceVerdict:
     if checks:
         summary["checks"] = checks
     events = [verdict_event]
-    unmade = unmade_checks(checks)
+    # A first run has nothing to regress from: its relative checks are not made, and fine.
+    unmade = [
+        name
+        for name in unmade_checks(checks)
+        if baseline is not None or name not in RELATIVE_CHECK_NAMES
+    ]
     if unmade and result == "passed":
         # Passed, but not on every limit the test set: say so where people look for trouble.
         message = (
@@ -775,26 +885,21 @@ def plan(
     quits: QuitHistory = QuitHistory(),
     job: JobSeen | None = None,
     notify: NotifySeen | None = None,
+    history: HistorySeen | None = None,
 ) -> Plan:
     """Decide what to do about ``facts`` at time ``now``.
 
     ``quits`` are the controller's own quit attempts on the pod, ``job`` its Job as the
     controller last read it (None: not read yet), ``notify`` what it knows of the run's
-    notification (None: not looked into yet). The webhook's warnings come first, as
-    soon as the pod is seen, whatever else there is to do.
+    notification (None: not looked into yet), ``history`` its test's kept runs as read
+    before the verdict (None: not read). The webhook's warnings come first, as soon as the
+    pod is seen, whatever else there is to do.
     """
-    decided = _plan_test(facts, now, quits, job, notify)
+    decided = _plan_test(facts, now, quits, job, notify, history)
     warnings = _announce_warnings(facts)
     if warnings is None:
         return decided
     return Plan([warnings, *decided.actions], decided.wake_at)
-
-
-def _report(facts: PodFacts, job: JobSeen | None) -> Action:
-    """The verdict's report; first the Job, whose owner names the test in the run's metadata."""
-    if facts.job is not None and job is None:
-        return ReadJob(with_namespace=False)
-    return _announce_verdict(facts, job)
 
 
 def _plan_test(
@@ -803,6 +908,7 @@ def _plan_test(
     quits: QuitHistory,
     job: JobSeen | None,
     notify: NotifySeen | None,
+    history: HistorySeen | None,
 ) -> Plan:
     """What the test's course asks for now: the fallback, the verdict, the exporter, the Job."""
     fallback_due = _fallback_due_at(facts, now)
@@ -819,11 +925,11 @@ def _plan_test(
         # Gone at once (a Job's ttlSecondsAfterFinished: 0): its last state is all there will
         # be, so report now; only the Job is left to write to, and there is nothing to quit.
         if not facts.reported:
-            actions.append(_report(facts, job))
+            actions.append(_report(facts, job, history))
     else:
         report_due = None if facts.reported else _verdict_due_at(facts)
         if report_due is not None and now >= report_due:
-            actions.append(_report(facts, job))  # carries the verdict annotations too
+            actions.append(_report(facts, job, history))  # carries the verdict annotations too
         else:
             if report_due is not None:
                 wakes.append(report_due)
@@ -848,4 +954,7 @@ def _plan_test(
     retention = None if pending else _plan_retention(facts, job)
     if retention is not None:
         actions.append(retention)
+    recorded = None if actions else _record_run(facts, job)
+    if recorded is not None:
+        actions.append(recorded)
     return Plan(actions, min(wakes) if wakes else None)

@@ -31,8 +31,9 @@ _TIME_CHARS = 40
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # Locust's versions: 2.32.4, 2.33.0.dev12, 2.32.4+local.
 _VERSION = re.compile(r"[0-9][0-9A-Za-z.+-]*")
-# The test's name comes from the Job's controller when it is one of these (the test itself).
-_TEST_OWNERS = frozenset({"LocustTest", "CronJob"})
+# The test's name comes from the Job's controller when it is one of these (the test itself):
+# each makes a new Job for every run of one test. (group, kind)
+_TEST_OWNERS = frozenset({("locust.io", "LocustTest"), ("batch", "CronJob")})
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +128,12 @@ def which_test(job: Mapping[str, Any] | None, job_name: str | None, pod_name: st
     a CronJob makes one Job per run. ``job`` is the Job as read (None: not read, or gone).
     """
     owner = podview.controller_reference(job or {})
-    if podview.text(owner, "kind") in _TEST_OWNERS:
+    group = (podview.text(owner, "apiVersion") or "").partition("/")[0]
+    if (group, podview.text(owner, "kind")) in _TEST_OWNERS:
         name = _bounded(podview.text(owner, "name"), MAX_NAME)
         if name:
             return name
-    return job_name or pod_name
+    return (job_name or pod_name)[:MAX_NAME]
 
 
 def run_metadata(

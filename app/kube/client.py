@@ -444,6 +444,12 @@ class KubeClient:
         """PUT an object (optimistic concurrency through its resourceVersion)."""
         return await self.request("PUT", path, body=dict(body))
 
+    async def delete(self, path: str, preconditions: Mapping[str, str] | None = None) -> JsonDict:
+        """DELETE an object; with ``preconditions`` (uid, resourceVersion), only if unchanged."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        options: dict[str, Any] = {**body, "preconditions": dict(preconditions or {})}
+        return await self.request("DELETE", path, body=options)
+
     async def watch(
         self, path: str, resource_version: str, timeout_seconds: int = 300, **query: Any
     ) -> AsyncGenerator[JsonDict, None]:

@@ -1,4 +1,4 @@
-"""The baseline a run is compared with: a file CI kept, or (to come) the test's previous run.
+"""The baseline a run is compared with: a file CI kept, or the test's previous run.
 
 Files are read bounded (size, JSON values, nesting) and refused in one line: a baseline is
 CI's artifact, and whoever could change it must not be able to hang or exhaust the job.
@@ -7,9 +7,12 @@ CI's artifact, and whoever could change it must not be able to hang or exhaust t
 from pathlib import Path
 
 from app.core.against import BaselineRefusedError, summary_of_document
+from app.core.compare import comparable
+from app.core.history import previous, summary_of
 from app.core.results import FinishedTest
-from app.core.summary import Summary
+from app.core.summary import RunMetadata, Summary
 from app.kube.client import MIB, AnswerLimits, KubeClient, RefusedAnswerError, decode_json
+from app.waiting.history_read import HistoryReadError, read_kept_history
 
 # ``--baseline previous``: the test's last passed, comparable run in the cluster's history.
 PREVIOUS = "previous"
@@ -41,23 +44,26 @@ def read_run_file(path: Path) -> Summary:
         raise BaselineError(f"{path} {error}") from None
 
 
-async def previous_run(client: KubeClient, finished: FinishedTest) -> Summary | None:
-    """The test's previous run from the cluster's history: the seam ``previous`` resolves by.
+async def previous_run(client: KubeClient, finished: FinishedTest) -> tuple[Summary, str] | None:
+    """The test's previous run in the cluster's history, and how to name it; None: none kept.
 
-    The history (app/core/history.py, kept by the controller) is not in this version yet,
-    so ``--baseline previous`` is refused before the wait starts (:func:`check_source`).
-    """
-    raise BaselineError("--baseline previous needs the controller's run history")
-
-
-def check_source(source: str) -> None:
-    """Refuse, before the wait, a ``--baseline`` this version cannot resolve.
+    The newest passed run whose metadata is comparable (users, spawn rate, run time, Locust's
+    version), never the finished run itself (the controller may have kept it already): what
+    the controller judges the same relative checks by.
 
     Raises:
-        BaselineError: for ``previous`` until the run history is kept.
+        BaselineError: the history cannot be read (one line).
     """
-    if source == PREVIOUS:
-        raise BaselineError(
-            "--baseline previous needs the controller's run history, which this version does "
-            "not keep yet: pass a summary.json file"
-        )
+    current: RunMetadata = (finished.summary or {}).get("run") or {}
+    test = current.get("test") or finished.test or finished.job or finished.pod or ""
+    if not test or finished.namespace is None:
+        return None
+    try:
+        kept = await read_kept_history(client, finished.namespace, test)
+    except HistoryReadError as error:
+        raise BaselineError(str(error)) from None
+    found = previous(kept.entries, current, comparable, exclude_uid=finished.pod_uid)
+    if found is None:
+        return None
+    which = found["run"].get("revision") or found["uid"]
+    return summary_of(found), f"the previous run of {test} ({which}, {found['finishedAt']})"

@@ -60,7 +60,8 @@ LOG_PROGRESS_SECONDS = 30.0
 JsonDict = dict[str, Any]
 # What judges a finished test once more before it is shown (``wait --baseline``): given the
 # test and the pod's settings, the test as it is to be reported.
-Rejudge = Callable[[FinishedTest, FinishSettings], Awaitable[FinishedTest]]
+# The finished test judged again (against a baseline), with the pod's settings and the client.
+Rejudge = Callable[[FinishedTest, FinishSettings, KubeClient], Awaitable[FinishedTest]]
 
 
 class NoVerdictError(Exception):
@@ -542,7 +543,7 @@ class Follower:
         finished = self.finished
         assert finished is not None  # set by _finish, which every verdict comes from
         if self.rejudge is not None:
-            finished = self.finished = await self.rejudge(finished, self._settings)
+            finished = self.finished = await self.rejudge(finished, self._settings, self.client)
         which, exit_code = self._verdict_said
         self.say(f"{which}: {'PASSED' if finished.passed else 'FAILED'}, {exit_code}")
         reason = parse_reason(finished.reason)

@@ -133,6 +133,7 @@ async def test_a_reported_pod_is_left_alone() -> None:
             names.RESULT_OF_ANNOTATION: "u1",
             names.SUMMARY_ANNOTATION: '{"version":1}',
             names.EXPORTER_STOPPED_ANNOTATION: "itself",
+            names.HISTORY_RECORDED_ANNOTATION: "u1",
         }
     )
     fake = fake_kube([])

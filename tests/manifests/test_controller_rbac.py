@@ -75,3 +75,22 @@ def test_it_may_read_secrets_of_one_name_only_never_list_them(install: str) -> N
             "verbs": ["get"],
         }
     ]
+
+
+@pytest.mark.parametrize("install", ["chart", "kustomize"])
+def test_it_may_keep_and_expire_test_histories_in_configmaps(install: str) -> None:
+    # Reports and histories: read by name, listed by label (the expiry sweep), created and
+    # replaced, and deleted once a test has not run for history.expireAfter. The write policy
+    # narrows each write to those ConfigMaps (test_report_write_policy_cel.py).
+    if install == "chart":
+        found = chart_objects("certManager.enabled=true")
+    else:
+        found = kustomize_objects(MANIFESTS / "overlays" / "cert-manager")
+    assert verbs_on(found[ROLE], "configmaps") == {
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "delete",
+    }

@@ -1,4 +1,4 @@
-"""The report write policy's CEL: the controller writes its report ConfigMaps and no other.
+"""The report write policy's CEL: the controller writes its report and history ConfigMaps only.
 
 A model of the API server's evaluation (cel-python), as test_controller_write_policy_cel.py
 does for the main policy; test_controller_write_policy.py checks that the kustomize
@@ -26,6 +26,13 @@ REPORT: dict[str, Any] = {
     "binaryData": {"report.html.gz": "H4sI"},
 }
 USERS: dict[str, Any] = {"metadata": {"name": "app-settings"}, "data": {"url": "x"}}
+HISTORY: dict[str, Any] = {
+    "metadata": {
+        "name": "locust-finisher-history-0123456789",
+        "labels": {names.MANAGED_BY_LABEL: names.MANAGED_BY_VALUE, names.HISTORY_LABEL: "true"},
+    },
+    "data": {"runs.json": "[]", "counts.json": "{}"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,25 +44,34 @@ def policy() -> dict[str, Any]:
 def refusals(
     policy: dict[str, Any],
     old: dict[str, Any] | None,
-    new: dict[str, Any],
+    new: dict[str, Any] | None,
     namespace: dict[str, Any] = OPTED_IN,
 ) -> list[str]:
+    """The messages of the validations a write fails: a create (no ``old``), an update, or a
+    delete (no ``new``)."""
     environment = celpy.Environment()
-    request = {
-        "resource": {"resource": "configmaps"},
-        "operation": "CREATE" if old is None else "UPDATE",
-    }
-    activation = {
-        "object": celpy.json_to_cel(new),
-        "oldObject": celpy.json_to_cel(old),
-        "namespaceObject": celpy.json_to_cel(namespace),
-        "request": celpy.json_to_cel(request),
-    }
+    operation = "CREATE" if old is None else "DELETE" if new is None else "UPDATE"
+    request = {"resource": {"resource": "configmaps"}, "operation": operation}
+
+    def evaluate(expression: str, variables: dict[str, Any]) -> Any:
+        activation = {
+            "object": celpy.json_to_cel(new),
+            "oldObject": celpy.json_to_cel(old),
+            "namespaceObject": celpy.json_to_cel(namespace),
+            "request": celpy.json_to_cel(request),
+            "variables": celtypes.MapType(
+                {celtypes.StringType(k): v for k, v in variables.items()}
+            ),
+        }
+        return environment.program(environment.compile(expression)).evaluate(activation)
+
+    variables: dict[str, Any] = {}
+    for variable in policy.get("variables", []):
+        variables[variable["name"]] = evaluate(variable["expression"], variables)
     return [
         rule["message"]
         for rule in policy["validations"]
-        if environment.program(environment.compile(rule["expression"])).evaluate(activation)
-        != celtypes.BoolType(True)
+        if evaluate(rule["expression"], variables) != celtypes.BoolType(True)
     ]
 
 
@@ -76,12 +92,40 @@ def test_any_other_configmap_is_refused(policy: dict[str, Any]) -> None:
     assert refusals(policy, REPORT, other_pod), "turning one pod's report into another's"
 
 
+def test_the_controller_creates_replaces_and_deletes_test_histories(
+    policy: dict[str, Any],
+) -> None:
+    assert refusals(policy, None, HISTORY) == []
+    newer = copy.deepcopy(HISTORY)
+    newer["data"]["runs.json"] = '[{"uid": "u1"}]'
+    assert refusals(policy, HISTORY, newer) == []
+    assert refusals(policy, newer, None) == [], "an expired history"
+
+
+def test_it_deletes_no_other_configmap(policy: dict[str, Any]) -> None:
+    assert refusals(policy, USERS, None), "a user's"
+    assert refusals(policy, REPORT, None), "a report: its Job's garbage collection deletes it"
+
+
+def test_a_users_configmap_is_never_taken_over_as_a_history(policy: dict[str, Any]) -> None:
+    labelled = copy.deepcopy(USERS)
+    labelled["metadata"]["labels"] = dict(HISTORY["metadata"]["labels"])
+    assert refusals(policy, USERS, labelled), "labelling it a history"
+    unlabelled = copy.deepcopy(HISTORY)
+    del unlabelled["metadata"]["labels"][names.HISTORY_LABEL]
+    assert refusals(policy, HISTORY, unlabelled), "a history made into anything else"
+
+
 def test_only_in_namespaces_that_opted_in(policy: dict[str, Any]) -> None:
     assert refusals(policy, None, REPORT, namespace={"metadata": {}})
+    assert refusals(policy, None, HISTORY, namespace={"metadata": {}})
 
 
 def test_it_matches_only_the_controller_and_only_configmaps(policy: dict[str, Any]) -> None:
     (rule,) = policy["matchConstraints"]["resourceRules"]
-    assert (rule["resources"], sorted(rule["operations"])) == (["configmaps"], ["CREATE", "UPDATE"])
+    assert (rule["resources"], sorted(rule["operations"])) == (
+        ["configmaps"],
+        ["CREATE", "DELETE", "UPDATE"],
+    )
     (condition,) = policy["matchConditions"]
     assert "system:serviceaccount:" in condition["expression"]

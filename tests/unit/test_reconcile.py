@@ -54,7 +54,9 @@ SUMMARY = json.dumps(
 def facts(**changes: object) -> PodFacts:
     """A master pod; without a Job, so that plans hold only the pod's own actions.
 
-    The Job's retention is planned too (tests/unit/test_retention_plan.py).
+    The Job's retention is planned too (tests/unit/test_retention_plan.py), and so is the
+    run's record in its test's history (tests/unit/test_history_plan.py): it is taken as
+    done here.
     """
     base = PodFacts(
         namespace="ns",
@@ -77,6 +79,7 @@ def facts(**changes: object) -> PodFacts:
         recorded_result=None,
         reported=False,
         exporter_stop_recorded=None,
+        run_recorded=True,
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 

@@ -49,7 +49,8 @@ def ended_pod(**annotations: str) -> dict[str, Any]:
 
 
 def locust_test_job(owner_kind: str = "LocustTest") -> dict[str, Any]:
-    owner = {"apiVersion": "locust.io/v2", "kind": owner_kind, "name": "t-go-23"}
+    group = "batch/v1" if owner_kind == "CronJob" else "locust.io/v2"
+    owner = {"apiVersion": group, "kind": owner_kind, "name": "t-go-23"}
     return {
         "metadata": {"name": MASTER + "-job", "ownerReferences": [{**owner, "controller": True}]}
     }

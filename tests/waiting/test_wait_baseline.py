@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.core import names
+from app.core import history, names
 from app.core.summary import encode_summary
 from testkit import fake_kube
 from tests.conftest import run_cli
@@ -155,12 +155,42 @@ def test_a_baseline_that_cannot_be_read_ends_the_wait_before_it_starts(
     assert read_junit((tmp_path / "junit.xml").read_text()).outcome("verdict") == "error"
 
 
-def test_previous_is_refused_until_the_history_is_kept(
+def kept_runs(fake: fake_kube.FakeKube, *runs: tuple[str, str, float]) -> None:
+    """The test's history as the controller keeps it: (uid, result, p95 ms) each, oldest first."""
+    entries = [
+        history.entry_of(uid, result, {**summary(run=RUN), "p95Ms": p95})
+        for uid, result, p95 in runs
+    ]
+    data = history.history_data(entries, history.counts(entries))
+    fake.put_configmap(history.history_configmap("loadtests", "t", data))
+
+
+def test_previous_is_the_tests_last_passed_run_kept_in_the_cluster(
     tmp_path: Path, fake: fake_kube.FakeKube
 ) -> None:
-    code, _, stderr = wait(tmp_path, fake, "--baseline", "previous")
-    assert code == 2
-    assert "--baseline previous needs the controller's run history" in stderr
+    ended_test(fake)  # p95 41 ms
+    kept_runs(fake, ("one", "passed", 40.0), ("two", "passed", 20.0), ("three", "failed", 10.0))
+    code, stdout, stderr = wait(
+        tmp_path, fake, "--baseline", "previous", "--check-p95-regression", "10%",
+        "--markdown", "summary.md",
+    )  # fmt: skip
+    assert code == 1, stderr
+    assert "reason regression:p95" in stdout
+    assert "the previous run of t (two," in stdout, "the newest passed run, not a failed one"
+    markdown = (tmp_path / "summary.md").read_text()
+    assert "### Against the baseline" in markdown
+    assert "| p95 | 20 ms | 41 ms |" in markdown
+
+
+def test_previous_without_an_earlier_run_judges_nothing_relative(
+    tmp_path: Path, fake: fake_kube.FakeKube
+) -> None:
+    ended_test(fake)
+    code, stdout, stderr = wait(
+        tmp_path, fake, "--baseline", "previous", "--check-p95-regression", "10%"
+    )
+    assert code == 0, stderr
+    assert "p95-regression not made" in stdout
 
 
 def test_relative_checks_need_a_baseline(tmp_path: Path, fake: fake_kube.FakeKube) -> None:
