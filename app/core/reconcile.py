@@ -339,7 +339,9 @@ def _early_verdict(facts: PodFacts) -> str | None:
     """
     if facts.master is None:
         return None
-    if facts.master.exit_code == 0 and has_checks(facts.settings):
+    if facts.master.exit_code == 0 and (
+        has_checks(facts.settings) or has_relative_checks(facts.settings)
+    ):
         return None
     return verdict(facts.master.exit_code)
 

@@ -146,11 +146,19 @@ def test_four_runs_remember_the_earlier_ones_and_the_slower_fourth_fails_as_a_re
         annotations = api.get(test_path)["metadata"].get("annotations") or {}
         return dict(annotations)
 
-    wait_until(
-        lambda: verdict_on_test().get(names.RESULT_ANNOTATION) == "failed",
-        120,
-        "the failed verdict on the LocustTest",
-    )
+    job_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{test.node_name}-master"
+    try:
+        wait_until(
+            lambda: verdict_on_test().get(names.RESULT_ANNOTATION) == "failed",
+            120,
+            "the failed verdict on the LocustTest",
+        )
+    except RuntimeError:
+        ours = names.DOMAIN
+        job = api.get(job_path)["metadata"].get("annotations") or {}
+        print("LocustTest:", {k: v for k, v in verdict_on_test().items() if ours in k})
+        print("Job:", {k: v for k, v in job.items() if ours in k})
+        raise
     assert verdict_on_test()[names.REASON_ANNOTATION] == "regression:p95"
     judged = health(LOCUSTTEST_HEALTH, api.get(test_path))
     assert judged.status == "Degraded"

@@ -23,6 +23,7 @@ from app.core.reconcile import (
     ReadHistory,
     ReadJob,
     RecordRun,
+    RecordVerdict,
     plan,
 )
 from app.core.retention import JobSeen
@@ -232,3 +233,10 @@ def test_a_first_run_has_no_baseline_and_its_relative_check_is_not_made() -> Non
     summary = json.loads(report.annotations[names.SUMMARY_ANNOTATION])
     assert "baseline" not in summary
     assert [c["state"] for c in summary["checks"]] == ["not-made"]
+
+
+def test_a_relative_check_holds_the_verdict_until_the_numbers_are_judged() -> None:
+    # Locust exited 0, the finisher still runs: only the report, with the numbers, can say.
+    running = facts(settings=RELATIVE, finisher=None, exporter_running=True)
+    decided = plan(running, EXIT + 1)
+    assert not [a for a in decided.actions if isinstance(a, RecordVerdict)]
