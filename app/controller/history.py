@@ -15,12 +15,11 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Final
 
-import yaml
-
+from app.controller.installation import first_line, read_installation_config
 from app.controller.retention import ConflictError
 from app.core import history as kept
 from app.core import names, podview
-from app.core.cluster_config import HistoryConfig, InjectionConfig, parse_cluster_config
+from app.core.cluster_config import HistoryConfig
 from app.core.history import HistoryEntry
 from app.core.pod_facts import PodFacts
 from app.core.reconcile import HistorySeen
@@ -150,9 +149,9 @@ class HistoryStore:
         """Read ``history`` from the installation's ConfigMap; keep the last good one else."""
         path = path_of("configmaps", self.config_namespace, self.config_name)
         try:
-            found = await self.client.get(path)
-            text = podview.text(podview.mapping(found, "data"), names.CONFIG_MAP_KEY) or ""
-            config = parse_cluster_config(yaml.safe_load(text), InjectionConfig()).history
+            installed = await read_installation_config(
+                self.client, self.config_namespace, self.config_name
+            )
         except KubeError as error:
             if error.retryable:
                 raise
@@ -161,10 +160,11 @@ class HistoryStore:
             )
             return
         except Exception as error:  # a document that does not parse: one line, never a crash
-            line = (str(error).splitlines() or [type(error).__name__])[0]
-            log.warning("history settings in %s unusable (%s): keeping them", path, line)
+            log.warning(
+                "history settings in %s unusable (%s): keeping them", path, first_line(error)
+            )
             return
-        self.config = config
+        self.config = installed.history
 
     async def sweep(self) -> int:
         """Delete the history of every test not run for ``expireAfter``; how many went."""

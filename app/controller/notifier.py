@@ -26,9 +26,10 @@ import aiohttp
 import yaml
 
 from app.controller.actions import BATCH
+from app.controller.installation import first_line, read_installation_config
 from app.controller.retention import JobReader
 from app.core import names, podview
-from app.core.cluster_config import ConfigError, InjectionConfig, parse_cluster_config
+from app.core.cluster_config import ConfigError
 from app.core.notification import Notification, slack_body
 from app.core.notify_state import (
     Mark,
@@ -178,20 +179,19 @@ class Notifier:
         if self._cluster is not None and now - self._cluster[0] < CONFIG_SECONDS:
             return self._cluster[1]
         where = f"ConfigMap {self.install_namespace}/{self.config_map}"
-        path = path_of("configmaps", self.install_namespace, self.config_map)
         name = ""
         try:
-            configmap = await self.client.get(path)
-            text = podview.text(podview.mapping(configmap, "data"), names.CONFIG_MAP_KEY) or ""
-            name = parse_cluster_config(yaml.safe_load(text), InjectionConfig()).notify_secret
+            installed = await read_installation_config(
+                self.client, self.install_namespace, self.config_map
+            )
+            name = installed.notify_secret
         except KubeError as error:
             if error.retryable:
                 raise
             if error.status != 404:
                 log.warning("%s not readable, no cluster notifications: %s", where, error)
         except (ConfigError, yaml.YAMLError) as error:
-            first = (str(error).splitlines() or [type(error).__name__])[0]
-            log.warning("%s refused, no cluster notifications: %s", where, first)
+            log.warning("%s refused, no cluster notifications: %s", where, first_line(error))
         self._cluster = (now, name)
         return name
 

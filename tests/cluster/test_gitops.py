@@ -64,6 +64,12 @@ LOCUSTTEST_CRD: dict[str, Any] = {
 }
 
 
+def install_locusttest_crd(cluster: LocalCluster) -> None:
+    """The minimal LocustTest CRD, served once established."""
+    cluster.apply([LOCUSTTEST_CRD])
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+
+
 def locusttest(test: shapes.LoadTest) -> dict[str, Any]:
     """A LocustTest (locust.io/v2) as a user applies it; its spec is not read here."""
     return {
@@ -145,8 +151,7 @@ def test_the_locusttest_carries_its_runs_verdict_and_argo_cd_health_follows_it(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
     api = cluster.api()
-    cluster.apply([LOCUSTTEST_CRD])
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    install_locusttest_crd(cluster)
     policy = install_write_policy(cluster, tmp_path / "policy")
     tests = {
         "passed": shapes.LoadTest(

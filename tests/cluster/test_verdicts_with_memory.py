@@ -25,7 +25,7 @@ from devcluster.cluster import LocalCluster
 from devcluster.loadtest import prepare_namespace, start_wait
 from devcluster.processes import wait_until
 from testkit.argocd_health import LOCUSTTEST_HEALTH, health
-from tests.cluster.test_gitops import CRD_NAME, LOCUSTTEST_CRD, locusttest, owned_by
+from tests.cluster.test_gitops import install_locusttest_crd, locusttest, owned_by
 from tests.cluster.test_notify import posts, start_receiver
 
 pytestmark = pytest.mark.cluster
@@ -111,8 +111,7 @@ def test_four_runs_remember_the_earlier_ones_and_the_slower_fourth_fails_as_a_re
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
     api = cluster.api()
-    cluster.apply([LOCUSTTEST_CRD])
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    install_locusttest_crd(cluster)
     prepare_namespace(cluster, NAMESPACE)
     set_target_delay(cluster, BASE_DELAY_MS)
     start_receiver(cluster, NAMESPACE, fail_first=0)
