@@ -1,14 +1,13 @@
 """History ConfigMaps as the controller writes them, made with app/core/history.py's encoders.
 
 For tests and benchmarks that need a test's history without running the test: the trend
-metrics' unit tests, their benchmark, and a cluster test run without the controller's own
-recording.
+metrics' unit tests and their benchmark.
 """
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from app.core import history, names
+from app.core import history
 from app.core.summary import Summary
 
 
@@ -50,12 +49,7 @@ def history_configmap(
     data = {history.HISTORY_KEY: history.encode_history(entries)}
     if counted is not None:
         data[history.COUNTS_KEY] = history.encode_counts(counted)
-    metadata: dict[str, Any] = {
-        "name": history.configmap_name(test),
-        "namespace": namespace,
-        "labels": {names.HISTORY_LABEL: "true", names.MANAGED_BY_LABEL: names.MANAGED_BY_VALUE},
-        "annotations": {names.TEST_ANNOTATION: test},
-    }
+    made = history.history_configmap(namespace, test, data)
     if uid:
-        metadata["uid"] = uid
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
+        made["metadata"]["uid"] = uid
+    return made

@@ -5,10 +5,6 @@ the controller's history ConfigMaps. Then every query the dashboard makes (read 
 dashboard's JSON, its variables put in as Grafana would) is asked of the local Prometheus,
 which scrapes both controller replicas as any pod-annotation Prometheus does, and each must
 return data about these tests.
-
-Where the controller does not record runs itself (before it keeps a history), the test
-writes each run's history ConfigMap with app/core/history.py's encoders, as the controller
-would: from the run's own summary and verdict.
 """
 
 import contextlib
@@ -19,13 +15,11 @@ from typing import Any
 
 import pytest
 
-from app.core import history, names
-from app.core.summary import decode_summary
+from app.core import names
 from devcluster.cluster import LocalCluster
 from devcluster.loadtest import Outcome
 from devcluster.processes import wait_until
 from testkit.dashboard import queries, substituted
-from testkit.history import history_configmap
 from tests.cluster.conftest import SharedCluster
 from tests.cluster.launches import Launch, Started
 
@@ -55,20 +49,11 @@ def histories(cluster: LocalCluster, namespace: str) -> list[dict[str, Any]]:
 
 
 def recorded(cluster: LocalCluster, outcome: Outcome) -> str:
-    """The run is in its test's history (the controller's, else written as it would): its test."""
+    """The run is in its test's history, as the controller keeps it: its test."""
     namespace = outcome.pod["metadata"]["namespace"]
-    with contextlib.suppress(RuntimeError):
-        wait_until(lambda: bool(histories(cluster, namespace)), 20, "the controller's history")
-    for kept in histories(cluster, namespace):
-        return str(kept["metadata"]["annotations"][names.TEST_ANNOTATION])
-    summary = decode_summary(outcome.terminated(names.FINISHER_CONTAINER)["message"])
-    assert summary is not None
-    result = "passed" if outcome.phase == "Succeeded" else "failed"
-    entry = history.entry_of(outcome.pod["metadata"]["uid"], result, summary)
-    test = str(outcome.job["metadata"]["name"])
-    counted = history.count_run({}, result)
-    cluster.apply([history_configmap(namespace, test, [entry], counted)])
-    return test
+    wait_until(lambda: bool(histories(cluster, namespace)), 120, "the controller's history")
+    (kept,) = histories(cluster, namespace)
+    return str(kept["metadata"]["annotations"][names.TEST_ANNOTATION])
 
 
 def answered(cluster: LocalCluster) -> dict[str, list[Any]]:
