@@ -92,7 +92,7 @@ def add_finish_defaults(parser: argparse.ArgumentParser) -> None:
             type=setting_type(setting),
             default=default,
             metavar="{" + ",".join(choices) + "}" if choices else "DURATION",
-            help=f"{setting.description} (default: {setting.format(default)})",
+            help=help_text(f"{setting.description} (default: {setting.format(default)})"),
         )
 
 
@@ -136,6 +136,11 @@ def master_job(args: argparse.Namespace) -> str | None:
     return args.job  # type: ignore[no-any-return]
 
 
+def help_text(text: str) -> str:
+    """``text`` as argparse help, which formats it with ``%``: a setting's ``10%`` stays text."""
+    return text.replace("%", "%%")
+
+
 def add_relative_check_flags(parser: argparse.ArgumentParser) -> None:
     """``--check-p95-regression 10%`` and the other relative checks, and ``--strict-baseline``."""
     group = parser.add_argument_group("relative checks (against the baseline)")
@@ -146,7 +151,7 @@ def add_relative_check_flags(parser: argparse.ArgumentParser) -> None:
             type=setting_type(setting),
             default=argparse.SUPPRESS,  # not given: the pod's own (wait), else none
             metavar="LIMIT",
-            help=f"{setting.description}; none: not checked",
+            help=help_text(f"{setting.description}; none: not checked"),
         )
     group.add_argument(
         "--strict-baseline",
