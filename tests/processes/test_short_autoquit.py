@@ -69,11 +69,22 @@ def test_a_1s_autoquit_never_confirms_a_final_scrape_and_counts_the_worker(
 
 
 def test_a_read_of_the_exporter_after_locust_exited_is_no_priming(tmp_path: Path) -> None:
-    # Polling every 10 s, the finisher never sees "stopped" (nor any totals): its one read of
-    # the exporter comes after Locust exited, and finds locust_up 0 and the scraper's numbers.
-    _, summary = short_autoquit(tmp_path, "--poll-interval", "10s")
-    final = summary["finalScrape"]
-    assert final["confirmed"] is False, summary
-    assert (final["primed"], final.get("unconfirmable")) == (False, Unconfirmable.LOCUST_GONE)
+    # Polling every 10 s, the finisher almost always misses "stopped" (and any totals): its one
+    # read of the exporter comes after Locust exited, and finds locust_up 0 and the scraper's
+    # numbers. On a crowded machine Locust may start late enough for a poll to land in the
+    # second it is stopped (CI saw it once): that run is the other case, never confirmed
+    # either, and the case is run again, at most three times in all.
+    for attempt in range(3):
+        folder = tmp_path / f"run-{attempt}"
+        folder.mkdir()
+        _, summary = short_autoquit(folder, "--poll-interval", "10s")
+        final = summary["finalScrape"]
+        assert final["confirmed"] is False, summary
+        if not final["primed"]:
+            break
+        assert final.get("unconfirmable") == Unconfirmable.NOT_SETTLED, summary
+    else:
+        pytest.fail("the finisher saw Locust stopped in each of 3 runs polling every 10 s")
+    assert final.get("unconfirmable") == Unconfirmable.LOCUST_GONE, summary
     assert final["exporterHadData"] is True, "it held numbers: older ones"
     assert "exporter not primed: the exporter was read only after Locust had gone" in summary["log"]
