@@ -20,6 +20,7 @@ from typing import Any, Final, NotRequired, TypedDict
 
 from app.core import names, podview
 from app.core.artifacts import json_depth
+from app.core.run_metadata import MAX_NAME
 from app.core.summary import SUMMARY_VERSION, RunMetadata, Summary
 from app.core.timestamps import parse_time
 
@@ -36,7 +37,6 @@ DEFAULT_EXPIRE_SECONDS: Final = 30 * 24 * 3600.0
 # Anything deeper than an entry's own nesting (list > entry > checks > check) is not ours.
 _DEPTH_LIMIT: Final = 5
 _TEXT_LIMIT: Final = 256
-_TEST_LIMIT: Final = 253
 _CHECKS_LIMIT: Final = 16
 
 # The numbers a run is remembered by: the summary's totals, never its lists.
@@ -116,7 +116,7 @@ def is_history(configmap: Mapping[str, Any]) -> bool:
 def kept_test(configmap: Mapping[str, Any]) -> str:
     """The test a history ConfigMap keeps, as its annotation says (bounded)."""
     annotations = podview.mapping(podview.mapping(configmap, "metadata"), "annotations")
-    return (podview.text(annotations, names.TEST_ANNOTATION) or "")[:_TEST_LIMIT]
+    return (podview.text(annotations, names.TEST_ANNOTATION) or "")[:MAX_NAME]
 
 
 def read_history(configmap: Mapping[str, Any] | None) -> tuple[list[HistoryEntry], dict[str, int]]:

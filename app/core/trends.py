@@ -15,12 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from app.core import history, names, podview
+from app.core import history, podview
 
 # Tests served at most; a test past it gets no series until there is room (see the view).
 MOST_TESTS: Final = 10_000
-# Longest test name served as a label value (Kubernetes names are at most 253 characters).
-_TEST_NAME_LIMIT: Final = 253
 RESULTS: Final = ("passed", "failed")
 
 
@@ -56,10 +54,9 @@ def whose(configmap: Mapping[str, Any]) -> tuple[str, str] | None:
     """The namespace and test a history ConfigMap is of; None if it is not one of ours."""
     metadata = podview.mapping(configmap, "metadata")
     namespace = podview.text(metadata, "namespace")
-    test = podview.text(podview.mapping(metadata, "annotations"), names.TEST_ANNOTATION)
-    if not namespace or not test or len(test) > _TEST_NAME_LIMIT:
-        return None
-    if podview.text(metadata, "name") != history.configmap_name(test):
+    # A name cut to its bound no longer hashes to the ConfigMap's name: refused with the rest.
+    test = history.kept_test(configmap)
+    if not namespace or not test or podview.text(metadata, "name") != history.configmap_name(test):
         return None
     return namespace, test
 
